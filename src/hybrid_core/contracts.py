@@ -1,0 +1,461 @@
+"""Component contracts and the value types that flow between components.
+
+Four kinds of component plug into hybrid: a :class:`DataSource` gives bars, a
+:class:`Strategy` turns a :class:`Panel` of bars into :class:`Signals`, a
+:class:`RiskRule` adds stops, time stops and order vetoes, and a :class:`Broker`
+executes orders. Each is built from an attrs ``Params`` class that the run profile
+fills in (unknown keys are refused).
+
+Dates are session labels: tz-naive, normalised ``pandas.Timestamp`` (UTC days for
+crypto, NYSE sessions for equities).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Literal
+
+import attrs
+import numpy as np
+import pandas as pd
+
+BAR_COLUMNS = ("open", "high", "low", "close", "volume")
+"""Columns of a canonical long bar frame, after ``symbol`` and ``date``."""
+
+Side = Literal["buy", "sell"]
+ExitReason = Literal["signal", "rebalance", "stop_loss", "time_stop", "end_of_data"]
+
+
+def is_crypto(symbol: str) -> bool:
+    """True for crypto pairs written ``BASE/QUOTE`` (``BTC/USD``)."""
+    return "/" in symbol
+
+
+def lot_quantity(symbol: str, target_value: float, price: float) -> float:
+    """Quantity for ``target_value`` at ``price``: whole shares, or crypto rounded down to 1e-6.
+
+    Returns 0.0 when the price is not a positive number or the target buys less than one lot.
+    """
+    if not (price > 0) or not math.isfinite(price) or not (target_value > 0):
+        return 0.0
+    if is_crypto(symbol):
+        return math.floor(target_value / price * 1e6) / 1e6
+    return float(math.floor(target_value / price))
+
+
+@attrs.frozen
+class Panel:
+    """Bars of many symbols as wide frames: index = session dates, columns = symbols.
+
+    A cell is NaN where the symbol has no bar on that date; ``has_bar`` says where
+    there is one. Prices are adjusted (STRATEGIES.md): strategies never see raw prices.
+    """
+
+    open: pd.DataFrame
+    high: pd.DataFrame
+    low: pd.DataFrame
+    close: pd.DataFrame
+    volume: pd.DataFrame
+
+    @classmethod
+    def from_long(cls, bars: pd.DataFrame) -> Panel:
+        """Build a panel from a canonical long frame (``symbol, date, open, high, low, close, volume``)."""
+        if bars.empty:
+            empty = pd.DataFrame(index=pd.DatetimeIndex([], name="date"), dtype="float64")
+            return cls(empty, empty, empty, empty, empty)
+        wide = bars.pivot(index="date", columns="symbol", values=list(BAR_COLUMNS))
+        wide = wide.sort_index()
+        frames = {}
+        for col in BAR_COLUMNS:
+            frame = wide[col].astype("float64")
+            frame.columns.name = "symbol"
+            frame = frame.reindex(columns=sorted(frame.columns))
+            frames[col] = frame
+        return cls(**frames)
+
+    @property
+    def dates(self) -> pd.DatetimeIndex:
+        """All session dates present in the panel (union over symbols)."""
+        return pd.DatetimeIndex(self.close.index)
+
+    @property
+    def symbols(self) -> list[str]:
+        """Symbols, sorted."""
+        return [str(s) for s in self.close.columns]
+
+    @property
+    def has_bar(self) -> pd.DataFrame:
+        """Boolean frame: True where the symbol has a bar on the date."""
+        return self.close.notna()
+
+    def select(self, symbols: Iterable[str] | None = None, end: pd.Timestamp | None = None,
+               start: pd.Timestamp | None = None) -> Panel:
+        """A sub-panel: the given symbols (missing ones become all-NaN columns), dates in [start, end].
+
+        Dates on which none of the selected symbols has a bar are dropped, so an equity-only
+        selection of a hybrid panel has exactly the equity sessions.
+        """
+        cols = list(symbols) if symbols is not None else list(self.close.columns)
+        frames = {}
+        for name in BAR_COLUMNS:
+            frame = getattr(self, name).reindex(columns=cols)
+            if start is not None or end is not None:
+                frame = frame.loc[start:end]
+            frames[name] = frame
+        keep = frames["close"].notna().any(axis=1)
+        return Panel(**{k: v.loc[keep] for k, v in frames.items()})
+
+    def to_long(self) -> pd.DataFrame:
+        """The canonical long frame of this panel (rows without a bar dropped)."""
+        parts = {name: getattr(self, name).stack() for name in BAR_COLUMNS}
+        long = pd.DataFrame(parts).reset_index()
+        long.columns = ["date", "symbol", *BAR_COLUMNS]
+        return long[["symbol", "date", *BAR_COLUMNS]].sort_values(["symbol", "date"], ignore_index=True)
+
+
+@attrs.define
+class Signals:
+    """What a strategy wants, for every (date, symbol) of its panel, as wide frames.
+
+    All frames share the index (dates) and columns (the strategy's universe).
+
+    - ``entry``: buy at the next open if the symbol is neither held nor already being bought.
+    - ``exit``: sell the whole position at the next open if it is held.
+    - ``keep``: the position is re-selected: restart its time-stop count at this close.
+    - ``weight``: target value of an entry as a fraction of portfolio value at this close.
+    - ``decided``: per date, True when the strategy took a decision (a rebalance day for
+      weekly strategies, every bar for daily ones). A pending buy of this strategy whose
+      symbol is not entered again on a decided date is cancelled.
+    - ``exit_reason``: label written on trades that this strategy closes
+      (``"rebalance"`` or ``"signal"``).
+    - ``info``: the numbers behind each decision (score, rank, adx, z, sma...), wide
+      frames, carried into the trade audit and logs.
+    """
+
+    entry: pd.DataFrame
+    exit: pd.DataFrame
+    keep: pd.DataFrame
+    weight: pd.DataFrame
+    decided: pd.Series
+    exit_reason: str = "signal"
+    info: dict[str, pd.DataFrame] = attrs.field(factory=dict)
+
+    def row(self, date: pd.Timestamp) -> Decision:
+        """The decision of one date, as used by both the backtester and the live cycle."""
+        if date not in self.entry.index:
+            return Decision(date=date, decided=False)
+        entry = self.entry.loc[date]
+        exit_ = self.exit.loc[date]
+        keep = self.keep.loc[date]
+        weight = self.weight.loc[date]
+        entries = {str(s): float(weight[s]) for s in entry.index[entry.to_numpy(dtype=bool)]}
+        exits = [str(s) for s in exit_.index[exit_.to_numpy(dtype=bool)]]
+        keeps = [str(s) for s in keep.index[keep.to_numpy(dtype=bool)]]
+        info = {}
+        for sym in set(entries) | set(exits) | set(keeps):
+            info[sym] = {k: _plain(v.at[date, sym]) for k, v in self.info.items() if sym in v.columns}
+        return Decision(date=date, decided=bool(self.decided.get(date, False)), entries=entries,
+                        exits=exits, keeps=keeps, exit_reason=self.exit_reason, info=info)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (np.floating, float)):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+@attrs.define
+class Decision:
+    """One strategy's decision at one close: what to enter (with weights), exit and keep."""
+
+    date: pd.Timestamp
+    decided: bool
+    entries: dict[str, float] = attrs.field(factory=dict)
+    exits: list[str] = attrs.field(factory=list)
+    keeps: list[str] = attrs.field(factory=list)
+    exit_reason: str = "signal"
+    info: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    strategy: str = ""
+
+
+@attrs.define
+class Position:
+    """An open position as the engine tracks it (backtest book, live state database)."""
+
+    symbol: str
+    qty: float
+    entry_price: float
+    entry_date: pd.Timestamp
+    strategy: str
+    bars_held: int = 0
+    """The symbol's own bars since entry (the entry bar is 1) or since the last restart."""
+    stop_price: float | None = None
+
+
+@attrs.define
+class OrderIntent:
+    """An order decided at a close, to be executed at the symbol's next open."""
+
+    symbol: str
+    side: Side
+    qty: float
+    strategy: str
+    reason: str
+    decision_date: pd.Timestamp
+    ref_price: float
+    """The close at which the order was decided (for sizing and max order value)."""
+    signal: dict[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def value(self) -> float:
+        """Order value at the decision close."""
+        return abs(self.qty * self.ref_price)
+
+
+@attrs.define
+class Fill:
+    """An executed order (or a stop that triggered)."""
+
+    symbol: str
+    side: Side
+    qty: float
+    price: float
+    date: pd.Timestamp
+    strategy: str
+    reason: str
+    commission: float = 0.0
+
+
+@attrs.frozen
+class OrderRequest:
+    """What the live cycle asks a broker to do. ``client_order_id`` makes it idempotent."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: float
+    order_type: Literal["market", "stop", "stop_limit"] = "market"
+    stop_price: float | None = None
+    limit_price: float | None = None
+    time_in_force: Literal["day", "gtc", "ioc", "opg"] = "day"
+    strategy: str = ""
+    reason: str = "signal"
+    decision_date: str = ""
+    ref_price: float = 0.0
+
+
+OrderState = Literal["pending", "new", "accepted", "partially_filled", "filled", "canceled",
+                     "rejected", "expired"]
+
+
+@attrs.define
+class OrderStatus:
+    """A broker's view of one order."""
+
+    client_order_id: str
+    broker_order_id: str
+    symbol: str
+    side: Side
+    qty: float
+    status: OrderState
+    filled_qty: float = 0.0
+    filled_avg_price: float | None = None
+    filled_at: str | None = None
+    order_type: str = "market"
+    stop_price: float | None = None
+
+
+@attrs.define
+class BrokerPosition:
+    """A position as the broker reports it (symbols in hybrid's form: ``BTC/USD``)."""
+
+    symbol: str
+    qty: float
+    avg_entry_price: float
+
+
+@attrs.define
+class AccountSnapshot:
+    """Cash and status of the broker account."""
+
+    cash: float
+    equity: float
+    buying_power: float
+    status: str = "ACTIVE"
+    trading_blocked: bool = False
+
+
+@attrs.define
+class HealthReport:
+    """Result of a broker health check; ``ok`` False stops the run before the first order."""
+
+    ok: bool
+    reason: str = ""
+    details: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define
+class CycleContext:
+    """What components may know about the cycle they run in."""
+
+    now: pd.Timestamp
+    mode: Literal["paper", "live", "backtest"]
+    dry_run: bool = False
+    profile_name: str = "default"
+    portfolio_value: float = 0.0
+    positions: Mapping[str, Position] = attrs.field(factory=dict)
+    peak_value: float = 0.0
+    day_start_value: float = 0.0
+    state: Any = None
+
+
+class Component:
+    """Base of every component. ``Params`` declares the validated parameters."""
+
+    kind: ClassVar[str] = ""
+    Params: ClassVar[type] = attrs.make_class("NoParams", {})
+
+    def __init__(self, params: Any = None) -> None:
+        self.params = params if params is not None else self.Params()
+
+    def close(self) -> None:
+        """Release resources (files, sessions). Called once when the run ends."""
+
+
+class DataSource(Component):
+    """Gives daily bars in the canonical long format, adjusted per STRATEGIES.md."""
+
+    kind: ClassVar[str] = "data_source"
+
+    def fetch(self, symbols: Sequence[str], start: pd.Timestamp | None,
+              end: pd.Timestamp | None) -> pd.DataFrame:
+        """Bars for ``symbols`` with ``start <= date <= end`` (None: unbounded).
+
+        Returns the canonical long frame: ``symbol, date, open, high, low, close, volume``,
+        float64 prices, tz-naive normalised dates, sorted by (symbol, date), no duplicates,
+        rows without a positive price dropped. Raises :class:`~hybrid_core.errors.DataError`
+        naming the file or symbols when nothing usable comes back.
+        """
+        raise NotImplementedError
+
+
+class Strategy(Component):
+    """A strategy: one required method, :meth:`signals`, vectorised over a panel.
+
+    The backtester calls ``signals`` once over the whole history; the live cycle calls it
+    over a lookback window and acts on the last row. Path-dependent rules (stops, time
+    stops, cash) are the engine's job, not the strategy's.
+    """
+
+    kind: ClassVar[str] = "strategy"
+    INTERFACE_VERSION: ClassVar[int] = 1
+
+    def __init__(self, params: Any = None, *, name: str = "", universe: Sequence[str] | None = None,
+                 allocation: float = 1.0) -> None:
+        super().__init__(params)
+        self.name = name or type(self).__name__
+        self.allocation = allocation
+        self._universe = list(universe) if universe else list(self.default_universe())
+
+    def default_universe(self) -> Sequence[str]:
+        """Symbols traded when the profile does not list any."""
+        return []
+
+    @property
+    def universe(self) -> list[str]:
+        """The symbols this strategy trades."""
+        return list(self._universe)
+
+    def lookback(self) -> int:
+        """Sessions of history one live decision needs (the live cycle loads at least this)."""
+        return 60
+
+    def signals(self, panel: Panel) -> Signals:
+        """Signals for every date and symbol of ``panel`` (only the strategy's universe).
+
+        Must use, for a date t, only bars up to and including t (no lookahead).
+        """
+        raise NotImplementedError
+
+    def explain(self, panel: Panel, signals: Signals, date: pd.Timestamp) -> list[str]:
+        """Lines saying why the strategy did or did not signal at ``date`` (for logs)."""
+        return []
+
+
+class RiskRule(Component):
+    """A risk rule. Each method has a safe default, so a rule overrides only what it needs.
+
+    ``stop_price`` and ``time_exit`` apply in backtests and live runs alike; ``vet``
+    (order refusals: max order value, kill switch, circuit breakers) applies to live and
+    paper runs only.
+    """
+
+    kind: ClassVar[str] = "risk_rule"
+
+    def stop_price(self, position: Position) -> float | None:
+        """Price of a protective sell stop for a freshly opened position, or None."""
+        return None
+
+    def time_exit(self, position: Position) -> str | None:
+        """At a close: the exit reason if ``position`` must be sold at the next open, else None."""
+        return None
+
+    def vet(self, order: OrderIntent, context: CycleContext) -> str | None:
+        """Before an order is sent: a one-line refusal reason, or None to let it through."""
+        return None
+
+
+class Broker(Component):
+    """Executes orders. Implementations: the paper simulator (core) and Alpaca (plugin).
+
+    ``submit`` must be idempotent on ``client_order_id``: submitting an id the broker
+    already knows returns that order instead of creating a second one.
+    """
+
+    kind: ClassVar[str] = "broker"
+    simulated: ClassVar[bool] = False
+    """True for brokers that fill from bars (the paper simulator)."""
+
+    def configure(self, *, mode: Literal["paper", "live"], state_dir: str) -> None:
+        """Called once before use with the mode chosen by the safety layer and a folder for state."""
+
+    def health_check(self) -> HealthReport:
+        """Connectivity and account status; called before the first order of a run."""
+        raise NotImplementedError
+
+    def account(self) -> AccountSnapshot:
+        """Cash, equity and status of the account."""
+        raise NotImplementedError
+
+    def positions(self) -> list[BrokerPosition]:
+        """Open positions at the broker."""
+        raise NotImplementedError
+
+    def open_orders(self) -> list[OrderStatus]:
+        """Orders not yet filled, cancelled or rejected."""
+        raise NotImplementedError
+
+    def submit(self, order: OrderRequest) -> OrderStatus:
+        """Send an order (idempotent on ``client_order_id``)."""
+        raise NotImplementedError
+
+    def get_order(self, client_order_id: str) -> OrderStatus | None:
+        """The order with this client id, or None if the broker never saw it."""
+        raise NotImplementedError
+
+    def cancel(self, client_order_id: str) -> None:
+        """Cancel an open order (no error if it is already closed)."""
+        raise NotImplementedError
+
+    def sync(self, panel: Panel, now: pd.Timestamp) -> list[OrderStatus]:
+        """Bring the broker up to ``now``; return orders that filled since the last call.
+
+        The paper simulator fills pending orders and stops from ``panel``'s bars here;
+        a real broker reports fills it has seen.
+        """
+        return []

@@ -1,0 +1,49 @@
+"""The error hierarchy. The CLI turns each into one line and a distinct exit code."""
+
+from __future__ import annotations
+
+
+class HybridError(Exception):
+    """Base of every error hybrid raises on purpose; the message is one line for a user."""
+
+    exit_code = 1
+
+
+class ProfileError(HybridError):
+    """The run profile is missing, malformed or names something that does not exist."""
+
+    exit_code = 2
+
+
+class PluginLoadError(HybridError):
+    """A plugin could not be imported or registered (fatal only in strict mode)."""
+
+    exit_code = 3
+
+
+class ComponentError(HybridError):
+    """A component (strategy, data source, risk rule, broker) failed in its own code."""
+
+    exit_code = 4
+
+
+class StrategyError(ComponentError):
+    """A strategy's own code raised; the message names the strategy."""
+
+
+class SafetyError(HybridError):
+    """A safety layer refused to go on (live trading not enabled, health check failed...)."""
+
+    exit_code = 5
+
+
+class BrokerError(HybridError):
+    """The broker refused or failed a request."""
+
+    exit_code = 6
+
+
+class DataError(HybridError):
+    """Market data is missing, malformed, stale or unreadable."""
+
+    exit_code = 7
