@@ -1,0 +1,67 @@
+"""Trading calendars: NYSE sessions from exchange_calendars, 24/7 UTC days for crypto.
+
+One cached XNYS calendar per process (building it costs about a second).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pandas as pd
+
+CAL_START = "1990-01-01"
+
+
+@lru_cache(maxsize=1)
+def _xnys():  # type: ignore[no-untyped-def]
+    import exchange_calendars as xcals
+
+    end = (pd.Timestamp.today().normalize() + pd.DateOffset(years=1)).strftime("%Y-%m-%d")
+    return xcals.get_calendar("XNYS", start=CAL_START, end=end)
+
+
+def nyse_sessions(start: pd.Timestamp | str | None = None,
+                  end: pd.Timestamp | str | None = None) -> pd.DatetimeIndex:
+    """NYSE sessions in [start, end], tz-naive normalised dates."""
+    sessions = _xnys().sessions
+    if sessions.tz is not None:
+        sessions = sessions.tz_localize(None)
+    sessions = pd.DatetimeIndex(sessions)
+    if start is not None:
+        sessions = sessions[sessions >= pd.Timestamp(start)]
+    if end is not None:
+        sessions = sessions[sessions <= pd.Timestamp(end)]
+    return sessions
+
+
+def is_nyse_session(day: pd.Timestamp | str) -> bool:
+    """True if ``day`` is an NYSE session."""
+    day = pd.Timestamp(day).normalize()
+    return bool(len(nyse_sessions(day, day)))
+
+
+def last_sessions_of_weeks(sessions: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """The last session of each ISO week among ``sessions`` (Thursday when Friday is a holiday)."""
+    if len(sessions) == 0:
+        return pd.DatetimeIndex([])
+    iso = sessions.isocalendar()
+    key = iso["year"].astype("int64") * 100 + iso["week"].astype("int64")
+    last = pd.Series(sessions, index=sessions).groupby(key.to_numpy()).max()
+    return pd.DatetimeIndex(last.sort_values().to_numpy())
+
+
+def nyse_week_end_sessions(start: pd.Timestamp | str, end: pd.Timestamp | str) -> pd.DatetimeIndex:
+    """Last NYSE session of each ISO week touching [start, end], from the full calendar.
+
+    Uses the calendar beyond ``end`` so that a week cut by ``end`` still ends on its true
+    last session (no dependence on where the data stops).
+    """
+    start_ts = pd.Timestamp(start) - pd.Timedelta(days=7)
+    end_ts = pd.Timestamp(end) + pd.Timedelta(days=7)
+    weekly = last_sessions_of_weeks(nyse_sessions(start_ts, end_ts))
+    return weekly[(weekly >= pd.Timestamp(start)) & (weekly <= pd.Timestamp(end))]
+
+
+def crypto_days(start: pd.Timestamp | str, end: pd.Timestamp | str) -> pd.DatetimeIndex:
+    """Every UTC calendar day in [start, end] (crypto trades 24/7)."""
+    return pd.date_range(pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize(), freq="D")
