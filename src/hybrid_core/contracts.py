@@ -62,16 +62,18 @@ class Panel:
     def from_long(cls, bars: pd.DataFrame) -> Panel:
         """Build a panel from a canonical long frame (``symbol, date, open, high, low, close, volume``)."""
         if bars.empty:
-            empty = pd.DataFrame(index=pd.DatetimeIndex([], name="date"), dtype="float64")
-            return cls(empty, empty, empty, empty, empty)
-        wide = bars.pivot(index="date", columns="symbol", values=list(BAR_COLUMNS))
-        wide = wide.sort_index()
+            index = pd.DatetimeIndex([], name="date")
+            empty = pd.DataFrame(index=index, columns=pd.Index([], name="symbol"), dtype="float64")
+            return cls(empty, empty.copy(), empty.copy(), empty.copy(), empty.copy())
+        sym_codes, symbols = pd.factorize(bars["symbol"].astype(str), sort=True)
+        date_codes, dates = pd.factorize(pd.DatetimeIndex(bars["date"]), sort=True)
+        index = pd.DatetimeIndex(dates, name="date")
+        columns = pd.Index([str(s) for s in symbols], name="symbol")
         frames = {}
         for col in BAR_COLUMNS:
-            frame = wide[col].astype("float64")
-            frame.columns.name = "symbol"
-            frame = frame.reindex(columns=sorted(frame.columns))
-            frames[col] = frame
+            grid = np.full((len(index), len(columns)), np.nan)
+            grid[date_codes, sym_codes] = bars[col].to_numpy(dtype="float64")
+            frames[col] = pd.DataFrame(grid, index=index, columns=columns)
         return cls(**frames)
 
     @property

@@ -1,0 +1,189 @@
+"""Local data source: long-format Parquet or CSV bar files on disk.
+
+Files hold one row per symbol and session with ``symbol, date, open, high, low, close,
+volume`` and optionally ``adj_close``. When ``adj_close`` is present, OHLC are adjusted as
+STRATEGIES.md says (``open/high/low * adj_close / close``, ``close = adj_close``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+import numpy as np
+import pandas as pd
+from loguru import logger
+
+from ..contracts import BAR_COLUMNS, DataSource
+from ..errors import DataError
+from ..hookspecs import hookimpl
+
+REQUIRED = ("symbol", "date", "open", "high", "low", "close")
+
+
+def _paths(value: str | list[str]) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp | None,
+                  end: pd.Timestamp | None) -> pd.DataFrame:
+    """Parquet through pyarrow: row-group pruning on dates, then a vectorised symbol filter."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    schema_names = set(pq.read_schema(path).names)
+    columns = [c for c in (*REQUIRED, "volume", "adj_close") if c in schema_names] or None
+    filters = []
+    if start is not None and "date" in schema_names:
+        filters.append(("date", ">=", pd.Timestamp(start)))
+    if end is not None and "date" in schema_names:
+        filters.append(("date", "<=", pd.Timestamp(end)))
+    table = pq.read_table(path, columns=columns, filters=filters or None,
+                          read_dictionary=["symbol"] if "symbol" in schema_names else None)
+    if symbols is not None and "symbol" in schema_names:
+        table = table.filter(pc.is_in(table["symbol"], value_set=pa_array(symbols)))
+    return table.to_pandas()
+
+
+def pa_array(values: Sequence[str]):  # type: ignore[no-untyped-def]
+    """A pyarrow string array (kept tiny so the import stays lazy)."""
+    import pyarrow as pa
+
+    return pa.array(list(values), type=pa.string())
+
+
+def read_bar_file(path: Path, symbols: Sequence[str] | None = None,
+                  start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Read one long-format bar file (Parquet or CSV), filtered, without adjusting it."""
+    if not path.exists():
+        raise DataError(f"data file not found: {path} (check data.params.path in the profile)")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in {".parquet", ".pq"}:
+            frame = _read_parquet(path, symbols, start, end)
+        elif suffix in {".csv", ".txt", ".gz"}:
+            frame = pd.read_csv(path)
+        else:
+            raise DataError(f"unsupported data file type {suffix!r}: {path} (use .parquet or .csv)")
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"cannot read data file {path}: {type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        snippet = " ".join(str(v) for v in frame.columns[:3])
+        raise DataError(f"data file {path} has no {', '.join(missing)} column(s) (found: {snippet!s:.80}); "
+                        f"it may hold an API error message instead of prices; re-download it")
+    if suffix not in {".parquet", ".pq"}:
+        frame["date"] = pd.to_datetime(frame["date"], utc=False, errors="coerce")
+        if symbols is not None:
+            frame = frame[frame["symbol"].isin(list(symbols))]
+        if start is not None:
+            frame = frame[frame["date"] >= pd.Timestamp(start)]
+        if end is not None:
+            frame = frame[frame["date"] <= pd.Timestamp(end)]
+    return frame
+
+
+def adjust_and_clean(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Adjust OHLC by adj_close/close, drop rows without a positive price (logged once per symbol).
+
+    Returns the canonical long frame, sorted by (symbol, date), without duplicated rows.
+    """
+    symbol = frame["symbol"]
+    if not isinstance(symbol.dtype, pd.CategoricalDtype):
+        symbol = symbol.astype(str)
+    date = pd.to_datetime(frame["date"])
+    if getattr(date.dt, "tz", None) is not None:
+        date = date.dt.tz_convert("UTC").dt.tz_localize(None)
+    prices = {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64") for c in
+              ("open", "high", "low", "close")}
+    volume = (pd.to_numeric(frame["volume"], errors="coerce").to_numpy(dtype="float64")
+              if "volume" in frame.columns else np.zeros(len(frame)))
+    if "adj_close" in frame.columns:
+        adj = pd.to_numeric(frame["adj_close"], errors="coerce").to_numpy(dtype="float64")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = adj / prices["close"]
+        for c in ("open", "high", "low"):
+            prices[c] = prices[c] * factor
+        prices["close"] = adj
+    out = pd.DataFrame({"symbol": symbol.array, "date": date.dt.normalize().to_numpy(),
+                        **prices, "volume": volume})
+    block = np.column_stack([prices[c] for c in ("open", "high", "low", "close")])
+    good = np.isfinite(block).all(axis=1) & (block > 0).all(axis=1)
+    if not good.all():
+        bad = out.loc[~good]
+        for sym, rows in bad.groupby("symbol", observed=True):
+            first = pd.Timestamp(rows["date"].iloc[0]).date()
+            logger.warning("{source}: {symbol}: skipped {n} row(s) without a positive price (first {first})",
+                           source=source, symbol=sym, n=len(rows), first=first)
+        out = out.loc[good]
+    if isinstance(out["symbol"].dtype, pd.CategoricalDtype):
+        out["symbol"] = out["symbol"].cat.remove_unused_categories()
+        out["symbol"] = out["symbol"].cat.reorder_categories(sorted(out["symbol"].cat.categories))
+    keys = out[["symbol", "date"]]
+    if not (keys["symbol"].is_monotonic_increasing and _dates_sorted_within(out)):
+        out = out.sort_values(["symbol", "date"], kind="stable")
+    dup = out.duplicated(["symbol", "date"], keep="last")
+    if dup.any():
+        logger.warning("{source}: dropped {n} duplicated (symbol, date) row(s)", source=source, n=int(dup.sum()))
+        out = out.loc[~dup]
+    return out.reset_index(drop=True)[["symbol", "date", *BAR_COLUMNS]]
+
+
+def _dates_sorted_within(frame: pd.DataFrame) -> bool:
+    codes = (frame["symbol"].cat.codes.to_numpy() if isinstance(frame["symbol"].dtype, pd.CategoricalDtype)
+             else pd.factorize(frame["symbol"], sort=True)[0])
+    dates = frame["date"].to_numpy()
+    same = codes[1:] == codes[:-1]
+    return bool((dates[1:][same] > dates[:-1][same]).all())
+
+
+class LocalBars(DataSource):
+    """Local bars: long-format Parquet/CSV files (symbol, date, OHLC, volume, optional adj_close)."""
+
+    name = "local"
+
+    @attrs.define(kw_only=True)
+    class Params:
+        path: str | list[str] = attrs.field(default="data/sample/bars.parquet")
+        """One file or a list of files; relative paths are resolved against the profile's folder."""
+
+    def __init__(self, params: object = None, base_dir: str | Path | None = None) -> None:
+        super().__init__(params)
+        self.base_dir = Path(base_dir) if base_dir else Path.cwd()
+
+    def files(self) -> list[Path]:
+        """The resolved file paths."""
+        out = []
+        for raw in _paths(self.params.path):
+            path = Path(raw).expanduser()
+            out.append(path if path.is_absolute() else (self.base_dir / path).resolve())
+        return out
+
+    def fetch(self, symbols: Sequence[str], start: pd.Timestamp | None,
+              end: pd.Timestamp | None) -> pd.DataFrame:
+        parts = [read_bar_file(p, symbols, start, end) for p in self.files()]
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            raise DataError(f"no bars for {len(symbols)} symbol(s) between {start} and {end} in "
+                            f"{', '.join(str(p) for p in self.files())}")
+        frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        bars = adjust_and_clean(frame, source=self.name)
+        found = set(bars["symbol"].unique())
+        absent = [s for s in symbols if s not in found]
+        if absent:
+            logger.warning("local: no bars for {n} symbol(s): {symbols}", n=len(absent),
+                           symbols=", ".join(absent[:10]) + (" ..." if len(absent) > 10 else ""))
+        return bars
+
+
+@hookimpl
+def hybrid_register_data_sources(register):  # type: ignore[no-untyped-def]
+    """Register the local file data source."""
+    register(LocalBars)
