@@ -13,6 +13,7 @@ crypto, NYSE sessions for equities).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -321,6 +322,8 @@ class Component:
 
     kind: ClassVar[str] = ""
     Params: ClassVar[type] = attrs.make_class("NoParams", {})
+    profile_dir: Path | None = None
+    """Folder of the run profile; relative paths in params are taken from it."""
 
     def __init__(self, params: Any = None) -> None:
         self.params = params if params is not None else self.Params()

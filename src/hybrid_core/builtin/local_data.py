@@ -154,16 +154,12 @@ class LocalBars(DataSource):
         path: str | list[str] = attrs.field(default="data/sample/bars.parquet")
         """One file or a list of files; relative paths are resolved against the profile's folder."""
 
-    def __init__(self, params: object = None, base_dir: str | Path | None = None) -> None:
-        super().__init__(params)
-        self.base_dir = Path(base_dir) if base_dir else Path.cwd()
-
     def files(self) -> list[Path]:
         """The resolved file paths."""
         out = []
         for raw in _paths(self.params.path):
             path = Path(raw).expanduser()
-            out.append(path if path.is_absolute() else (self.base_dir / path).resolve())
+            out.append(path if path.is_absolute() else ((self.profile_dir or Path.cwd()) / path).resolve())
         return out
 
     def fetch(self, symbols: Sequence[str], start: pd.Timestamp | None,
