@@ -1,0 +1,557 @@
+"""Trade report: realised PnL by FIFO lot matching, win rate, volume and open positions.
+
+The single implementation of the trading numbers: ``hybrid report`` prints them and the
+dashboard shows them. Input is the trade audit CSV (one row per order event); only ``filled``
+rows move positions. A malformed row is listed in :attr:`Report.problems` with its line number
+and skipped, so a damaged log still yields a report.
+
+Definitions:
+
+- a *fill* is a row with status ``filled``; ``trades`` counts fills;
+- a *round trip* is one closing fill (a sell against long lots, or a buy against short lots);
+  its PnL is the sum over the FIFO lots it consumes, attributed to the strategy that opened them;
+- ``win_rate`` = round trips with pnl > 0 / all round trips (0.0 when there are none);
+- ``volume`` = sum of |qty * price| over fills;
+- open positions are the FIFO lots left per symbol, marked at ``last_prices`` when given, else
+  at the latest price the log shows for the symbol (any status: non-filled rows carry the
+  reference close).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import sqlite3
+from collections import deque
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pandas as pd
+
+from hybrid_core.errors import DataError
+
+REQUIRED_COLUMNS = ("timestamp", "symbol", "side", "qty", "price", "status")
+OPTIONAL_COLUMNS = ("order_id", "client_order_id", "strategy", "reason", "signal")
+KNOWN_STATUSES = frozenset({"submitted", "filled", "canceled", "rejected", "refused", "dry_run"})
+KNOWN_SIDES = frozenset({"buy", "sell"})
+EVENT_COLUMNS = ("line", *REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, "value")
+_EPS = 1e-9
+
+
+@attrs.frozen
+class RowProblem:
+    """A trade log row that was skipped, with the 1-based line number in the file."""
+
+    line: int
+    message: str
+
+
+@attrs.frozen
+class RoundTrip:
+    """One closing fill matched FIFO against the lots it closes."""
+
+    symbol: str
+    strategy: str
+    qty: float
+    entry_price: float  # quantity-weighted over the matched lots
+    exit_price: float
+    entry_time: pd.Timestamp
+    exit_time: pd.Timestamp
+    pnl: float
+    line: int
+
+
+@attrs.frozen
+class OpenPosition:
+    """What is left of a symbol's lots (qty < 0 for a short), with its mark."""
+
+    symbol: str
+    qty: float
+    entry_price: float  # average cost of the remaining lots
+    entry_time: pd.Timestamp | None
+    strategy: str
+    last_price: float | None = None
+
+    @property
+    def cost(self) -> float:
+        """Entry value of the position."""
+        return self.qty * self.entry_price
+
+    @property
+    def market_value(self) -> float | None:
+        """Value at the mark, or None without a mark."""
+        return None if self.last_price is None else self.qty * self.last_price
+
+    @property
+    def unrealised_pnl(self) -> float | None:
+        """(mark - entry) * qty, or None without a mark."""
+        return None if self.last_price is None else (self.last_price - self.entry_price) * self.qty
+
+
+@attrs.frozen
+class Breakdown:
+    """Realised numbers for one symbol or one strategy."""
+
+    key: str
+    realised_pnl: float
+    round_trips: int
+    wins: int
+    fills: int
+    volume: float
+
+    @property
+    def win_rate(self) -> float:
+        """Share of round trips with pnl > 0 (0.0 when none closed)."""
+        return self.wins / self.round_trips if self.round_trips else 0.0
+
+
+@attrs.frozen
+class Report:
+    """Everything ``hybrid report`` prints and the dashboard shows."""
+
+    realised_pnl: float
+    win_rate: float
+    trades: int
+    round_trips: int
+    wins: int
+    symbols: tuple[str, ...]
+    volume: float
+    by_symbol: tuple[Breakdown, ...]
+    by_strategy: tuple[Breakdown, ...]
+    open_positions: tuple[OpenPosition, ...]
+    closed: tuple[RoundTrip, ...]
+    problems: tuple[RowProblem, ...]
+    status_counts: Mapping[str, int]
+    marks: Mapping[str, float]
+    events: pd.DataFrame = attrs.field(eq=False, repr=False)
+
+    @property
+    def losses(self) -> int:
+        """Round trips with pnl <= 0."""
+        return self.round_trips - self.wins
+
+    @property
+    def unrealised_pnl(self) -> float | None:
+        """Sum of the marked open positions' unrealised PnL (None when nothing is marked)."""
+        values = [p.unrealised_pnl for p in self.open_positions if p.unrealised_pnl is not None]
+        return sum(values) if values else None
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the log holds no valid order events at all."""
+        return self.events.empty
+
+    def cumulative_pnl(self) -> pd.DataFrame:
+        """Realised PnL over time: one row per round trip, columns time, symbol, pnl, cumulative."""
+        frame = pd.DataFrame(
+            {
+                "time": [t.exit_time for t in self.closed],
+                "symbol": [t.symbol for t in self.closed],
+                "pnl": [t.pnl for t in self.closed],
+            }
+        )
+        frame["cumulative"] = frame["pnl"].cumsum() if len(frame) else pd.Series(dtype=float)
+        return frame
+
+    def recent_events(self, n: int = 50) -> pd.DataFrame:
+        """The latest ``n`` order events, newest first, with their value (qty * price)."""
+        return self.events.sort_values(["timestamp", "line"], ascending=False).head(n)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every number (timestamps as ISO strings)."""
+        return {
+            "realised_pnl": self.realised_pnl,
+            "unrealised_pnl": self.unrealised_pnl,
+            "win_rate": self.win_rate,
+            "trades": self.trades,
+            "round_trips": self.round_trips,
+            "wins": self.wins,
+            "losses": self.losses,
+            "symbols": list(self.symbols),
+            "symbol_count": len(self.symbols),
+            "volume": self.volume,
+            "status_counts": dict(self.status_counts),
+            "by_symbol": [_breakdown_dict(b) for b in self.by_symbol],
+            "by_strategy": [_breakdown_dict(b) for b in self.by_strategy],
+            "open_positions": [_position_dict(p) for p in self.open_positions],
+            "cumulative_pnl": [
+                {"time": _iso(t.exit_time), "symbol": t.symbol, "pnl": t.pnl, "cumulative": c}
+                for t, c in zip(self.closed, _running_sum(t.pnl for t in self.closed), strict=True)
+            ],
+            "problems": [{"line": p.line, "message": p.message} for p in self.problems],
+        }
+
+
+def _running_sum(values: Iterable[float]) -> list[float]:
+    total, out = 0.0, []
+    for value in values:
+        total += value
+        out.append(total)
+    return out
+
+
+def _iso(ts: pd.Timestamp | None) -> str | None:
+    if ts is None or pd.isna(ts):
+        return None
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ") if ts.tzinfo is not None else ts.isoformat()
+
+
+def _breakdown_dict(b: Breakdown) -> dict[str, Any]:
+    return {
+        "key": b.key,
+        "realised_pnl": b.realised_pnl,
+        "round_trips": b.round_trips,
+        "wins": b.wins,
+        "win_rate": b.win_rate,
+        "fills": b.fills,
+        "volume": b.volume,
+    }
+
+
+def _position_dict(p: OpenPosition) -> dict[str, Any]:
+    return {
+        "symbol": p.symbol,
+        "qty": p.qty,
+        "entry_price": p.entry_price,
+        "entry_time": _iso(p.entry_time),
+        "strategy": p.strategy,
+        "last_price": p.last_price,
+        "market_value": p.market_value,
+        "unrealised_pnl": p.unrealised_pnl,
+    }
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def read_events(source: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, list[RowProblem]]:
+    """Parse a trade log (path or frame of raw rows) into typed events plus skipped-row problems.
+
+    Raises :class:`DataError` when the file is missing or has no usable header; an empty file
+    gives an empty frame. Line numbers count the header as line 1.
+    """
+    if isinstance(source, pd.DataFrame):
+        rows = [(i + 2, {str(k): _cell(v) for k, v in rec.items()}) for i, rec in
+                enumerate(source.to_dict("records"))]
+        header = [str(c) for c in source.columns]
+    else:
+        header, rows = _read_csv_rows(Path(source))
+    if header is None:
+        return _empty_events(), []
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise DataError(
+            f"trade log {source if not isinstance(source, pd.DataFrame) else '(frame)'} lacks "
+            f"column(s) {', '.join(missing)}; expected a header starting "
+            "timestamp,symbol,side,qty,price,order_id,status"
+        )
+    events, problems = [], []
+    for line, raw in rows:
+        parsed = _parse_row(line, raw)
+        if isinstance(parsed, RowProblem):
+            problems.append(parsed)
+        else:
+            events.append(parsed)
+    frame = pd.DataFrame(events, columns=list(EVENT_COLUMNS)) if events else _empty_events()
+    return frame, problems
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, pd.Timestamp):
+        return _iso(value.tz_localize("UTC") if value.tzinfo is None else value) or ""
+    return str(value)
+
+
+def _read_csv_rows(path: Path) -> tuple[list[str] | None, list[tuple[int, dict[str, str]]]]:
+    if not path.exists():
+        raise DataError(f"trade log not found: {path}; pass --file with the run's trade log")
+    if path.is_dir():
+        raise DataError(f"trade log {path} is a directory; pass the CSV file itself")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    reader = csv.reader(io.StringIO(text))
+    header: list[str] | None = None
+    rows: list[tuple[int, dict[str, str]]] = []
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. NUL byte or runaway quote
+            rows.append((reader.line_num, {"__error__": f"unreadable CSV ({exc})"}))
+            continue
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if header is None:
+            header = [f.strip() for f in fields]
+            continue
+        if len(fields) < len(REQUIRED_COLUMNS) or len(fields) > len(header):
+            rows.append(
+                (reader.line_num, {"__error__": f"{len(fields)} fields where the header has {len(header)}"})
+            )
+            continue
+        rows.append((reader.line_num, dict(zip(header, fields, strict=False))))
+    return header, rows
+
+
+def _parse_row(line: int, raw: dict[str, str]) -> dict[str, Any] | RowProblem:
+    if "__error__" in raw:
+        return RowProblem(line, raw["__error__"])
+    symbol = raw.get("symbol", "").strip()
+    if not symbol:
+        return RowProblem(line, "empty symbol")
+    side = raw.get("side", "").strip().lower()
+    if side not in KNOWN_SIDES:
+        return RowProblem(line, f"unknown side {raw.get('side', '')!r} (expected buy or sell)")
+    status = raw.get("status", "").strip().lower()
+    if status not in KNOWN_STATUSES:
+        return RowProblem(line, f"unknown status {raw.get('status', '')!r}")
+    try:
+        timestamp = pd.Timestamp(raw.get("timestamp", "").strip())
+    except (ValueError, TypeError):
+        return RowProblem(line, f"bad timestamp {raw.get('timestamp', '')!r}")
+    if pd.isna(timestamp):
+        return RowProblem(line, "empty timestamp")
+    timestamp = timestamp.tz_localize("UTC") if timestamp.tzinfo is None else timestamp.tz_convert("UTC")
+    numbers: dict[str, float] = {}
+    for name in ("qty", "price"):
+        text = raw.get(name, "").strip()
+        try:
+            number = float(text)
+        except ValueError:
+            return RowProblem(line, f"bad {name} {text!r} (not a number)")
+        if not math.isfinite(number) or number < 0:
+            return RowProblem(line, f"bad {name} {text!r} (must be a finite number >= 0)")
+        numbers[name] = number
+    if status == "filled" and (numbers["qty"] <= 0 or numbers["price"] <= 0):
+        return RowProblem(line, "filled row with zero qty or price")
+    event: dict[str, Any] = {
+        "line": line,
+        "timestamp": timestamp,
+        "symbol": symbol,
+        "side": side,
+        "qty": numbers["qty"],
+        "price": numbers["price"],
+        "status": status,
+    }
+    for name in OPTIONAL_COLUMNS:
+        event[name] = (raw.get(name) or "").strip()
+    event["value"] = numbers["qty"] * numbers["price"]
+    return event
+
+
+def _empty_events() -> pd.DataFrame:
+    numeric = {"line": "int64", "qty": "float64", "price": "float64", "value": "float64"}
+    frame = pd.DataFrame({c: pd.Series(dtype=numeric.get(c, object)) for c in EVENT_COLUMNS})
+    frame["timestamp"] = pd.Series(dtype="datetime64[ns, UTC]")
+    return frame
+
+
+# ----------------------------------------------------------------------------- FIFO
+
+
+@attrs.define
+class _Lot:
+    qty: float  # signed: > 0 long, < 0 short
+    price: float
+    time: pd.Timestamp
+    strategy: str
+
+
+def _fill_rows(events: pd.DataFrame, problems: list[RowProblem]) -> pd.DataFrame:
+    """Filled events in time order; a repeated fill of one client order id is skipped."""
+    fills = events[events["status"] == "filled"].sort_values(["timestamp", "line"], kind="stable")
+    keep, seen = [], {}
+    for line, coid in zip(fills["line"], fills["client_order_id"], strict=True):
+        if coid and coid in seen:
+            problems.append(RowProblem(int(line), f"repeated fill of client_order_id {coid} "
+                                                  f"(first on line {seen[coid]}); ignored"))
+            keep.append(False)
+            continue
+        if coid:
+            seen[coid] = int(line)
+        keep.append(True)
+    return fills[pd.Series(keep, index=fills.index, dtype=bool)]
+
+
+def match_fifo(fills: pd.DataFrame) -> tuple[list[RoundTrip], dict[str, deque[_Lot]]]:
+    """Match time-ordered fills FIFO per symbol; return the round trips and the lots left."""
+    books: dict[str, deque[_Lot]] = {}
+    trips: list[RoundTrip] = []
+    for row in fills.itertuples(index=False):
+        lots = books.setdefault(row.symbol, deque())
+        signed = row.qty if row.side == "buy" else -row.qty
+        remaining = signed
+        matched_qty = matched_cost = pnl = 0.0
+        strategies: list[str] = []
+        entry_time = None
+        # close opposite-direction lots first
+        while lots and abs(remaining) > _EPS and (lots[0].qty > 0) != (remaining > 0):
+            lot = lots[0]
+            take = min(abs(remaining), abs(lot.qty))
+            direction = 1.0 if lot.qty > 0 else -1.0
+            pnl += direction * take * (row.price - lot.price)
+            matched_qty += take
+            matched_cost += take * lot.price
+            entry_time = lot.time if entry_time is None else entry_time
+            if lot.strategy and lot.strategy not in strategies:
+                strategies.append(lot.strategy)
+            lot.qty -= direction * take
+            remaining += direction * take
+            if abs(lot.qty) <= _EPS * max(1.0, take):
+                lots.popleft()
+        if matched_qty > 0:
+            trips.append(
+                RoundTrip(
+                    symbol=row.symbol,
+                    strategy="+".join(strategies) or row.strategy,
+                    qty=matched_qty,
+                    entry_price=matched_cost / matched_qty,
+                    exit_price=row.price,
+                    entry_time=entry_time,
+                    exit_time=row.timestamp,
+                    pnl=pnl,
+                    line=int(row.line),
+                )
+            )
+        if abs(remaining) > _EPS * max(1.0, abs(signed)):
+            lots.append(_Lot(remaining, row.price, row.timestamp, row.strategy))
+    return trips, books
+
+
+def _open_positions(
+    books: Mapping[str, deque[_Lot]], marks: Mapping[str, float]
+) -> list[OpenPosition]:
+    out = []
+    for symbol in sorted(books):
+        lots = books[symbol]
+        qty = sum(lot.qty for lot in lots)
+        if not lots or abs(qty) <= _EPS:
+            continue
+        out.append(
+            OpenPosition(
+                symbol=symbol,
+                qty=qty,
+                entry_price=sum(lot.qty * lot.price for lot in lots) / qty,
+                entry_time=lots[0].time,
+                strategy="+".join(dict.fromkeys(lot.strategy for lot in lots if lot.strategy)),
+                last_price=marks.get(symbol),
+            )
+        )
+    return out
+
+
+def latest_prices(events: pd.DataFrame) -> dict[str, float]:
+    """The latest positive price the log shows per symbol (any status)."""
+    priced = events[events["price"].astype(float) > 0].sort_values(["timestamp", "line"], kind="stable")
+    return {str(k): float(v) for k, v in priced.groupby("symbol")["price"].last().items()}
+
+
+def _breakdowns(keys: Iterable[str], trips: list[RoundTrip], fills: pd.DataFrame,
+                trip_key: str, fill_key: str) -> list[Breakdown]:
+    out = []
+    for key in sorted(set(keys)):
+        mine = [t for t in trips if getattr(t, trip_key) == key]
+        own_fills = fills[fills[fill_key] == key]
+        out.append(
+            Breakdown(
+                key=key,
+                realised_pnl=float(sum(t.pnl for t in mine)),
+                round_trips=len(mine),
+                wins=sum(1 for t in mine if t.pnl > 0),
+                fills=len(own_fills),
+                volume=float(own_fills["value"].abs().sum()),
+            )
+        )
+    return out
+
+
+def build_report(
+    source: str | Path | pd.DataFrame, last_prices: Mapping[str, float] | None = None
+) -> Report:
+    """Read the trade log (path or frame of raw rows) and compute every report number.
+
+    ``last_prices`` marks open positions; symbols without one are marked at the latest price
+    in the log.
+    """
+    events, problems = read_events(source)
+    fills = _fill_rows(events, problems)
+    trips, books = match_fifo(fills)
+    marks = {**latest_prices(events), **{k: float(v) for k, v in (last_prices or {}).items()}}
+    strategies = {t.strategy for t in trips} | set(fills["strategy"])
+    return Report(
+        realised_pnl=float(sum(t.pnl for t in trips)),
+        win_rate=(sum(1 for t in trips if t.pnl > 0) / len(trips)) if trips else 0.0,
+        trades=len(fills),
+        round_trips=len(trips),
+        wins=sum(1 for t in trips if t.pnl > 0),
+        symbols=tuple(sorted(set(fills["symbol"]))),
+        volume=float(fills["value"].abs().sum()),
+        by_symbol=tuple(_breakdowns(fills["symbol"], trips, fills, "symbol", "symbol")),
+        by_strategy=tuple(_breakdowns(strategies, trips, fills, "strategy", "strategy")),
+        open_positions=tuple(_open_positions(books, marks)),
+        closed=tuple(trips),
+        problems=tuple(sorted(problems, key=lambda p: p.line)),
+        status_counts={str(k): int(v) for k, v in events["status"].value_counts().sort_index().items()},
+        marks=marks,
+        events=events,
+    )
+
+
+# ----------------------------------------------------------------------------- state database
+
+
+def read_state_positions(
+    db_path: str | Path, marks: Mapping[str, float] | None = None
+) -> list[OpenPosition]:
+    """Open positions from the state database's ``positions`` table, opened read-only.
+
+    Raises :class:`DataError` (one line) when the file, the table or a column is missing.
+    """
+    path = Path(db_path)
+    if not path.is_file():
+        raise DataError(f"state database not found: {path}; pass --state with the profile's state_db")
+    try:
+        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as conn:
+            conn.row_factory = sqlite3.Row
+            rows = conn.execute(
+                "SELECT symbol, qty, entry_price, entry_date, strategy FROM positions"
+            ).fetchall()
+    except sqlite3.Error as exc:
+        raise DataError(f"cannot read positions from state database {path}: {exc}") from exc
+    marks = marks or {}
+    out = []
+    for row in rows:
+        try:
+            qty, entry = float(row["qty"]), float(row["entry_price"])
+        except (TypeError, ValueError):
+            continue
+        when = pd.to_datetime(row["entry_date"], errors="coerce", utc=True)
+        out.append(
+            OpenPosition(
+                symbol=str(row["symbol"]),
+                qty=qty,
+                entry_price=entry,
+                entry_time=None if pd.isna(when) else when,
+                strategy=str(row["strategy"] or ""),
+                last_price=marks.get(str(row["symbol"])),
+            )
+        )
+    return sorted(out, key=lambda p: p.symbol)
+
+
+def with_state_positions(report: Report, db_path: str | Path) -> Report:
+    """The report with its open positions taken from the state database, marked like the log's."""
+    return attrs.evolve(report, open_positions=tuple(read_state_positions(db_path, report.marks)))
+
+
+def positions_frame(positions: Iterable[OpenPosition]) -> pd.DataFrame:
+    """Open positions as a display/JSON-friendly frame."""
+    records = [_position_dict(p) for p in positions]
+    columns = ["symbol", "qty", "entry_price", "entry_time", "strategy", "last_price",
+               "market_value", "unrealised_pnl"]
+    return pd.DataFrame(records, columns=columns)

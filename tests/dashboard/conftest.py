@@ -1,0 +1,47 @@
+"""Fixtures for the report and dashboard tests."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from sample_log import write_log  # noqa: E402
+
+
+@pytest.fixture
+def sample_log(tmp_path: Path) -> Path:
+    """The hand-worked sample trade log as a CSV file."""
+    return write_log(tmp_path / "trades.csv")
+
+
+def write_heartbeat(path: Path, *, age_seconds: float = 0.0, mode: str = "paper",
+                    last_error: str | None = None, cycle: int = 42) -> Path:
+    """A heartbeat file as the OPS heartbeat writer produces it, ``age_seconds`` old."""
+    when = datetime.now(timezone.utc).timestamp() - age_seconds
+    stamp = datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    path.write_text(json.dumps({"time": stamp, "cycle": cycle, "mode": mode,
+                                "last_error": last_error, "status": "ok" if not last_error else "error"}))
+    return path
+
+
+def write_state_db(path: Path, positions: list[tuple[str, float, float, str, str]]) -> Path:
+    """A state database with a ``positions`` table (symbol, qty, entry_price, entry_date, strategy)."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE positions (symbol TEXT PRIMARY KEY, qty REAL, entry_price REAL,"
+                     " entry_date TEXT, strategy TEXT, bars_held INTEGER)")
+        conn.executemany("INSERT INTO positions (symbol, qty, entry_price, entry_date, strategy)"
+                         " VALUES (?, ?, ?, ?, ?)", positions)
+    return path
+
+
+@pytest.fixture
+def heartbeat_file(tmp_path: Path) -> Path:
+    """A fresh paper-mode heartbeat."""
+    return write_heartbeat(tmp_path / "hybrid.health")

@@ -1,0 +1,161 @@
+"""FIFO report numbers against hand-worked examples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import write_state_db
+from sample_log import COLUMNS, EXPECTED, sample_rows, write_log
+
+from hybrid_core.commands.report import command as report_command
+from hybrid_core.errors import DataError
+from hybrid_core.ops.report import build_report, read_state_positions
+
+
+def _fills(*trades: tuple) -> pd.DataFrame:
+    """Raw filled rows from (symbol, side, qty, price[, strategy]) in time order."""
+    rows = []
+    for i, trade in enumerate(trades):
+        symbol, side, qty, price, *rest = trade
+        rows.append({"timestamp": f"2026-02-{i + 1:02d}T21:00:00Z", "symbol": symbol, "side": side,
+                     "qty": qty, "price": price, "order_id": f"o{i}", "status": "filled",
+                     "client_order_id": f"c{i}", "strategy": rest[0] if rest else "s",
+                     "reason": "signal", "signal": "{}"})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def test_sample_log_totals(sample_log: Path) -> None:
+    report = build_report(sample_log)
+    assert report.problems == ()
+    assert report.realised_pnl == pytest.approx(EXPECTED["realised_pnl"])
+    assert report.unrealised_pnl == pytest.approx(EXPECTED["unrealised_pnl"])
+    assert report.win_rate == pytest.approx(EXPECTED["win_rate"])
+    assert (report.trades, report.round_trips, report.wins) == (10, 5, 2)
+    assert list(report.symbols) == EXPECTED["symbols"]
+    assert report.volume == pytest.approx(EXPECTED["volume"])
+    assert list(report.cumulative_pnl()["cumulative"]) == pytest.approx(EXPECTED["cumulative"])
+    assert report.status_counts["filled"] == 10 and report.status_counts["refused"] == 1
+
+
+def test_sample_log_breakdowns(sample_log: Path) -> None:
+    report = build_report(sample_log)
+    for got, expected in ((report.by_symbol, EXPECTED["by_symbol"]),
+                          (report.by_strategy, EXPECTED["by_strategy"])):
+        table = {b.key: (b.realised_pnl, b.round_trips, b.wins, b.fills, b.volume) for b in got}
+        assert table.keys() == expected.keys()
+        for key, numbers in expected.items():
+            assert table[key] == pytest.approx(numbers), key
+
+
+def test_open_position_left_after_partial_sell(sample_log: Path) -> None:
+    (btc,) = build_report(sample_log).open_positions
+    assert (btc.symbol, btc.strategy) == ("BTC/USD", "crypto_adx")
+    assert btc.qty == pytest.approx(0.3) and btc.entry_price == 40000
+    assert btc.last_price == 42000  # the later canceled order's reference price
+    assert btc.unrealised_pnl == pytest.approx(600.0)
+    marked = build_report(sample_log, last_prices={"BTC/USD": 39000}).open_positions[0]
+    assert marked.unrealised_pnl == pytest.approx(-300.0)
+
+
+def test_multiple_buys_then_one_sell_is_one_round_trip() -> None:
+    report = build_report(_fills(("XOM", "buy", 10, 50), ("XOM", "buy", 20, 53), ("XOM", "sell", 30, 52)))
+    # 10*(52-50) + 20*(52-53) = 20 - 20 = 0: not a win
+    (trip,) = report.closed
+    assert trip.pnl == pytest.approx(0.0) and trip.qty == 30
+    assert trip.entry_price == pytest.approx((10 * 50 + 20 * 53) / 30)
+    assert report.win_rate == 0.0 and report.open_positions == ()
+
+
+def test_partial_lots_across_sells() -> None:
+    report = build_report(_fills(("KO", "buy", 10, 60), ("KO", "buy", 10, 62),
+                                 ("KO", "sell", 4, 61), ("KO", "sell", 10, 63)))
+    # sell 4 @61 vs lot1: 4*1 = 4; sell 10 @63: 6 left of lot1 -> 6*3 = 18, 4 of lot2 -> 4*1 = 4
+    assert [t.pnl for t in report.closed] == pytest.approx([4.0, 22.0])
+    (left,) = report.open_positions
+    assert left.qty == pytest.approx(6) and left.entry_price == 62
+    assert report.win_rate == 1.0
+
+
+def test_crypto_fractional_quantities_close_exactly() -> None:
+    report = build_report(_fills(("ETH/USD", "buy", 0.1, 3000), ("ETH/USD", "buy", 0.2, 3100),
+                                 ("ETH/USD", "sell", 0.3, 3200)))
+    # 0.1*200 + 0.2*100 = 40; 0.1 + 0.2 != 0.3 in binary floats, yet nothing must stay open
+    assert report.realised_pnl == pytest.approx(40.0)
+    assert report.open_positions == ()
+    assert report.volume == pytest.approx(300 + 620 + 960)
+
+
+def test_sell_first_opens_a_short_closed_by_a_buy() -> None:
+    report = build_report(_fills(("SPY", "sell", 2, 500), ("SPY", "buy", 3, 490)))
+    (trip,) = report.closed
+    assert trip.pnl == pytest.approx(20.0)
+    (left,) = report.open_positions
+    assert left.qty == pytest.approx(1) and left.entry_price == 490
+
+
+def test_malformed_rows_are_reported_with_line_numbers_and_skipped(tmp_path: Path) -> None:
+    bad = ("2026-01-20T21:10:00Z,AAPL,buy,ten,100,o9,filled,c9,equity_reversal,signal,{}\n"
+           "2026-01-20T21:11:00Z,AAPL,hold,1,100,o10,filled,c10,equity_reversal,signal,{}\n"
+           "2026-01-20T21:12:00Z,AAPL,buy\n"
+           "not-a-date,AAPL,buy,1,100,o11,filled,c11,equity_reversal,signal,{}\n")
+    path = write_log(tmp_path / "t.csv", extra_lines=bad)
+    report = build_report(path)
+    first_bad = len(sample_rows()) + 2
+    assert [p.line for p in report.problems] == [first_bad, first_bad + 1, first_bad + 2, first_bad + 3]
+    assert "qty" in report.problems[0].message and "side" in report.problems[1].message
+    assert report.realised_pnl == pytest.approx(EXPECTED["realised_pnl"])
+
+
+def test_repeated_fill_of_one_client_order_id_counts_once() -> None:
+    frame = _fills(("KO", "buy", 10, 60), ("KO", "sell", 10, 61))
+    frame = pd.concat([frame, frame.iloc[[1]]], ignore_index=True)
+    report = build_report(frame)
+    assert report.realised_pnl == pytest.approx(10.0) and report.trades == 2
+    assert "repeated fill" in report.problems[0].message and report.problems[0].line == 4
+
+
+def test_missing_and_empty_logs(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="not found"):
+        build_report(tmp_path / "nope.csv")
+    (tmp_path / "empty.csv").write_text("")
+    assert build_report(tmp_path / "empty.csv").is_empty
+    header_only = write_log(tmp_path / "h.csv", rows=[])
+    report = build_report(header_only)
+    assert report.is_empty and report.trades == 0 and report.win_rate == 0.0
+    assert report.cumulative_pnl().empty
+    (tmp_path / "odd.csv").write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(DataError, match="lacks column"):
+        build_report(tmp_path / "odd.csv")
+
+
+def test_to_dict_is_json(sample_log: Path) -> None:
+    data = json.loads(json.dumps(build_report(sample_log).to_dict()))
+    assert data["realised_pnl"] == pytest.approx(875.0)
+    assert data["cumulative_pnl"][-1]["time"] == "2026-01-13T21:10:30Z"
+    assert data["open_positions"][0]["symbol"] == "BTC/USD"
+
+
+def test_state_positions_read_only(tmp_path: Path) -> None:
+    db = write_state_db(tmp_path / "s.sqlite", [("MSFT", 5, 400.0, "2026-01-05", "equity_reversal")])
+    (pos,) = read_state_positions(db, marks={"MSFT": 410.0})
+    assert pos.unrealised_pnl == pytest.approx(50.0)
+    with pytest.raises(DataError, match="not found"):
+        read_state_positions(tmp_path / "none.sqlite")
+    (tmp_path / "empty.sqlite").write_bytes(b"")
+    with pytest.raises(DataError, match="positions"):
+        read_state_positions(tmp_path / "empty.sqlite")
+
+
+def test_report_command_json_and_table(sample_log: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(report_command, ["--file", str(sample_log), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["volume"] == pytest.approx(52075.0)
+    table = runner.invoke(report_command, ["--file", str(sample_log)])
+    assert table.exit_code == 0 and "875.00" in table.output and "BTC/USD" in table.output
+    missing = runner.invoke(report_command, ["--file", str(tmp_path / "x.csv")])
+    assert missing.exit_code != 0 and "not found" in missing.output
