@@ -1,0 +1,338 @@
+"""The ``alpaca`` broker: paper and live accounts over alpaca-py's TradingClient.
+
+Stops: equities get a plain ``stop`` sell order (tif gtc) that the core places once the entry
+has filled; crypto has no plain stop at Alpaca, so a ``stop`` request becomes a ``stop_limit``
+(tif gtc) whose limit sits ``crypto_stop_limit_offset`` below the stop. Both live at the
+broker between cycles. A market sell (an exit or a time stop) first cancels the open stop
+orders on that symbol, since shares reserved by a stop make the exit fail with 403.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import pandas as pd
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import QueryOrderStatus
+from alpaca.trading.requests import GetOrdersRequest
+from loguru import logger
+
+from hybrid_core.contracts import (
+    AccountSnapshot,
+    Broker,
+    BrokerPosition,
+    HealthReport,
+    OrderRequest,
+    OrderStatus,
+    Panel,
+)
+from hybrid_core.errors import BrokerError
+
+from .conversions import OPEN_STATES, account_snapshot, broker_position, order_status
+from .credentials import LIVE_URL, PAPER_URL, account_mode_mismatch, key_mode_mismatch, read_keys
+from .fill_journal import FillJournal
+from .http import ReadRetry, close_sdk_client, describe_failure, harden_sdk_client, status_of
+from .order_rules import AssetRules, OrderPlan, OrderPolicy, OrderRefused, plan_order
+from .submission import OrderSender
+from .symbols import to_position_symbol
+
+STOP_TYPES = frozenset({"stop", "stop_limit", "trailing_stop"})
+log = logger.bind(broker="alpaca")
+
+
+def _positive(_: Any, attribute: Any, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+@attrs.define
+class AlpacaParams:
+    """Parameters of the ``alpaca`` broker (profile ``broker.params``)."""
+
+    api_key_env: str = "ALPACA_API_KEY"
+    secret_key_env: str = "ALPACA_SECRET_KEY"
+    base_url: str | None = None
+    """url_override for a local or proxy server; None picks the paper or live URL by mode."""
+    timeout: float = attrs.field(default=10.0, validator=_positive)
+    read_attempts: int = 4
+    backoff: float = 0.5
+    submit_attempts: int = 3
+    equity_when_closed: Literal["queue", "skip"] = attrs.field(
+        default="queue", validator=attrs.validators.in_(("queue", "skip")))
+    stop_time_in_force: Literal["gtc", "day"] = attrs.field(
+        default="gtc", validator=attrs.validators.in_(("gtc", "day")))
+    crypto_stop_limit_offset: float = 0.01
+    cancel_wait: float = 3.0
+    sync_lookback_days: int = 7
+    clock_ttl: float = 30.0
+
+
+class AlpacaBroker(Broker):
+    """Alpaca paper/live broker: idempotent orders, stops at the broker, faults reconciled by id."""
+
+    name = "alpaca"
+    Params = AlpacaParams
+
+    def __init__(self, params: AlpacaParams | None = None) -> None:
+        super().__init__(params)
+        self.mode: str = "paper"
+        self._key = ""
+        self.client: TradingClient | None = None
+        self.refusals: dict[str, str] = {}
+        """Why an order was refused before sending, by client_order_id."""
+        self._assets: dict[str, AssetRules] = {}
+        self._clock: tuple[float, Any] | None = None
+        self._journal = FillJournal(None)
+        self._reads = ReadRetry(self.params.read_attempts, self.params.backoff)
+        self._sender: OrderSender | None = None
+
+    # -- setup ---------------------------------------------------------------------------------
+    def configure(self, *, mode: Literal["paper", "live"], state_dir: str) -> None:
+        """Build the hardened TradingClient for ``mode`` (chosen by the core's safety layer)."""
+        if mode not in ("paper", "live"):
+            raise BrokerError(f"alpaca broker mode must be paper or live, got {mode!r}")
+        self.mode = mode
+        key, secret = read_keys(self.params.api_key_env, self.params.secret_key_env)
+        self._key = key or ""
+        self.client = TradingClient(key, secret, paper=mode == "paper", url_override=self.params.base_url)
+        harden_sdk_client(self.client, self.params.timeout)
+        self._sender = OrderSender(self.client, self._reads, self.params.submit_attempts)
+        self._journal = FillJournal(Path(state_dir) / "alpaca_reported_fills.json")
+        log.info("alpaca broker configured: mode={mode} url={url}", mode=mode, url=self.url)
+
+    @property
+    def url(self) -> str:
+        """The base URL the client talks to."""
+        return self.params.base_url or (PAPER_URL if self.mode == "paper" else LIVE_URL)
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        if self.client is not None:
+            close_sdk_client(self.client)
+
+    def _api(self) -> TradingClient:
+        if self.client is None:
+            raise BrokerError("alpaca broker used before configure(mode=..., state_dir=...)")
+        return self.client
+
+    def _read(self, what: str, fn: Any) -> Any:
+        try:
+            return self._reads.call(what, fn)
+        except Exception as exc:
+            if isinstance(exc, BrokerError):
+                raise
+            raise BrokerError(f"alpaca {what} failed at {self.url}: {describe_failure(exc)}") from exc
+
+    # -- health --------------------------------------------------------------------------------
+    def health_check(self) -> HealthReport:
+        """Keys match the mode, account reachable, ACTIVE, not blocked, and the clock answers."""
+        api = self._api()
+        problem = key_mode_mismatch(self._key, self.mode)
+        if problem:
+            return HealthReport(False, problem, {"mode": self.mode, "url": self.url})
+        try:
+            acct = self._reads.call("GET /v2/account", api.get_account)
+        except Exception as exc:
+            status = status_of(exc)
+            hint = (" (keys rejected: paper keys work only with the paper URL, live keys with the live URL)"
+                    if status in (401, 403) else "")
+            return HealthReport(False, f"account unreachable at {self.url}: {describe_failure(exc)}{hint}",
+                                {"mode": self.mode, "url": self.url})
+        details: dict[str, Any] = {"mode": self.mode, "url": self.url,
+                                   "account_number": acct.account_number,
+                                   "status": getattr(acct.status, "value", acct.status)}
+        problem = account_mode_mismatch(acct.account_number, self.mode)
+        if problem:
+            return HealthReport(False, problem, details)
+        if details["status"] != "ACTIVE":
+            return HealthReport(False, f"account {acct.account_number} status is {details['status']}, "
+                                       f"not ACTIVE", details)
+        if acct.trading_blocked or acct.account_blocked:
+            return HealthReport(False, f"account {acct.account_number}: trading is blocked", details)
+        try:
+            clock = self._clock_now(refresh=True)
+        except BrokerError as exc:
+            return HealthReport(False, str(exc), details)
+        details.update(is_open=bool(clock.is_open), next_open=clock.next_open.isoformat())
+        return HealthReport(True, "", details)
+
+    def _clock_now(self, refresh: bool = False) -> Any:
+        now = time.monotonic()
+        if refresh or self._clock is None or now - self._clock[0] > self.params.clock_ttl:
+            self._clock = (now, self._read("GET /v2/clock", self._api().get_clock))
+        return self._clock[1]
+
+    # -- reads ---------------------------------------------------------------------------------
+    def account(self) -> AccountSnapshot:
+        """Cash, equity and status."""
+        return account_snapshot(self._read("GET /v2/account", self._api().get_account))
+
+    def positions(self) -> list[BrokerPosition]:
+        """Open positions, crypto symbols as ``BTC/USD``."""
+        return [broker_position(p) for p in self._read("GET /v2/positions", self._api().get_all_positions)]
+
+    def open_orders(self) -> list[OrderStatus]:
+        """Orders still open at Alpaca."""
+        return [order_status(o) for o in self._orders("open")]
+
+    def _orders(self, status: str, symbol: str | None = None, after: Any = None) -> list[Any]:
+        req = GetOrdersRequest(status=QueryOrderStatus(status), limit=500, after=after,
+                               symbols=[symbol] if symbol else None)
+        return self._read(f"GET /v2/orders?status={status}", lambda: self._api().get_orders(req))
+
+    def get_order(self, client_order_id: str) -> OrderStatus | None:
+        """The order with this client id, or None if Alpaca never saw it."""
+        found = self._sender_().lookup(client_order_id)
+        return order_status(found) if found is not None else None
+
+    def _sender_(self) -> OrderSender:
+        if self._sender is None:
+            raise BrokerError("alpaca broker used before configure(mode=..., state_dir=...)")
+        return self._sender
+
+    # -- orders --------------------------------------------------------------------------------
+    def submit(self, order: OrderRequest) -> OrderStatus:
+        """Send ``order`` once (idempotent on client_order_id), within Alpaca's rules.
+
+        An order breaking a rule is not sent: it comes back ``rejected`` and the reason is
+        logged and kept in :attr:`refusals`.
+        """
+        sender = self._sender_()
+        cid = order.client_order_id
+        if len(cid) > 48 or not cid:
+            raise BrokerError(f"client_order_id {cid!r} must be 1-48 characters (Alpaca's limit)")
+        existing = sender.lookup(cid)
+        if existing is not None:
+            log.info("alpaca order {cid} already exists (status {status}); not resubmitted",
+                     cid=cid, status=getattr(existing.status, "value", existing.status))
+            return order_status(existing)
+        exiting = order.side == "sell" and order.order_type == "market"
+        try:
+            rules = self._asset_rules(order.symbol)
+            if exiting:
+                self._cancel_stops(order.symbol)
+            held = self._held_qty(order.symbol) if order.side == "sell" else 0.0
+            market_open = True if rules.crypto else bool(self._clock_now().is_open)
+            plan = plan_order(order, rules, held_qty=held, market_open=market_open,
+                              policy=OrderPolicy(self.params.equity_when_closed,
+                                                 self.params.stop_time_in_force,
+                                                 self.params.crypto_stop_limit_offset))
+            if plan.qty != order.qty:
+                log.info("alpaca {cid}: qty {asked:g} -> {qty:g} ({symbol} rules)", cid=cid,
+                         asked=order.qty, qty=plan.qty, symbol=order.symbol)
+            sent = self._send(plan, exiting)
+        except OrderRefused as exc:
+            return self._refused(order, str(exc))
+        except BrokerError:
+            raise
+        except Exception as exc:
+            if status_of(exc) is None or status_of(exc) >= 500 or status_of(exc) == 429:
+                raise BrokerError(f"alpaca order {cid} failed: {describe_failure(exc)}") from exc
+            return self._refused(order, f"Alpaca refused the order: {describe_failure(exc)}")
+        status = order_status(sent)
+        log.info("alpaca order {cid} {side} {qty:g} {symbol} {type} -> {status}", cid=cid,
+                 side=plan.side, qty=plan.qty, symbol=plan.symbol, type=plan.order_type,
+                 status=status.status)
+        return status
+
+    def _send(self, plan: OrderPlan, exiting: bool) -> Any:
+        sender = self._sender_()
+        try:
+            return sender.send(plan)
+        except Exception as exc:
+            if not (exiting and status_of(exc) == 403 and "insufficient" in str(exc).lower()):
+                raise
+            log.warning("alpaca exit {cid}: {failure}; canceling stop orders on {symbol} and retrying once",
+                        cid=plan.client_order_id, failure=describe_failure(exc), symbol=plan.symbol)
+            self._cancel_stops(plan.symbol)
+            return sender.send(plan)
+
+    def _refused(self, order: OrderRequest, reason: str) -> OrderStatus:
+        self.refusals[order.client_order_id] = reason
+        log.warning("alpaca order {cid} not sent: {reason}", cid=order.client_order_id, reason=reason)
+        return OrderStatus(order.client_order_id, "", order.symbol, order.side, order.qty, "rejected",
+                           order_type=order.order_type, stop_price=order.stop_price)
+
+    def _asset_rules(self, symbol: str) -> AssetRules:
+        if symbol not in self._assets:
+            try:
+                asset = self._reads.call(f"GET /v2/assets/{symbol}", lambda: self._api().get_asset(symbol))
+            except Exception as exc:
+                if status_of(exc) == 404:
+                    raise OrderRefused(f"{symbol}: unknown at Alpaca (GET /v2/assets/{symbol} is 404)") from exc
+                raise
+            self._assets[symbol] = AssetRules.from_asset(symbol, asset)
+        return self._assets[symbol]
+
+    def _held_qty(self, symbol: str) -> float:
+        """Quantity a sell may use: the position's qty_available (qty if not given), 0 if none."""
+        def fetch() -> Any:
+            try:
+                return self._api().get_open_position(to_position_symbol(symbol))
+            except Exception as exc:
+                if status_of(exc) == 404:
+                    return None
+                raise
+        pos = self._read(f"GET /v2/positions/{to_position_symbol(symbol)}", fetch)
+        if pos is None:
+            return 0.0
+        available = pos.qty_available if pos.qty_available not in (None, "") else pos.qty
+        return max(0.0, float(available))
+
+    def cancel(self, client_order_id: str) -> None:
+        """Cancel an open order; no error if it is unknown or already closed."""
+        found = self._sender_().lookup(client_order_id)
+        if found is None or order_status(found).status not in OPEN_STATES:
+            return
+        self._cancel_by_id(found)
+
+    def _cancel_by_id(self, order: Any) -> None:
+        def delete() -> None:
+            try:
+                self._api().cancel_order_by_id(order.id)
+            except Exception as exc:
+                if status_of(exc) not in (404, 422):  # gone or no longer cancelable
+                    raise
+        self._read(f"DELETE /v2/orders/{order.id}", delete)
+        log.info("alpaca order {cid} canceled", cid=order.client_order_id)
+
+    def _cancel_stops(self, symbol: str) -> None:
+        """Cancel open sell stops on ``symbol`` and wait (bounded) until Alpaca confirms."""
+        stops = [o for o in self._orders("open", symbol)
+                 if getattr(o.side, "value", o.side) == "sell"
+                 and getattr(o.order_type or o.type, "value", o.order_type) in STOP_TYPES]
+        for stop in stops:
+            log.info("alpaca: canceling stop {cid} on {symbol} before the exit", cid=stop.client_order_id,
+                     symbol=symbol)
+            self._cancel_by_id(stop)
+        deadline = time.monotonic() + self.params.cancel_wait
+        for stop in stops:
+            while True:
+                now = self._sender_().lookup(stop.client_order_id)
+                if now is None or order_status(now).status not in OPEN_STATES:
+                    break
+                if time.monotonic() > deadline:
+                    raise BrokerError(f"alpaca stop {stop.client_order_id} on {symbol} still open "
+                                      f"{self.params.cancel_wait:g}s after cancel; exit not sent")
+                time.sleep(0.1)
+
+    # -- reconciliation ------------------------------------------------------------------------
+    def sync(self, panel: Panel, now: pd.Timestamp) -> list[OrderStatus]:
+        """Orders with fills (filled, or canceled after a partial fill) not reported before."""
+        now_utc = pd.Timestamp(now)
+        now_utc = now_utc.tz_localize("UTC") if now_utc.tzinfo is None else now_utc.tz_convert("UTC")
+        after = now_utc - timedelta(days=self.params.sync_lookback_days)
+        closed = self._orders("closed", after=after.to_pydatetime())
+        fresh = [order_status(o) for o in closed if o.client_order_id not in self._journal]
+        fresh = [s for s in fresh if s.filled_qty > 0]
+        fresh.sort(key=lambda s: s.filled_at or "")
+        self._journal.record({s.client_order_id: s.filled_at or "" for s in fresh}, after)
+        if fresh:
+            log.info("alpaca sync: {n} new fill(s): {ids}", n=len(fresh),
+                     ids=", ".join(s.client_order_id for s in fresh))
+        return fresh
+

@@ -1,0 +1,158 @@
+"""The ``alpaca`` data source: daily bars from Alpaca's market-data API via alpaca-py.
+
+Equities come from ``StockHistoricalDataClient`` (``GET /v2/stocks/bars``, feed ``iex`` by
+default, adjustment ``all`` so prices are already split- and dividend-adjusted), crypto from
+``CryptoHistoricalDataClient`` (``GET /v1beta3/crypto/us/bars``, no keys needed). alpaca-py
+follows ``next_page_token``. Bars become the canonical long frame; equity dates are the New
+York session date, crypto dates the UTC day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import attrs
+import pandas as pd
+from alpaca.data.enums import Adjustment, DataFeed
+from alpaca.data.historical.crypto import CryptoHistoricalDataClient
+from alpaca.data.historical.stock import StockHistoricalDataClient
+from alpaca.data.requests import CryptoBarsRequest, StockBarsRequest
+from alpaca.data.timeframe import TimeFrame
+from loguru import logger
+
+from hybrid_core.contracts import BAR_COLUMNS, DataSource, is_crypto
+from hybrid_core.errors import DataError
+
+from .credentials import read_keys
+from .http import ReadRetry, close_sdk_client, describe_failure, harden_sdk_client
+
+COLUMNS = ["symbol", "date", *BAR_COLUMNS]
+
+
+@attrs.define
+class AlpacaDataParams:
+    """Parameters of the ``alpaca`` data source (profile ``data.params``)."""
+
+    api_key_env: str = "ALPACA_API_KEY"
+    secret_key_env: str = "ALPACA_SECRET_KEY"
+    base_url: str | None = None
+    """url_override for both data clients (a local server); None: data.alpaca.markets."""
+    feed: Literal["iex", "sip"] = attrs.field(default="iex", validator=attrs.validators.in_(("iex", "sip")))
+    adjustment: Literal["all", "split", "dividend", "raw"] = attrs.field(
+        default="all", validator=attrs.validators.in_(("all", "split", "dividend", "raw")))
+    missing: Literal["skip", "error"] = attrs.field(
+        default="skip", validator=attrs.validators.in_(("skip", "error")))
+    """What to do when some requested symbols return no bars: log and skip, or raise DataError."""
+    default_start: str = "2016-01-01"
+    timeout: float = 30.0
+    read_attempts: int = 4
+    backoff: float = 1.0
+
+
+class AlpacaDataSource(DataSource):
+    """Daily bars for equities (iex feed, all-adjusted) and crypto from Alpaca's data API."""
+
+    name = "alpaca"
+    Params = AlpacaDataParams
+
+    def __init__(self, params: AlpacaDataParams | None = None) -> None:
+        super().__init__(params)
+        self._reads = ReadRetry(self.params.read_attempts, self.params.backoff)
+        self._stock: StockHistoricalDataClient | None = None
+        self._crypto: CryptoHistoricalDataClient | None = None
+
+    def _stock_client(self) -> StockHistoricalDataClient:
+        if self._stock is None:
+            try:
+                key, secret = read_keys(self.params.api_key_env, self.params.secret_key_env)
+            except Exception as exc:
+                raise DataError(f"alpaca stock bars need keys: {exc}") from None
+            self._stock = harden_sdk_client(
+                StockHistoricalDataClient(key, secret, url_override=self.params.base_url), self.params.timeout)
+        return self._stock
+
+    def _crypto_client(self) -> CryptoHistoricalDataClient:
+        if self._crypto is None:
+            key, secret = read_keys(self.params.api_key_env, self.params.secret_key_env, required=False)
+            if not (key and secret):
+                key = secret = None
+            self._crypto = harden_sdk_client(
+                CryptoHistoricalDataClient(key, secret, url_override=self.params.base_url), self.params.timeout)
+        return self._crypto
+
+    def close(self) -> None:
+        """Close the HTTP sessions."""
+        for client in (self._stock, self._crypto):
+            if client is not None:
+                close_sdk_client(client)
+
+    def fetch(self, symbols: Sequence[str], start: pd.Timestamp | None,
+              end: pd.Timestamp | None) -> pd.DataFrame:
+        """Daily bars for ``symbols`` between ``start`` and ``end`` (inclusive) as the canonical frame."""
+        symbols = list(dict.fromkeys(symbols))
+        if not symbols:
+            return pd.DataFrame(columns=COLUMNS)
+        first = pd.Timestamp(start if start is not None else self.params.default_start).normalize()
+        last = pd.Timestamp(end).normalize() if end is not None else pd.Timestamp.now("UTC").tz_localize(None).normalize()
+        window = (first.to_pydatetime(), (last + pd.Timedelta(days=1)).to_pydatetime())
+        equities = [s for s in symbols if not is_crypto(s)]
+        cryptos = [s for s in symbols if is_crypto(s)]
+        parts = []
+        if equities:
+            parts.append(self._fetch_group(equities, window, crypto=False))
+        if cryptos:
+            parts.append(self._fetch_group(cryptos, window, crypto=True))
+        bars = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+        bars = bars[(bars["date"] >= first) & (bars["date"] <= last)]
+        bars = bars.sort_values(["symbol", "date"]).drop_duplicates(["symbol", "date"], keep="last")
+        bars = bars.reset_index(drop=True)
+        self._check_missing(symbols, bars, first, last)
+        return bars
+
+    def _fetch_group(self, symbols: list[str], window: tuple[Any, Any], *, crypto: bool) -> pd.DataFrame:
+        if crypto:
+            client: Any = self._crypto_client()
+            req: Any = CryptoBarsRequest(symbol_or_symbols=symbols, timeframe=TimeFrame.Day,
+                                         start=window[0], end=window[1])
+            call, path = (lambda: client.get_crypto_bars(req)), "/v1beta3/crypto/us/bars"
+        else:
+            client = self._stock_client()
+            req = StockBarsRequest(symbol_or_symbols=symbols, timeframe=TimeFrame.Day, start=window[0],
+                                   end=window[1], adjustment=Adjustment(self.params.adjustment),
+                                   feed=DataFeed(self.params.feed))
+            call, path = (lambda: client.get_stock_bars(req)), "/v2/stocks/bars"
+        try:
+            barset = self._reads.call(f"GET {path}", call)
+        except Exception as exc:
+            raise DataError(f"alpaca bars for {', '.join(symbols)} failed: {describe_failure(exc)}") from exc
+        return bars_to_long(barset.data, tz="UTC" if crypto else "America/New_York")
+
+    def _check_missing(self, symbols: list[str], bars: pd.DataFrame, first: pd.Timestamp,
+                       last: pd.Timestamp) -> None:
+        found = set(bars["symbol"].unique())
+        missing = [s for s in symbols if s not in found]
+        span = f"{first.date()}..{last.date()}"
+        if len(missing) == len(symbols):
+            raise DataError(f"alpaca returned no bars for {', '.join(missing)} in {span}; check the "
+                            f"symbols (crypto as BTC/USD) and the dates")
+        if missing:
+            message = f"alpaca returned no bars for {', '.join(missing)} in {span}"
+            if self.params.missing == "error":
+                raise DataError(f"{message} (data.params.missing=error; use skip to go on without them)")
+            logger.warning("{message}; skipped", message=message)
+
+
+def bars_to_long(data: dict[str, list[Any]], *, tz: str) -> pd.DataFrame:
+    """alpaca-py ``BarSet.data`` -> canonical long frame (dates in ``tz``, tz-naive, normalised)."""
+    rows = [(sym, bar.timestamp, bar.open, bar.high, bar.low, bar.close, bar.volume)
+            for sym, bars in data.items() for bar in bars]
+    if not rows:
+        return pd.DataFrame(columns=COLUMNS)
+    frame = pd.DataFrame(rows, columns=["symbol", "timestamp", *BAR_COLUMNS])
+    stamps = pd.to_datetime(frame.pop("timestamp"), utc=True)
+    frame.insert(1, "date", stamps.dt.tz_convert(tz).dt.tz_localize(None).dt.normalize())
+    frame[list(BAR_COLUMNS)] = frame[list(BAR_COLUMNS)].astype("float64")
+    frame["symbol"] = frame["symbol"].astype(str)
+    positive = (frame[["open", "high", "low", "close"]] > 0).all(axis=1)
+    return frame[positive]
