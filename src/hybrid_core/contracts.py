@@ -348,6 +348,14 @@ class DataSource(Component):
         """
         raise NotImplementedError
 
+    def latest_date(self, symbols: Sequence[str]) -> pd.Timestamp | None:
+        """The most recent session any of ``symbols`` has a bar for, if cheaply known.
+
+        The live cycle uses it to pick the decision date when none is given; None (the
+        default) means "today". File-backed sources return their last date.
+        """
+        return None
+
 
 class Strategy(Component):
     """A strategy: one required method, :meth:`signals`, vectorised over a panel.

@@ -204,6 +204,16 @@ def make_converter() -> cattrs.Converter:
         raise ValueError(f"expected {names}, got {_describe(value)}")
 
     conv.register_structure_hook_func(_is_union, union_hook)
+
+    def list_hook(value: Any, tp: Any) -> list[Any]:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"expected a list, got {_describe(value)}")
+        (item,) = typing.get_args(tp) or (Any,)
+        return [conv.structure(v, item) if item is not Any else v for v in value]
+
+    conv.register_structure_hook_func(
+        lambda t: typing.get_origin(t) is list and typing.get_args(t) in ((str,), (float,), (int,), ()),
+        list_hook)
     return conv
 
 

@@ -179,6 +179,38 @@ class LocalBars(DataSource):
         return bars
 
 
+    def latest_date(self, symbols: Sequence[str]) -> pd.Timestamp | None:
+        """The last date in the files (from Parquet statistics when available)."""
+        latest: pd.Timestamp | None = None
+        for path in self.files():
+            found = _last_date(path)
+            if found is not None and (latest is None or found > latest):
+                latest = found
+        return latest
+
+
+def _last_date(path: Path) -> pd.Timestamp | None:
+    if not path.exists():
+        return None
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        import pyarrow.parquet as pq
+
+        meta = pq.ParquetFile(path).metadata
+        names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+        if "date" in names:
+            col = names.index("date")
+            stats = [meta.row_group(i).column(col).statistics for i in range(meta.num_row_groups)]
+            if stats and all(st is not None and st.has_min_max for st in stats):
+                return pd.Timestamp(max(st.max for st in stats)).normalize()
+        frame = pd.read_parquet(path, columns=["date"])
+    else:
+        frame = pd.read_csv(path, usecols=lambda c: str(c).strip().lower() == "date")
+        frame.columns = ["date"]
+    if frame.empty:
+        return None
+    return pd.Timestamp(pd.to_datetime(frame["date"]).max()).normalize()
+
+
 @hookimpl
 def hybrid_register_data_sources(register):  # type: ignore[no-untyped-def]
     """Register the local file data source."""

@@ -1,0 +1,247 @@
+"""The paper simulator broker: fills orders from daily bars exactly as the backtester does.
+
+It keeps one paper account (cash, positions, pending orders, stops) in a SQLite file, so
+consecutive ``hybrid run --once`` calls continue the same account. Market orders fill at the
+open of the symbol's next bar, sells before buys; a stop order placed on a position triggers
+from the following bar (gap fills at the open, else at the stop price). The fill logic is
+:class:`~hybrid_core.engine.book.PortfolioBook`, the very code of the backtester.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import pandas as pd
+
+from ..contracts import (
+    AccountSnapshot,
+    Broker,
+    BrokerPosition,
+    HealthReport,
+    OrderIntent,
+    OrderRequest,
+    OrderStatus,
+    Panel,
+)
+from ..engine.book import PortfolioBook
+from ..errors import BrokerError
+from ..hookspecs import hookimpl
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS account (id INTEGER PRIMARY KEY CHECK (id = 1), book TEXT NOT NULL,
+                                    synced_through TEXT);
+CREATE TABLE IF NOT EXISTS orders (client_order_id TEXT PRIMARY KEY, body TEXT NOT NULL);
+"""
+
+
+class _RowView:
+    """A read-only mapping over one row of a wide frame (symbol -> price)."""
+
+    def __init__(self, frame: pd.DataFrame, date: pd.Timestamp) -> None:
+        self._row = frame.loc[date]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._row.get(key, default)
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return default
+        return float(value)
+
+
+class PaperBroker(Broker):
+    """Paper simulator: fills at the next bar's open per STRATEGIES.md, account kept in SQLite."""
+
+    name = "paper"
+    simulated = True
+
+    @attrs.define(kw_only=True)
+    class Params:
+        initial_cash: float = 1_000_000.0
+        """Cash of a new paper account."""
+        slippage_bps: float = 0.0
+        """Fills move against the trader by this many basis points."""
+        commission: float = 0.0
+        """Commission as a fraction of each fill's value."""
+        account_file: str | None = None
+        """SQLite file of the paper account (default: paper_account.sqlite beside the state database)."""
+
+    def __init__(self, params: Any = None) -> None:
+        super().__init__(params)
+        self._conn: sqlite3.Connection | None = None
+        self._book: PortfolioBook | None = None
+        self._synced_through: pd.Timestamp | None = None
+        self.mode = "paper"
+
+    # ----------------------------------------------------------- lifecycle
+    def configure(self, *, mode: str, state_dir: str) -> None:
+        """Open (or create) the paper account. The simulator never touches a real account."""
+        self.mode = mode
+        path = Path(self.params.account_file) if self.params.account_file else Path(state_dir) / \
+            "paper_account.sqlite"
+        if not path.is_absolute() and self.params.account_file and self.profile_dir:
+            path = Path(state_dir) / path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.executescript(SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise BrokerError(f"paper broker cannot open its account file {path}: {exc}") from exc
+        self.path = path
+        row = self._conn.execute("SELECT book, synced_through FROM account WHERE id = 1").fetchone()
+        if row is None:
+            self._book = PortfolioBook(self.params.initial_cash, slippage_bps=self.params.slippage_bps,
+                                       commission=self.params.commission)
+            self._synced_through = None
+            self._save()
+        else:
+            self._book = PortfolioBook.from_state(json.loads(row[0]))
+            self._synced_through = pd.Timestamp(row[1]) if row[1] else None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def book(self) -> PortfolioBook:
+        """The simulated account."""
+        if self._book is None:
+            raise BrokerError("paper broker used before configure(); this is a bug in the caller")
+        return self._book
+
+    def _save(self, orders: list[OrderStatus] | None = None) -> None:
+        assert self._conn is not None
+        state = json.dumps(self.book.to_state())
+        synced = self._synced_through.strftime("%Y-%m-%d") if self._synced_through is not None else None
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute("INSERT OR REPLACE INTO account (id, book, synced_through) VALUES (1, ?, ?)",
+                               (state, synced))
+            for order in orders or []:
+                self._conn.execute("INSERT OR REPLACE INTO orders (client_order_id, body) VALUES (?, ?)",
+                                   (order.client_order_id, json.dumps(attrs.asdict(order))))
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    def _orders(self, where: str = "", args: tuple[Any, ...] = ()) -> list[OrderStatus]:
+        assert self._conn is not None
+        rows = self._conn.execute(f"SELECT body FROM orders {where} ORDER BY rowid", args).fetchall()
+        return [OrderStatus(**json.loads(r[0])) for r in rows]
+
+    # -------------------------------------------------------------- queries
+    def health_check(self) -> HealthReport:
+        try:
+            self._orders("LIMIT 1")
+        except Exception as exc:
+            return HealthReport(False, f"paper account file unreadable: {exc}")
+        return HealthReport(True, "paper simulator ready", {"cash": self.book.cash})
+
+    def account(self) -> AccountSnapshot:
+        value = self.book.value()
+        return AccountSnapshot(cash=self.book.cash, equity=value, buying_power=self.book.cash)
+
+    def positions(self) -> list[BrokerPosition]:
+        return [BrokerPosition(p.symbol, p.qty, p.entry_price) for p in self.book.positions.values()]
+
+    def open_orders(self) -> list[OrderStatus]:
+        return [o for o in self._orders() if o.status in {"accepted", "new"}]
+
+    def get_order(self, client_order_id: str) -> OrderStatus | None:
+        found = self._orders("WHERE client_order_id = ?", (client_order_id,))
+        return found[0] if found else None
+
+    # --------------------------------------------------------------- orders
+    def submit(self, order: OrderRequest) -> OrderStatus:
+        existing = self.get_order(order.client_order_id)
+        if existing is not None:  # idempotent: the same id never creates a second order
+            return existing
+        if order.qty <= 0:
+            raise BrokerError(f"paper broker: order {order.client_order_id} has quantity {order.qty}")
+        status = OrderStatus(client_order_id=order.client_order_id,
+                             broker_order_id=f"paper-{order.client_order_id}", symbol=order.symbol,
+                             side=order.side, qty=order.qty, status="accepted",
+                             order_type=order.order_type, stop_price=order.stop_price)
+        if order.order_type == "market":
+            if order.side == "sell" and order.symbol not in self.book.positions:
+                raise BrokerError(f"paper broker: no position in {order.symbol} to sell")
+            self.book.submit(OrderIntent(symbol=order.symbol, side=order.side, qty=order.qty,
+                                         strategy=order.strategy, reason=order.reason,
+                                         decision_date=pd.Timestamp(order.decision_date or "1970-01-01"),
+                                         ref_price=order.ref_price,
+                                         signal={"client_order_id": order.client_order_id}))
+        elif order.order_type in {"stop", "stop_limit"}:
+            if order.side != "sell" or order.symbol not in self.book.positions or order.stop_price is None:
+                raise BrokerError(f"paper broker: a stop must be a sell on a held position with a "
+                                  f"stop price ({order.symbol})")
+            self.book.set_stop(order.symbol, order.stop_price)
+        else:  # pragma: no cover - OrderRequest's type is a closed set
+            raise BrokerError(f"paper broker: unsupported order type {order.order_type}")
+        self._save([status])
+        return status
+
+    def cancel(self, client_order_id: str) -> None:
+        status = self.get_order(client_order_id)
+        if status is None or status.status not in {"accepted", "new"}:
+            return
+        if status.order_type == "market":
+            for intent in list(self.book.pending.get(status.symbol, [])):
+                if intent.signal.get("client_order_id") == client_order_id:
+                    self.book.pending[status.symbol].remove(intent)
+            if not self.book.pending.get(status.symbol):
+                self.book.pending.pop(status.symbol, None)
+        elif status.symbol in self.book.positions:
+            self.book.set_stop(status.symbol, None)
+        status.status = "canceled"
+        self._save([status])
+
+    # ----------------------------------------------------------------- bars
+    def sync(self, panel: Panel, now: pd.Timestamp) -> list[OrderStatus]:
+        """Replay every bar after the last synced date up to ``now``: fills and triggered stops."""
+        dates = panel.dates[panel.dates <= now]
+        if self._synced_through is not None:
+            dates = dates[dates > self._synced_through]
+        elif len(dates):
+            # a new account starts at the latest bar: nothing to fill before its first order
+            self._synced_through = dates[-1]
+            self._save()
+            return []
+        filled: list[OrderStatus] = []
+        open_orders = {o.client_order_id: o for o in self.open_orders()}
+        stops = {(o.symbol): o for o in open_orders.values() if o.order_type != "market"}
+        for date in dates:
+            pending_ids = {intent.symbol + intent.side: intent.signal.get("client_order_id")
+                           for orders in self.book.pending.values() for intent in orders}
+            fills = self.book.on_open(date, _RowView(panel.open, date), _RowView(panel.low, date))
+            for fill in fills:
+                cid = pending_ids.get(fill.symbol + fill.side) if fill.reason != "stop_loss" else None
+                order = open_orders.get(cid) if cid else stops.get(fill.symbol)
+                if order is None:
+                    continue
+                order.status = "filled"
+                order.filled_qty = fill.qty
+                order.filled_avg_price = fill.price
+                order.filled_at = date.strftime("%Y-%m-%d")
+                filled.append(order)
+                if fill.side == "sell":  # a sold position's stop goes with it
+                    stop = stops.pop(fill.symbol, None)
+                    if stop is not None and stop is not order:
+                        stop.status = "canceled"
+                        filled.append(stop)
+            self.book.mark(date, _RowView(panel.close, date))
+            self._synced_through = date
+        self._save(filled)
+        return [o for o in filled if o.status == "filled"]
+
+
+@hookimpl
+def hybrid_register_brokers(register):  # type: ignore[no-untyped-def]
+    """Register the paper simulator broker."""
+    register(PaperBroker)

@@ -1,0 +1,317 @@
+"""The SQLite state database of a live or paper run.
+
+It holds what the run must not forget between cycles and across crashes:
+
+- ``positions``: open positions with entry date and price (for stops and time stops), the
+  date their time-stop count was last restarted, and the client id of their stop order;
+- ``orders``: every order by its deterministic ``client_order_id``, written *before* the
+  order is sent (status ``submitting``), then updated with the broker's answer, so a run
+  killed between the two can ask the broker instead of sending a second order;
+- ``cycles``: one row per cycle (as-of date, start, end, outcome);
+- ``meta``: small values (peak portfolio value, value at the start of the day...).
+
+Every write is its own transaction (WAL journal, ``synchronous=FULL``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pandas as pd
+
+from ..errors import HybridError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS positions (
+    symbol TEXT PRIMARY KEY,
+    qty REAL NOT NULL,
+    entry_price REAL NOT NULL,
+    entry_date TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    restart_date TEXT,
+    stop_client_order_id TEXT,
+    stop_price REAL,
+    opened_by TEXT
+);
+CREATE TABLE IF NOT EXISTS orders (
+    client_order_id TEXT PRIMARY KEY,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    qty REAL NOT NULL,
+    order_type TEXT NOT NULL DEFAULT 'market',
+    stop_price REAL,
+    strategy TEXT,
+    reason TEXT,
+    decision_date TEXT,
+    ref_price REAL,
+    signal TEXT,
+    status TEXT NOT NULL,
+    broker_order_id TEXT,
+    filled_qty REAL DEFAULT 0,
+    filled_avg_price REAL,
+    filled_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_status ON orders(status);
+CREATE TABLE IF NOT EXISTS cycles (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    as_of TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,
+    error TEXT,
+    signals_count INTEGER DEFAULT 0,
+    orders_count INTEGER DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+OPEN_STATUSES = ("submitting", "pending", "new", "accepted", "partially_filled", "held")
+"""Order statuses that mean "not finished yet"."""
+
+
+def utc_now() -> str:
+    """Current UTC time as ISO 8601 with a Z."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _iso_date(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return pd.Timestamp(value).strftime("%Y-%m-%d")
+
+
+@attrs.define
+class StoredPosition:
+    """A position as the state database remembers it."""
+
+    symbol: str
+    qty: float
+    entry_price: float
+    entry_date: str
+    strategy: str
+    restart_date: str | None = None
+    stop_client_order_id: str | None = None
+    stop_price: float | None = None
+    opened_by: str | None = None
+
+
+@attrs.define
+class StoredOrder:
+    """An order as the state database remembers it."""
+
+    client_order_id: str
+    symbol: str
+    side: str
+    qty: float
+    order_type: str
+    status: str
+    strategy: str | None = None
+    reason: str | None = None
+    decision_date: str | None = None
+    ref_price: float | None = None
+    signal: dict[str, Any] = attrs.field(factory=dict)
+    stop_price: float | None = None
+    broker_order_id: str | None = None
+    filled_qty: float = 0.0
+    filled_avg_price: float | None = None
+    filled_at: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """True while the order may still fill."""
+        return self.status in OPEN_STATUSES
+
+
+class StateStore:
+    """The run's SQLite state database (one file, created with its folder on first use)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.executescript(SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise HybridError(f"cannot open state database {self.path}: {exc}; check the path "
+                              f"(outputs.state_db) and that its folder is writable") from exc
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write (BEGIN IMMEDIATE ... COMMIT, rolled back on error)."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise HybridError(f"state database {self.path} is busy or unwritable: {exc}") from exc
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:  # e.g. disk full
+                self._conn.execute("ROLLBACK")
+                raise HybridError(f"cannot write state database {self.path}: {exc}; free disk "
+                                  f"space and restart (nothing was half-written)") from exc
+
+    # ------------------------------------------------------------ positions
+    def positions(self) -> dict[str, StoredPosition]:
+        """Open positions by symbol."""
+        rows = self._conn.execute("SELECT * FROM positions ORDER BY symbol").fetchall()
+        return {r["symbol"]: StoredPosition(**dict(r)) for r in rows}
+
+    def open_position(self, pos: StoredPosition) -> None:
+        """Record a newly opened position (replaces a row with the same symbol)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO positions (symbol, qty, entry_price, entry_date, strategy, "
+                "restart_date, stop_client_order_id, stop_price, opened_by) VALUES (?,?,?,?,?,?,?,?,?)",
+                (pos.symbol, pos.qty, pos.entry_price, _iso_date(pos.entry_date), pos.strategy,
+                 _iso_date(pos.restart_date), pos.stop_client_order_id, pos.stop_price, pos.opened_by))
+
+    def close_position(self, symbol: str) -> None:
+        """Forget a position (it was sold)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM positions WHERE symbol = ?", (symbol,))
+
+    def restart_positions(self, symbols: list[str], date: Any) -> None:
+        """Restart the time-stop count of ``symbols`` at the close of ``date``."""
+        if not symbols:
+            return
+        with self.transaction() as db:
+            db.executemany("UPDATE positions SET restart_date = ? WHERE symbol = ?",
+                           [(_iso_date(date), s) for s in symbols])
+
+    def set_stop(self, symbol: str, client_order_id: str | None, price: float | None) -> None:
+        """Remember (or clear) the stop order protecting a position."""
+        with self.transaction() as db:
+            db.execute("UPDATE positions SET stop_client_order_id = ?, stop_price = ? WHERE symbol = ?",
+                       (client_order_id, price, symbol))
+
+    # --------------------------------------------------------------- orders
+    def get_order(self, client_order_id: str) -> StoredOrder | None:
+        """The order with this client id, or None."""
+        row = self._conn.execute("SELECT * FROM orders WHERE client_order_id = ?",
+                                 (client_order_id,)).fetchone()
+        return _order(row) if row else None
+
+    def orders(self, *, open_only: bool = False) -> list[StoredOrder]:
+        """Orders in creation order (only unfinished ones with ``open_only``)."""
+        if open_only:
+            marks = ",".join("?" for _ in OPEN_STATUSES)
+            rows = self._conn.execute(f"SELECT * FROM orders WHERE status IN ({marks}) ORDER BY rowid",
+                                      OPEN_STATUSES).fetchall()
+        else:
+            rows = self._conn.execute("SELECT * FROM orders ORDER BY rowid").fetchall()
+        return [_order(r) for r in rows]
+
+    def record_order(self, order: StoredOrder) -> bool:
+        """Write an order before it is sent. Returns False if that client id is already known."""
+        now = utc_now()
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO orders (client_order_id, symbol, side, qty, order_type, stop_price, "
+                "strategy, reason, decision_date, ref_price, signal, status, broker_order_id, filled_qty, "
+                "filled_avg_price, filled_at, created_at, updated_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (order.client_order_id, order.symbol, order.side, order.qty, order.order_type,
+                 order.stop_price, order.strategy, order.reason, _iso_date(order.decision_date),
+                 _finite(order.ref_price), json.dumps(order.signal, default=_json_default),
+                 order.status, order.broker_order_id, order.filled_qty, order.filled_avg_price,
+                 order.filled_at, now, now))
+            return cur.rowcount == 1
+
+    def update_order(self, client_order_id: str, **fields: Any) -> None:
+        """Update columns of one order (status, broker_order_id, filled_qty, ...)."""
+        if not fields:
+            return
+        allowed = {"status", "broker_order_id", "filled_qty", "filled_avg_price", "filled_at", "qty"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"cannot update order column(s) {sorted(unknown)}")
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self.transaction() as db:
+            db.execute(f"UPDATE orders SET {sets}, updated_at = ? WHERE client_order_id = ?",
+                       (*fields.values(), utc_now(), client_order_id))
+
+    # --------------------------------------------------------------- cycles
+    def start_cycle(self, as_of: Any) -> int:
+        """Open a cycle record; returns its number."""
+        with self.transaction() as db:
+            cur = db.execute("INSERT INTO cycles (as_of, started_at, status) VALUES (?,?,?)",
+                             (_iso_date(as_of), utc_now(), "running"))
+            return int(cur.lastrowid or 0)
+
+    def finish_cycle(self, cycle_id: int, *, status: str, error: str | None = None,
+                     signals_count: int = 0, orders_count: int = 0) -> None:
+        """Close a cycle record with its outcome."""
+        with self.transaction() as db:
+            db.execute("UPDATE cycles SET finished_at = ?, status = ?, error = ?, signals_count = ?, "
+                       "orders_count = ? WHERE id = ?",
+                       (utc_now(), status, error, signals_count, orders_count, cycle_id))
+
+    def last_completed_as_of(self) -> str | None:
+        """As-of date of the last cycle that completed, or None."""
+        row = self._conn.execute("SELECT as_of FROM cycles WHERE status = 'ok' ORDER BY id DESC LIMIT 1"
+                                 ).fetchone()
+        return row["as_of"] if row else None
+
+    def cycle_count(self) -> int:
+        """How many cycles were started."""
+        return int(self._conn.execute("SELECT COUNT(*) FROM cycles").fetchone()[0])
+
+    # ----------------------------------------------------------------- meta
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        """A small stored value (JSON), or ``default``."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row["value"]) if row else default
+
+    def set_meta(self, values: Mapping[str, Any]) -> None:
+        """Store small values (JSON) in one transaction."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                           [(k, json.dumps(v, default=_json_default)) for k, v in values.items()])
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return str(value)
+
+
+def _order(row: sqlite3.Row) -> StoredOrder:
+    data = dict(row)
+    data.pop("created_at", None)
+    data.pop("updated_at", None)
+    data["signal"] = json.loads(data["signal"]) if data.get("signal") else {}
+    data["filled_qty"] = data.get("filled_qty") or 0.0
+    return StoredOrder(**data)
