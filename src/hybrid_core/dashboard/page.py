@@ -1,0 +1,163 @@
+"""The dashboard page: status header, metric tiles, charts, trades, positions, backtest.
+
+The live part re-runs alone every ``refresh`` seconds (``st.fragment(run_every=...)``), so the
+page never reloads and the reader keeps their place.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from hybrid_core.dashboard import charts
+from hybrid_core.dashboard.options import DashboardOptions
+from hybrid_core.dashboard.sources import (
+    ONLINE,
+    STALE,
+    SystemStatus,
+    load_backtest,
+    load_report,
+    system_status,
+)
+from hybrid_core.ops.report import Report, positions_frame
+
+STATE_COLOURS = {ONLINE: "green", STALE: "orange"}  # anything else: red
+TILE_LABELS = ("Realised PnL", "Win rate", "Total trades", "Symbols", "Volume")
+RECENT_ROWS = 100
+
+
+def money(value: float | None) -> str:
+    """``$1,234.56`` / ``-$1,234.56`` / ``-`` for None."""
+    if value is None:
+        return "-"
+    return f"{'-' if value < 0 else ''}${abs(value):,.2f}"
+
+
+def render(options: DashboardOptions) -> None:
+    """Draw the whole page."""
+    st.set_page_config(page_title="hybrid dashboard", page_icon="📈", layout="wide")
+    live = st.fragment(run_every=options.refresh)(_render_live)
+    live(options)
+    if options.backtest is not None:
+        _render_backtest(options)
+
+
+def _render_live(options: DashboardOptions) -> None:
+    _render_header(system_status(options.health, options.max_age), options)
+    loaded = load_report(options.trades, options.state)
+    for error in loaded.errors:
+        st.error(error)
+    for note in loaded.notes:
+        st.info(note)
+    report: Report | None = loaded.value
+    if report is None:
+        return
+    _render_tiles(report)
+    if report.is_empty:
+        return
+    left, right = st.columns(2)
+    with left:
+        cumulative = report.cumulative_pnl()
+        if cumulative.empty:
+            st.info("No closed round trips yet: the cumulative P&L starts with the first closing fill.")
+        else:
+            st.plotly_chart(charts.cumulative_pnl_figure(cumulative), key="cumulative_pnl")
+    with right:
+        closed = [b for b in report.by_symbol if b.round_trips]
+        if closed:
+            st.plotly_chart(charts.symbol_pnl_figure(closed), key="symbol_pnl")
+        else:
+            st.info("No realised gains or losses per symbol yet.")
+    _render_trades(report)
+    _render_positions(report, options)
+
+
+def _render_header(status: SystemStatus, options: DashboardOptions) -> None:
+    colour = STATE_COLOURS.get(status.state, "red")
+    mode = status.mode or "MODE UNKNOWN"
+    mode_badge = f":red-background[**:red[{mode}]**]" if status.is_live else f":blue-badge[{mode}]"
+    when = status.last_time.strftime("%Y-%m-%d %H:%M:%S UTC") if status.last_time else "never"
+    cycle = f" · cycle {status.cycle}" if status.cycle is not None else ""
+    st.markdown(f"## hybrid &nbsp; :{colour}-badge[{status.state}] &nbsp; {mode_badge}")
+    st.caption(f"Last cycle {when}{cycle} · trade log {options.trades} · "
+               f"refreshed {datetime.now(timezone.utc):%H:%M:%S} UTC, every {options.refresh:g} s")
+    if status.is_live:
+        st.error("LIVE TRADING: orders go to the real-money account.", icon="🚨")
+    if status.message:
+        (st.warning if status.state == STALE else st.error if status.state != ONLINE else st.info)(
+            status.message)
+    if status.last_error:
+        st.warning(f"Last cycle error: {status.last_error}")
+
+
+def _render_tiles(report: Report) -> None:
+    values = (money(report.realised_pnl), f"{report.win_rate:.1%}", f"{report.trades:,}",
+              f"{len(report.symbols):,}", money(report.volume))
+    helps = ("FIFO-matched realised profit and loss of filled orders",
+             f"{report.wins} winning of {report.round_trips} round trips (closing fills)",
+             "Filled orders", ", ".join(report.symbols) or "none",
+             "Sum of |qty × price| over fills")
+    for column, label, value, help_text in zip(st.columns(5), TILE_LABELS, values, helps, strict=True):
+        column.metric(label, value, help=help_text, border=True)
+
+
+def _side_style(side: Any) -> str:
+    return {"buy": "color: #21c354; font-weight: 600", "sell": "color: #ff4b4b; font-weight: 600"}.get(
+        str(side), "")
+
+
+def _render_trades(report: Report) -> None:
+    st.subheader("Recent trades")
+    recent = report.recent_events(RECENT_ROWS)
+    table = pd.DataFrame({
+        "time": recent["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+        "symbol": recent["symbol"], "side": recent["side"], "qty": recent["qty"].astype(float),
+        "price": recent["price"].astype(float), "value": recent["value"].astype(float),
+        "status": recent["status"], "strategy": recent["strategy"], "reason": recent["reason"],
+    }).reset_index(drop=True)
+    styled = table.style.map(_side_style, subset=["side"]).format(
+        {"qty": "{:,.6g}", "price": "{:,.2f}", "value": "{:,.2f}"})
+    st.dataframe(styled, hide_index=True, key="recent_trades")
+
+
+def _render_positions(report: Report, options: DashboardOptions) -> None:
+    st.subheader("Open positions")
+    source = "state database" if options.state is not None and options.state.is_file() else "trade log"
+    if not report.open_positions:
+        st.info(f"No open positions ({source}).")
+        return
+    frame = positions_frame(report.open_positions)
+    frame["entry_time"] = frame["entry_time"].fillna("")
+    st.caption(f"From the {source}; marked at the latest price in the trade log.")
+    st.dataframe(frame, hide_index=True, key="open_positions", column_config={
+        "entry_price": st.column_config.NumberColumn(format="%.2f"),
+        "last_price": st.column_config.NumberColumn(format="%.2f"),
+        "market_value": st.column_config.NumberColumn(format="%.2f"),
+        "unrealised_pnl": st.column_config.NumberColumn("unrealised PnL", format="%.2f"),
+    })
+    if report.unrealised_pnl is not None:
+        st.metric("Unrealised PnL", money(report.unrealised_pnl))
+
+
+def _render_backtest(options: DashboardOptions) -> None:
+    assert options.backtest is not None
+    st.divider()
+    st.subheader(f"Backtest · {options.backtest}")
+    loaded = load_backtest(options.backtest)
+    for error in loaded.errors:
+        st.error(error)
+    if loaded.value is None:
+        return
+    equity, summary = loaded.value.equity, loaded.value.summary
+    if summary:
+        scalars = {k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool)) or v is None}
+        st.dataframe(pd.DataFrame({"metric": list(scalars), "value": [str(v) for v in scalars.values()]}),
+                     hide_index=True, key="backtest_summary")
+    if equity is not None and not equity.empty:
+        left, right = st.columns(2)
+        left.plotly_chart(charts.equity_figure(equity), key="backtest_equity")
+        right.plotly_chart(charts.drawdown_figure(equity), key="backtest_drawdown")
+        st.caption(f"Max drawdown {equity['drawdown'].min():.2%}")
