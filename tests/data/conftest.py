@@ -1,0 +1,47 @@
+"""Fixtures of the data tests: the small real-bar fixture, a fake Yahoo, a loguru capture."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from loguru import logger
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from yahoo_fake import FIXTURE, FakeYahoo  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items):  # type: ignore[no-untyped-def]
+    """yfinance 1.7 calls pandas with deprecated inplace= arguments: not our warnings."""
+    for item in items:
+        if HERE in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.filterwarnings("ignore::DeprecationWarning"))
+
+
+@pytest.fixture
+def raw_bars() -> pd.DataFrame:
+    """Raw bars (symbol, date, OHLC, adj_close, volume) of 5 equities and 2 cryptos, Jun-Nov 2020."""
+    return pd.read_parquet(FIXTURE)
+
+
+@pytest.fixture
+def fake_yahoo(monkeypatch, tmp_path, raw_bars) -> FakeYahoo:  # type: ignore[no-untyped-def]
+    """Yahoo's chart API replaced by recorded-shape JSON from the fixture bars."""
+    import yfinance as yf
+
+    yf.set_tz_cache_location(str(tmp_path / "yf-tz"))
+    return FakeYahoo(raw_bars).install(monkeypatch)
+
+
+@pytest.fixture
+def log_lines():  # type: ignore[no-untyped-def]
+    """Messages logged through loguru during the test."""
+    lines: list[str] = []
+    handler = logger.add(lambda m: lines.append(m.record["message"]), level="DEBUG")
+    yield lines
+    logger.remove(handler)
