@@ -1,0 +1,164 @@
+"""The dashboard page under Streamlit's AppTest: tiles, messages, status, positions, backtest."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import write_heartbeat, write_state_db
+from sample_log import EXPECTED, write_log
+from streamlit.testing.v1 import AppTest
+
+from hybrid_core.commands.dashboard import APP
+from hybrid_core.commands.dashboard import command as dashboard_command
+from hybrid_core.dashboard.options import DashboardOptions, parse_options
+from hybrid_core.dashboard.sources import OFFLINE, ONLINE, STALE, system_status
+from hybrid_core.ops.report import build_report
+
+
+def tile_number(text: str) -> float:
+    """A tile's text as a number: '$52,075.00' -> 52075.0, '40.0%' -> 0.4, '-$3.00' -> -3.0."""
+    clean = text.replace("$", "").replace(",", "").strip()
+    return float(clean[:-1]) / 100 if clean.endswith("%") else float(clean)
+
+
+def run_app(monkeypatch: pytest.MonkeyPatch, *argv: str | Path) -> AppTest:
+    """Run the real app script with ``argv`` after ``--``; fail on any exception."""
+    monkeypatch.setattr("sys.argv", [str(APP), *map(str, argv)])
+    at = AppTest.from_file(str(APP), default_timeout=30).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def test_tiles_equal_build_report(monkeypatch, sample_log: Path, heartbeat_file: Path) -> None:
+    at = run_app(monkeypatch, "--trades", sample_log, "--health", heartbeat_file)
+    tiles = {m.label: tile_number(m.value) for m in at.metric}
+    report = build_report(sample_log)
+    assert tiles["Realised PnL"] == pytest.approx(report.realised_pnl, abs=0.005)
+    assert tiles["Win rate"] == pytest.approx(report.win_rate, abs=0.0005)
+    assert tiles["Total trades"] == report.trades
+    assert tiles["Symbols"] == len(report.symbols)
+    assert tiles["Volume"] == pytest.approx(report.volume, abs=0.005)
+    # and the report itself agrees with the hand-worked numbers
+    assert (tiles["Realised PnL"], tiles["Volume"]) == (EXPECTED["realised_pnl"], EXPECTED["volume"])
+    assert tiles["Unrealised PnL"] == EXPECTED["unrealised_pnl"]
+    assert "ONLINE" in texts(at.markdown) and "PAPER" in texts(at.markdown)
+    assert not at.error and not at.warning
+
+
+def test_trade_table_and_positions(monkeypatch, sample_log: Path, heartbeat_file: Path) -> None:
+    at = run_app(monkeypatch, "--trades", sample_log, "--health", heartbeat_file)
+    trades = at.dataframe[0].value
+    assert list(trades.columns[:7]) == ["time", "symbol", "side", "qty", "price", "value", "status"]
+    assert trades.iloc[0]["time"] == "2026-01-14 00:05:00"  # newest first
+    filled = trades[trades["status"] == "filled"]
+    assert len(filled) == EXPECTED["trades"]
+    assert filled["value"].sum() == pytest.approx(EXPECTED["volume"])
+    positions = at.dataframe[1].value
+    assert list(positions["symbol"]) == ["BTC/USD"]
+    assert positions["unrealised_pnl"].iloc[0] == pytest.approx(600.0)
+
+
+def test_missing_files_show_messages(monkeypatch, tmp_path: Path) -> None:
+    at = run_app(monkeypatch, "--trades", tmp_path / "none.csv", "--health", tmp_path / "none.health")
+    assert "OFFLINE" in texts(at.markdown)
+    errors = texts(at.error)
+    assert "No heartbeat file" in errors and "trade log not found" in errors
+    assert not at.metric
+
+
+def test_empty_log_and_malformed_row(monkeypatch, tmp_path: Path, heartbeat_file: Path) -> None:
+    empty = write_log(tmp_path / "empty.csv", rows=[])
+    at = run_app(monkeypatch, "--trades", empty, "--health", heartbeat_file)
+    assert "no order events yet" in texts(at.info)
+    assert {m.label: m.value for m in at.metric}["Total trades"] == "0"
+    bad_row = "2026-01-20T21:10:00Z,AAPL,buy,oops,1,o,filled,c,s,r,{}\n"
+    bad = write_log(tmp_path / "bad.csv", extra_lines=bad_row)
+    at = run_app(monkeypatch, "--trades", bad, "--health", heartbeat_file)
+    assert "line 27" in texts(at.error) and "bad qty" in texts(at.error)
+    assert tile_number({m.label: m.value for m in at.metric}["Realised PnL"]) == EXPECTED["realised_pnl"]
+
+
+def test_live_mode_is_unmistakable(monkeypatch, sample_log: Path, tmp_path: Path) -> None:
+    beat = write_heartbeat(tmp_path / "live.health", mode="live", last_error="broker timeout")
+    at = run_app(monkeypatch, "--trades", sample_log, "--health", beat)
+    assert ":red[LIVE]" in texts(at.markdown).replace("**", "")
+    assert "LIVE TRADING" in texts(at.error)
+    assert "broker timeout" in texts(at.warning)
+
+
+def test_stale_heartbeat(monkeypatch, sample_log: Path, tmp_path: Path) -> None:
+    beat = write_heartbeat(tmp_path / "old.health", age_seconds=1200)
+    at = run_app(monkeypatch, "--trades", sample_log, "--health", beat, "--max-age", "600")
+    assert "STALE" in texts(at.markdown) and "1200 s ago" in texts(at.warning)
+
+
+def test_status_thresholds(tmp_path: Path) -> None:
+    now = datetime(2026, 1, 5, 21, 0, tzinfo=timezone.utc)
+    beat = tmp_path / "hb"
+    for age, expected in ((0, ONLINE), (600, ONLINE), (601, STALE), (3600, STALE), (3601, OFFLINE)):
+        stamp = (now - timedelta(seconds=age)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        beat.write_text(json.dumps({"time": stamp, "mode": "paper", "cycle": 3}))
+        assert system_status(beat, 600, now).state == expected, age
+    beat.write_text(json.dumps({"time": now.isoformat(), "status": "stopped"}))
+    assert system_status(beat, 600, now).state == OFFLINE
+    beat.write_text("{not json")
+    assert system_status(beat, 600, now).message.endswith("not a readable JSON object.")
+    beat.write_text(json.dumps({"cycle": 1}))
+    assert "no valid 'time'" in system_status(beat, 600, now).message
+
+
+def test_positions_from_state_database(monkeypatch, sample_log, heartbeat_file, tmp_path) -> None:
+    db = write_state_db(tmp_path / "state.sqlite", [("BTC/USD", 0.3, 40000.0, "2026-01-06", "crypto_adx"),
+                                                    ("MSFT", 2.0, 390.0, "2026-01-15", "equity_reversal")])
+    at = run_app(monkeypatch, "--trades", sample_log, "--health", heartbeat_file, "--state", db)
+    positions = at.dataframe[1].value.set_index("symbol")
+    # marks: the log's latest prices (BTC/USD 42000, MSFT 380)
+    assert positions.loc["MSFT", "unrealised_pnl"] == pytest.approx(2 * (380 - 390))
+    assert positions.loc["BTC/USD", "unrealised_pnl"] == pytest.approx(600.0)
+    assert "state database" in texts(at.caption)
+    at = run_app(monkeypatch, "--trades", sample_log, "--health", heartbeat_file,
+                 "--state", tmp_path / "no.db")
+    assert "state database not found" in texts(at.info)
+    assert list(at.dataframe[1].value["symbol"]) == ["BTC/USD"]
+
+
+def test_backtest_section(monkeypatch, sample_log, heartbeat_file, tmp_path) -> None:
+    bt = tmp_path / "bt"
+    bt.mkdir()
+    pd.DataFrame({"date": ["2026-01-02", "2026-01-05", "2026-01-06", "2026-01-07"],
+                  "value": [100.0, 120.0, 90.0, 110.0], "cash": [100.0, 20, 10, 10],
+                  "exposure": [0, 0.8, 0.9, 0.9]}).to_csv(bt / "equity.csv", index=False)
+    (bt / "summary.json").write_text(json.dumps({"cagr": 0.1, "sharpe": 1.5}))
+    at = run_app(monkeypatch, "--trades", sample_log, "--health", heartbeat_file, "--backtest", bt)
+    assert "Max drawdown -25.00%" in texts(at.caption)  # 90 / 120 - 1
+    summary = at.dataframe[2].value
+    assert dict(zip(summary["metric"], summary["value"], strict=True)) == {"cagr": "0.1", "sharpe": "1.5"}
+    at = run_app(monkeypatch, "--trades", sample_log, "--health", heartbeat_file,
+                 "--backtest", tmp_path / "x")
+    assert "Backtest directory" in texts(at.error)
+
+
+def test_options_round_trip_and_command_line(tmp_path: Path) -> None:
+    options = DashboardOptions(trades=tmp_path / "t.csv", health=tmp_path / "h", backtest=tmp_path / "b",
+                               state=tmp_path / "s.db", refresh=5.0, max_age=90.0)
+    assert parse_options(options.to_argv()) == options
+    result = CliRunner().invoke(dashboard_command, [
+        "--trades", str(tmp_path / "t.csv"), "--health", str(tmp_path / "h"), "--port", "9123",
+        "--refresh", "5", "--print-command"])
+    assert result.exit_code == 0, result.output
+    argv = shlex.split(result.output)
+    assert argv[1:5] == ["-m", "streamlit", "run", str(APP)]
+    assert argv[argv.index("--server.port") + 1] == "9123"
+    assert argv[argv.index("--server.headless") + 1] == "true"
+    after = parse_options(argv[argv.index("--") + 1:])
+    assert (after.trades, after.refresh) == (tmp_path / "t.csv", 5.0)
