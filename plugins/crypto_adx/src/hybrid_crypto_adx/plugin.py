@@ -1,0 +1,13 @@
+"""Entry point of the ``crypto_adx`` plugin (group ``hybrid``): registers the strategy."""
+
+from __future__ import annotations
+
+from hybrid_core import hookimpl
+
+from .strategy import CryptoAdxReversion
+
+
+@hookimpl
+def hybrid_register_strategies(register):  # type: ignore[no-untyped-def]
+    """Register :class:`CryptoAdxReversion` as strategy ``crypto_adx``."""
+    register(CryptoAdxReversion)

@@ -1,0 +1,59 @@
+"""Exchange sessions and weekly rebalance days, from exchange_calendars (never from the data).
+
+XNYS goes through :mod:`hybrid_core.calendars` (one cached calendar per process); any other
+exchange_calendars name is built here once and cached.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pandas as pd
+
+from hybrid_core.calendars import CAL_START, last_sessions_of_weeks, nyse_sessions
+
+NYSE = "XNYS"
+
+
+def is_known_calendar(name: str) -> bool:
+    """True if exchange_calendars knows the calendar ``name`` (e.g. ``XNYS``)."""
+    import exchange_calendars as xcals
+
+    return name in xcals.get_calendar_names()
+
+
+@lru_cache(maxsize=4)
+def _other_calendar_sessions(name: str) -> pd.DatetimeIndex:
+    import exchange_calendars as xcals
+
+    end = pd.Timestamp.today().normalize() + pd.DateOffset(years=1)
+    calendar = xcals.get_calendar(name, start=CAL_START, end=end.strftime("%Y-%m-%d"))
+    sessions = pd.DatetimeIndex(calendar.sessions)
+    return sessions.tz_localize(None) if sessions.tz is not None else sessions
+
+
+def exchange_sessions(calendar: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
+    """Sessions of ``calendar`` in [start, end], tz-naive normalised dates."""
+    if calendar == NYSE:
+        return nyse_sessions(start, end)
+    sessions = _other_calendar_sessions(calendar)
+    return sessions[(sessions >= pd.Timestamp(start)) & (sessions <= pd.Timestamp(end))]
+
+
+def week_end_sessions(calendar: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
+    """The last session of each ISO week touching [start, end] (Thursday when Friday is a holiday).
+
+    Looks a week past ``end`` in the calendar, so a week cut by ``end`` (data stopping
+    mid-week, a live run on a Wednesday) still ends on its true last session.
+    """
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    week = pd.Timedelta(days=7)
+    weekly = last_sessions_of_weeks(exchange_sessions(calendar, start - week, end + week))
+    return weekly[(weekly >= start) & (weekly <= end)]
+
+
+def next_week_end_session(calendar: str, after: pd.Timestamp) -> pd.Timestamp | None:
+    """The first weekly rebalance session strictly after ``after`` (None past the calendar's end)."""
+    after = pd.Timestamp(after)
+    upcoming = week_end_sessions(calendar, after + pd.Timedelta(days=1), after + pd.Timedelta(days=21))
+    return upcoming[0] if len(upcoming) else None

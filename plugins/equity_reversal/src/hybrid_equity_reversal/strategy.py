@@ -1,0 +1,226 @@
+"""EquityReversal: the weekly bottom-decile reversal of STRATEGIES.md, vectorised over a panel.
+
+Score at a rebalance close t: ``close_t / close_{t-k} - 1`` where t-k is the k-th session of
+the exchange calendar before t (k = ``lookback_sessions``, 5), using adjusted closes. The
+rebalance days are the last sessions of ISO weeks according to the calendar, so the same
+dates come out of a 20-year backtest and of a live run on a short lookback window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+import attrs
+import numpy as np
+import pandas as pd
+from loguru import logger
+
+from hybrid_core.contracts import Panel, Signals, Strategy, is_crypto
+from hybrid_core.errors import HybridError, ProfileError, StrategyError
+
+from .sessions import exchange_sessions, is_known_calendar, next_week_end_session, week_end_sessions
+
+
+def _fraction_up_to_one(instance: Any, attribute: attrs.Attribute, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ValueError(f"{attribute.name} must be a number in (0, 1], got {value!r}")
+
+
+def _positive_int(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attribute.name} must be a whole number >= 1, got {value!r}")
+
+
+def _calendar_name(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    if not isinstance(value, str) or not is_known_calendar(value):
+        raise ValueError(f"{attribute.name} {value!r} is not an exchange_calendars name (e.g. 'XNYS')")
+
+
+def default_sp500_universe() -> list[str]:
+    """The S&P 500 constituents of April 2021 shipped with the plugin (one symbol a line)."""
+    text = resources.files(__package__).joinpath("sp500_constituents.txt").read_text()
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def universe_closes(panel: Panel, symbols: Sequence[str]) -> np.ndarray:
+    """Closes of ``symbols`` (columns in that order) as a float array; NaN where no positive close."""
+    values = panel.close.to_numpy(dtype="float64")
+    where = panel.close.columns.get_indexer(list(symbols))
+    out = np.take(values, np.maximum(where, 0), axis=1)
+    out[:, where < 0] = np.nan
+    not_positive = out <= 0
+    if not_positive.any():
+        out[not_positive] = np.nan
+    return out
+
+
+def select_lowest(scores: np.ndarray, decile: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: the ``max(1, floor(n_valid * decile))`` lowest scores, ties by column order.
+
+    Returns (selected bool array, ranks with 1 = lowest and NaN for unscored, n per row;
+    n is 0 for a row without any score). Columns must be sorted by symbol name so that a
+    stable sort breaks ties by name.
+    """
+    valid = ~np.isnan(scores)
+    n_valid = valid.sum(axis=1)
+    n = np.where(n_valid > 0, np.maximum(1, np.floor(n_valid * decile)), 0).astype("int64")
+    order = np.argsort(np.where(valid, scores, np.inf), axis=1, kind="stable")
+    ranks = np.empty(scores.shape)
+    np.put_along_axis(ranks, order, np.arange(1, scores.shape[1] + 1, dtype="float64")[None, :], axis=1)
+    ranks[~valid] = np.nan
+    selected = ranks <= n[:, None]
+    return selected, ranks, n
+
+
+class EquityReversal(Strategy):
+    """Buys the 10% worst 5-session losers at each week's last NYSE close; sells them when not re-selected.
+
+    - Rebalance day: the last NYSE session of each ISO week (Thursday when Friday is a
+      holiday), from the exchange calendar, never inferred from where the data stops.
+    - Score at t: ``close_t / close_{t-5} - 1``, t-5 being the 5th calendar session before
+      t; only symbols with a bar on both dates take part.
+    - Selection: the ``n = max(1, floor(n_valid * decile))`` lowest scores, ties broken by
+      symbol name. Selected names are entries (bought with weight ``allocation / n``) and
+      keeps (their time-stop count restarts); every other universe name is an exit
+      (``exit_reason = "rebalance"``).
+    - Other dates: no decision (``decided`` False, every flag False).
+    """
+
+    name = "equity_reversal"
+
+    @attrs.define(kw_only=True)
+    class Params:
+        """Parameters of :class:`EquityReversal` (defaults from STRATEGIES.md)."""
+
+        decile: float = attrs.field(default=0.10, validator=_fraction_up_to_one)
+        """Fraction of scored symbols bought at each rebalance (at least one name)."""
+        lookback_sessions: int = attrs.field(default=5, validator=_positive_int)
+        """Sessions of the score's return: close_t / close_{t-lookback_sessions} - 1."""
+        calendar: str = attrs.field(default="XNYS", validator=_calendar_name)
+        """exchange_calendars name giving the sessions and the weekly rebalance days."""
+
+    def __init__(self, params: Any = None, *, name: str = "", universe: Sequence[str] | None = None,
+                 allocation: float = 0.7) -> None:
+        super().__init__(params, name=name or self.name, universe=universe, allocation=allocation)
+        crypto = [s for s in self.universe if is_crypto(s)]
+        if crypto:
+            raise ProfileError(f"strategy {self.name!r} trades exchange-listed equities, but its universe "
+                               f"holds crypto pair(s) {', '.join(crypto[:5])}; move them to a crypto "
+                               f"strategy")
+        if not 0 < allocation <= 1:
+            raise ProfileError(f"strategy {self.name!r}: allocation must be in (0, 1], got {allocation!r}")
+
+    def default_universe(self) -> Sequence[str]:
+        """The S&P 500 constituents (April 2021) shipped with the plugin."""
+        return default_sp500_universe()
+
+    def lookback(self) -> int:
+        """Sessions one live decision needs: the score's k sessions plus two weeks of margin."""
+        return 2 * self.params.lookback_sessions + 10
+
+    # -- signals -------------------------------------------------------------------------
+
+    def signals(self, panel: Panel) -> Signals:
+        """Entries, exits and keeps on each rebalance day of ``panel``; nothing on other dates."""
+        try:
+            return self._signals(panel)
+        except HybridError:
+            raise
+        except Exception as exc:
+            raise StrategyError(f"strategy {self.name!r} ({type(self).name}) failed in signals(): "
+                                f"{type(exc).__name__}: {exc}") from exc
+
+    def _signals(self, panel: Panel) -> Signals:
+        symbols = sorted(set(self.universe))
+        index = panel.dates
+        close = universe_closes(panel, symbols)
+        bar_rows = np.flatnonzero(np.isfinite(close).any(axis=1))
+        score = np.full(close.shape, np.nan)
+        rank = np.full(close.shape, np.nan)
+        entry = np.zeros(close.shape, bool)
+        exit_ = np.zeros(close.shape, bool)
+        weight = np.zeros(close.shape)
+        decided = np.zeros(len(index), bool)
+        if len(bar_rows):
+            bar_dates = index[bar_rows]
+            rows = index.get_indexer(self._rebalance_days(bar_dates))
+            score[rows] = self._scores(close, index, rows, bar_dates)
+            self._log_unscored(symbols, close[rows], score[rows], index[rows], bar_dates[0])
+            chosen, ranks, n = select_lowest(score[rows], self.params.decile)
+            rows, chosen, ranks, n = rows[n > 0], chosen[n > 0], ranks[n > 0], n[n > 0]
+            entry[rows], exit_[rows], rank[rows], decided[rows] = chosen, ~chosen, ranks, True
+            weight[rows] = np.where(chosen, self.allocation / n[:, None], 0.0)
+
+        columns = pd.Index(symbols, name="symbol")
+
+        def frame(values: np.ndarray) -> pd.DataFrame:
+            return pd.DataFrame(values, index=index, columns=columns, copy=False)
+
+        return Signals(entry=frame(entry), exit=frame(exit_), keep=frame(entry.copy()),
+                       weight=frame(weight), decided=pd.Series(decided, index=index, name="decided"),
+                       exit_reason="rebalance", info={"score": frame(score), "rank": frame(rank)})
+
+    def _scores(self, close: np.ndarray, index: pd.DatetimeIndex, rows: np.ndarray,
+                bar_dates: pd.DatetimeIndex) -> np.ndarray:
+        """Scores on the given panel rows: ``close_t / close_{t-k} - 1``, t-k being the k-th
+        calendar session before t; NaN unless the symbol has a bar on both dates.
+        """
+        sessions = exchange_sessions(self.params.calendar, bar_dates[0], bar_dates[-1])
+        stray = bar_dates.difference(sessions)
+        if len(stray):
+            logger.warning("{strategy}: {n} date(s) with equity bars are not {cal} sessions (first {first}); "
+                           "they are ignored", strategy=self.name, n=len(stray), cal=self.params.calendar,
+                           first=stray[0].date())
+        k = self.params.lookback_sessions
+        session = sessions.get_indexer(index[rows])
+        earlier = index.get_indexer(sessions[np.maximum(session - k, 0)])
+        usable = (session >= k) & (earlier >= 0)
+        scores = np.full((len(rows), close.shape[1]), np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scores[usable] = close[rows[usable]] / close[earlier[usable]] - 1.0
+        return scores
+
+    def _rebalance_days(self, bar_dates: pd.DatetimeIndex) -> pd.DatetimeIndex:
+        """Calendar week-end sessions on which at least one universe symbol has a bar."""
+        weekly = week_end_sessions(self.params.calendar, bar_dates[0], bar_dates[-1])
+        return pd.DatetimeIndex(weekly.intersection(bar_dates))
+
+    def _log_unscored(self, symbols: Sequence[str], close: np.ndarray, score: np.ndarray,
+                      days: pd.DatetimeIndex, first_bar: pd.Timestamp) -> None:
+        """One log line per symbol with a bar on a rebalance day but no score (short history).
+
+        ``close`` and ``score`` are the rebalance rows (dates ``days``). The warm-up at the
+        start of the panel (no session k sessions back yet) is not logged.
+        """
+        k = self.params.lookback_sessions
+        horizon = first_bar + pd.Timedelta(days=7 * k + 14)
+        opening = exchange_sessions(self.params.calendar, first_bar, horizon)
+        if len(opening) <= k:
+            return
+        late = np.asarray(days >= opening[k])
+        missing = np.isfinite(close) & np.isnan(score) & late[:, None]
+        for col in np.flatnonzero(missing.any(axis=0)):
+            skipped = days[missing[:, col]]
+            logger.info("{strategy}: {symbol} not scored on {n} rebalance day(s) (first {first}): no bar "
+                        "{k} sessions earlier", strategy=self.name, symbol=symbols[int(col)], n=len(skipped),
+                        first=skipped[0].date(), k=k)
+
+    # -- explain -------------------------------------------------------------------------
+
+    def explain(self, panel: Panel, signals: Signals, date: pd.Timestamp) -> list[str]:
+        """Why the strategy did or did not act at ``date``: rebalance summary or next rebalance day."""
+        date = pd.Timestamp(date)
+        if not bool(signals.decided.get(date, False)):
+            upcoming = next_week_end_session(self.params.calendar, date)
+            when = upcoming.date() if upcoming is not None else "unknown"
+            return [f"{self.name}: not a rebalance day (next: {when})"]
+        score = signals.info["score"].loc[date]
+        chosen = signals.entry.loc[date]
+        picks = score[chosen.to_numpy()].sort_values()
+        shown = ", ".join(f"{s} {v:+.2%}" for s, v in picks.head(5).items())
+        more = f" (+{len(picks) - 5} more)" if len(picks) > 5 else ""
+        return [f"{self.name}: rebalance on {date.date()}: {len(picks)} of {int(score.notna().sum())} scored "
+                f"names selected (decile {self.params.decile:g}, {self.params.lookback_sessions}-session "
+                f"return): {shown}{more}; every other name is sold if held"]

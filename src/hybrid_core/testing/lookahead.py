@@ -1,0 +1,183 @@
+"""No-lookahead check for strategies: signals must not change when future bars are removed.
+
+A strategy decides at the close of t from bars up to t. So its signals up to a date c must
+be the same whether it sees the whole panel or the panel cut at c. This module runs the
+strategy on the full panel and on panels truncated at several cut dates, compares
+``entry``, ``exit``, ``keep``, ``decided`` and ``weight`` (weights where either run enters)
+up to each cut, and reports the first difference::
+
+    from hybrid_core.testing.lookahead import assert_no_lookahead
+    assert_no_lookahead(MyStrategy(universe=["AAPL", "MSFT"]), panel)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+import pandas as pd
+
+from ..contracts import Panel, Signals, Strategy
+from ..errors import HybridError, StrategyError
+
+FLAG_FIELDS = ("entry", "exit", "keep")
+WEIGHT_TOLERANCE = 1e-12
+"""Relative tolerance on weights (they are ratios such as 0.7 / n, equal to the last bit)."""
+
+
+@attrs.frozen
+class LookaheadReport:
+    """Result of :func:`check_no_lookahead`: ``ok``, or the first difference found.
+
+    ``date``/``symbol``/``field`` locate the first cell (earliest date, then symbol) where the
+    run on the panel cut at ``cut_date`` differs from the full run; ``full_value`` and
+    ``cut_value`` are the two values.
+    """
+
+    strategy: str
+    cut_dates: tuple[pd.Timestamp, ...]
+    ok: bool
+    cut_date: pd.Timestamp | None = None
+    date: pd.Timestamp | None = None
+    symbol: str | None = None
+    field: str | None = None
+    full_value: Any = None
+    cut_value: Any = None
+
+    @property
+    def message(self) -> str:
+        """One line for a user: what was checked, or where the strategy looked ahead."""
+        cuts = len(self.cut_dates)
+        if self.ok:
+            return f"{self.strategy}: no lookahead found ({cuts} cut date(s))"
+        where = f"{self.date.date() if self.date is not None else '?'}"
+        if self.symbol is not None:
+            where += f" {self.symbol}"
+        cut = self.cut_date.date() if self.cut_date is not None else "?"
+        return (f"{self.strategy}: lookahead: {self.field} on {where} is {self.full_value!r} with the full "
+                f"panel but {self.cut_value!r} with the panel cut at {cut}; signals at a date must use "
+                f"only bars up to that date")
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def truncate_panel(panel: Panel, end: pd.Timestamp) -> Panel:
+    """The panel with every date after ``end`` removed (nothing else changed)."""
+    frames = {name: getattr(panel, name).loc[:end] for name in ("open", "high", "low", "close", "volume")}
+    return Panel(**frames)
+
+
+def default_cut_dates(panel: Panel, n_cuts: int = 8) -> list[pd.Timestamp]:
+    """``n_cuts`` dates spread evenly between 10% of the panel and its second-to-last date.
+
+    Evenly spaced positions land on every weekday over time, including the middle of a
+    week, where a weekly strategy that reads "the last date of the data" would differ.
+    """
+    dates = panel.dates
+    if len(dates) < 3 or n_cuts < 1:
+        return []
+    first, last = max(1, len(dates) // 10), len(dates) - 2
+    positions = np.unique(np.linspace(first, last, num=n_cuts).round().astype(int))
+    return [dates[i] for i in positions]
+
+
+def _run(strategy: Strategy, panel: Panel, label: str) -> Signals:
+    try:
+        return strategy.signals(panel)
+    except HybridError:
+        raise
+    except Exception as exc:
+        raise StrategyError(f"{_name(strategy)}: signals() raised on {label}: "
+                            f"{type(exc).__name__}: {exc}") from exc
+
+
+def _name(strategy: Strategy) -> str:
+    return str(getattr(strategy, "name", "") or type(strategy).__name__)
+
+
+def _first_difference(full: pd.DataFrame, cut: pd.DataFrame, mask: np.ndarray | None = None,
+                      weights: bool = False) -> tuple[int, int] | None:
+    """(row, column) of the first differing cell of two aligned frames, else None."""
+    a, b = full.to_numpy(), cut.to_numpy()
+    if weights:
+        a, b = a.astype("float64"), b.astype("float64")
+        same = (a == b) | (np.isnan(a) & np.isnan(b)) | (
+            np.abs(a - b) <= WEIGHT_TOLERANCE * np.maximum(np.abs(a), np.abs(b)))
+    else:
+        same = a.astype(bool) == b.astype(bool)
+    if mask is not None:
+        same |= ~mask
+    bad = np.argwhere(~same)
+    return (int(bad[0][0]), int(bad[0][1])) if len(bad) else None
+
+
+def _compare(full: Signals, cut: Signals, cut_date: pd.Timestamp) -> dict[str, Any] | None:
+    """The first difference between the full run up to ``cut_date`` and the cut run, else None."""
+    dates = full.entry.index[full.entry.index <= cut_date]
+    columns = full.entry.columns.union(cut.entry.columns, sort=False)
+    found: list[tuple[pd.Timestamp, str, str, Any, Any]] = []
+
+    decided_full = full.decided.reindex(dates, fill_value=False).astype(bool)
+    decided_cut = cut.decided.reindex(dates, fill_value=False).astype(bool)
+    differs = np.flatnonzero(decided_full.to_numpy() != decided_cut.to_numpy())
+    if len(differs):
+        i = differs[0]
+        found.append((dates[i], "", "decided", bool(decided_full.iloc[i]), bool(decided_cut.iloc[i])))
+
+    aligned = {}
+    for field in FLAG_FIELDS:
+        pair = [getattr(s, field).reindex(index=dates, columns=columns, fill_value=False)
+                for s in (full, cut)]
+        aligned[field] = pair
+        hit = _first_difference(*pair)
+        if hit is not None:
+            i, j = hit
+            found.append((dates[i], str(columns[j]), field, bool(pair[0].iat[i, j]), bool(pair[1].iat[i, j])))
+
+    weights = [s.weight.reindex(index=dates, columns=columns) for s in (full, cut)]
+    entered = aligned["entry"][0].to_numpy(dtype=bool) | aligned["entry"][1].to_numpy(dtype=bool)
+    hit = _first_difference(weights[0], weights[1], mask=entered, weights=True)
+    if hit is not None:
+        i, j = hit
+        found.append((dates[i], str(columns[j]), "weight", float(weights[0].iat[i, j]),
+                      float(weights[1].iat[i, j])))
+    if full.exit_reason != cut.exit_reason and len(dates):
+        found.append((dates[-1], "", "exit_reason", full.exit_reason, cut.exit_reason))
+    if not found:
+        return None
+    date, symbol, field, full_value, cut_value = min(found, key=lambda f: (f[0], f[1]))
+    return {"date": date, "symbol": symbol or None, "field": field, "full_value": full_value,
+            "cut_value": cut_value}
+
+
+def check_no_lookahead(strategy: Strategy, panel: Panel, cut_dates: Iterable[Any] | None = None,
+                       n_cuts: int = 8) -> LookaheadReport:
+    """Compare the strategy's signals on ``panel`` with its signals on ``panel`` cut at each date.
+
+    ``cut_dates`` default to :func:`default_cut_dates` (``n_cuts`` of them). Runs the
+    strategy ``1 + len(cut_dates)`` times. Returns a :class:`LookaheadReport` (truthy when
+    no difference is found); raises :class:`StrategyError` if the strategy itself raises.
+    """
+    cuts: Sequence[pd.Timestamp] = (default_cut_dates(panel, n_cuts) if cut_dates is None
+                                    else sorted(pd.Timestamp(c) for c in cut_dates))
+    name = _name(strategy)
+    full = _run(strategy, panel, "the full panel")
+    for cut_date in cuts:
+        cut = _run(strategy, truncate_panel(panel, cut_date), f"the panel cut at {cut_date.date()}")
+        difference = _compare(full, cut, cut_date)
+        if difference is not None:
+            return LookaheadReport(strategy=name, cut_dates=tuple(cuts), ok=False, cut_date=cut_date,
+                                   **difference)
+    return LookaheadReport(strategy=name, cut_dates=tuple(cuts), ok=True)
+
+
+def assert_no_lookahead(strategy: Strategy, panel: Panel, cut_dates: Iterable[Any] | None = None,
+                        n_cuts: int = 8) -> LookaheadReport:
+    """:func:`check_no_lookahead`, raising ``AssertionError`` with the report's message on a difference."""
+    report = check_no_lookahead(strategy, panel, cut_dates=cut_dates, n_cuts=n_cuts)
+    if not report.ok:
+        raise AssertionError(report.message)
+    return report
