@@ -159,3 +159,11 @@ def test_report_command_json_and_table(sample_log: Path, tmp_path: Path) -> None
     assert table.exit_code == 0 and "875.00" in table.output and "BTC/USD" in table.output
     missing = runner.invoke(report_command, ["--file", str(tmp_path / "x.csv")])
     assert missing.exit_code != 0 and "not found" in missing.output
+
+
+def test_torn_last_line_and_unpriced_refusal_are_not_problems(tmp_path: Path) -> None:
+    extra = ("2026-01-20T21:10:00Z,NVDA,buy,5,,,refused,c-r,equity_reversal,signal,{}\n"
+             "2026-01-20T21:11:00Z,AAPL,sell,5,105,o-x,fil")  # a write in progress: no newline yet
+    report = build_report(write_log(tmp_path / "t.csv", extra_lines=extra))
+    assert report.problems == ()
+    assert report.status_counts["refused"] == 2 and report.trades == EXPECTED["trades"]

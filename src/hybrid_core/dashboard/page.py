@@ -119,7 +119,7 @@ def _render_trades(report: Report) -> None:
         "status": recent["status"], "strategy": recent["strategy"], "reason": recent["reason"],
     }).reset_index(drop=True)
     styled = table.style.map(_side_style, subset=["side"]).format(
-        {"qty": "{:,.6g}", "price": "{:,.2f}", "value": "{:,.2f}"})
+        {"qty": "{:,.6g}", "price": "{:,.2f}", "value": "{:,.2f}"}, na_rep="")
     st.dataframe(styled, hide_index=True, key="recent_trades")
 
 

@@ -3,7 +3,9 @@
 The single implementation of the trading numbers: ``hybrid report`` prints them and the
 dashboard shows them. Input is the trade audit CSV (one row per order event); only ``filled``
 rows move positions. A malformed row is listed in :attr:`Report.problems` with its line number
-and skipped, so a damaged log still yields a report.
+and skipped, so a damaged log still yields a report. (The strict
+:func:`hybrid_core.ops.audit.read_trade_log` refuses a whole file instead, which suits the
+writer, not a report.) A last line without its newline is a write in progress and is ignored.
 
 Definitions:
 
@@ -32,11 +34,10 @@ import attrs
 import pandas as pd
 
 from hybrid_core.errors import DataError
+from hybrid_core.ops.audit import TRADE_LOG_COLUMNS, TRADE_SIDES, TRADE_STATUSES
 
 REQUIRED_COLUMNS = ("timestamp", "symbol", "side", "qty", "price", "status")
-OPTIONAL_COLUMNS = ("order_id", "client_order_id", "strategy", "reason", "signal")
-KNOWN_STATUSES = frozenset({"submitted", "filled", "canceled", "rejected", "refused", "dry_run"})
-KNOWN_SIDES = frozenset({"buy", "sell"})
+OPTIONAL_COLUMNS = tuple(c for c in TRADE_LOG_COLUMNS if c not in REQUIRED_COLUMNS)
 EVENT_COLUMNS = ("line", *REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, "value")
 _EPS = 1e-9
 
@@ -272,7 +273,8 @@ def _read_csv_rows(path: Path) -> tuple[list[str] | None, list[tuple[int, dict[s
         raise DataError(f"trade log not found: {path}; pass --file with the run's trade log")
     if path.is_dir():
         raise DataError(f"trade log {path} is a directory; pass the CSV file itself")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = path.read_text(encoding="utf-8", errors="replace").lstrip("\ufeff")
+    text = text[: text.rfind("\n") + 1]  # drop a torn (still being written) last line
     reader = csv.reader(io.StringIO(text))
     header: list[str] | None = None
     rows: list[tuple[int, dict[str, str]]] = []
@@ -305,10 +307,10 @@ def _parse_row(line: int, raw: dict[str, str]) -> dict[str, Any] | RowProblem:
     if not symbol:
         return RowProblem(line, "empty symbol")
     side = raw.get("side", "").strip().lower()
-    if side not in KNOWN_SIDES:
+    if side not in TRADE_SIDES:
         return RowProblem(line, f"unknown side {raw.get('side', '')!r} (expected buy or sell)")
     status = raw.get("status", "").strip().lower()
-    if status not in KNOWN_STATUSES:
+    if status not in TRADE_STATUSES:
         return RowProblem(line, f"unknown status {raw.get('status', '')!r}")
     try:
         timestamp = pd.Timestamp(raw.get("timestamp", "").strip())
@@ -320,6 +322,9 @@ def _parse_row(line: int, raw: dict[str, str]) -> dict[str, Any] | RowProblem:
     numbers: dict[str, float] = {}
     for name in ("qty", "price"):
         text = raw.get(name, "").strip()
+        if not text and status != "filled":
+            numbers[name] = math.nan  # e.g. a refused order without a reference price
+            continue
         try:
             number = float(text)
         except ValueError:
