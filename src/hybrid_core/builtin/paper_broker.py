@@ -139,7 +139,8 @@ class PaperBroker(Broker):
     # -------------------------------------------------------------- queries
     def health_check(self) -> HealthReport:
         try:
-            self._orders("LIMIT 1")
+            assert self._conn is not None
+            self._conn.execute("SELECT COUNT(*) FROM orders").fetchone()
         except Exception as exc:
             return HealthReport(False, f"paper account file unreadable: {exc}")
         return HealthReport(True, "paper simulator ready", {"cash": self.book.cash})

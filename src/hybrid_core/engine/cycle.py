@@ -152,7 +152,7 @@ class TradingCycle:
 
         # 1. the broker catches up: fills and triggered stops since the last cycle
         if not self.settings.dry_run:
-            fills = self.broker.sync(panel, as_of)
+            fills = self._collect_fills(self.broker.sync(panel, as_of), log)
             self._record_fills(fills, panel, log)
             result.fills = fills
             self._reconcile(log)
@@ -393,6 +393,29 @@ class TradingCycle:
         self.state.set_stop(symbol, None, None)
 
     # ---------------------------------------------------------------- fills
+    def _collect_fills(self, reported: Sequence[OrderStatus], log: Any) -> list[OrderStatus]:
+        """Fills the broker reported, plus any open order of ours it has filled or closed meanwhile.
+
+        Asking for every open order by id catches what a crashed run never recorded."""
+        fills = list(reported)
+        seen = {f.client_order_id for f in fills}
+        for order in self.state.orders(open_only=True):
+            if order.client_order_id in seen or order.status == "submitting":
+                continue
+            status = self.broker.get_order(order.client_order_id)
+            if status is None:
+                continue
+            if status.status == "filled":
+                fills.append(status)
+            elif status.status in {"canceled", "rejected", "expired"}:
+                self.state.update_order(order.client_order_id, status=status.status)
+                log.warning("Order {cid} ({symbol} {side}) is {status} at the broker", cid=order.client_order_id,
+                            symbol=order.symbol, side=order.side, status=status.status)
+                if order.order_type != "market":
+                    self.state.set_stop(order.symbol, None, None)
+        fills.sort(key=lambda f: (str(f.filled_at or ""), 0 if f.side == "sell" else 1))
+        return fills
+
     def _record_fills(self, fills: Sequence[OrderStatus], panel: Panel, log: Any) -> None:
         for fill in fills:
             stored = self.state.get_order(fill.client_order_id)

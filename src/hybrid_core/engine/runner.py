@@ -42,6 +42,8 @@ class RunOptions:
     state_db: str | None = None
     banner_seconds: float = 5.0
     history_start: pd.Timestamp | None = None
+    durable: bool = True
+    """Sync every state write to disk (False for replays: safe against a kill, not power loss)."""
 
 
 class RunSession:
@@ -58,7 +60,7 @@ class RunSession:
         self.lock = InstanceLock(self.state_path)
         self.lock.acquire()
         try:
-            self.state = StateStore(self.state_path)
+            self.state = StateStore(self.state_path, durable=options.durable)
             self.audit = TradeAuditLog(options.trade_log or outputs.trade_log)
             self.heartbeat = HeartbeatFile(options.health_file or outputs.health_file)
             self.components.broker.configure(mode=self.mode, state_dir=str(self.state_path.parent))

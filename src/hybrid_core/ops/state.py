@@ -138,14 +138,16 @@ class StoredOrder:
 class StateStore:
     """The run's SQLite state database (one file, created with its folder on first use)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, durable: bool = True) -> None:
+        """``durable=False`` (replays) syncs to disk at WAL checkpoints only: safe against a
+        killed process, not against power loss."""
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
             self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._conn.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise HybridError(f"cannot open state database {self.path}: {exc}; check the path "
