@@ -263,7 +263,8 @@ class AlpacaBroker(Broker):
                 asset = self._reads.call(f"GET /v2/assets/{symbol}", lambda: self._api().get_asset(symbol))
             except Exception as exc:
                 if status_of(exc) == 404:
-                    raise OrderRefused(f"{symbol}: unknown at Alpaca (GET /v2/assets/{symbol} is 404)") from exc
+                    raise OrderRefused(
+                        f"{symbol}: unknown at Alpaca (GET /v2/assets/{symbol} is 404)") from exc
                 raise
             self._assets[symbol] = AssetRules.from_asset(symbol, asset)
         return self._assets[symbol]

@@ -68,8 +68,8 @@ class AlpacaDataSource(DataSource):
                 key, secret = read_keys(self.params.api_key_env, self.params.secret_key_env)
             except Exception as exc:
                 raise DataError(f"alpaca stock bars need keys: {exc}") from None
-            self._stock = harden_sdk_client(
-                StockHistoricalDataClient(key, secret, url_override=self.params.base_url), self.params.timeout)
+            client = StockHistoricalDataClient(key, secret, url_override=self.params.base_url)
+            self._stock = harden_sdk_client(client, self.params.timeout)
         return self._stock
 
     def _crypto_client(self) -> CryptoHistoricalDataClient:
@@ -77,8 +77,8 @@ class AlpacaDataSource(DataSource):
             key, secret = read_keys(self.params.api_key_env, self.params.secret_key_env, required=False)
             if not (key and secret):
                 key = secret = None
-            self._crypto = harden_sdk_client(
-                CryptoHistoricalDataClient(key, secret, url_override=self.params.base_url), self.params.timeout)
+            client = CryptoHistoricalDataClient(key, secret, url_override=self.params.base_url)
+            self._crypto = harden_sdk_client(client, self.params.timeout)
         return self._crypto
 
     def close(self) -> None:
@@ -94,7 +94,8 @@ class AlpacaDataSource(DataSource):
         if not symbols:
             return pd.DataFrame(columns=COLUMNS)
         first = pd.Timestamp(start if start is not None else self.params.default_start).normalize()
-        last = pd.Timestamp(end).normalize() if end is not None else pd.Timestamp.now("UTC").tz_localize(None).normalize()
+        today = pd.Timestamp.now("UTC").tz_localize(None)
+        last = (pd.Timestamp(end) if end is not None else today).normalize()
         window = (first.to_pydatetime(), (last + pd.Timedelta(days=1)).to_pydatetime())
         equities = [s for s in symbols if not is_crypto(s)]
         cryptos = [s for s in symbols if is_crypto(s)]

@@ -41,7 +41,11 @@ class OrderSender:
                 if status_of(exc) == 404:
                     return None
                 raise
-        return self.reads.call(f"GET order {client_order_id}", fetch)
+        try:
+            return self.reads.call(f"GET order {client_order_id}", fetch)
+        except Exception as exc:
+            raise BrokerError(f"alpaca lookup of order {client_order_id} failed ({describe_failure(exc)}); "
+                              f"nothing resubmitted, the next cycle reconciles it by id") from exc
 
     def send(self, plan: OrderPlan) -> Any:
         """POST ``plan`` once; reconcile after ambiguous failures; return the Alpaca order.

@@ -147,7 +147,8 @@ class SimulatedExchange:
     def account_json(self) -> Response:
         """``GET /v2/account``."""
         with self.lock:
-            equity = self.cash + sum(p["qty"] * self.price(p["asset"]["symbol"]) for p in self.positions.values())
+            held = sum(p["qty"] * self.price(p["asset"]["symbol"]) for p in self.positions.values())
+            equity = self.cash + held
             return 200, {
                 "id": self.account_id, "account_number": self.account_number, "status": self.account_status,
                 "crypto_status": "ACTIVE", "currency": "USD", "cash": _fmt(self.cash),
@@ -161,8 +162,9 @@ class SimulatedExchange:
         now = _now()
         today_close = now.replace(hour=20, minute=0, second=0, microsecond=0)
         next_open = (now + timedelta(days=1)).replace(hour=14, minute=30, second=0, microsecond=0)
+        next_close = today_close if now < today_close else today_close + timedelta(days=1)
         return 200, {"timestamp": _iso(now), "is_open": self.market_open, "next_open": _iso(next_open),
-                     "next_close": _iso(today_close if now < today_close else today_close + timedelta(days=1))}
+                     "next_close": _iso(next_close)}
 
     def asset_json(self, symbol: str) -> Response:
         """``GET /v2/assets/{symbol}``."""
@@ -313,7 +315,8 @@ class SimulatedExchange:
             pos = self.positions.get(symbol.replace("/", ""))
             available = (pos["qty"] if pos else 0.0) - self._reserved(symbol)
             if qty > available + 1e-9:
-                what = f"balance for {symbol.split('/')[0]}" if asset["class"] == "crypto" else "qty available"
+                crypto = asset["class"] == "crypto"
+                what = f"balance for {symbol.split('/')[0]}" if crypto else "qty available"
                 return _error(403, 40310000, f"insufficient {what} for order (requested: {_fmt(qty)}, "
                                              f"available: {_fmt(max(0.0, available))})")
         elif p.get("type") == "market" and qty * self.price(symbol) > self.cash + 1e-6:

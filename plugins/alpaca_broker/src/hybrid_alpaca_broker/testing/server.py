@@ -188,12 +188,13 @@ class AlpacaTestServer:
     ``url`` is what the broker's ``base_url`` / alpaca-py's ``url_override`` takes.
     """
 
-    def __init__(self, exchange: SimulatedExchange | None = None, port: int = 0, verbose: bool = False) -> None:
+    def __init__(self, exchange: SimulatedExchange | None = None, port: int = 0,
+                 verbose: bool = False) -> None:
         self.exchange = exchange or SimulatedExchange()
         self.httpd = AlpacaHTTPServer(("127.0.0.1", port), self.exchange, verbose)
         self.faults = self.httpd.faults
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="alpaca-test-server",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,),
+                                        name="alpaca-test-server", daemon=True)
 
     @property
     def url(self) -> str:

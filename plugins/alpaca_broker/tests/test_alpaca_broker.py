@@ -1,0 +1,207 @@
+"""The alpaca broker against the local Alpaca-compatible server: health, orders, stops, sync."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from alpaca.common.exceptions import APIError
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderSide, TimeInForce
+from alpaca.trading.requests import MarketOrderRequest
+from hybrid_alpaca_broker.broker import AlpacaBroker, AlpacaParams
+
+from hybrid_core.contracts import OrderRequest
+from hybrid_core.errors import BrokerError
+
+NOW = pd.Timestamp.now()
+
+
+def orders_at_server(server, cid: str) -> list[dict]:
+    return [o for o in server.exchange.orders if o["client_order_id"] == cid]
+
+
+def test_health_ok_reads_account_and_clock(broker, server):
+    report = broker.health_check()
+    assert report.ok, report.reason
+    assert report.details["account_number"] == "PA1TESTACCT"
+    assert report.details["is_open"] is True
+    assert server.count("GET", "/v2/account") == 1 and server.count("GET", "/v2/clock") == 1
+
+
+def test_live_key_in_paper_mode_is_reported(make_broker, monkeypatch, server):
+    monkeypatch.setenv("ALPACA_API_KEY", "AKLIVE123")
+    report = make_broker().health_check()
+    assert not report.ok
+    assert "key/mode mismatch" in report.reason and "paper mode" in report.reason
+    assert server.count("GET", "/v2/account") == 0
+
+
+def test_paper_key_in_live_mode_is_reported(make_broker):
+    report = make_broker(mode="live").health_check()
+    assert not report.ok and "a paper key (PK...) used in live mode" in report.reason
+
+
+def test_account_endpoint_of_the_wrong_environment_is_reported(make_broker, monkeypatch):
+    monkeypatch.setenv("ALPACA_API_KEY", "AKLIVE123")
+    report = make_broker(mode="live").health_check()
+    assert not report.ok and "URL/mode mismatch" in report.reason and "PA1TESTACCT" in report.reason
+
+
+def test_live_account_answering_in_paper_mode_is_reported(make_broker, exchange):
+    exchange.account_number = "123456789"
+    report = make_broker().health_check()
+    assert not report.ok and "paper mode but the account endpoint answered with live account" in report.reason
+
+
+def test_inactive_or_blocked_account_fails_health(make_broker, exchange):
+    exchange.account_status = "ACCOUNT_CLOSED"
+    assert "not ACTIVE" in make_broker().health_check().reason
+    exchange.account_status = "ACTIVE"
+    exchange.trading_blocked = True
+    assert "trading is blocked" in make_broker().health_check().reason
+
+
+def test_rejected_keys_fail_health_with_a_hint(make_broker, exchange):
+    exchange.api_key = "PKOTHER"
+    report = make_broker().health_check()
+    assert not report.ok and "HTTP 401" in report.reason and "keys rejected" in report.reason
+
+
+def test_missing_keys_name_the_variable(server, monkeypatch, tmp_path):
+    monkeypatch.delenv("ALPACA_API_KEY", raising=False)
+    monkeypatch.setenv("ALPACA_SECRET_KEY", "s")
+    with pytest.raises(BrokerError, match="set ALPACA_API_KEY"):
+        AlpacaBroker(AlpacaParams(base_url=server.url)).configure(mode="paper", state_dir=str(tmp_path))
+
+
+def test_equity_and_crypto_orders_fill_and_positions_use_pair_symbols(broker, server):
+    a = broker.submit(OrderRequest("eq-1", "AAPL", "buy", 10))
+    b = broker.submit(OrderRequest("cr-1", "BTC/USD", "buy", 0.123456))
+    assert (a.status, a.filled_qty) == ("filled", 10)
+    assert (b.status, b.filled_qty, b.symbol) == ("filled", 0.1234, "BTC/USD")
+    assert orders_at_server(server, "cr-1")[0]["time_in_force"] == "gtc"
+    held = {p.symbol: p.qty for p in broker.positions()}
+    assert held == {"AAPL": 10.0, "BTC/USD": 0.1234}
+    assert {p["symbol"] for p in server.exchange.positions_json()[1]} == {"AAPL", "BTCUSD"}
+
+
+def test_too_small_crypto_order_is_refused_without_sending(broker, server, logs):
+    status = broker.submit(OrderRequest("cr-small", "BTC/USD", "buy", 0.00005))
+    assert status.status == "rejected"
+    assert "min_order_size" in broker.refusals["cr-small"]
+    assert server.count("POST", "/v2/orders") == 0
+    assert any("cr-small not sent" in line and "min_order_size" in line for line in logs)
+
+
+def test_crypto_sell_is_capped_at_what_fees_left(make_broker, server, exchange):
+    exchange.crypto_fee_bps = 25
+    broker = make_broker()
+    broker.submit(OrderRequest("cr-buy", "BTC/USD", "buy", 0.1))
+    assert exchange.positions["BTCUSD"]["qty"] == pytest.approx(0.09975)
+    sold = broker.submit(OrderRequest("cr-sell", "BTC/USD", "sell", 0.1))
+    assert sold.status == "filled" and sold.qty == pytest.approx(0.0997)
+
+
+def test_crypto_short_sale_refused(broker, server):
+    assert broker.submit(OrderRequest("cr-short", "BTC/USD", "sell", 0.1)).status == "rejected"
+    assert "crypto shorting" in broker.refusals["cr-short"]
+    assert server.count("POST", "/v2/orders") == 0
+
+
+def test_equity_when_market_closed_is_queued_as_day(broker, server, exchange):
+    exchange.market_open = False
+    status = broker.submit(OrderRequest("eq-q", "AAPL", "buy", 5, time_in_force="gtc"))
+    assert status.status == "accepted"
+    assert orders_at_server(server, "eq-q")[0]["time_in_force"] == "day"
+    exchange.load_bars(pd.DataFrame({"symbol": ["AAPL"], "date": [pd.Timestamp("2024-01-03")],
+                                     "open": [101.0], "high": [102.0], "low": [99.0], "close": [100.5],
+                                     "volume": [1e6]}))
+    exchange.advance("2024-01-03")
+    filled = broker.get_order("eq-q")
+    assert filled.status == "filled" and filled.filled_avg_price == 101.0
+
+
+def test_equity_when_market_closed_skip_sends_nothing(make_broker, server, exchange):
+    exchange.market_open = False
+    broker = make_broker(equity_when_closed="skip")
+    assert broker.submit(OrderRequest("eq-s", "AAPL", "buy", 5)).status == "rejected"
+    assert server.count("POST", "/v2/orders") == 0
+
+
+def test_fractional_equity_goes_as_day(broker, server):
+    status = broker.submit(OrderRequest("eq-f", "AAPL", "buy", 2.5, time_in_force="gtc"))
+    assert status.status == "filled" and status.qty == 2.5
+    assert orders_at_server(server, "eq-f")[0]["time_in_force"] == "day"
+
+
+def test_server_refuses_a_market_exit_while_a_stop_reserves_the_shares(broker, server):
+    """The failure the broker avoids: 403 insufficient qty while a stop holds the shares."""
+    broker.submit(OrderRequest("eq-in", "AAPL", "buy", 10))
+    broker.submit(OrderRequest("eq-stop", "AAPL", "sell", 10, order_type="stop", stop_price=95))
+    raw = TradingClient("PKTEST0000", "secret", url_override=server.url)
+    with pytest.raises(APIError) as err:
+        raw.submit_order(MarketOrderRequest(symbol="AAPL", qty=10, side=OrderSide.SELL,
+                                            time_in_force=TimeInForce.DAY))
+    assert err.value.status_code == 403 and "insufficient qty" in str(err.value)
+
+
+def test_exit_cancels_the_stop_first(broker, server, logs):
+    broker.submit(OrderRequest("eq-in", "AAPL", "buy", 10))
+    stop = broker.submit(OrderRequest("eq-stop", "AAPL", "sell", 10, order_type="stop", stop_price=95))
+    assert (stop.status, stop.order_type, stop.stop_price) == ("new", "stop", 95.0)
+    assert orders_at_server(server, "eq-stop")[0]["time_in_force"] == "gtc"
+    assert [o.client_order_id for o in broker.open_orders()] == ["eq-stop"]
+    out = broker.submit(OrderRequest("eq-out", "AAPL", "sell", 10, reason="time_stop"))
+    assert out.status == "filled"
+    assert orders_at_server(server, "eq-stop")[0]["status"] == "canceled"
+    assert broker.positions() == [] and broker.open_orders() == []
+    assert any("canceling stop eq-stop on AAPL before the exit" in line for line in logs)
+
+
+def test_crypto_stop_is_a_stop_limit_at_the_broker_and_triggers(broker, server, exchange):
+    exchange.set_price("BTC/USD", 30000.0)
+    broker.submit(OrderRequest("cr-in", "BTC/USD", "buy", 0.5))
+    stop = broker.submit(OrderRequest("cr-stop", "BTC/USD", "sell", 0.5, order_type="stop", stop_price=28500))
+    sent = orders_at_server(server, "cr-stop")[0]
+    assert (sent["type"], sent["time_in_force"], sent["stop_price"], sent["limit_price"]) == \
+        ("stop_limit", "gtc", "28500", "28215")
+    assert stop.order_type == "stop_limit"
+    broker.sync(None, NOW)
+    exchange.set_price("BTC/USD", 28400.0)
+    fills = broker.sync(None, NOW)
+    assert [(f.client_order_id, f.filled_avg_price) for f in fills] == [("cr-stop", 28400.0)]
+
+
+def test_sync_reports_each_fill_once_across_restarts(make_broker, tmp_path):
+    first = make_broker(state_dir=tmp_path / "s")
+    first.submit(OrderRequest("eq-a", "AAPL", "buy", 1))
+    assert [f.client_order_id for f in first.sync(None, NOW)] == ["eq-a"]
+    assert first.sync(None, NOW) == []
+    restarted = make_broker(state_dir=tmp_path / "s")
+    assert restarted.sync(None, NOW) == []
+    restarted.submit(OrderRequest("eq-b", "AAPL", "buy", 1))
+    assert [f.client_order_id for f in restarted.sync(None, NOW)] == ["eq-b"]
+
+
+def test_account_get_order_and_cancel(broker, exchange):
+    assert broker.account().cash == 100_000.0
+    assert broker.get_order("never-sent") is None
+    broker.cancel("never-sent")
+    broker.submit(OrderRequest("eq-in", "AAPL", "buy", 10))
+    broker.cancel("eq-in")  # filled: nothing to cancel, no error
+    broker.submit(OrderRequest("eq-stop", "AAPL", "sell", 10, order_type="stop", stop_price=90))
+    broker.cancel("eq-stop")
+    assert broker.get_order("eq-stop").status == "canceled"
+    assert broker.account().cash == pytest.approx(99_000.0)
+
+
+def test_resubmitting_a_known_id_returns_the_order(broker, server):
+    first = broker.submit(OrderRequest("eq-1", "AAPL", "buy", 10))
+    again = broker.submit(OrderRequest("eq-1", "AAPL", "buy", 10))
+    assert again.broker_order_id == first.broker_order_id
+    assert server.count("POST", "/v2/orders") == 1
+
+
+def test_unknown_symbol_is_refused(broker):
+    assert broker.submit(OrderRequest("x-1", "DOGE/EUR", "buy", 1)).status == "rejected"
+    assert "unknown at Alpaca" in broker.refusals["x-1"]

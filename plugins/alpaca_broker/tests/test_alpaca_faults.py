@@ -1,0 +1,205 @@
+"""Faults at the HTTP level: no duplicate orders, bounded time, clear logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from alpaca.common.exceptions import APIError
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderSide, TimeInForce
+from alpaca.trading.requests import MarketOrderRequest
+from hybrid_alpaca_broker.http import ReadRetry, harden_sdk_client
+from hybrid_alpaca_broker.testing import Fault, html_500, rate_limit_burst
+
+from hybrid_core.contracts import OrderRequest
+from hybrid_core.errors import BrokerError
+
+ORDERS = "/v2/orders"
+BY_ID = "/v2/orders:by_client_order_id"
+
+
+def one_order(server, cid: str) -> dict:
+    found = [o for o in server.exchange.orders if o["client_order_id"] == cid]
+    assert len(found) == 1, f"{len(found)} orders with client_order_id {cid}"
+    return found[0]
+
+
+def hardened(server, timeout: float = 0.5) -> TradingClient:
+    return harden_sdk_client(TradingClient("PKTEST0000", "secret", url_override=server.url), timeout)
+
+
+def market(cid: str, qty: float = 1) -> MarketOrderRequest:
+    return MarketOrderRequest(symbol="AAPL", qty=qty, side=OrderSide.BUY, time_in_force=TimeInForce.DAY,
+                              client_order_id=cid)
+
+
+def test_hardened_sdk_sends_a_failed_post_exactly_once(server):
+    """alpaca-py alone would repeat a 429/504 POST three times, 3 s apart; hardened, it sends one."""
+    client = hardened(server)
+    server.faults.add(Fault("status", 504, method="POST", path=ORDERS, times=5))
+    with pytest.raises(APIError) as err:
+        client.submit_order(market("x"))
+    assert err.value.status_code == 504
+    assert server.count("POST", ORDERS) == 1
+    assert client._retry == 0 and client._retry_codes == []
+
+
+def test_every_request_has_a_timeout(server):
+    client = hardened(server, timeout=0.3)
+    server.faults.add(Fault("hang", method="GET", path="/v2/clock", hang_seconds=3))
+    started = time.monotonic()
+    with pytest.raises(requests.Timeout):
+        client.get_clock()
+    assert time.monotonic() - started < 1.5
+
+
+def test_read_retry_backs_off_and_gives_up():
+    calls, waits = [], []
+    retry = ReadRetry(attempts=3, backoff=0.1, max_wait=0.15, sleep=waits.append)
+
+    def flaky():
+        calls.append(1)
+        raise requests.ConnectionError("down")
+    with pytest.raises(requests.ConnectionError):
+        retry.call("GET x", flaky)
+    assert len(calls) == 3 and waits == [0.1, 0.15]
+    with pytest.raises(ValueError):  # not transient: no retry
+        retry.call("GET y", lambda: (_ for _ in ()).throw(ValueError("bad")))
+
+
+def test_429_storm_ends_with_one_order_and_a_clear_log(make_broker, server, logs):
+    broker = make_broker(read_attempts=6, submit_attempts=4)
+    server.faults.add(rate_limit_burst(2))
+    server.faults.add(rate_limit_burst(3, method="POST", path=ORDERS))
+    server.faults.add(rate_limit_burst(3, method="GET", path=BY_ID))
+    status = broker.submit(OrderRequest("storm-1", "AAPL", "buy", 3))
+    assert status.status == "filled"
+    one_order(server, "storm-1")
+    assert server.count("POST", ORDERS) == 4
+    posts = [line for line in logs if "POST /v2/orders storm-1" in line]
+    assert len(posts) == 3 and all("HTTP 429" in line and "rate limit exceeded" in line and
+                                   "reconciling by client_order_id instead of resubmitting" in line
+                                   for line in posts)
+
+
+def test_429_storm_on_the_lookup_fails_clearly_without_sending(make_broker, server):
+    broker = make_broker(read_attempts=3)
+    server.faults.add(rate_limit_burst(50, method="GET", path=BY_ID))
+    with pytest.raises(BrokerError, match="lookup of order storm-0 failed .*HTTP 429.*nothing resubmitted"):
+        broker.submit(OrderRequest("storm-0", "AAPL", "buy", 3))
+    assert server.count("POST", ORDERS) == 0
+
+
+def test_429_storm_outlasting_the_attempts_fails_clearly_then_a_retry_sends_once(make_broker, server, logs):
+    broker = make_broker(submit_attempts=2)
+    server.faults.add(rate_limit_burst(1000, method="POST", path=ORDERS))
+    with pytest.raises(BrokerError, match="storm-2 .* not confirmed after 2 attempts .*HTTP 429"):
+        broker.submit(OrderRequest("storm-2", "AAPL", "buy", 3))
+    assert server.exchange.orders == []
+    server.faults.clear()
+    assert broker.submit(OrderRequest("storm-2", "AAPL", "buy", 3)).status == "filled"
+    one_order(server, "storm-2")
+    assert sum("attempt 1/2: HTTP 429" in line for line in logs) == 1
+
+
+def test_post_that_hangs_after_the_order_was_accepted(broker, server):
+    server.faults.add(Fault("hang", method="POST", path=ORDERS, after_accept=True, hang_seconds=2))
+    started = time.monotonic()
+    status = broker.submit(OrderRequest("hang-1", "AAPL", "buy", 2))
+    elapsed = time.monotonic() - started
+    assert status.status == "filled" and elapsed < 1.5
+    one_order(server, "hang-1")
+    assert server.count("POST", ORDERS) == 1
+
+
+def test_reads_that_keep_hanging_fail_within_a_bound(make_broker, server):
+    broker = make_broker(read_attempts=2, timeout=0.3)
+    server.faults.add(Fault("hang", method="GET", path="/v2/account", times=5, hang_seconds=2))
+    started = time.monotonic()
+    report = broker.health_check()
+    assert not report.ok and "timeout" in report.reason
+    assert time.monotonic() - started < 1.5
+
+
+def test_html_500_before_accept_is_retried_once_confirmed_absent(broker, server, logs):
+    server.faults.add(html_500(method="POST", path=ORDERS))
+    assert broker.submit(OrderRequest("html-1", "AAPL", "buy", 1)).status == "filled"
+    one_order(server, "html-1")
+    assert server.count("POST", ORDERS) == 2
+    assert any("HTTP 500: HTML error page" in line for line in logs)
+
+
+def test_html_500_after_accept_is_not_resubmitted(broker, server):
+    server.faults.add(html_500(method="POST", path=ORDERS, after_accept=True))
+    assert broker.submit(OrderRequest("html-2", "AAPL", "buy", 1)).status == "filled"
+    one_order(server, "html-2")
+    assert server.count("POST", ORDERS) == 1
+
+
+def test_html_500_on_reads_becomes_one_broker_error_line(broker, server):
+    server.faults.add(html_500(times=10, method="GET", path="/v2/account"))
+    with pytest.raises(BrokerError) as err:
+        broker.account()
+    assert str(err.value).endswith("HTTP 500: HTML error page") and "\n" not in str(err.value)
+
+
+def test_dropped_connection_after_accept(broker, server):
+    server.faults.add(Fault("drop", method="POST", path=ORDERS, after_accept=True))
+    assert broker.submit(OrderRequest("drop-1", "AAPL", "buy", 4)).status == "filled"
+    one_order(server, "drop-1")
+    assert server.count("POST", ORDERS) == 1
+
+
+def test_duplicate_id_422_is_reconciled(broker, server, logs):
+    hardened(server).submit_order(market("dup-1", 4))
+    server.faults.add(Fault("status", 404, body='{"code":40410000,"message":"order not found"}',
+                            method="GET", path=BY_ID))  # a stale read hides it from the pre-check
+    status = broker.submit(OrderRequest("dup-1", "AAPL", "buy", 4))
+    assert status.status == "filled" and status.qty == 4
+    one_order(server, "dup-1")
+    assert any("HTTP 422" in line and "client_order_id must be unique" in line for line in logs)
+
+
+CRASHING_CHILD = """
+import sys
+from hybrid_alpaca_broker.broker import AlpacaBroker, AlpacaParams
+from hybrid_core.contracts import OrderRequest
+broker = AlpacaBroker(AlpacaParams(base_url=sys.argv[1], timeout=30))
+broker.configure(mode="paper", state_dir=sys.argv[2])
+print("sending", flush=True)
+broker.submit(OrderRequest("crash-1", "AAPL", "buy", 7))
+print("recorded", flush=True)
+"""
+
+
+def test_crash_between_send_and_record_then_restart_leaves_one_order(make_broker, server, tmp_path: Path):
+    """A real process is killed (SIGKILL) while its POST is in flight; the restarted one sends nothing new."""
+    server.faults.add(Fault("hang", method="POST", path=ORDERS, after_accept=True, hang_seconds=20))
+    env = {**os.environ, "ALPACA_API_KEY": "PKTEST0000", "ALPACA_SECRET_KEY": "secret"}
+    child = subprocess.Popen([sys.executable, "-c", CRASHING_CHILD, server.url, str(tmp_path / "s")],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not server.exchange.orders and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.exchange.orders, "the child never sent its order"
+        child.send_signal(signal.SIGKILL)
+        out, _ = child.communicate(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert "recorded" not in out
+    restarted = make_broker(state_dir=tmp_path / "s")
+    status = restarted.submit(OrderRequest("crash-1", "AAPL", "buy", 7))
+    assert status.status == "filled" and status.qty == 7
+    one_order(server, "crash-1")
+    assert server.count("POST", ORDERS) == 1
+    assert json.loads(json.dumps(server.exchange.orders[0]))["client_order_id"] == "crash-1"
