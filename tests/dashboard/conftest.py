@@ -15,6 +15,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from sample_log import write_log  # noqa: E402
 
 
+def tile_number(text: str) -> float:
+    """A tile's text as a number: '$52,075.00' -> 52075.0, '40.0%' -> 0.4, '-$3.00' -> -3.0."""
+    clean = text.replace("$", "").replace(",", "").strip()
+    return float(clean[:-1]) / 100 if clean.endswith("%") else float(clean)
+
+
 @pytest.fixture
 def sample_log(tmp_path: Path) -> Path:
     """The hand-worked sample trade log as a CSV file."""

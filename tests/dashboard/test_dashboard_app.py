@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import write_heartbeat, write_state_db
+from conftest import tile_number, write_heartbeat, write_state_db
 from sample_log import EXPECTED, write_log
 from streamlit.testing.v1 import AppTest
 
@@ -19,12 +19,6 @@ from hybrid_core.commands.dashboard import command as dashboard_command
 from hybrid_core.dashboard.options import DashboardOptions, parse_options
 from hybrid_core.dashboard.sources import OFFLINE, ONLINE, STALE, system_status
 from hybrid_core.ops.report import build_report
-
-
-def tile_number(text: str) -> float:
-    """A tile's text as a number: '$52,075.00' -> 52075.0, '40.0%' -> 0.4, '-$3.00' -> -3.0."""
-    clean = text.replace("$", "").replace(",", "").strip()
-    return float(clean[:-1]) / 100 if clean.endswith("%") else float(clean)
 
 
 def run_app(monkeypatch: pytest.MonkeyPatch, *argv: str | Path) -> AppTest:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import write_heartbeat
+from conftest import tile_number, write_heartbeat
 from sample_log import EXPECTED, write_log
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -67,16 +67,11 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             os.killpg(server.pid, signal.SIGKILL)
 
 
-def _tile_number(text: str) -> float:
-    clean = text.replace("$", "").replace(",", "").strip()
-    return float(clean[:-1]) / 100 if clean.endswith("%") else float(clean)
-
-
 def _tiles(page) -> dict[str, float]:
     out = {}
     for tile in page.query_selector_all('[data-testid="stMetric"]'):
         label = tile.query_selector('[data-testid="stMetricLabel"]').inner_text().strip()
-        out[label] = _tile_number(tile.query_selector('[data-testid="stMetricValue"]').inner_text())
+        out[label] = tile_number(tile.query_selector('[data-testid="stMetricValue"]').inner_text())
     return out
 
 

@@ -7,7 +7,7 @@ always render and say what is missing.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import attrs
 import pandas as pd
 
 from hybrid_core.errors import HybridError
-from hybrid_core.ops.heartbeat import HeartbeatFile
+from hybrid_core.ops.heartbeat import check_health
 from hybrid_core.ops.report import Report, build_report, with_state_positions
 
 ONLINE, STALE, OFFLINE = "ONLINE", "STALE", "OFFLINE"
@@ -42,35 +42,28 @@ class SystemStatus:
         return self.mode == "LIVE"
 
 
-def _parse_time(value: Any) -> datetime | None:
-    try:
-        stamp = pd.Timestamp(str(value))
-    except (ValueError, TypeError):
-        return None
-    if pd.isna(stamp):
-        return None
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return stamp.to_pydatetime()
-
-
 def system_status(path: Path, max_age_s: float, now: datetime | None = None) -> SystemStatus:
     """ONLINE when the heartbeat is at most ``max_age_s`` old, STALE up to six times that,
-    OFFLINE beyond, when missing or unreadable, or when the run says it stopped."""
+    OFFLINE beyond, when missing or unreadable, or when the run says it stopped.
+
+    Parsing and age come from :func:`hybrid_core.ops.heartbeat.check_health`; a cycle error
+    does not change the state here (the page shows it separately)."""
     if not path.exists():
         return SystemStatus(OFFLINE, message=f"No heartbeat file at {path}: is `hybrid run` running "
                                              "with this health file? (pass --health PATH)")
-    beat = HeartbeatFile(path).read()
+    health = check_health(path, max_age_s, now=now or datetime.now(timezone.utc))
+    beat = health.heartbeat
     if beat is None:
         return SystemStatus(OFFLINE, message=f"Heartbeat file {path} is not a readable JSON object.")
-    when = _parse_time(beat.get("time"))
     mode = str(beat["mode"]).upper() if beat.get("mode") else None
     cycle = beat.get("cycle") if isinstance(beat.get("cycle"), int) else None
     run_status = str(beat["status"]) if beat.get("status") else None
     error = str(beat["last_error"]) if beat.get("last_error") else None
     common = {"mode": mode, "cycle": cycle, "run_status": run_status, "last_error": error}
-    if when is None:
+    age = health.age_s
+    if age is None:
         return SystemStatus(OFFLINE, **common, message=f"Heartbeat file {path} has no valid 'time'.")
-    age = ((now or datetime.now(timezone.utc)) - when).total_seconds()
+    when = (now or datetime.now(timezone.utc)) - timedelta(seconds=age)
     if run_status == "stopped":
         state, message = OFFLINE, "The run reported that it stopped."
     elif age <= max_age_s:
