@@ -13,15 +13,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from yahoo_fake import FIXTURE, FakeYahoo  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
-
-
-def pytest_collection_modifyitems(items):  # type: ignore[no-untyped-def]
-    """yfinance 1.7 calls pandas with deprecated inplace= arguments: not our warnings."""
-    for item in items:
-        if HERE in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.filterwarnings("ignore::DeprecationWarning"))
-
 
 @pytest.fixture
 def raw_bars() -> pd.DataFrame:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -44,6 +43,8 @@ class FakeYahoo:
         self.bars = bars if bars is not None else pd.read_parquet(FIXTURE)
         self.requests: list[tuple[str, dict]] = []
         self.hang_s = hang_s
+        self.release = threading.Event()
+        """Set it to end a hang early (so no abandoned thread outlives the test's patches)."""
         self._lock = threading.Lock()
 
     @property
@@ -59,8 +60,12 @@ class FakeYahoo:
         def get(self, url, params=None, timeout=30):  # type: ignore[no-untyped-def]
             return fake.answer(url, params or {})
 
+        def no_network(self, url, *args, **kwargs):  # type: ignore[no-untyped-def]
+            raise AssertionError(f"test tried to reach the network: {url}")
+
         monkeypatch.setattr(yfinance.data.YfData, "get", get)
         monkeypatch.setattr(yfinance.data.YfData, "cache_get", get)
+        monkeypatch.setattr(yfinance.data.YfData, "_make_request", no_network)
         return self
 
     def answer(self, url: str, params: dict) -> FakeResponse:
@@ -68,7 +73,7 @@ class FakeYahoo:
         with self._lock:
             self.requests.append((ticker, dict(params)))
         if self.hang_s:
-            time.sleep(self.hang_s)
+            self.release.wait(self.hang_s)
         if "/v8/finance/chart/" not in url:
             return FakeResponse({"finance": {"result": None, "error": {"code": "Not Found"}}}, 404)
         symbol = from_yahoo(ticker)
