@@ -9,6 +9,7 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
 from hybrid_alpaca_broker.broker import AlpacaBroker, AlpacaParams
+from hybrid_alpaca_broker.order_rules import OrderRefused
 
 from hybrid_core.contracts import OrderRequest
 from hybrid_core.errors import BrokerError
@@ -86,8 +87,8 @@ def test_equity_and_crypto_orders_fill_and_positions_use_pair_symbols(broker, se
 
 
 def test_too_small_crypto_order_is_refused_without_sending(broker, server, logs):
-    status = broker.submit(OrderRequest("cr-small", "BTC/USD", "buy", 0.00005))
-    assert status.status == "rejected"
+    with pytest.raises(OrderRefused, match="below Alpaca's min_order_size 0.0001"):
+        broker.submit(OrderRequest("cr-small", "BTC/USD", "buy", 0.00005))
     assert "min_order_size" in broker.refusals["cr-small"]
     assert server.count("POST", "/v2/orders") == 0
     assert any("cr-small not sent" in line and "min_order_size" in line for line in logs)
@@ -103,8 +104,8 @@ def test_crypto_sell_is_capped_at_what_fees_left(make_broker, server, exchange):
 
 
 def test_crypto_short_sale_refused(broker, server):
-    assert broker.submit(OrderRequest("cr-short", "BTC/USD", "sell", 0.1)).status == "rejected"
-    assert "crypto shorting" in broker.refusals["cr-short"]
+    with pytest.raises(OrderRefused, match="crypto shorting is not allowed"):
+        broker.submit(OrderRequest("cr-short", "BTC/USD", "sell", 0.1))
     assert server.count("POST", "/v2/orders") == 0
 
 
@@ -124,7 +125,8 @@ def test_equity_when_market_closed_is_queued_as_day(broker, server, exchange):
 def test_equity_when_market_closed_skip_sends_nothing(make_broker, server, exchange):
     exchange.market_open = False
     broker = make_broker(equity_when_closed="skip")
-    assert broker.submit(OrderRequest("eq-s", "AAPL", "buy", 5)).status == "rejected"
+    with pytest.raises(OrderRefused, match="market closed and equity_when_closed=skip"):
+        broker.submit(OrderRequest("eq-s", "AAPL", "buy", 5))
     assert server.count("POST", "/v2/orders") == 0
 
 
@@ -203,5 +205,12 @@ def test_resubmitting_a_known_id_returns_the_order(broker, server):
 
 
 def test_unknown_symbol_is_refused(broker):
-    assert broker.submit(OrderRequest("x-1", "DOGE/EUR", "buy", 1)).status == "rejected"
-    assert "unknown at Alpaca" in broker.refusals["x-1"]
+    with pytest.raises(OrderRefused, match="DOGE/EUR: unknown at Alpaca"):
+        broker.submit(OrderRequest("x-1", "DOGE/EUR", "buy", 1))
+
+
+def test_an_order_alpaca_refuses_is_one_line_and_not_retried(broker, server):
+    server.exchange.cash = 50.0
+    with pytest.raises(OrderRefused, match="Alpaca refused the order: HTTP 403: .*insufficient buying power"):
+        broker.submit(OrderRequest("eq-big", "AAPL", "buy", 10))
+    assert server.count("POST", "/v2/orders") == 1

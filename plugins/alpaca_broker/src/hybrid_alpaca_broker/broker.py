@@ -198,8 +198,9 @@ class AlpacaBroker(Broker):
     def submit(self, order: OrderRequest) -> OrderStatus:
         """Send ``order`` once (idempotent on client_order_id), within Alpaca's rules.
 
-        An order breaking a rule is not sent: it comes back ``rejected`` and the reason is
-        logged and kept in :attr:`refusals`.
+        An order breaking a rule (or refused by Alpaca with a 4xx) is not sent again: this raises
+        :class:`OrderRefused` (a ``BrokerError``, which the live cycle audits as ``rejected``)
+        with a one-line reason, also kept in :attr:`refusals`.
         """
         sender = self._sender_()
         cid = order.client_order_id
@@ -254,8 +255,7 @@ class AlpacaBroker(Broker):
     def _refused(self, order: OrderRequest, reason: str) -> OrderStatus:
         self.refusals[order.client_order_id] = reason
         log.warning("alpaca order {cid} not sent: {reason}", cid=order.client_order_id, reason=reason)
-        return OrderStatus(order.client_order_id, "", order.symbol, order.side, order.qty, "rejected",
-                           order_type=order.order_type, stop_price=order.stop_price)
+        raise OrderRefused(reason)
 
     def _asset_rules(self, symbol: str) -> AssetRules:
         if symbol not in self._assets:
