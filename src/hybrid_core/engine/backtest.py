@@ -10,9 +10,11 @@ and plan new orders at the close. Per-date work touches only held and pending sy
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -20,8 +22,8 @@ import numpy as np
 import pandas as pd
 from loguru import logger
 
-from ..contracts import Decision, Fill, Panel, RiskRule, Signals, Strategy
-from ..errors import StrategyError
+from ..contracts import Decision, Fill, Panel, RiskRule, Signals, Strategy, is_crypto
+from ..errors import DataError, StrategyError
 from .book import PortfolioBook, Trade
 
 TRADE_COLUMNS = ["symbol", "entry_date", "entry_price", "exit_date", "exit_price", "qty", "exit_reason",
@@ -34,7 +36,7 @@ class RowPrices(Mapping[str, float]):
 
     __slots__ = ("_row", "_index")
 
-    def __init__(self, row: np.ndarray, index: Mapping[str, int]) -> None:
+    def __init__(self, row: Sequence[float], index: Mapping[str, int]) -> None:
         self._row = row
         self._index = index
 
@@ -42,8 +44,8 @@ class RowPrices(Mapping[str, float]):
         j = self._index.get(key)
         if j is None:
             return default
-        value = self._row[j]
-        return default if value != value else float(value)
+        value = float(self._row[j])
+        return default if value != value else value
 
     def __getitem__(self, key: str) -> float:
         value = self.get(key)
@@ -58,41 +60,71 @@ class RowPrices(Mapping[str, float]):
         return (s for s, j in self._index.items() if self._row[j] == self._row[j])
 
     def __len__(self) -> int:
-        return int(np.count_nonzero(~np.isnan(self._row)))
+        return sum(1 for _ in self)
 
 
-def sparse_decisions(signals: Signals, strategy: str, dates: pd.DatetimeIndex) -> dict[int, Decision]:
-    """The strategy's decisions keyed by position in ``dates``, only where it decided or flagged anything.
+class DecisionTable:
+    """A strategy's signals as numpy arrays aligned on the backtest's dates, read one date at a time.
 
-    Equivalent to ``signals.row(date)`` (with ``strategy`` set) for those dates, built from numpy.
+    Built once per run; :meth:`at` gives the same :class:`Decision` as ``signals.row(date)``
+    (with ``strategy`` set), except that exits and keeps can be limited to held symbols, which
+    is all the planner looks at (a weekly strategy "exits" hundreds of unheld names).
     """
-    index = pd.DatetimeIndex(signals.entry.index)
-    symbols = [str(s) for s in signals.entry.columns]
-    entry = _bool_array(signals.entry, index, symbols)
-    exit_ = _bool_array(signals.exit, index, symbols)
-    keep = _bool_array(signals.keep, index, symbols)
-    weight = signals.weight.reindex(index=index, columns=symbols).to_numpy(dtype="float64", na_value=np.nan)
-    decided = signals.decided.reindex(index).fillna(False).to_numpy(dtype=bool)
-    info = {k: v.reindex(index=index, columns=symbols) for k, v in signals.info.items()}
-    info_arrays = {k: v.to_numpy(dtype="float64", na_value=np.nan) if _numeric(v) else v.to_numpy()
-                   for k, v in info.items()}
-    where = pd.DatetimeIndex(dates).get_indexer(index)
-    active = decided | entry.any(axis=1) | exit_.any(axis=1) | keep.any(axis=1)
-    out: dict[int, Decision] = {}
-    for i in np.flatnonzero(active & (where >= 0)):
-        entry_cols = np.flatnonzero(entry[i])
-        exit_cols = np.flatnonzero(exit_[i])
-        entries = {symbols[j]: float(weight[i, j]) for j in entry_cols}
-        exits = [symbols[j] for j in exit_cols]
-        keeps = [symbols[j] for j in np.flatnonzero(keep[i])]
-        row_info: dict[str, dict[str, Any]] = {}
-        if info_arrays:
+
+    def __init__(self, signals: Signals, strategy: str, dates: pd.DatetimeIndex) -> None:
+        index = pd.DatetimeIndex(signals.entry.index)
+        self.strategy = strategy
+        self.exit_reason = signals.exit_reason
+        self.symbols = [str(s) for s in signals.entry.columns]
+        self.column = {s: j for j, s in enumerate(self.symbols)}
+        self.dates = list(index)
+        self.entry = _bool_array(signals.entry, index, self.symbols)
+        self.exit = _bool_array(signals.exit, index, self.symbols)
+        self.keep = _bool_array(signals.keep, index, self.symbols)
+        self.weight = signals.weight.reindex(index=index, columns=self.symbols).to_numpy(
+            dtype="float64", na_value=np.nan)
+        self.decided = signals.decided.reindex(index).fillna(False).to_numpy(dtype=bool)
+        self.info = {k: _array(v.reindex(index=index, columns=self.symbols)) for k, v in signals.info.items()}
+        active = self.decided | self.entry.any(axis=1) | self.exit.any(axis=1) | self.keep.any(axis=1)
+        where = pd.DatetimeIndex(dates).get_indexer(index)
+        self.row_of = np.full(len(dates), -1, dtype=np.int64)
+        ok = (where >= 0) & active
+        self.row_of[where[ok]] = np.flatnonzero(ok)
+
+    def at(self, i: int, held: Mapping[str, Any] | None = None) -> Decision | None:
+        """The decision at position ``i`` of the run's dates, or None when the strategy did nothing.
+
+        With ``held``, exits and keeps list only symbols in ``held``.
+        """
+        r = int(self.row_of[i])
+        if r < 0:
+            return None
+        symbols = self.symbols
+        entry_cols = np.flatnonzero(self.entry[r]).tolist()
+        if held is None:
+            exit_cols = np.flatnonzero(self.exit[r]).tolist()
+            keep_cols = np.flatnonzero(self.keep[r]).tolist()
+        else:
+            cols = [j for j in map(self.column.get, held) if j is not None]
+            exit_row, keep_row = self.exit[r], self.keep[r]
+            exit_cols = [j for j in cols if exit_row[j]]
+            keep_cols = [j for j in cols if keep_row[j]]
+        weight = self.weight[r]
+        info: dict[str, dict[str, Any]] = {}
+        if self.info:
+            rows = {k: a[r] for k, a in self.info.items()}
             for j in (*entry_cols, *exit_cols):
-                row_info[symbols[j]] = {k: _plain(a[i, j]) for k, a in info_arrays.items()}
-        out[int(where[i])] = Decision(date=index[i], decided=bool(decided[i]), entries=entries, exits=exits,
-                                      keeps=keeps, exit_reason=signals.exit_reason, info=row_info,
-                                      strategy=strategy)
-    return out
+                info[symbols[j]] = {k: _plain(row[j]) for k, row in rows.items()}
+        return Decision(date=self.dates[r], decided=bool(self.decided[r]),
+                        entries={symbols[j]: float(weight[j]) for j in entry_cols},
+                        exits=[symbols[j] for j in exit_cols], keeps=[symbols[j] for j in keep_cols],
+                        exit_reason=self.exit_reason, info=info, strategy=self.strategy)
+
+
+def _array(frame: pd.DataFrame) -> np.ndarray:
+    if _numeric(frame):
+        return frame.to_numpy(dtype="float64", na_value=np.nan)
+    return frame.to_numpy()
 
 
 def _numeric(frame: pd.DataFrame) -> bool:
@@ -156,11 +188,11 @@ def run_backtest(panel: Panel, strategies: Sequence[Strategy], risk_rules: Seque
     names = [s.name for s in strategies]
     if len(set(names)) != len(names):
         raise StrategyError(f"two strategies share the name {names}; give each a distinct name in the profile")
-    per_date: dict[int, list[Decision]] = {}
+    tables = []
     for strategy in strategies:
-        sig = signals[strategy.name] if signals and strategy.name in signals else compute_signals(strategy, panel)
-        for i, decision in sparse_decisions(sig, strategy.name, dates).items():
-            per_date.setdefault(i, []).append(decision)
+        given = signals.get(strategy.name) if signals else None
+        sig = given if given is not None else compute_signals(strategy, panel)
+        tables.append(DecisionTable(sig, strategy.name, dates))
     t_signals = time.perf_counter()
 
     opens = panel.open.to_numpy(dtype="float64", na_value=np.nan)
@@ -175,8 +207,16 @@ def run_backtest(panel: Panel, strategies: Sequence[Strategy], risk_rules: Seque
     for i in _progress(range(n), progress, "backtest"):
         date = date_list[i]
         if book.pending or book.positions:
-            fills.extend(book.on_open(date, RowPrices(opens[i], index), RowPrices(lows[i], index)))
-        book.on_close(date, RowPrices(closes[i], index), per_date.get(i, ()))
+            live = [*book.positions, *book.pending]
+            cols = [index[s] for s in live]
+            fills.extend(book.on_open(date, dict(zip(live, opens[i, cols].tolist())),
+                                      dict(zip(live, lows[i, cols].tolist()))))
+        decisions = [d for d in (t.at(i, book.positions) for t in tables) if d is not None]
+        if decisions:
+            book.on_close(date, RowPrices(closes[i], index), decisions)
+        else:
+            held = list(book.positions)
+            book.on_close(date, dict(zip(held, closes[i, [index[s] for s in held]].tolist())), decisions)
         values[i] = book.last_value
         cash_col[i] = book.cash
     t_loop = time.perf_counter()
@@ -192,19 +232,30 @@ def run_backtest(panel: Panel, strategies: Sequence[Strategy], risk_rules: Seque
 
 
 def trades_frame(trades: Sequence[Trade]) -> pd.DataFrame:
-    """Trades as a frame with :data:`TRADE_COLUMNS`, sorted by entry date, symbol and exit date."""
+    """Trades as a frame: :data:`TRADE_COLUMNS` plus the ``commission`` paid (of which
+    ``entry_commission`` at entry), sorted by entry date, symbol and exit date."""
+    entry = np.array([t.entry_price for t in trades], dtype="float64")
+    exit_ = np.array([t.exit_price for t in trades], dtype="float64")
+    qty = np.array([t.qty for t in trades], dtype="float64")
+    fees = np.array([t.commission for t in trades], dtype="float64")
+    pnl = (exit_ - entry) * qty - fees
+    cost = entry * qty
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ret = np.where(cost != 0, pnl / cost, 0.0)
     frame = pd.DataFrame({
         "symbol": [t.symbol for t in trades],
         "entry_date": pd.DatetimeIndex([t.entry_date for t in trades]),
-        "entry_price": np.array([t.entry_price for t in trades], dtype="float64"),
+        "entry_price": entry,
         "exit_date": pd.DatetimeIndex([t.exit_date for t in trades]),
-        "exit_price": np.array([t.exit_price for t in trades], dtype="float64"),
-        "qty": np.array([t.qty for t in trades], dtype="float64"),
+        "exit_price": exit_,
+        "qty": qty,
         "exit_reason": [t.exit_reason for t in trades],
-        "pnl": np.array([t.pnl for t in trades], dtype="float64"),
-        "return": np.array([t.ret for t in trades], dtype="float64"),
+        "pnl": pnl,
+        "return": ret,
         "strategy": [t.strategy for t in trades],
-    }, columns=TRADE_COLUMNS)
+        "commission": fees,
+        "entry_commission": np.array([t.entry_commission for t in trades], dtype="float64"),
+    }, columns=[*TRADE_COLUMNS, "commission", "entry_commission"])
     return frame.sort_values(["entry_date", "symbol", "exit_date"], kind="stable", ignore_index=True)
 
 
@@ -217,3 +268,93 @@ def _progress(iterable: range, enabled: bool | None, desc: str) -> Any:
 
     return tqdm(iterable, desc=desc, unit="day", file=sys.stderr, delay=1.0, mininterval=0.25, leave=False)
 
+
+
+# ---------------------------------------------------------------------------- whole runs
+
+def load_window(data_source: Any, strategies: Sequence[Strategy], start: pd.Timestamp | None,
+                end: pd.Timestamp | None) -> Panel:
+    """Bars of every strategy's universe in [start, end] (nothing before ``start``: warm-up is inside)."""
+    symbols = sorted({s for strat in strategies for s in strat.universe})
+    if not symbols:
+        raise StrategyError("no strategy names any symbol; give each strategy a universe in the profile")
+    bars = data_source.fetch(symbols, start, end)
+    if bars.empty:
+        raise DataError(f"no bars for the {len(symbols)} symbol(s) of the profile between {start} and {end}")
+    return Panel.from_long(bars)
+
+
+def survivorship_warnings(strategies: Sequence[Strategy], panel: Panel) -> list[str]:
+    """One warning per strategy trading a fixed list of equities (today's names, chosen in hindsight)."""
+    out = []
+    first_bar = panel.close.notna().idxmax() if len(panel.dates) else pd.Series(dtype="datetime64[ns]")
+    for strat in strategies:
+        equities = [s for s in strat.universe if not is_crypto(s)]
+        if not equities:
+            continue
+        late = [s for s in equities if s in first_bar.index and first_bar[s] > panel.dates[0]]
+        missing = [s for s in equities if s not in panel.close.columns]
+        detail = f"; {len(late)} of them list only during the window" if late else ""
+        detail += f"; {len(missing)} have no bars at all" if missing else ""
+        out.append(f"survivorship bias: strategy {strat.name!r} trades a fixed list of {len(equities)} "
+                   f"equities picked today (e.g. current index constituents){detail}; names that were "
+                   f"delisted or dropped from the index during the window are absent, which flatters results")
+    return out
+
+
+def lookahead_check(strategies: Sequence[Strategy], panel: Panel, n_cuts: int = 3,
+                    span: float = 0.5) -> list[str]:
+    """Quick no-lookahead check of each strategy; raises :class:`StrategyError` on the first failure.
+
+    Signals of the panel's first ``span`` of dates are compared with signals recomputed on that
+    panel cut at ``n_cuts`` dates (a strategy that reads future bars differs). Returns one line
+    per strategy saying what was checked.
+    """
+    try:
+        from ..testing.lookahead import check_no_lookahead, truncate_panel
+    except ImportError:  # the check ships with hybrid_core.testing
+        return ["lookahead check not available (hybrid_core.testing.lookahead missing)"]
+    dates = panel.dates
+    if len(dates) < 10:
+        return [f"lookahead check skipped: only {len(dates)} date(s) in the window"]
+    checked = truncate_panel(panel, dates[max(2, int(len(dates) * span)) - 1])
+    lines = []
+    for strat in strategies:
+        report = check_no_lookahead(strat, checked.select(strat.universe), n_cuts=n_cuts)
+        if not report.ok:
+            day = report.date.date() if report.date is not None else "?"
+            raise StrategyError(f"strategy {strat.name!r} failed the lookahead check (first differing date "
+                                f"{day}): {report.message}; results are not reported")
+        lines.append(report.message)
+    return lines
+
+
+def write_outputs(out_dir: Path, result: BacktestResult, panel: Panel, *, title: str,
+                  meta: Mapping[str, Any], notes: Sequence[str] = (),
+                  started: float | None = None) -> dict[str, Any]:
+    """Write trades.csv, equity.csv, report.html and summary.json into ``out_dir``; returns the summary.
+
+    ``started`` (a ``time.perf_counter()`` value) adds ``write`` and ``total`` to ``meta["timings"]``.
+    """
+    t0 = time.perf_counter()
+    from . import stats
+    from .report_html import render_report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result.trades[TRADE_COLUMNS].to_csv(out_dir / "trades.csv", index=False, date_format="%Y-%m-%d")
+    equity = result.equity.reset_index()[EQUITY_COLUMNS]
+    equity.to_csv(out_dir / "equity.csv", index=False, date_format="%Y-%m-%d")
+    contributions = stats.strategy_pnl(result.trades, panel.close, result.equity.index)
+    for name in result.strategies:  # strategies without trades contribute 0
+        if name not in contributions.columns:
+            contributions[name] = 0.0
+    summary = stats.summarize(result.equity, result.trades, result.fills, result.initial_cash, contributions)
+    summary = {**meta, **summary, "notes": list(notes)}
+    render_report(out_dir / "report.html", title=title, equity=result.equity, contributions=contributions,
+                  summary=summary, notes=list(notes))
+    if started is not None and isinstance(summary.get("timings"), dict):
+        now = time.perf_counter()
+        summary["timings"] = {**summary["timings"], "write": now - t0, "total": now - started}
+    (out_dir / "summary.json").write_text(json.dumps(stats.json_ready(summary), indent=2) + "\n",
+                                          encoding="utf-8")
+    return summary

@@ -37,6 +37,9 @@ class Trade:
     exit_price: float
     exit_reason: str
     commission: float = 0.0
+    """Commissions of the entry and exit fills."""
+    entry_commission: float = 0.0
+    """The entry fill's part of ``commission``."""
 
     @property
     def pnl(self) -> float:
@@ -67,8 +70,8 @@ class _LatestCloses(Mapping[str, float]):
         self._last = last
 
     def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
-        value = price_of(self._today, key)
-        if value is None:
+        value = self._today.get(key)
+        if value is None or value != value:
             return self._last.get(key, default)
         return value
 
@@ -132,8 +135,12 @@ class PortfolioBook:
 
     def stop_for(self, position: Position) -> float | None:
         """The tightest stop the risk rules give a freshly opened position (None: no stop)."""
-        stops = [s for s in (rule.stop_price(position) for rule in self.risk_rules) if s is not None]
-        return max(stops) if stops else None
+        best = None
+        for rule in self.risk_rules:
+            stop = rule.stop_price(position)
+            if stop is not None and (best is None or stop > best):
+                best = stop
+        return best
 
     # ------------------------------------------------------------------- bars
     def on_open(self, date: pd.Timestamp, opens: Mapping[str, float],
@@ -144,12 +151,13 @@ class PortfolioBook:
         """
         fills: list[Fill] = []
         held_before = [s for s, p in self.positions.items() if p.stop_price is not None]
+        open_of = opens.get
         if self.pending:
             due: list[tuple[str, float, list[OrderIntent]]] = []
             for sym in list(self.pending):
-                price = price_of(opens, sym)
-                if price is not None:
-                    due.append((sym, price, self.pending.pop(sym)))
+                price = open_of(sym)
+                if price is not None and price == price:
+                    due.append((sym, float(price), self.pending.pop(sym)))
             for side in ("sell", "buy"):
                 for _sym, price, orders in due:
                     for order in orders:
@@ -157,18 +165,19 @@ class PortfolioBook:
                             fill = self._fill_market(date, order, price)
                             if fill is not None:
                                 fills.append(fill)
+        positions = self.positions
         for sym in held_before:
-            pos = self.positions.get(sym)
-            if pos is None or pos.stop_price is None or pos.entry_date == date:
+            pos = positions.get(sym)
+            if pos is None or pos.stop_price is None:
                 continue
-            opened = price_of(opens, sym)
-            if opened is None:
+            opened = open_of(sym)
+            if opened is None or opened != opened:
                 continue
             if opened <= pos.stop_price:
-                fills.append(self._close(date, sym, opened, "stop_loss"))
+                fills.append(self._close(date, sym, float(opened), "stop_loss"))
                 continue
-            low = price_of(lows, sym)
-            if low is not None and low <= pos.stop_price:
+            low = lows.get(sym)
+            if low is not None and low <= pos.stop_price:  # NaN compares False
                 fills.append(self._close(date, sym, pos.stop_price, "stop_loss"))
         return fills
 
@@ -190,13 +199,17 @@ class PortfolioBook:
         """Count today's bar for held symbols that have one, record their close; returns the value."""
         value = self.cash
         last_close = self.last_close
+        last_bar_date = self.last_bar_date
+        close_of = closes.get
         for sym, pos in self.positions.items():
-            close = price_of(closes, sym)
-            if close is not None:
+            close = close_of(sym)
+            if close is not None and close == close:
                 pos.bars_held += 1
-                last_close[sym] = close
-                self.last_bar_date[sym] = date
-            value += pos.qty * last_close.get(sym, pos.entry_price)
+                last_close[sym] = close = float(close)
+                last_bar_date[sym] = date
+                value += pos.qty * close
+            else:
+                value += pos.qty * last_close.get(sym, pos.entry_price)
         self.last_value = value
         return value
 
@@ -232,7 +245,8 @@ class PortfolioBook:
                              entry_price=pos.entry_price,
                              exit_date=self.last_bar_date.get(sym, pos.entry_date),
                              exit_price=self.last_close.get(sym, pos.entry_price), exit_reason=reason,
-                             commission=self.entry_commission.get(sym, 0.0)))
+                             commission=self.entry_commission.get(sym, 0.0),
+                             entry_commission=self.entry_commission.get(sym, 0.0)))
         return out
 
     # ------------------------------------------------------------- internals
@@ -257,10 +271,10 @@ class PortfolioBook:
         price = raw_price * (1.0 - self._slip)
         fee = pos.qty * price * self.commission
         self.cash += pos.qty * price - fee
+        entry_fee = self.entry_commission.pop(symbol, 0.0)
         self.trades.append(Trade(symbol=symbol, strategy=pos.strategy, qty=pos.qty, entry_date=pos.entry_date,
                                  entry_price=pos.entry_price, exit_date=date, exit_price=price,
-                                 exit_reason=reason,
-                                 commission=self.entry_commission.pop(symbol, 0.0) + fee))
+                                 exit_reason=reason, commission=entry_fee + fee, entry_commission=entry_fee))
         return Fill(symbol=symbol, side="sell", qty=pos.qty, price=price, date=date, strategy=pos.strategy,
                     reason=reason, commission=fee)
 

@@ -65,9 +65,7 @@ def _has_pending(pending: PendingOrders, symbol: str, side: str) -> bool:
 
 def _price(closes: Mapping[str, float], symbol: str) -> float:
     value = closes.get(symbol)
-    if value is None:
-        return math.nan
-    return float(value)
+    return math.nan if value is None else value
 
 
 def plan_orders(date: pd.Timestamp, decisions: Sequence[Decision], positions: Mapping[str, Position],
@@ -83,7 +81,8 @@ def plan_orders(date: pd.Timestamp, decisions: Sequence[Decision], positions: Ma
     buys: list[OrderIntent] = []
     cancel: list[str] = []
     restart: list[str] = []
-    exiting: set[str] = {s for s in positions if _has_pending(pending, s, "sell")}
+    exiting: set[str] = {s for s, v in pending.items()
+                         if s in positions and any(o.side == "sell" for o in pending_list(v))}
     restarted: set[str] = set()
     buying: set[str] = set()
 
@@ -114,11 +113,16 @@ def plan_orders(date: pd.Timestamp, decisions: Sequence[Decision], positions: Ma
             buying.add(sym)
             buys.append(_intent(sym, "buy", qty, name, "entry", date, price, decision.info.get(sym)))
 
-    for sym, pos in positions.items():
+    time_exits = [rule.time_exit for rule in risk_rules if type(rule).time_exit is not RiskRule.time_exit]
+    for sym, pos in positions.items() if time_exits else ():
         if sym in exiting:
             continue
         view = attrs.evolve(pos, bars_held=0) if sym in restarted else pos
-        reason = _time_exit(view, risk_rules)
+        reason = None
+        for time_exit in time_exits:
+            reason = time_exit(view)
+            if reason is not None:
+                break
         if reason is not None:
             exiting.add(sym)
             sells.append(_intent(sym, "sell", pos.qty, pos.strategy, reason, date, _price(closes, sym),
@@ -136,14 +140,6 @@ def _stale_buys(pending: PendingOrders, strategy: str, entries: Mapping[str, flo
             if order.side == "buy" and order.strategy == strategy and order.decision_date < date:
                 yield sym
                 break
-
-
-def _time_exit(position: Position, risk_rules: Sequence[RiskRule]) -> str | None:
-    for rule in risk_rules:
-        reason = rule.time_exit(position)
-        if reason is not None:
-            return reason
-    return None
 
 
 def _intent(symbol: str, side: str, qty: float, strategy: str, reason: str, date: pd.Timestamp,

@@ -1,0 +1,124 @@
+"""``hybrid backtest PROFILE --start DATE --end DATE --out DIR``: the profile's own components over history."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import HybridError
+
+
+def _date(value: str | None, option: str) -> Any:
+    import pandas as pd
+
+    if value is None:
+        return None
+    try:
+        return pd.Timestamp(value).normalize()
+    except (ValueError, TypeError):
+        raise HybridError(f"{option} {value!r} is not a date; use YYYY-MM-DD") from None
+
+
+@click.command("backtest")
+@click.argument("profile_path", metavar="PROFILE", type=click.Path(dir_okay=False))
+@click.option("--start", metavar="DATE", help="First session (default: the profile's backtest.start).")
+@click.option("--end", metavar="DATE", help="Last session (default: the profile's backtest.end).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for trades.csv, equity.csv, summary.json and report.html.")
+@click.option("--cash", type=float, default=None, help="Initial cash (default: the profile's backtest.cash).")
+@click.option("--slippage-bps", type=float, default=None, help="Slippage in basis points (default: profile).")
+@click.option("--commission", type=float, default=None,
+              help="Commission as a fraction of each fill's value (default: profile).")
+@click.option("--lookahead-cuts", type=click.IntRange(0), default=3, show_default=True,
+              help="Cut dates of the lookahead check run before reporting (0 skips it, with a warning).")
+@click.option("--log-level", default="WARNING", show_default=True, help="Log level.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.pass_obj
+def command(obj: Any, profile_path: str, start: str | None, end: str | None, out_dir: str,
+            cash: float | None, slippage_bps: float | None, commission: float | None, lookahead_cuts: int,
+            log_level: str, progress: bool | None) -> None:
+    """Backtest a run profile: the very strategies and risk rules of a live run, over history.
+
+    Fills follow docs STRATEGIES.md: decisions at the close, fills at each symbol's next open,
+    stops from the bar after entry. Only bars from START on are loaded (indicators warm up
+    inside the window). Before reporting, each strategy passes a quick lookahead check.
+    """
+    from loguru import logger
+
+    from ..engine.backtest import (
+        load_window,
+        lookahead_check,
+        run_backtest,
+        survivorship_warnings,
+        write_outputs,
+    )
+    from ..ops.logging_setup import configure_logging
+    from ..profile import build_components, load_profile
+
+    t0 = time.perf_counter()
+    configure_logging(level=log_level)
+    profile = load_profile(profile_path)
+    spec = profile.backtest
+    first = _date(start if start is not None else spec.start, "--start")
+    last = _date(end if end is not None else spec.end, "--end")
+    if first is not None and last is not None and last < first:
+        raise HybridError(f"--end {last.date()} is before --start {first.date()}")
+    components = build_components(profile, obj.host.registry)
+    strategies, rules = components.strategies, components.risk_rules
+    t_setup = time.perf_counter()
+    panel = load_window(components.data_source, strategies, first, last)
+    t_load = time.perf_counter()
+
+    notes = survivorship_warnings(strategies, panel)
+    for line in notes:
+        logger.warning(line)
+    if lookahead_cuts > 0:
+        checks = lookahead_check(strategies, panel, n_cuts=lookahead_cuts)
+    else:
+        checks = ["lookahead check skipped (--lookahead-cuts 0): results are unchecked for lookahead bias"]
+        logger.warning(checks[0])
+    t_check = time.perf_counter()
+
+    initial = float(cash if cash is not None else spec.cash)
+    result = run_backtest(panel, strategies, rules, cash=initial,
+                          slippage_bps=float(slippage_bps if slippage_bps is not None else spec.slippage_bps),
+                          commission=float(commission if commission is not None else spec.commission),
+                          progress=progress)
+    t_run = time.perf_counter()
+    dates = panel.dates
+    meta = {
+        "profile": profile.name, "profile_path": str(profile.path), "start": str(dates[0].date()),
+        "end": str(dates[-1].date()), "dates": len(dates), "symbols": len(panel.symbols), "bars": result.bars,
+        "strategies_run": result.strategies, "lookahead": checks,
+        "timings": {"setup": t_setup - t0, "load": t_load - t_setup, "lookahead": t_check - t_load,
+                    **result.timings},
+    }
+    out = Path(out_dir)
+    summary = write_outputs(out, result, panel, title=f"Backtest {profile.name} {meta['start']}..{meta['end']}",
+                            meta=meta, notes=[*notes, *checks], started=t0)
+    _print_summary(summary, out)
+
+
+def _print_summary(summary: dict[str, Any], out: Path) -> None:
+    total = summary["total"]
+
+    def pct(value: Any) -> str:
+        return "n/a" if value is None or value != value else f"{value * 100:.2f}%"
+
+    click.echo(f"backtest {summary['profile']} {summary['start']}..{summary['end']}: "
+               f"{summary['dates']} dates, {summary['symbols']} symbols, {total['trades']} trades "
+               f"{json.dumps({k: v for k, v in total['trades_by_exit_reason'].items() if v})}")
+    click.echo(f"  final value {total['final_value']:,.2f}  CAGR {pct(total['cagr'])}  "
+               f"Sharpe {total['sharpe']:.2f}  max drawdown {pct(total['max_drawdown'])}  "
+               f"win rate {pct(total['win_rate'])}")
+    for name, stats in summary.get("strategies", {}).items():
+        click.echo(f"  {name}: PnL {stats['pnl']:,.2f} ({pct(stats['contribution'])} of initial cash), "
+                   f"{stats['trades']} trades")
+    timings = summary["timings"]
+    click.echo(f"  engine {timings['engine']:.2f}s (signals {timings['signals']:.2f}s, loop "
+               f"{timings['loop']:.2f}s), load {timings['load']:.2f}s, total {timings['total']:.2f}s")
+    click.echo(f"  wrote {out}/trades.csv, equity.csv, summary.json, report.html")

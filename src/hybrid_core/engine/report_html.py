@@ -1,0 +1,151 @@
+"""A self-contained HTML report of a backtest: Plotly charts with plotly.js inlined.
+
+Figures are written as Plotly JSON specs (no import of the plotly Python package, which is
+slow to load); the page works offline, from a file, with nothing else beside it.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .stats import drawdown_series
+
+MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def plotly_js() -> str:
+    """The plotly.js bundle shipped with the plotly package (read from disk, not imported)."""
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("plotly is not installed; `pip install plotly` to write report.html")
+    path = Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
+    return path.read_text(encoding="utf-8")
+
+
+def monthly_returns(values: pd.Series, initial: float) -> pd.DataFrame:
+    """Monthly returns as a years x 12 table (NaN for months outside the run)."""
+    if values.empty:
+        return pd.DataFrame(columns=range(1, 13), dtype="float64")
+    month_end = values.groupby([values.index.year, values.index.month]).last()
+    prev = np.concatenate([[initial], month_end.to_numpy()[:-1]])
+    rets = pd.Series(month_end.to_numpy() / prev - 1.0, index=month_end.index)
+    table = rets.unstack(level=1).reindex(columns=range(1, 13))
+    table.index.name = "year"
+    return table
+
+
+def _dates(index: pd.Index) -> list[str]:
+    return [d.strftime("%Y-%m-%d") for d in pd.DatetimeIndex(index)]
+
+
+def _floats(values: Any) -> list[float | None]:
+    return [None if not math.isfinite(v) else float(v) for v in np.asarray(values, dtype="float64")]
+
+
+def figures(equity: pd.DataFrame, contributions: pd.DataFrame, initial_cash: float) -> dict[str, dict[str, Any]]:
+    """Plotly figure specs: equity curve, drawdown, monthly returns heat map, strategy contribution."""
+    x = _dates(equity.index)
+    values = equity["value"]
+    base_layout = {"margin": {"l": 60, "r": 20, "t": 40, "b": 40}, "hovermode": "x unified",
+                   "template": None}
+    equity_fig = {
+        "data": [{"type": "scatter", "mode": "lines", "name": "portfolio value", "x": x, "y": _floats(values)},
+                 {"type": "scatter", "mode": "lines", "name": "cash", "x": x, "y": _floats(equity["cash"]),
+                  "line": {"width": 1, "dash": "dot"}, "visible": "legendonly"}],
+        "layout": {**base_layout, "title": {"text": "Equity curve"}, "yaxis": {"title": {"text": "value"}}},
+    }
+    dd = drawdown_series(values, initial_cash)
+    drawdown_fig = {
+        "data": [{"type": "scatter", "mode": "lines", "fill": "tozeroy", "name": "drawdown", "x": x,
+                  "y": _floats(dd * 100.0), "line": {"color": "#c0392b"}}],
+        "layout": {**base_layout, "title": {"text": "Drawdown"}, "yaxis": {"title": {"text": "% below peak"}}},
+    }
+    table = monthly_returns(values, initial_cash)
+    z = [[None if not math.isfinite(v) else round(v * 100.0, 2) for v in row] for row in table.to_numpy(float)]
+    heat_fig = {
+        "data": [{"type": "heatmap", "z": z, "x": MONTHS, "y": [str(y) for y in table.index],
+                  "colorscale": "RdYlGn", "zmid": 0, "text": [[("" if v is None else f"{v:.1f}%") for v in row]
+                                                              for row in z],
+                  "texttemplate": "%{text}", "hovertemplate": "%{y} %{x}: %{z:.2f}%<extra></extra>",
+                  "colorbar": {"title": {"text": "%"}}}],
+        "layout": {**base_layout, "title": {"text": "Monthly returns"}, "hovermode": "closest",
+                   "yaxis": {"autorange": "reversed", "type": "category"}},
+    }
+    contrib_fig = {
+        "data": [{"type": "scatter", "mode": "lines", "name": str(name), "x": _dates(contributions.index),
+                  "y": _floats(contributions[name])} for name in contributions.columns],
+        "layout": {**base_layout, "title": {"text": "Cumulative PnL by strategy"},
+                   "yaxis": {"title": {"text": "PnL"}}},
+    }
+    return {"equity": equity_fig, "drawdown": drawdown_fig, "monthly": heat_fig, "contribution": contrib_fig}
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "n/a"
+        return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.2f}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items() if v)
+    return html.escape(str(value))
+
+
+SUMMARY_ROWS = [("final_value", "Final value"), ("total_return", "Total return"), ("cagr", "CAGR"),
+                ("annual_volatility", "Annual volatility"), ("sharpe", "Sharpe"), ("sortino", "Sortino"),
+                ("max_drawdown", "Max drawdown"), ("peak_date", "Drawdown peak"),
+                ("trough_date", "Drawdown trough"), ("recovery_date", "Recovered"), ("trades", "Trades"),
+                ("win_rate", "Win rate"), ("profit_factor", "Profit factor"),
+                ("average_holding_days", "Average holding days"), ("annual_turnover", "Annual turnover"),
+                ("trades_by_exit_reason", "Exits by reason")]
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """An HTML table of the summary: one column for the total, one per strategy."""
+    columns = [("total", summary["total"])] + list(summary.get("strategies", {}).items())
+    head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in columns)
+    rows = []
+    for key, label in SUMMARY_ROWS:
+        cells = "".join(f"<td>{_fmt(stats.get(key))}</td>" for _, stats in columns)
+        rows.append(f"<tr><th>{label}</th>{cells}</tr>")
+    return f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
+
+
+def render_report(path: Path, *, title: str, equity: pd.DataFrame, contributions: pd.DataFrame,
+                  summary: dict[str, Any], notes: list[str] | None = None) -> Path:
+    """Write the report page to ``path`` and return it."""
+    figs = figures(equity, contributions, float(summary["initial_cash"]))
+    divs = "".join(f'<div id="fig-{name}" class="fig"></div>' for name in figs)
+    script = "".join(
+        f"Plotly.newPlot('fig-{name}', {json.dumps(fig['data'])}, {json.dumps(fig['layout'])}, "
+        f"{{responsive: true, displaylogo: false}});" for name, fig in figs.items())
+    note_html = "".join(f"<li>{html.escape(n)}</li>" for n in (notes or []))
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; }}
+table {{ border-collapse: collapse; margin: 1rem 0; }}
+th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }}
+th {{ background: #f4f4f4; }}
+.fig {{ height: 420px; margin-bottom: 1rem; }}
+</style>
+<script>{plotly_js()}</script>
+</head><body>
+<h1>{html.escape(title)}</h1>
+<ul>{note_html}</ul>
+{summary_table(summary)}
+{divs}
+<script>{script}</script>
+</body></html>
+"""
+    path.write_text(page, encoding="utf-8")
+    return path

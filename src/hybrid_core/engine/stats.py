@@ -1,0 +1,229 @@
+"""Performance statistics of a backtest: returns, risk, drawdown, trades, per strategy and in total.
+
+Return statistics use empyrical's definitions (CAGR over ``len(returns) / periods_per_year``
+years, volatility and Sharpe with ``ddof=1``, Sortino over the root mean square of negative
+returns, drawdown from a starting value); ``tests/engine/test_stats.py`` checks them against
+empyrical-reloaded. They are re-implemented here because importing empyrical costs seconds.
+
+``periods_per_year`` is 252 for a run on exchange sessions and 365 when the run's dates
+include weekends (24/7 crypto in the account).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..contracts import Fill
+
+EXIT_REASONS = ("signal", "rebalance", "stop_loss", "time_stop", "end_of_data")
+
+
+def periods_per_year(dates: pd.DatetimeIndex) -> int:
+    """252 for exchange sessions only, 365 when any date falls on a weekend."""
+    return 365 if len(dates) and bool((pd.DatetimeIndex(dates).dayofweek >= 5).any()) else 252
+
+
+def daily_returns(values: pd.Series, initial: float) -> pd.Series:
+    """Close-to-close returns of an equity curve; the first one is relative to ``initial``."""
+    prev = np.concatenate([[initial], values.to_numpy(dtype="float64")[:-1]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = values.to_numpy(dtype="float64") / prev - 1.0
+    return pd.Series(out, index=values.index)
+
+
+def cagr(returns: np.ndarray, ppy: int) -> float:
+    """Compound annual growth rate (empyrical ``annual_return``)."""
+    if len(returns) < 1:
+        return math.nan
+    growth = float(np.prod(1.0 + returns))
+    years = len(returns) / ppy
+    return growth ** (1.0 / years) - 1.0 if growth > 0 else -1.0
+
+
+def annual_volatility(returns: np.ndarray, ppy: int) -> float:
+    """Annualised standard deviation of returns (ddof=1)."""
+    if len(returns) < 2:
+        return math.nan
+    return float(np.nanstd(returns, ddof=1) * math.sqrt(ppy))
+
+
+def sharpe(returns: np.ndarray, ppy: int) -> float:
+    """Annualised Sharpe ratio with a zero risk-free rate (empyrical ``sharpe_ratio``)."""
+    if len(returns) < 2:
+        return math.nan
+    std = float(np.nanstd(returns, ddof=1))
+    return float(np.nanmean(returns) / std * math.sqrt(ppy)) if std > 0 else math.nan
+
+
+def sortino(returns: np.ndarray, ppy: int) -> float:
+    """Annualised Sortino ratio with a zero required return (empyrical ``sortino_ratio``)."""
+    if len(returns) < 2:
+        return math.nan
+    downside = math.sqrt(float(np.nanmean(np.square(np.minimum(returns, 0.0))))) * math.sqrt(ppy)
+    if downside == 0:
+        return math.inf if np.nanmean(returns) > 0 else math.nan
+    return float(np.nanmean(returns) * ppy / downside)
+
+
+def drawdown_series(values: pd.Series, initial: float | None = None) -> pd.Series:
+    """Drawdown of an equity curve from its running peak (0 at a new high, negative below it)."""
+    arr = values.to_numpy(dtype="float64")
+    peak = np.maximum.accumulate(arr if initial is None else np.maximum(arr, initial))
+    return pd.Series(arr / peak - 1.0, index=values.index)
+
+
+def max_drawdown(values: pd.Series, initial: float) -> dict[str, Any]:
+    """Largest peak-to-trough fall: depth, peak date, trough date and recovery date (None if not yet)."""
+    if values.empty:
+        return {"max_drawdown": math.nan, "peak_date": None, "trough_date": None, "recovery_date": None}
+    dd = drawdown_series(values, initial)
+    arr = values.to_numpy(dtype="float64")
+    trough = int(np.argmin(dd.to_numpy()))
+    depth = float(dd.iloc[trough])
+    if depth >= 0:
+        return {"max_drawdown": 0.0, "peak_date": None, "trough_date": None, "recovery_date": None}
+    running = np.maximum.accumulate(np.maximum(arr, initial))
+    peak_value = running[trough]
+    before = np.flatnonzero(arr[: trough + 1] >= peak_value)
+    peak_date = _iso(values.index[before[-1]]) if len(before) else None
+    after = np.flatnonzero(arr[trough:] >= peak_value)
+    recovery = _iso(values.index[trough + after[0]]) if len(after) else None
+    return {"max_drawdown": depth, "peak_date": peak_date, "trough_date": _iso(values.index[trough]),
+            "recovery_date": recovery}
+
+
+def return_stats(values: pd.Series, initial: float, ppy: int,
+                 returns: pd.Series | None = None) -> dict[str, Any]:
+    """CAGR, volatility, Sharpe, Sortino and max drawdown of an equity curve starting at ``initial``."""
+    rets = (daily_returns(values, initial) if returns is None else returns).to_numpy(dtype="float64")
+    out: dict[str, Any] = {
+        "final_value": float(values.iloc[-1]) if len(values) else initial,
+        "total_return": float(values.iloc[-1] / initial - 1.0) if len(values) and initial else math.nan,
+        "cagr": cagr(rets, ppy),
+        "annual_volatility": annual_volatility(rets, ppy),
+        "sharpe": sharpe(rets, ppy),
+        "sortino": sortino(rets, ppy),
+    }
+    out.update(max_drawdown(values, initial))
+    return out
+
+
+def trade_stats(trades: pd.DataFrame) -> dict[str, Any]:
+    """Trade counts (total and by exit reason), win rate, profit factor, average holding days, PnL."""
+    n = len(trades)
+    pnl = trades["pnl"].to_numpy(dtype="float64") if n else np.zeros(0)
+    gains = float(pnl[pnl > 0].sum())
+    losses = float(-pnl[pnl < 0].sum())
+    held = (pd.DatetimeIndex(trades["exit_date"]) - pd.DatetimeIndex(trades["entry_date"])).days if n else []
+    counts = trades["exit_reason"].value_counts().to_dict() if n else {}
+    by_reason = {r: int(counts.get(r, 0)) for r in EXIT_REASONS}
+    by_reason.update({str(r): int(c) for r, c in counts.items() if r not in by_reason})
+    return {
+        "trades": n,
+        "trades_by_exit_reason": by_reason,
+        "win_rate": float((pnl > 0).mean()) if n else math.nan,
+        "profit_factor": (gains / losses if losses > 0 else (math.inf if gains > 0 else math.nan)),
+        "average_holding_days": float(np.mean(held)) if n else math.nan,
+        "pnl": float(pnl.sum()),
+        "gross_profit": gains,
+        "gross_loss": -losses,
+    }
+
+
+def turnover(fills: Sequence[Fill], values: pd.Series, ppy: int) -> dict[str, float]:
+    """Traded value and annual turnover: (buys + sells) / 2 / mean portfolio value, per year."""
+    traded = float(sum(abs(f.qty * f.price) for f in fills))
+    mean_value = float(values.mean()) if len(values) else math.nan
+    years = len(values) / ppy if len(values) else math.nan
+    annual = traded / 2.0 / mean_value / years if mean_value and years else math.nan
+    return {"traded_value": traded, "annual_turnover": annual}
+
+
+def strategy_pnl(trades: pd.DataFrame, closes: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """Each strategy's cumulative PnL at every close (realised + open positions at their latest close).
+
+    Built from the trades alone: a position counts at the closes of [entry date, exit date), is
+    marked at the symbol's latest close; its entry and exit fills (with their commissions) move cash.
+    Needs the ``commission`` and ``entry_commission`` columns of :func:`~hybrid_core.engine.backtest.trades_frame`.
+    The columns (one per strategy) add up to ``value - initial_cash``.
+    """
+    dates = pd.DatetimeIndex(dates)
+    marks = closes.reindex(index=dates).ffill()
+    sym_col = {s: j for j, s in enumerate(marks.columns)}
+    mark_arr = np.nan_to_num(marks.to_numpy(dtype="float64"))
+    out = {}
+    for name, group in trades.groupby("strategy", sort=True):
+        flow = np.zeros(len(dates))
+        entry_row = dates.get_indexer(pd.DatetimeIndex(group["entry_date"]))
+        exit_row = dates.get_indexer(pd.DatetimeIndex(group["exit_date"]))
+        final = group["exit_reason"].to_numpy() == "end_of_data"
+        exit_row = np.where(final | (exit_row < 0), len(dates), exit_row)
+        cols = np.array([sym_col[s] for s in group["symbol"]], dtype=np.int64)
+        qty = group["qty"].to_numpy(dtype="float64")
+        entry_cost = group["entry_price"].to_numpy(dtype="float64") * qty
+        proceeds = group["exit_price"].to_numpy(dtype="float64") * qty
+        entry_fee = group["entry_commission"].to_numpy(dtype="float64")
+        exit_fee = group["commission"].to_numpy(dtype="float64") - entry_fee
+        diff = np.zeros((len(dates) + 1, mark_arr.shape[1]))
+        np.add.at(diff, (entry_row, cols), qty)
+        np.add.at(diff, (exit_row, cols), -qty)
+        held = np.cumsum(diff[:-1], axis=0)
+        np.add.at(flow, entry_row, -entry_cost - entry_fee)
+        closed = exit_row < len(dates)
+        np.add.at(flow, exit_row[closed], proceeds[closed] - exit_fee[closed])
+        out[str(name)] = np.cumsum(flow) + (held * mark_arr).sum(axis=1)
+    return pd.DataFrame(out, index=dates)
+
+
+def summarize(equity: pd.DataFrame, trades: pd.DataFrame, fills: Sequence[Fill], initial_cash: float,
+              contributions: pd.DataFrame | None = None) -> dict[str, Any]:
+    """The ``summary.json`` content: total and per-strategy statistics."""
+    values = equity["value"]
+    ppy = periods_per_year(pd.DatetimeIndex(equity.index))
+    total: dict[str, Any] = {**return_stats(values, initial_cash, ppy), **trade_stats(trades),
+                             **turnover(fills, values, ppy)}
+    total["average_exposure"] = float((equity["exposure"] / equity["value"]).mean()) if len(equity) else math.nan
+    per: dict[str, Any] = {}
+    if contributions is not None and len(values):
+        prev_total = np.concatenate([[initial_cash], values.to_numpy()[:-1]])
+        for name in contributions.columns:
+            pnl_curve = contributions[name]
+            step = np.diff(np.concatenate([[0.0], pnl_curve.to_numpy()]))
+            contrib_returns = pd.Series(step / prev_total, index=values.index)
+            own = pnl_curve + initial_cash
+            stats = return_stats(own, initial_cash, ppy, returns=contrib_returns)
+            stats["final_value"] = float(initial_cash + pnl_curve.iloc[-1])
+            stats["contribution"] = float(pnl_curve.iloc[-1] / initial_cash)
+            group = trades[trades["strategy"] == name]
+            strat_fills = [f for f in fills if f.strategy == name]
+            stats.update(trade_stats(group))
+            stats.update(turnover(strat_fills, values, ppy))
+            per[str(name)] = stats
+    return {"periods_per_year": ppy, "initial_cash": initial_cash, "total": total, "strategies": per}
+
+
+def _iso(date: Any) -> str:
+    return pd.Timestamp(date).strftime("%Y-%m-%d")
+
+
+def json_ready(value: Any) -> Any:
+    """Replace NaN/inf by None (JSON has neither) and numpy scalars by Python ones, recursively."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, pd.Timestamp):
+        return _iso(value)
+    return value
