@@ -104,8 +104,7 @@ def test_health_json_and_env_default(tmp_path: Path) -> None:
 def test_health_exit_codes_in_a_real_process(tmp_path: Path) -> None:
     """What a probe sees: the process exit status, not a click test result."""
     path = tmp_path / "hb"
-    probe = [sys.executable, "-c", "from hybrid_core.commands.health import command; command()",
-             "--file", str(path)]
+    probe = [sys.executable, "-m", "hybrid_core.cli", "health", "--file", str(path)]
     missing = subprocess.run(probe, capture_output=True, text=True, timeout=60)
     HeartbeatFile(path).write(cycle=1, mode="paper")
     healthy = subprocess.run(probe, capture_output=True, text=True, timeout=60)

@@ -7,6 +7,7 @@ liveness probe, a Docker HEALTHCHECK or a monitoring cron job.
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -22,8 +23,7 @@ from ..ops.heartbeat import DEFAULT_MAX_AGE_S, HEALTH_FILE_ENV, check_health, de
               help="Seconds after which the heartbeat is stale. Loop mode refreshes it every 60 s; "
                    "for one cycle a day from cron use 93600 (26 h).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as one JSON object.")
-@click.pass_context
-def command(ctx: click.Context, path: str, max_age: float, as_json: bool) -> None:
+def command(path: str, max_age: float, as_json: bool) -> None:
     """Check the heartbeat file: exit 0 if healthy, 1 if stale, missing, unreadable or in error."""
     result = check_health(path, max_age)
     if as_json:
@@ -31,4 +31,6 @@ def command(ctx: click.Context, path: str, max_age: float, as_json: bool) -> Non
                                "age_s": result.age_s, "heartbeat": result.heartbeat}, default=str))
     else:
         click.echo(result.line)
-    ctx.exit(result.exit_code)
+    if result.exit_code:
+        # SystemExit, not ctx.exit(): a non-standalone click main would swallow the code.
+        sys.exit(result.exit_code)
