@@ -25,7 +25,7 @@ EXIT_REASONS = ("signal", "rebalance", "stop_loss", "time_stop", "end_of_data")
 
 def periods_per_year(dates: pd.DatetimeIndex) -> int:
     """252 for exchange sessions only, 365 when any date falls on a weekend."""
-    return 365 if len(dates) and bool((pd.DatetimeIndex(dates).dayofweek >= 5).any()) else 252
+    return 365 if len(dates) and bool((pd.DatetimeIndex(dates).day_of_week >= 5).any()) else 252
 
 
 def daily_returns(values: pd.Series, initial: float) -> pd.Series:
