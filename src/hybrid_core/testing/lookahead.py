@@ -95,7 +95,12 @@ def _run(strategy: Strategy, panel: Panel, label: str) -> Signals:
 
 
 def _name(strategy: Strategy) -> str:
-    return str(getattr(strategy, "name", "") or type(strategy).__name__)
+    """The profile name if one was given, else the component name (``Cls.name``), else the class name."""
+    given = getattr(strategy, "name", "")
+    if given and given != type(strategy).__name__:
+        return str(given)
+    component = getattr(type(strategy), "name", "")
+    return component if isinstance(component, str) and component else type(strategy).__name__
 
 
 def _first_difference(full: pd.DataFrame, cut: pd.DataFrame, mask: np.ndarray | None = None,
