@@ -8,7 +8,7 @@ import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
 import pytest
-from equity_data import all_symbols, load_panel, raw_adj_close
+from equity_data import SP500, all_symbols, load_panel, raw_adj_close
 from hybrid_equity_reversal import EquityReversal
 
 from hybrid_core.contracts import Panel
@@ -213,3 +213,17 @@ def test_live_window_of_lookback_sessions_decides_like_the_full_history():
         assert live.decided[day]
         for name in ("entry", "exit", "keep", "weight"):
             pd.testing.assert_series_equal(getattr(live, name).loc[day], getattr(full, name).loc[day])
+
+
+def test_union_of_equity_dates_is_exactly_the_xnys_sessions_and_weeks_end_on_their_last_one():
+    """The whole shared file: 5,402 dates = XNYS sessions 1999-11-01..2021-04-21 (no gaps, no extras)."""
+    dates = pd.DatetimeIndex(sorted(pd.read_parquet(SP500, columns=["date"])["date"].unique()))
+    sessions = xnys_sessions("1999-11-01", "2021-04-21")
+    assert len(dates) == 5402 and dates.equals(sessions)
+    close = pd.DataFrame({"AAPL": np.linspace(10.0, 20.0, len(dates))}, index=dates)
+    signals = EquityReversal(universe=["AAPL"]).signals(Panel(close, close, close, close, close))
+    decided = list(signals.decided.index[signals.decided])
+    week_ends = last_session_per_iso_week(xnys_sessions("1999-11-01", "2021-05-07"))  # past the data end
+    weekly = [d for d in week_ends if sessions[5] <= d <= sessions[-1]]
+    assert decided == weekly and len(decided) == 1119
+    assert pd.Timestamp("2021-04-21") not in decided  # the data ends on a Wednesday
