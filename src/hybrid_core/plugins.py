@@ -9,10 +9,10 @@ test gets its own. Each entry point of the group ``hybrid`` is loaded in its own
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 from importlib.metadata import entry_points
-from types import ModuleType
 from typing import Any
 
 import attrs
@@ -135,22 +135,38 @@ def build_plugin_host(*, load_entry_points: bool = True,
 
 def _load(host: PluginHost, name: str, package: str, version: str, builtin: bool,
           loader: Any) -> None:
+    if host.manager.has_plugin(name):  # never unregister the first plugin of that name below
+        _record(host, name, package, f"PluginLoadError: another plugin named {name!r} is already "
+                                     f"loaded; uninstall one of them", None)
+        return
     try:
-        plugin = loader()
-        if isinstance(plugin, ModuleType) or not callable(plugin):
-            obj = plugin
-        else:
-            obj = plugin
-        host.manager.register(obj, name=name)
+        host.manager.register(loader(), name=name)
+        _check_hook_names(host.manager, name)
         for hook_name, kind in _HOOK_KINDS.items():
             for impl in getattr(host.manager.hook, hook_name).get_hookimpls():
                 if impl.plugin_name == name:
                     impl.function(register=make_register(host.registry, kind, name, package, version))
         host.plugins.append(PluginInfo(name, package, version, builtin))
     except Exception as exc:  # one broken plugin must not take the CLI down
-        if host.manager.is_registered(host.manager.get_plugin(name)) if host.manager.has_plugin(name) else False:
+        if host.manager.has_plugin(name):
             host.manager.unregister(name=name)
-        message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        if _strict():
-            raise PluginLoadError(f"plugin {name!r} ({package}) failed to load: {message}") from exc
-        host.errors.append(PluginError(name, package, message))
+        host.registry.remove_plugin(name)  # no half-registered plugin
+        _record(host, name, package, f"{type(exc).__name__}: {exc}".splitlines()[0], exc)
+
+
+def _record(host: PluginHost, name: str, package: str, message: str, exc: Exception | None) -> None:
+    """Keep a plugin's load error for ``hybrid plugins``; raise it in strict mode."""
+    if _strict():
+        raise PluginLoadError(f"plugin {name!r} ({package}) failed to load: {message}") from exc
+    host.errors.append(PluginError(name, package, message))
+
+
+def _check_hook_names(manager: pluggy.PluginManager, name: str) -> None:
+    """Refuse a plugin implementing a hook hybrid does not define (a misspelt name would be ignored)."""
+    known = sorted(n for n in dir(hookspecs) if n.startswith("hybrid_register_"))
+    plugin = manager.get_plugin(name)
+    for caller in manager.get_hookcallers(plugin) or []:
+        if caller.spec is None:
+            close = difflib.get_close_matches(caller.name, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known hooks: {', '.join(known)}"
+            raise PluginLoadError(f"unknown hook {caller.name!r}; {hint}")

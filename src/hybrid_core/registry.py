@@ -68,6 +68,11 @@ class ComponentRegistry:
                 f"unknown {kind.replace('_', ' ')} {name!r}; installed: {known} "
                 f"(see `hybrid plugins`)") from None
 
+    def remove_plugin(self, plugin: str) -> None:
+        """Forget every component of ``plugin`` (used when its registration fails half-way)."""
+        for key in [k for k, s in self._specs.items() if s.plugin == plugin]:
+            del self._specs[key]
+
     def of_kind(self, kind: str) -> list[ComponentSpec]:
         """Specs of one kind, sorted by name."""
         return sorted((s for (k, _), s in self._specs.items() if k == kind), key=lambda s: s.name)
