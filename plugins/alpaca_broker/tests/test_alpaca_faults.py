@@ -26,6 +26,12 @@ ORDERS = "/v2/orders"
 BY_ID = "/v2/orders:by_client_order_id"
 
 
+def sent_once(status, server) -> None:
+    """``status`` is the one order the server holds under its client id, and it filled."""
+    order = one_order(server, status.client_order_id)
+    assert status.broker_order_id == order["id"] and order["status"] == "filled"
+
+
 def one_order(server, cid: str) -> dict:
     found = [o for o in server.exchange.orders if o["client_order_id"] == cid]
     assert len(found) == 1, f"{len(found)} orders with client_order_id {cid}"
@@ -81,8 +87,7 @@ def test_429_storm_ends_with_one_order_and_a_clear_log(make_broker, server, logs
     server.faults.add(rate_limit_burst(3, method="POST", path=ORDERS))
     server.faults.add(rate_limit_burst(3, method="GET", path=BY_ID))
     status = broker.submit(OrderRequest("storm-1", "AAPL", "buy", 3))
-    assert status.status == "filled"
-    one_order(server, "storm-1")
+    sent_once(status, server)
     assert server.count("POST", ORDERS) == 4
     posts = [line for line in logs if "POST /v2/orders storm-1" in line]
     assert len(posts) == 3 and all("HTTP 429" in line and "rate limit exceeded" in line and
@@ -105,8 +110,7 @@ def test_429_storm_outlasting_the_attempts_fails_clearly_then_a_retry_sends_once
         broker.submit(OrderRequest("storm-2", "AAPL", "buy", 3))
     assert server.exchange.orders == []
     server.faults.clear()
-    assert broker.submit(OrderRequest("storm-2", "AAPL", "buy", 3)).status == "filled"
-    one_order(server, "storm-2")
+    sent_once(broker.submit(OrderRequest("storm-2", "AAPL", "buy", 3)), server)
     assert sum("attempt 1/2: HTTP 429" in line for line in logs) == 1
 
 
@@ -115,8 +119,8 @@ def test_post_that_hangs_after_the_order_was_accepted(broker, server):
     started = time.monotonic()
     status = broker.submit(OrderRequest("hang-1", "AAPL", "buy", 2))
     elapsed = time.monotonic() - started
-    assert status.status == "filled" and elapsed < 1.5
-    one_order(server, "hang-1")
+    assert elapsed < 1.5
+    sent_once(status, server)
     assert server.count("POST", ORDERS) == 1
 
 
@@ -131,16 +135,14 @@ def test_reads_that_keep_hanging_fail_within_a_bound(make_broker, server):
 
 def test_html_500_before_accept_is_retried_once_confirmed_absent(broker, server, logs):
     server.faults.add(html_500(method="POST", path=ORDERS))
-    assert broker.submit(OrderRequest("html-1", "AAPL", "buy", 1)).status == "filled"
-    one_order(server, "html-1")
+    sent_once(broker.submit(OrderRequest("html-1", "AAPL", "buy", 1)), server)
     assert server.count("POST", ORDERS) == 2
     assert any("HTTP 500: HTML error page" in line for line in logs)
 
 
 def test_html_500_after_accept_is_not_resubmitted(broker, server):
     server.faults.add(html_500(method="POST", path=ORDERS, after_accept=True))
-    assert broker.submit(OrderRequest("html-2", "AAPL", "buy", 1)).status == "filled"
-    one_order(server, "html-2")
+    sent_once(broker.submit(OrderRequest("html-2", "AAPL", "buy", 1)), server)
     assert server.count("POST", ORDERS) == 1
 
 
@@ -153,8 +155,7 @@ def test_html_500_on_reads_becomes_one_broker_error_line(broker, server):
 
 def test_dropped_connection_after_accept(broker, server):
     server.faults.add(Fault("drop", method="POST", path=ORDERS, after_accept=True))
-    assert broker.submit(OrderRequest("drop-1", "AAPL", "buy", 4)).status == "filled"
-    one_order(server, "drop-1")
+    sent_once(broker.submit(OrderRequest("drop-1", "AAPL", "buy", 4)), server)
     assert server.count("POST", ORDERS) == 1
 
 
@@ -163,8 +164,8 @@ def test_duplicate_id_422_is_reconciled(broker, server, logs):
     server.faults.add(Fault("status", 404, body='{"code":40410000,"message":"order not found"}',
                             method="GET", path=BY_ID))  # a stale read hides it from the pre-check
     status = broker.submit(OrderRequest("dup-1", "AAPL", "buy", 4))
-    assert status.status == "filled" and status.qty == 4
-    one_order(server, "dup-1")
+    assert status.qty == 4
+    sent_once(status, server)
     assert any("HTTP 422" in line and "client_order_id must be unique" in line for line in logs)
 
 
@@ -199,7 +200,7 @@ def test_crash_between_send_and_record_then_restart_leaves_one_order(make_broker
     assert "recorded" not in out
     restarted = make_broker(state_dir=tmp_path / "s")
     status = restarted.submit(OrderRequest("crash-1", "AAPL", "buy", 7))
-    assert status.status == "filled" and status.qty == 7
-    one_order(server, "crash-1")
+    assert status.qty == 7
+    sent_once(status, server)
     assert server.count("POST", ORDERS) == 1
     assert json.loads(json.dumps(server.exchange.orders[0]))["client_order_id"] == "crash-1"

@@ -4,8 +4,9 @@ It applies the Alpaca rules the plugin must respect, so breaking one fails like 
 Alpaca: duplicate client_order_id (422), crypto tif/type/min size/increment (422), fractional
 equity orders not ``day`` (422), selling more than is available, shares reserved by an open
 stop included (403), buying beyond cash (403). Market orders fill at once for crypto and for
-equities while the clock is open; otherwise they wait for :meth:`SimulatedExchange.advance`
-(the next bar's open). Stops wait for a price move (:meth:`set_price` or :meth:`advance`).
+equities while the clock is open, just after the POST is answered (the answer says ``new``,
+as Alpaca's usually does); otherwise they wait for :meth:`SimulatedExchange.advance` (the
+next bar's open). Stops wait for a price move (:meth:`set_price` or :meth:`advance`).
 Every method returns ``(http_status, json_body)``.
 """
 
@@ -73,6 +74,7 @@ class SimulatedExchange:
         self.positions: dict[str, dict[str, Any]] = {}
         self.prices: dict[str, float] = {}
         self.bars: dict[str, pd.DataFrame] = {}
+        self._bar_json: dict[str, tuple[pd.DatetimeIndex, list[dict[str, Any]]]] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         for symbol, rules in CRYPTO_ASSETS.items():
             self.add_asset(symbol, **rules)
@@ -107,8 +109,15 @@ class SimulatedExchange:
         """Bars from a canonical long frame (``symbol, date, open, high, low, close, volume``)."""
         for symbol, frame in long.groupby("symbol"):
             frame = frame.sort_values("date").set_index(pd.to_datetime(frame["date"].sort_values()))
-            self.bars[str(symbol)] = frame[["open", "high", "low", "close", "volume"]].astype(float)
+            frame = frame[["open", "high", "low", "close", "volume"]].astype(float)
+            self.bars[str(symbol)] = frame
             self.prices.setdefault(str(symbol), float(frame["close"].iloc[-1]))
+            zone = "UTC" if "/" in str(symbol) else "America/New_York"
+            stamps = pd.DatetimeIndex(frame.index).tz_localize(zone).tz_convert("UTC")
+            rows = zip(stamps, frame.to_numpy().tolist(), strict=True)
+            payload = [{"t": _iso(t.to_pydatetime()), "o": o, "h": h, "l": lo, "c": c, "v": v, "n": 1,
+                        "vw": c} for t, (o, h, lo, c, v) in rows]
+            self._bar_json[str(symbol)] = (stamps, payload)
 
     def price(self, symbol: str) -> float:
         """The current price of ``symbol``: set explicitly, else the last bar close, else the default."""
@@ -274,10 +283,11 @@ class SimulatedExchange:
                 return problem
             order = self._new_order(payload)
             self.orders.append(order)
+            answer = dict(order)  # like Alpaca, the POST answers before the fill happens
             crypto = order["asset_class"] == "crypto"
             if order["type"] == "market" and (crypto or self.market_open):
                 self._fill(order, self.price(order["symbol"]))
-            return 200, order
+            return 200, answer
 
     def _check(self, p: dict[str, Any]) -> Response | None:
         cid = p.get("client_order_id") or ""
@@ -377,16 +387,11 @@ class SimulatedExchange:
         end = _utc(query.get("end")) or pd.Timestamp.now(tz="UTC")
         items: list[tuple[str, dict[str, Any]]] = []
         for symbol in sorted(symbols):
-            frame = self.bars.get(symbol)
-            if frame is None:
+            if symbol not in self._bar_json:
                 continue
-            zone = "UTC" if crypto else "America/New_York"
-            stamps = pd.DatetimeIndex(frame.index).tz_localize(zone).tz_convert("UTC")
-            keep = (stamps >= start) & (stamps <= end)
-            for stamp, row in zip(stamps[keep], frame[keep].itertuples(index=False), strict=True):
-                items.append((symbol, {"t": _iso(stamp.to_pydatetime()), "o": row.open, "h": row.high,
-                                       "l": row.low, "c": row.close, "v": row.volume, "n": 1,
-                                       "vw": row.close}))
+            stamps, payload = self._bar_json[symbol]
+            first, last = stamps.searchsorted(start, "left"), stamps.searchsorted(end, "right")
+            items.extend((symbol, bar) for bar in payload[first:last])
         offset = int(query.get("page_token") or 0)
         size = min(int(query.get("limit") or self.page_size), self.page_size)
         page = items[offset: offset + size]

@@ -226,7 +226,7 @@ class AlpacaTestServer:
         self.stop()
 
 
-def _read_bars(path: str) -> pd.DataFrame:
+def read_bars_file(path: str) -> pd.DataFrame:
     """A canonical long frame from Parquet or CSV; ``adj_close`` columns are applied to OHLC."""
     frame = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path, parse_dates=["date"])
     if "adj_close" in frame.columns:
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     exchange = SimulatedExchange(cash=args.cash, account_number=args.account_number,
                                  market_open=args.market == "open", crypto_fee_bps=args.crypto_fee_bps)
     for path in args.bars:
-        exchange.load_bars(_read_bars(path))
+        exchange.load_bars(read_bars_file(path))
     server = AlpacaTestServer(exchange, port=args.port, verbose=args.verbose)
     print(f"Alpaca-compatible server on {server.url} (base_url for the alpaca broker and data source); "
           f"Ctrl-C stops it", flush=True)

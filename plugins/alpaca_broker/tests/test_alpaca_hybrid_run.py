@@ -1,0 +1,179 @@
+"""`hybrid run PROFILE --once` against the local Alpaca server, and every safety layer of the core.
+
+The real CLI, the real alpaca broker and data source, both strategies, the repo's sample bars
+(data/sample/bars.parquet) served by the local server. Nothing of alpaca-py is patched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hybrid_alpaca_broker.testing import AlpacaTestServer, SimulatedExchange
+from hybrid_alpaca_broker.testing.server import read_bars_file
+
+from hybrid_core.cli import main
+from hybrid_core.engine.runner import RunOptions, RunSession
+from hybrid_core.errors import SafetyError
+from hybrid_core.plugins import build_plugin_host
+from hybrid_core.profile import load_profile
+
+REPO = Path(__file__).resolve().parents[3]
+SAMPLE_BARS = REPO / "data" / "sample" / "bars.parquet"
+UNIVERSE = REPO / "data" / "sample" / "universe_equities.txt"
+ORDERS = "/v2/orders"
+
+PROFILE = """\
+name: alpaca-rehearsal
+data:
+  source: alpaca
+  params: {{base_url: "{url}", timeout: 5}}
+  lookback_days: 120
+strategies:
+  - {{name: equity_reversal, allocation: 0.7, universe: {universe}, params: {{decile: 0.10}}}}
+  - {{name: crypto_adx, allocation: 0.3, universe: [BTC/USD, ETH/USD], params: {{adx_max: 25}}}}
+risk:
+  - {{name: stop_loss, params: {{pct: 0.05}}}}
+  - {{name: time_stop, params: {{bars: 5}}}}
+  - {{name: max_order_value, params: {{value: 500000}}}}
+broker:
+  name: alpaca
+  params: {{base_url: "{url}", timeout: 2, backoff: 0.01}}
+outputs:
+  trade_log: {out}/trades.csv
+  health_file: {out}/hybrid.health
+  state_db: {out}/state/hybrid.sqlite
+"""
+
+
+@pytest.fixture(scope="module")
+def sample_bars() -> pd.DataFrame:
+    return read_bars_file(str(SAMPLE_BARS))
+
+
+@pytest.fixture
+def rehearsal(sample_bars, tmp_path, monkeypatch):
+    """A closed-market server with the sample bars, a profile pointing at it, paper keys."""
+    exchange = SimulatedExchange(cash=1_000_000.0, market_open=False)
+    exchange.load_bars(sample_bars)
+    monkeypatch.chdir(tmp_path)
+    for var in ("TRADING_MODE", "LIVE_TRADING_ENABLED"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ALPACA_API_KEY", "PKLOCALTEST")
+    monkeypatch.setenv("ALPACA_SECRET_KEY", "secret")
+    with AlpacaTestServer(exchange) as server:
+        profile = tmp_path / "alpaca.yaml"
+        profile.write_text(PROFILE.format(url=server.url, universe=UNIVERSE, out=tmp_path / "out"))
+        yield server, profile, tmp_path / "out"
+
+
+def hybrid(*args: str) -> int:
+    """Run the real CLI in-process; returns the exit code."""
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def server_orders(server: AlpacaTestServer) -> list[dict]:
+    return list(server.exchange.orders)
+
+
+def test_hybrid_run_once_trades_both_strategies_through_alpaca(rehearsal, capsys):
+    server, profile, out = rehearsal
+    ex = server.exchange
+    ex.advance("2021-03-25")  # prices = that close; nothing pending yet
+
+    # Thursday: crypto_adx enters ETH/USD (crypto fills at once, 24/7)
+    assert hybrid("run", str(profile), "--once", "--as-of", "2021-03-25") == 0
+    eth = [o for o in server_orders(server) if o["symbol"] == "ETH/USD"]
+    assert [(o["side"], o["type"], o["time_in_force"], o["status"]) for o in eth] == \
+        [("buy", "market", "gtc", "filled")]
+
+    # Friday: equity_reversal rebalances (market closed: queued as day orders); the ETH fill
+    # is synced and its broker-side stop placed as a stop_limit
+    ex.advance("2021-03-26")
+    assert hybrid("run", str(profile), "--once", "--as-of", "2021-03-26") == 0
+    equities = [o for o in server_orders(server) if "/" not in o["symbol"] and o["side"] == "buy"]
+    assert len(equities) >= 3
+    assert {(o["type"], o["time_in_force"], o["status"]) for o in equities} == \
+        {("market", "day", "accepted")}
+    eth_stop = [o for o in server_orders(server) if o["symbol"] == "ETH/USD" and o["side"] == "sell"]
+    assert [(o["type"], o["time_in_force"], o["status"]) for o in eth_stop] == [("stop_limit", "gtc", "new")]
+    entry_price = float(eth[0]["filled_avg_price"])
+    assert float(eth_stop[0]["stop_price"]) == pytest.approx(0.95 * entry_price, rel=1e-3)
+    assert float(eth_stop[0]["limit_price"]) == pytest.approx(0.99 * 0.95 * entry_price, rel=1e-3)
+
+    # Monday's open fills the equities; the next cycle syncs them and places their stops
+    ex.advance("2021-03-29")
+    assert all(o["status"] == "filled" for o in equities)
+    assert hybrid("run", str(profile), "--once", "--as-of", "2021-03-29") == 0
+    stops = {o["symbol"] for o in server_orders(server) if o["type"] == "stop" and o["status"] == "new"}
+    held = {p["symbol"] for p in ex.positions_json()[1]}
+    assert stops == held - {"ETHUSD"}
+
+    # the same cycle again sends nothing; every client_order_id exists exactly once
+    posts = server.count("POST", ORDERS)
+    assert hybrid("run", str(profile), "--once", "--as-of", "2021-03-29") == 0
+    assert server.count("POST", ORDERS) == posts
+    ids = [o["client_order_id"] for o in server_orders(server)]
+    assert len(ids) == len(set(ids))
+
+    trades = pd.read_csv(out / "trades.csv")
+    filled = trades[trades.status == "filled"]
+    assert set(filled.symbol) == {o["symbol"] for o in server_orders(server) if o["status"] == "filled"}
+    assert "cycle 3 at 2021-03-29" in capsys.readouterr().out
+
+
+def test_paper_is_the_default_and_a_live_account_url_stops_the_run(rehearsal, capsys):
+    server, profile, _ = rehearsal
+    server.exchange.account_number = "123456789"  # the endpoint answers like a live account
+    code = hybrid("run", str(profile), "--once", "--as-of", "2021-03-26")
+    err = capsys.readouterr().err
+    assert code == SafetyError.exit_code
+    assert "API health check failed on startup: URL/mode mismatch: paper mode" in err
+    assert server.count("POST", ORDERS) == 0
+
+
+def test_live_without_live_trading_enabled_is_refused_before_any_request(rehearsal, monkeypatch, capsys):
+    server, profile, _ = rehearsal
+    monkeypatch.setenv("TRADING_MODE", "LIVE")
+    code = hybrid("run", str(profile), "--once", "--as-of", "2021-03-26")
+    assert code == SafetyError.exit_code
+    assert "LIVE_TRADING_ENABLED is not 'true'" in capsys.readouterr().err
+    assert server.exchange.requests == []
+
+
+def test_live_enabled_with_paper_keys_fails_the_health_check(rehearsal, monkeypatch):
+    server, profile, _ = rehearsal
+    monkeypatch.setenv("TRADING_MODE", "LIVE")
+    monkeypatch.setenv("LIVE_TRADING_ENABLED", "true")
+    loaded = load_profile(str(profile))
+    with RunSession(loaded, build_plugin_host().registry, RunOptions(banner_seconds=0)) as session:
+        assert session.components.broker.mode == "live"
+        with pytest.raises(SafetyError, match="API health check failed on startup: key/mode mismatch: "
+                                              "a paper key"):
+            session.run_cycle(pd.Timestamp("2021-03-26"))
+    assert server.count("POST", ORDERS) == 0
+
+
+def test_dry_run_sends_nothing(rehearsal):
+    server, profile, out = rehearsal
+    assert hybrid("run", str(profile), "--once", "--dry-run", "--as-of", "2021-03-26") == 0
+    assert server.count("POST", ORDERS) == 0
+    assert not any(m == "DELETE" for m, _, _ in server.exchange.requests)
+    trades = pd.read_csv(out / "trades.csv")
+    assert len(trades) > 0 and set(trades.status) == {"dry_run"}
+
+
+def test_health_check_failure_stops_the_run(rehearsal, capsys):
+    server, profile, _ = rehearsal
+    server.exchange.trading_blocked = True
+    code = hybrid("run", str(profile), "--once", "--as-of", "2021-03-26")
+    assert code == SafetyError.exit_code
+    err = capsys.readouterr().err
+    assert "API health check failed on startup: account PA1TESTACCT: trading is blocked" in err
+    assert server.count("POST", ORDERS) == 0
+    assert server.count("GET", "/v2/stocks/bars") == 0  # stopped before the cycle started
