@@ -16,6 +16,7 @@ from loguru import logger
 from hybrid_core.errors import HybridError
 from hybrid_core.ops.logging_setup import Redactor, configure_logging, secrets_from_env
 
+REPO = Path(__file__).resolve().parents[2]
 API_KEY = "PKTESTKEY9f3a1c77"
 SECRET_KEY = "sk_live_5ecretValue/with+chars=="
 OTHER_TOKEN = "tok-abcdef123456"
@@ -123,3 +124,39 @@ def test_secret_collection_and_short_values() -> None:
     assert set(found) == {"PKAAAA1111", "hush-hush", "ghp_x12345", "1"}
     redactor = Redactor(found)
     assert redactor.text("a PKAAAA1111 b hush-hush 1 2") == "a *** b *** 1 2"
+
+
+def _demo_profile_with_name(tmp_path: Path, name: str) -> Path:
+    """The demo profile (outputs under tmp_path, via the core tests' helper) with another name."""
+    import importlib.util
+
+    import yaml
+
+    spec = importlib.util.spec_from_file_location("core_helpers", REPO / "tests" / "core" / "core_helpers.py")
+    assert spec is not None and spec.loader is not None
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    profile = helpers.demo_profile_data(tmp_path)
+    profile["name"] = name
+    path = tmp_path / "profile.yaml"
+    path.write_text(yaml.safe_dump(profile))
+    return path
+
+
+def test_a_real_run_never_logs_the_keys(tmp_path: Path) -> None:
+    """`hybrid run --once --dry-run --json-logs --log-file` with the keys set; the key is also in the
+    profile name (which the run logs), so a missing redaction makes this test fail."""
+    profile = _demo_profile_with_name(tmp_path, f"demo-{API_KEY}")
+    log_file = tmp_path / "logs" / "run.log"
+    env = dict(os.environ, ALPACA_API_KEY=API_KEY, ALPACA_SECRET_KEY=SECRET_KEY, TRADING_MODE="PAPER")
+    argv = ["run", str(profile), "--once", "--dry-run", "--json-logs", "--log-file", str(log_file)]
+    proc = subprocess.run([sys.executable, "-m", "hybrid_core.cli", *argv], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stderr.splitlines() + log_file.read_text().splitlines()
+    assert len(lines) > 10
+    for line in lines:
+        assert API_KEY not in line and SECRET_KEY not in line, line
+    records = [json.loads(line) for line in proc.stderr.splitlines()]
+    assert any(r.get("profile") == "demo-***" for r in records)
+    assert any(r["message"] == "Cycle completed" and "cycle" in r for r in records)
