@@ -11,6 +11,7 @@ from hybrid_crypto_adx import CryptoAdxReversion
 from hybrid_core.contracts import Panel
 from hybrid_core.errors import ProfileError, StrategyError
 from hybrid_core.plugins import build_plugin_host
+from hybrid_core.testing import check_strategy, sample_panel
 
 
 def test_registered_through_the_hybrid_entry_point_with_a_one_line_summary():
@@ -73,3 +74,8 @@ def test_non_positive_prices_are_not_bars():
     panel = Panel(close, close + 1, close - 1, close, close)
     signals = CryptoAdxReversion(universe=["BTC/USD"]).signals(panel)
     assert not signals.decided.iloc[35] and np.isnan(signals.info["sma"].iat[35, 0])
+
+
+def test_honours_the_strategy_contract_on_the_bundled_sample_panel():
+    """hybrid's own contract check: shapes, dtypes, weights, explain(), lookahead on 4 cuts."""
+    check_strategy(CryptoAdxReversion, sample_panel())

@@ -14,6 +14,7 @@ from hybrid_equity_reversal.strategy import default_sp500_universe
 from hybrid_core.contracts import Panel
 from hybrid_core.errors import ProfileError, StrategyError
 from hybrid_core.plugins import build_plugin_host
+from hybrid_core.testing import check_strategy, sample_panel
 
 
 def test_registered_through_the_hybrid_entry_point_with_a_one_line_summary():
@@ -79,3 +80,8 @@ def test_empty_panel_and_unknown_symbols_give_no_decision():
     close = pd.DataFrame({"MSFT": 100.0}, index=dates)
     signals = EquityReversal(universe=["AAPL"]).signals(Panel(close, close, close, close, close))
     assert not signals.decided.any() and list(signals.entry.columns) == ["AAPL"]
+
+
+def test_honours_the_strategy_contract_on_the_bundled_sample_panel():
+    """hybrid's own contract check: shapes, dtypes, weights, explain(), lookahead on 4 cuts."""
+    check_strategy(EquityReversal, sample_panel())
