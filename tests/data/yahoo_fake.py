@@ -40,12 +40,23 @@ class FakeYahoo:
     """Serves chart JSON for the bars it holds; ``bars`` may be replaced between calls."""
 
     def __init__(self, bars: pd.DataFrame | None = None, hang_s: float = 0.0) -> None:
+        self._by_symbol: dict[str, pd.DataFrame] = {}
         self.bars = bars if bars is not None else pd.read_parquet(FIXTURE)
         self.requests: list[tuple[str, dict]] = []
         self.hang_s = hang_s
         self.release = threading.Event()
         """Set it to end a hang early (so no abandoned thread outlives the test's patches)."""
         self._lock = threading.Lock()
+
+    @property
+    def bars(self) -> pd.DataFrame:
+        """The raw bars served (replace them to simulate a change at the source)."""
+        return self._bars
+
+    @bars.setter
+    def bars(self, value: pd.DataFrame) -> None:
+        self._bars = value
+        self._by_symbol = {str(s): rows for s, rows in value.groupby("symbol", sort=False)}
 
     @property
     def history_requests(self) -> list[tuple[str, dict]]:
@@ -77,8 +88,8 @@ class FakeYahoo:
         if "/v8/finance/chart/" not in url:
             return FakeResponse({"finance": {"result": None, "error": {"code": "Not Found"}}}, 404)
         symbol = from_yahoo(ticker)
-        rows = self.bars[self.bars["symbol"] == symbol]
-        if rows.empty:
+        rows = self._by_symbol.get(symbol)
+        if rows is None or rows.empty:
             return FakeResponse({"chart": {"result": None, "error": {
                 "code": "Not Found", "description": "No data found, symbol may be delisted"}}}, 404)
         crypto = "/" in symbol

@@ -27,10 +27,11 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import attrs
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -67,8 +68,12 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def atomic_write_parquet(table: pa.Table, path: Path) -> None:
-    """Write ``table`` to ``path`` atomically (temp file + fsync + os.replace)."""
+def atomic_write_parquet(table: pa.Table, path: Path, sync_dir: bool = True) -> None:
+    """Write ``table`` to ``path`` atomically (temp file + fsync + os.replace).
+
+    ``sync_dir`` also fsyncs the folder so the rename itself survives a power cut; a caller
+    writing many files may pass False and call :meth:`BarCache.sync` once at the end.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -81,7 +86,8 @@ def atomic_write_parquet(table: pa.Table, path: Path) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
-    _fsync_dir(path.parent)
+    if sync_dir:
+        _fsync_dir(path.parent)
 
 
 class BarCache:
@@ -135,6 +141,15 @@ class BarCache:
             raise self._open_error(path, exc) from exc
         return frame[list(CANONICAL_COLUMNS)]
 
+    def read_arrays(self, symbol: str) -> dict[str, np.ndarray]:
+        """``symbol``'s cached columns (``date`` and the bar columns) as numpy arrays (fast path)."""
+        path = self.path_for(symbol)
+        try:
+            table = pq.read_table(path, columns=list(CANONICAL_COLUMNS[1:]))
+        except Exception as exc:
+            raise self._open_error(path, exc) from exc
+        return {name: table.column(name).to_numpy() for name in CANONICAL_COLUMNS[1:]}
+
     def read_many(self, symbols: Iterable[str], start: pd.Timestamp | None = None,
                   end: pd.Timestamp | None = None) -> pd.DataFrame:
         """Cached bars of ``symbols`` in [start, end], one canonical frame (absent symbols skipped)."""
@@ -157,17 +172,24 @@ class BarCache:
         frame = frame.sort_values(["symbol", "date"], kind="mergesort")
         return frame[list(CANONICAL_COLUMNS)].reset_index(drop=True)
 
-    def write(self, symbol: str, bars: pd.DataFrame, covered_from: pd.Timestamp,
-              complete_to: pd.Timestamp, source: str = "") -> None:
-        """Replace ``symbol``'s cache file with ``bars`` (canonical, that symbol only), atomically."""
-        frame = bars[list(CANONICAL_COLUMNS)].reset_index(drop=True)
-        frame = frame.astype({"symbol": "string"})
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+    def write(self, symbol: str, bars: pd.DataFrame | Mapping[str, np.ndarray], covered_from: pd.Timestamp,
+              complete_to: pd.Timestamp, source: str = "", sync_dir: bool = True) -> None:
+        """Replace ``symbol``'s cache file with ``bars`` (that symbol only), atomically.
+
+        ``bars``: a canonical frame, or a mapping of ``date`` and bar columns to arrays.
+        """
+        dates = np.asarray(bars["date"], dtype="datetime64[ns]")
+        columns = {"symbol": pa.array([symbol] * len(dates), type=pa.string()), "date": pa.array(dates)}
+        for col in CANONICAL_COLUMNS[2:]:
+            columns[col] = pa.array(np.asarray(bars[col], dtype="float64"))
         info = {"symbol": symbol, "covered_from": str(pd.Timestamp(covered_from).date()),
                 "complete_to": str(pd.Timestamp(complete_to).date()), "source": source}
-        metadata = dict(table.schema.metadata or {})
-        metadata[META_KEY] = json.dumps(info).encode()
-        atomic_write_parquet(table.replace_schema_metadata(metadata), self.path_for(symbol))
+        table = pa.table(columns, metadata={META_KEY: json.dumps(info).encode()})
+        atomic_write_parquet(table, self.path_for(symbol), sync_dir=sync_dir)
+
+    def sync(self) -> None:
+        """fsync the cache folder (after writes made with ``sync_dir=False``)."""
+        _fsync_dir(self.root)
 
     def symbols(self) -> list[str]:
         """Symbols with a cache file (read from the files' metadata), sorted."""

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import attrs
 import numpy as np
@@ -54,17 +55,22 @@ class UpdateReport:
     """Downloader calls (batches)."""
 
 
-def bars_changed(old: pd.DataFrame, new: pd.DataFrame, tolerance: float) -> pd.Timestamp | None:
-    """First date on which ``new`` differs from ``old`` by more than ``tolerance`` (relative)."""
-    both = old.merge(new, on="date", suffixes=("_old", "_new"))
-    if both.empty:
+def bars_changed(old: Mapping[str, Any], new: Mapping[str, Any], tolerance: float) -> pd.Timestamp | None:
+    """First date on which ``new`` differs from ``old`` by more than ``tolerance`` (relative).
+
+    ``old`` and ``new``: canonical frames or mappings of column name to array.
+    """
+    dates, i_old, i_new = np.intersect1d(np.asarray(old["date"], dtype="datetime64[ns]"),
+                                         np.asarray(new["date"], dtype="datetime64[ns]"),
+                                         assume_unique=True, return_indices=True)
+    if not len(dates):
         return None
-    old_px = both[[f"{c}_old" for c in PRICE_COLUMNS]].to_numpy()
-    new_px = both[[f"{c}_new" for c in PRICE_COLUMNS]].to_numpy()
+    old_px = np.column_stack([np.asarray(old[c], dtype="float64")[i_old] for c in PRICE_COLUMNS])
+    new_px = np.column_stack([np.asarray(new[c], dtype="float64")[i_new] for c in PRICE_COLUMNS])
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.abs(new_px / old_px - 1.0)
     changed = (rel > tolerance).any(axis=1)
-    return pd.Timestamp(both.loc[changed, "date"].min()) if changed.any() else None
+    return pd.Timestamp(dates[changed].min()) if changed.any() else None
 
 
 class CacheUpdater:
@@ -116,6 +122,7 @@ class CacheUpdater:
             for fetch_start, group in sorted(refetch.items()):
                 bar.total += len(group)
                 self._fetch_full(group, fetch_start, end, now, report, bar, readjusted=True)
+        self.cache.sync()
         if report.missing:
             logger.warning("{source}: no bars for {n} symbol(s): {symbols}", source=self.source,
                            n=len(report.missing), symbols=", ".join(report.missing[:20]))
@@ -140,7 +147,8 @@ class CacheUpdater:
                 if rows is None or rows.empty:
                     report.missing.append(symbol)
                     continue
-                self.cache.write(symbol, rows, start, self._complete_to(symbol, end, now), self.source)
+                self.cache.write(symbol, rows, start, self._complete_to(symbol, end, now), self.source,
+                                 sync_dir=False)
                 (report.readjusted if readjusted else report.full).append(symbol)
 
     def _merge_incremental(self, symbol: str, rows: pd.DataFrame | None, end: pd.Timestamp,
@@ -151,17 +159,19 @@ class CacheUpdater:
         if rows is None or rows.empty:
             report.missing.append(symbol)
             return None
-        old = self.cache.read(symbol)
-        first_new = rows["date"].min()
-        overlap = old[(old["date"] >= first_new) & (old["date"] <= meta.complete_to)]
-        changed = bars_changed(overlap, rows, self.tolerance)
+        old = self.cache.read_arrays(symbol)
+        new_dates = rows["date"].to_numpy(dtype="datetime64[ns]")
+        first_new = new_dates.min()
+        in_overlap = (old["date"] >= first_new) & (old["date"] <= np.datetime64(meta.complete_to, "ns"))
+        changed = bars_changed({k: v[in_overlap] for k, v in old.items()}, rows, self.tolerance)
         if changed is not None:
             logger.info("{source}: {symbol}: cached bar of {date} changed at the source "
                         "(split or dividend re-adjustment); fetching its history again",
                         source=self.source, symbol=symbol, date=changed.date())
             return meta.covered_from
-        merged = pd.concat([old[old["date"] < first_new], rows], ignore_index=True)
+        keep = old["date"] < first_new
+        merged = {k: np.concatenate([v[keep], rows[k].to_numpy()]) for k, v in old.items()}
         complete_to = max(meta.complete_to, self._complete_to(symbol, end, now))
-        self.cache.write(symbol, merged, meta.covered_from, complete_to, self.source)
+        self.cache.write(symbol, merged, meta.covered_from, complete_to, self.source, sync_dir=False)
         report.incremental.append(symbol)
         return None
