@@ -23,7 +23,6 @@ class MiniEquityReversal(Strategy):
         dates = close.index
         score = close / close.shift(5) - 1.0  # the panel's dates are NYSE sessions
         rebal = pd.Series(dates.isin(nyse_week_end_sessions(dates[0], dates[-1])), index=dates)
-        rebal.iloc[-1] = True
         rebal.iloc[:5] = False
         values = score.to_numpy()
         selected = np.zeros(values.shape, dtype=bool)

@@ -110,11 +110,9 @@ class DecisionTable:
             exit_cols = [j for j in cols if exit_row[j]]
             keep_cols = [j for j in cols if keep_row[j]]
         weight = self.weight[r]
-        info: dict[str, dict[str, Any]] = {}
-        if self.info:
-            rows = {k: a[r] for k, a in self.info.items()}
-            for j in (*entry_cols, *exit_cols):
-                info[symbols[j]] = {k: _plain(row[j]) for k, row in rows.items()}
+        rows = {k: a[r] for k, a in self.info.items()}
+        info = {symbols[j]: {k: _plain(row[j]) for k, row in rows.items()}
+                for j in {*entry_cols, *exit_cols, *keep_cols}}
         return Decision(date=self.dates[r], decided=bool(self.decided[r]),
                         entries={symbols[j]: float(weight[j]) for j in entry_cols},
                         exits=[symbols[j] for j in exit_cols], keeps=[symbols[j] for j in keep_cols],
@@ -287,15 +285,17 @@ def load_window(data_source: Any, strategies: Sequence[Strategy], start: pd.Time
 def survivorship_warnings(strategies: Sequence[Strategy], panel: Panel) -> list[str]:
     """One warning per strategy trading a fixed list of equities (today's names, chosen in hindsight)."""
     out = []
-    first_bar = panel.close.notna().idxmax() if len(panel.dates) else pd.Series(dtype="datetime64[ns]")
     for strat in strategies:
         equities = [s for s in strat.universe if not is_crypto(s)]
         if not equities:
             continue
-        late = [s for s in equities if s in first_bar.index and first_bar[s] > panel.dates[0]]
-        missing = [s for s in equities if s not in panel.close.columns]
-        detail = f"; {len(late)} of them list only during the window" if late else ""
-        detail += f"; {len(missing)} have no bars at all" if missing else ""
+        present = [s for s in equities if s in panel.close.columns]
+        has_bar = panel.close[present].notna()
+        has_bar = has_bar.loc[has_bar.any(axis=1)]
+        late = int((has_bar.idxmax() > has_bar.index[0]).sum()) if len(has_bar) else 0
+        missing = len(equities) - int(has_bar.any().sum()) if len(has_bar) else len(equities)
+        detail = f"; {late} of them list only during the window" if late else ""
+        detail += f"; {missing} have no bars at all" if missing else ""
         out.append(f"survivorship bias: strategy {strat.name!r} trades a fixed list of {len(equities)} "
                    f"equities picked today (e.g. current index constituents){detail}; names that were "
                    f"delisted or dropped from the index during the window are absent, which flatters results")

@@ -1,0 +1,145 @@
+"""run_backtest and its outputs on a synthetic hybrid panel (NYSE sessions + 24/7 crypto)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hybrid_core.builtin.risk_rules import StopLoss, TimeStop
+from hybrid_core.calendars import nyse_sessions
+from hybrid_core.contracts import Panel, Signals
+from hybrid_core.engine import stats
+from hybrid_core.engine.backtest import (TRADE_COLUMNS, DecisionTable, compute_signals, lookahead_check,
+                                         run_backtest, survivorship_warnings, write_outputs)
+from hybrid_core.errors import StrategyError
+
+from .minimal_strategies import MiniCryptoAdx, MiniEquityReversal
+
+EQUITIES = [f"S{i:02d}" for i in range(30)]
+CRYPTO = ["BTC/USD", "ETH/USD"]
+
+
+def synthetic_panel(seed: int = 7) -> Panel:
+    """Random walks: equities on NYSE sessions (one listing late, one with a gap), crypto every day."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for symbols, dates in ((EQUITIES, nyse_sessions("2020-01-02", "2020-12-31")),
+                           (CRYPTO, pd.date_range("2020-01-01", "2020-12-31", freq="D"))):
+        for sym in symbols:
+            close = 50.0 * np.exp(np.cumsum(rng.normal(0, 0.03, len(dates))))
+            open_ = close * np.exp(rng.normal(0, 0.02, len(dates)))
+            low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.02, len(dates))))
+            high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, 0.02, len(dates))))
+            frame = pd.DataFrame({"symbol": sym, "date": dates, "open": open_, "high": high, "low": low,
+                                  "close": close, "volume": 1e6})
+            if sym == "S03":
+                frame = frame[frame["date"] >= "2020-06-01"]
+            if sym in ("S05", "ETH/USD"):
+                frame = frame.drop(frame.index[100:104])
+            rows.append(frame)
+    return Panel.from_long(pd.concat(rows, ignore_index=True))
+
+
+@pytest.fixture(scope="module")
+def panel() -> Panel:
+    return synthetic_panel()
+
+
+def strategies():
+    return [MiniEquityReversal(name="eq", universe=EQUITIES, allocation=0.7),
+            MiniCryptoAdx(name="cx", universe=CRYPTO, allocation=0.3)]
+
+
+def test_decision_table_equals_signals_row(panel: Panel) -> None:
+    for strat in strategies():
+        sig = compute_signals(strat, panel)
+        table = DecisionTable(sig, strat.name, panel.dates)
+        seen = 0
+        for i, date in enumerate(panel.dates):
+            got = table.at(i)
+            want = sig.row(date) if date in sig.entry.index else None
+            if got is None:
+                assert want is None or not (want.decided or want.entries or want.exits or want.keeps)
+                continue
+            want.strategy = strat.name
+            assert got == want
+            seen += 1
+        assert seen > 20
+
+
+def test_hybrid_account_values_and_trade_pnl_reconcile(panel: Panel) -> None:
+    result = run_backtest(panel, strategies(), [StopLoss(), TimeStop()], cash=100_000.0, slippage_bps=5.0,
+                          commission=0.0005, progress=False)
+    eq = result.equity
+    assert eq.index.equals(panel.dates)  # every UTC day: crypto trades on weekends
+    assert (eq.index.day_of_week >= 5).any()
+    trades = result.trades
+    assert set(trades["strategy"]) == {"eq", "cx"}
+    assert {"rebalance", "stop_loss", "signal"} <= set(trades["exit_reason"])
+    assert eq["value"].iloc[-1] - 100_000.0 == pytest.approx(trades["pnl"].sum(), rel=1e-9)
+    contributions = stats.strategy_pnl(trades, panel.close, eq.index)
+    np.testing.assert_allclose(contributions.sum(axis=1), eq["value"] - 100_000.0, rtol=0, atol=1e-6)
+    crypto = trades[trades["symbol"].isin(CRYPTO)]
+    units = crypto["qty"].to_numpy() * 1e6
+    assert len(units) and np.abs(units - np.round(units)).max() < 1e-6  # multiples of 1e-6
+    equity_trades = trades[~trades["symbol"].isin(CRYPTO)]
+    assert (equity_trades["qty"] == equity_trades["qty"].round()).all()
+    assert (pd.DatetimeIndex(equity_trades["entry_date"]).day_of_week < 5).all()
+
+
+def test_equity_positions_keep_their_friday_close_over_the_weekend(panel: Panel) -> None:
+    result = run_backtest(panel, strategies()[:1], [StopLoss(), TimeStop()], cash=100_000.0, progress=False)
+    eq = result.equity
+    assert eq.index.equals(panel.dates)
+    weekend = eq[eq.index.day_of_week >= 5]
+    assert len(weekend) > 50
+    friday = eq.loc[weekend.index - pd.to_timedelta(weekend.index.day_of_week - 4, unit="D")]
+    np.testing.assert_array_equal(weekend["value"].to_numpy(), friday["value"].to_numpy())
+
+
+def test_outputs_are_written(panel: Panel, tmp_path: Path) -> None:
+    result = run_backtest(panel, strategies(), [StopLoss(), TimeStop()], cash=100_000.0, progress=False)
+    summary = write_outputs(tmp_path, result, panel, title="synthetic", meta={"profile": "synthetic"},
+                            notes=["a note"])
+    trades = pd.read_csv(tmp_path / "trades.csv")
+    assert list(trades.columns) == TRADE_COLUMNS and len(trades) == len(result.trades)
+    equity = pd.read_csv(tmp_path / "equity.csv")
+    assert list(equity.columns) == ["date", "value", "cash", "exposure"]
+    data = json.loads((tmp_path / "summary.json").read_text())
+    assert data["total"]["final_value"] == pytest.approx(result.equity["value"].iloc[-1])
+    assert set(data["strategies"]) == {"eq", "cx"}
+    assert data["total"]["trades"] == data["strategies"]["eq"]["trades"] + data["strategies"]["cx"]["trades"]
+    assert sum(s["pnl"] for s in data["strategies"].values()) == pytest.approx(data["total"]["pnl"])
+    for key in ("cagr", "annual_volatility", "sharpe", "sortino", "max_drawdown", "peak_date", "win_rate",
+                "profit_factor", "average_holding_days", "annual_turnover", "trades_by_exit_reason"):
+        assert key in data["total"] and key in data["strategies"]["eq"]
+    assert summary["periods_per_year"] == 365
+    page = (tmp_path / "report.html").read_text()
+    assert "<script src=" not in page and len(page) > 1_000_000  # plotly.js inlined
+    for fig in ("equity", "drawdown", "monthly", "contribution"):
+        assert f'id="fig-{fig}"' in page
+
+
+class Peeking(MiniCryptoAdx):
+    """Enters the day before a rise: reads tomorrow's close."""
+
+    def signals(self, panel: Panel) -> Signals:
+        sig = super().signals(panel)
+        rising = panel.close.shift(-1) > panel.close
+        return Signals(entry=rising.reindex_like(sig.entry).fillna(False), exit=sig.exit, keep=sig.keep,
+                       weight=sig.weight, decided=sig.decided, exit_reason=sig.exit_reason)
+
+
+def test_lookahead_check_refuses_a_peeking_strategy(panel: Panel) -> None:
+    assert len(lookahead_check(strategies(), panel, n_cuts=2)) == 2
+    with pytest.raises(StrategyError, match=r"'peek'.*first differing date 20\d\d-\d\d-\d\d"):
+        lookahead_check([Peeking(name="peek", universe=CRYPTO, allocation=0.3)], panel, n_cuts=2)
+
+
+def test_survivorship_warning_for_fixed_equity_lists_only(panel: Panel) -> None:
+    (warning,) = survivorship_warnings(strategies(), panel)
+    assert "'eq'" in warning and "30 equities" in warning and "1 of them list only during the window" in warning
