@@ -272,6 +272,18 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+def profile_error(lines: Sequence[str]) -> ProfileError:
+    """One :class:`ProfileError` for several problems; ``.lines`` keeps them one per line."""
+    exc = ProfileError("; ".join(lines))
+    exc.lines = list(lines)  # type: ignore[attr-defined]
+    return exc
+
+
+def problem_lines(exc: ProfileError) -> list[str]:
+    """The problems of a :class:`ProfileError`, one per line."""
+    return list(getattr(exc, "lines", None) or [str(exc)])
+
+
 def structure(data: Any, cls: type, path: str) -> Any:
     """Structure ``data`` into ``cls``; raises ProfileError with one line per problem."""
     conv = make_converter()
@@ -280,12 +292,11 @@ def structure(data: Any, cls: type, path: str) -> Any:
     missing = [a.name for a in attrs.fields(cls)
                if a.default is attrs.NOTHING and a.name not in data and a.init]
     if missing:
-        raise ProfileError("; ".join(f"{_join(path, m)}: required key is missing" for m in missing))
+        raise profile_error([f"{_join(path, m)}: required key is missing" for m in missing])
     try:
         return conv.structure(data, cls)
     except Exception as exc:
-        lines = _messages(exc, path) or [f"{path}: {exc}"]
-        raise ProfileError("; ".join(lines)) from None
+        raise profile_error(_messages(exc, path) or [f"{path}: {exc}"]) from None
 
 
 # ---------------------------------------------------------------- loading
@@ -376,7 +387,7 @@ def _params(registry: ComponentRegistry, kind: str, ref_name: str, params: dict[
     try:
         return spec, structure(params or {}, spec.params_cls, f"{path}.params")
     except ProfileError as exc:
-        errors.append(str(exc))
+        errors.extend(problem_lines(exc))
         return spec, None
 
 
@@ -411,7 +422,7 @@ def build_components(profile: RunProfile, registry: ComponentRegistry) -> Compon
     """Validate (pass 2) and instantiate every component the profile names."""
     errors = validate(profile, registry)
     if errors:
-        raise ProfileError("; ".join(errors))
+        raise profile_error(errors)
 
     def make(kind: str, name: str, params: dict[str, Any], path: str) -> Component:
         spec = registry.get(kind, name)

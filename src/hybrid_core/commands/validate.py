@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..errors import ProfileError
-from ..profile import load_profile, validate
+from ..profile import load_profile, problem_lines, validate
 
 
 @click.command("validate")
@@ -18,14 +18,13 @@ def command(obj, profile_path: str) -> None:  # type: ignore[no-untyped-def]
     try:
         profile = load_profile(profile_path)
     except ProfileError as exc:
-        for line in str(exc).split("; "):
+        for line in problem_lines(exc):
             click.echo(f"error: {line}", err=True)
         sys.exit(2)
     errors = validate(profile, obj.host.registry)
     if errors:
-        for block in errors:
-            for line in block.split("; "):
-                click.echo(f"error: {line}", err=True)
+        for line in errors:
+            click.echo(f"error: {line}", err=True)
         sys.exit(2)
     click.echo(f"{profile_path}: OK ({len(profile.strategies)} strateg"
                f"{'y' if len(profile.strategies) == 1 else 'ies'}, broker {profile.broker.name}, "
