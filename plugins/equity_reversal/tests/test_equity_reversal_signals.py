@@ -170,6 +170,10 @@ def test_first_eq50_reference_rebalance_matches_the_independent_engine():
     assert first == pd.Timestamp("2015-01-09")  # 2015-01-02 has no 5 earlier sessions in the window
     assert sorted(signals.entry.columns[signals.entry.loc[first].to_numpy()]) == ["ADM", "AES", "AIG", "ATVI"]
     assert signals.info["score"].loc[first].notna().sum() == 49  # AMCR has no bars in 2015
+    opening_friday = pd.Timestamp("2015-01-02")
+    assert EquityReversal(universe=FIRST_50).explain(panel, signals, opening_friday) == [
+        "equity_reversal: 2015-01-02 is a rebalance day but no symbol has a bar on it and 5 sessions "
+        "earlier: no decision"]
 
 
 def test_panel_with_weekend_crypto_dates_gives_the_same_decisions(spring_2019):

@@ -140,7 +140,11 @@ class CryptoAdxReversion(Strategy):
 
     def _log_warm_up(self, symbol: str, dates: pd.DatetimeIndex, adx_values: np.ndarray,
                      sma_values: np.ndarray) -> None:
-        """One log line for a symbol whose first bars cannot be judged yet (warm-up, short history)."""
+        """One log line for a symbol whose first bars cannot be judged yet.
+
+        A warning when even its latest bar has no indicators (too short a history to decide);
+        a debug line for the ordinary warm-up at the start of the panel.
+        """
         unknown = np.isnan(adx_values) | np.isnan(sma_values)
         if not unknown.any():
             return
@@ -149,11 +153,11 @@ class CryptoAdxReversion(Strategy):
             logger.warning("{strategy}: {symbol} has {n} bar(s) up to {last}: ADX({p}) needs {need} bars; no "
                            "signal until then", strategy=self.name, symbol=symbol, n=len(dates),
                            last=dates[-1].date(), p=self.params.adx_period, need=need)
-        else:
-            logger.info("{strategy}: {symbol}: no signal on its first {n} bar(s) ({first}..{last}): ADX({p}) "
-                        "and SMA({s}) warming up", strategy=self.name, symbol=symbol, n=int(unknown.sum()),
-                        first=dates[0].date(), last=dates[unknown][-1].date(), p=self.params.adx_period,
-                        s=self.params.sma_period)
+        else:  # the normal warm-up at the start of a backtest or of a live lookback window
+            logger.debug("{strategy}: {symbol}: no signal on its first {n} bar(s) ({first}..{last}): "
+                         "ADX({p}) and SMA({s}) warming up", strategy=self.name, symbol=symbol,
+                         n=int(unknown.sum()), first=dates[0].date(), last=dates[unknown][-1].date(),
+                         p=self.params.adx_period, s=self.params.sma_period)
 
     # -- explain -------------------------------------------------------------------------
 

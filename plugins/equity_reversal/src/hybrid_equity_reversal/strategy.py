@@ -86,6 +86,12 @@ class EquityReversal(Strategy):
       keeps (their time-stop count restarts); every other universe name is an exit
       (``exit_reason = "rebalance"``).
     - Other dates: no decision (``decided`` False, every flag False).
+
+    Data ending mid-week: STRATEGIES.md lets a backtest treat its last session as that week's
+    rebalance day, whose orders never fill, so trades are the same whether it does or not.
+    This strategy does not: its rebalance days come from the calendar only, so its signals
+    never depend on where the data stops (the no-lookahead check holds at every cut) and the
+    live cycle, which runs at every close, rebalances only on the true last session of the week.
     """
 
     name = "equity_reversal"
@@ -213,6 +219,9 @@ class EquityReversal(Strategy):
         """Why the strategy did or did not act at ``date``: rebalance summary or next rebalance day."""
         date = pd.Timestamp(date)
         if not bool(signals.decided.get(date, False)):
+            if date in week_end_sessions(self.params.calendar, date, date):
+                return [f"{self.name}: {date.date()} is a rebalance day but no symbol has a bar on it and "
+                        f"{self.params.lookback_sessions} sessions earlier: no decision"]
             upcoming = next_week_end_session(self.params.calendar, date)
             when = upcoming.date() if upcoming is not None else "unknown"
             return [f"{self.name}: not a rebalance day (next: {when})"]
