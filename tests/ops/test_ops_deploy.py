@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -49,7 +50,11 @@ def test_deploy_test_only_runs_tests_and_type_check_only(tmp_path: Path) -> None
                      HYBRID_DEPLOY_PYTEST_ARGS="tests/ops/test_ops_lock.py -q -p no:cacheprovider",
                      HYBRID_DEPLOY_MYPY_TARGETS="src/hybrid_core/ops/lock.py")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 passed" in result.stdout and "Success: no issues found" in result.stdout
+    assert "3 passed" in result.stdout
+    if importlib.util.find_spec("mypy") is not None:
+        assert "Success: no issues found" in result.stdout
+    else:  # the test environment (extras test) may lack the lint tools
+        assert "WARNING: mypy is not installed" in result.stderr
     assert "git pull" not in result.stdout and "restart" not in result.stdout.replace("not restarted", "")
 
 
@@ -71,7 +76,7 @@ def test_type_check_problems_are_only_a_warning(tmp_path: Path) -> None:
                      HYBRID_DEPLOY_PYTEST_ARGS="tests/ops/test_ops_lock.py -q -p no:cacheprovider",
                      HYBRID_DEPLOY_MYPY_TARGETS=str(bad))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "WARNING: the type check reported problems" in result.stderr
+    assert re.search(r"WARNING: (the type check reported problems|mypy is not installed)", result.stderr)
 
 
 def test_nested_full_suite_is_refused(tmp_path: Path) -> None:
