@@ -186,6 +186,19 @@ def test_sync_reports_each_fill_once_across_restarts(make_broker, tmp_path):
     assert [f.client_order_id for f in restarted.sync(None, NOW)] == ["eq-b"]
 
 
+def test_sync_finds_a_stop_submitted_before_the_lookback_window(make_broker, exchange):
+    """Alpaca filters closed orders by submission time; an old gtc stop is watched by id."""
+    broker = make_broker(sync_lookback_days=0)
+    broker.submit(OrderRequest("eq-in", "AAPL", "buy", 10))
+    broker.submit(OrderRequest("eq-stop", "AAPL", "sell", 10, order_type="stop", stop_price=95))
+    later = pd.Timestamp.now() + pd.Timedelta(minutes=1)
+    assert [f.client_order_id for f in broker.sync(None, later)] == []  # both outside the window
+    exchange.set_price("AAPL", 94.0)
+    fills = broker.sync(None, later)
+    assert [(f.client_order_id, f.status, f.filled_avg_price) for f in fills] == [("eq-stop", "filled", 94.0)]
+    assert broker.sync(None, later) == []
+
+
 def test_account_get_order_and_cancel(broker, exchange):
     assert broker.account().cash == 100_000.0
     assert broker.get_order("never-sent") is None

@@ -135,7 +135,7 @@ class AlpacaBroker(Broker):
         if problem:
             return HealthReport(False, problem, {"mode": self.mode, "url": self.url})
         try:
-            acct = self._reads.call("GET /v2/account", api.get_account)
+            acct: Any = self._reads.call("GET /v2/account", api.get_account)
         except Exception as exc:
             status = status_of(exc)
             hint = (" (keys rejected: paper keys work only with the paper URL, live keys with the live URL)"
@@ -231,7 +231,8 @@ class AlpacaBroker(Broker):
         except BrokerError:
             raise
         except Exception as exc:
-            if status_of(exc) is None or status_of(exc) >= 500 or status_of(exc) == 429:
+            code = status_of(exc)
+            if code is None or code >= 500 or code == 429:
                 raise BrokerError(f"alpaca order {cid} failed: {describe_failure(exc)}") from exc
             return self._refused(order, f"Alpaca refused the order: {describe_failure(exc)}")
         status = order_status(sent)
@@ -323,17 +324,26 @@ class AlpacaBroker(Broker):
 
     # -- reconciliation ------------------------------------------------------------------------
     def sync(self, panel: Panel, now: pd.Timestamp) -> list[OrderStatus]:
-        """Orders with fills (filled, or canceled after a partial fill) not reported before."""
+        """Orders with fills (filled, or canceled after a partial fill) not reported before.
+
+        Scans closed orders submitted in the last ``sync_lookback_days`` plus, one by one, the
+        orders open at the previous sync (a gtc stop submitted long ago that has just triggered).
+        """
         now_utc = pd.Timestamp(now)
         now_utc = now_utc.tz_localize("UTC") if now_utc.tzinfo is None else now_utc.tz_convert("UTC")
         after = now_utc - timedelta(days=self.params.sync_lookback_days)
-        closed = self._orders("closed", after=after.to_pydatetime())
-        fresh = [order_status(o) for o in closed if o.client_order_id not in self._journal]
-        fresh = [s for s in fresh if s.filled_qty > 0]
+        candidates = {o.client_order_id: o for o in self._orders("closed", after=after.to_pydatetime())}
+        open_ids = {o.client_order_id for o in self._orders("open")}
+        for cid in sorted(self._journal.watch - open_ids - candidates.keys()):
+            found = self._sender_().lookup(cid)
+            if found is not None:
+                candidates[cid] = found
+        fresh = [order_status(o) for cid, o in candidates.items() if cid not in self._journal]
+        fresh = [s for s in fresh if s.filled_qty > 0 and s.status not in OPEN_STATES]
         fresh.sort(key=lambda s: s.filled_at or "")
-        self._journal.record({s.client_order_id: s.filled_at or "" for s in fresh}, after)
+        self._journal.record({s.client_order_id: s.filled_at or "" for s in fresh}, open_ids,
+                             after - timedelta(days=self.params.sync_lookback_days))
         if fresh:
             log.info("alpaca sync: {n} new fill(s): {ids}", n=len(fresh),
                      ids=", ".join(s.client_order_id for s in fresh))
         return fresh
-

@@ -32,7 +32,7 @@ class TimeoutHTTPAdapter(HTTPAdapter):
         super().__init__(max_retries=0)
         self.timeout = timeout
 
-    def send(self, request: Any, **kwargs: Any) -> Any:  # noqa: D102 (requests API)
+    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]  # requests API
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         return super().send(request, **kwargs)

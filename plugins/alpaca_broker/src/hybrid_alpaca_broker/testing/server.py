@@ -200,7 +200,7 @@ class AlpacaTestServer:
     def url(self) -> str:
         """``http://127.0.0.1:PORT``."""
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def count(self, method: str, path: str) -> int:
         """How many requests with this method and exact path the server received."""
