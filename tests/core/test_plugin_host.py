@@ -61,7 +61,8 @@ def test_builtins_are_registered_through_the_hooks() -> None:
     # every built-in component is reachable by kind and name, attributed to its plugin
     assert host.registry.get("data_source", "local").plugin == "local_data"
     assert host.registry.get("broker", "paper").plugin == "paper_broker"
-    assert {s.name for s in host.registry.of_kind("risk_rule")} >= {"stop_loss", "time_stop", "max_order_value"}
+    rules = {s.name for s in host.registry.of_kind("risk_rule")}
+    assert rules >= {"stop_loss", "time_stop", "max_order_value"}
     # and they came through pluggy hook implementations, like any third-party plugin
     impls = {i.plugin_name for i in host.manager.hook.hybrid_register_risk_rules.get_hookimpls()}
     assert "risk_rules" in impls
@@ -73,7 +74,8 @@ def test_a_third_party_module_adds_a_strategy() -> None:
     assert (spec.plugin, spec.factory) == ("mine", Quiet)
     described = {p["name"]: p for p in host.describe()["plugins"]}
     assert described["mine"]["components"] == [
-        {"kind": "strategy", "name": "quiet", "summary": "Never trades (a test strategy).", "params": ["level"]}]
+        {"kind": "strategy", "name": "quiet", "summary": "Never trades (a test strategy).",
+         "params": ["level"]}]
 
 
 def test_a_broken_plugin_is_recorded_not_fatal() -> None:
