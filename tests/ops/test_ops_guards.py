@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from hybrid_core.builtin.guards import KillSwitch, MaxDailyLoss, MaxDrawdown, MaxOpenPositions
-from hybrid_core.contracts import CycleContext, OrderIntent, Position
+from hybrid_core.contracts import CycleContext, OrderIntent, Position, RiskRule
 from hybrid_core.plugins import build_plugin_host
 
 NOW = pd.Timestamp("2024-03-08")
@@ -102,7 +102,7 @@ def test_kill_switch_path_from_env_and_params(tmp_path: Path, monkeypatch: pytes
     (MaxDailyLoss, "pct", 0.0), (MaxDailyLoss, "pct", 1.5), (MaxDrawdown, "pct", -0.1),
     (MaxOpenPositions, "limit", 0),
 ])
-def test_bad_params_refused(cls: type, field: str, bad: float) -> None:
+def test_bad_params_refused(cls: type[RiskRule], field: str, bad: float) -> None:
     with pytest.raises(ValueError, match=field):
         cls.Params(**{field: bad})
 
@@ -115,3 +115,22 @@ def test_guards_register_as_builtin_risk_rules() -> None:
         spec = host.registry.get("risk_rule", name)
         assert spec.summary and attrs.has(spec.params_cls)
     assert not [e for e in host.errors if e.name == "guards"]
+
+
+def test_profile_validation_names_a_bad_guard_parameter(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    profile = {"name": "g", "data": {"source": "local", "params": {"path": "bars.parquet"}},
+               "strategies": [{"name": "crypto_adx", "allocation": 0.3, "universe": ["BTC/USD"]}],
+               "risk": [{"name": "max_daily_loss", "params": {"pct": 2}},
+                        {"name": "max_open_positions", "params": {"limit": 10, "colour": 1}}]}
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(profile))
+    result = subprocess.run([sys.executable, "-m", "hybrid_core.cli", "validate", str(path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "risk[0].params: pct must be between 0 and 1 (exclusive), got 2" in result.stderr
+    assert "risk[1].params.colour: unknown key (allowed: limit)" in result.stderr
