@@ -20,18 +20,21 @@ def _xnys():  # type: ignore[no-untyped-def]
     return xcals.get_calendar("XNYS", start=CAL_START, end=end)
 
 
-def nyse_sessions(start: pd.Timestamp | str | None = None,
-                  end: pd.Timestamp | str | None = None) -> pd.DatetimeIndex:
-    """NYSE sessions in [start, end], tz-naive normalised dates."""
+@lru_cache(maxsize=1)
+def _all_sessions() -> pd.DatetimeIndex:
     sessions = _xnys().sessions
     if sessions.tz is not None:
         sessions = sessions.tz_localize(None)
-    sessions = pd.DatetimeIndex(sessions)
-    if start is not None:
-        sessions = sessions[sessions >= pd.Timestamp(start)]
-    if end is not None:
-        sessions = sessions[sessions <= pd.Timestamp(end)]
-    return sessions
+    return pd.DatetimeIndex(sessions)
+
+
+def nyse_sessions(start: pd.Timestamp | str | None = None,
+                  end: pd.Timestamp | str | None = None) -> pd.DatetimeIndex:
+    """NYSE sessions in [start, end], tz-naive normalised dates."""
+    sessions = _all_sessions()
+    lo = 0 if start is None else sessions.searchsorted(pd.Timestamp(start), side="left")
+    hi = len(sessions) if end is None else sessions.searchsorted(pd.Timestamp(end), side="right")
+    return sessions[lo:hi]
 
 
 def is_nyse_session(day: pd.Timestamp | str) -> bool:

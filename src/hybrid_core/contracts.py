@@ -99,15 +99,25 @@ class Panel:
         Dates on which none of the selected symbols has a bar are dropped, so an equity-only
         selection of a hybrid panel has exactly the equity sessions.
         """
-        cols = list(symbols) if symbols is not None else list(self.close.columns)
-        frames = {}
-        for name in BAR_COLUMNS:
-            frame = getattr(self, name).reindex(columns=cols)
-            if start is not None or end is not None:
-                frame = frame.loc[start:end]
-            frames[name] = frame
-        keep = frames["close"].notna().any(axis=1)
-        return Panel(**{k: v.loc[keep] for k, v in frames.items()})
+        index = self.close.index
+        lo = 0 if start is None else int(index.searchsorted(pd.Timestamp(start), side="left"))
+        hi = len(index) if end is None else int(index.searchsorted(pd.Timestamp(end), side="right"))
+        columns = self.close.columns
+        cols = list(columns) if symbols is None else list(symbols)
+        positions = columns.get_indexer(cols)
+        closes = self.close.to_numpy()[lo:hi]
+        if (positions >= 0).all():
+            keep = ~np.isnan(closes[:, positions]).all(axis=1) if len(cols) else np.zeros(hi - lo, bool)
+            rows = np.arange(lo, hi)[keep]
+            new_index = index[rows]
+            new_columns = columns[positions]
+            frames = {name: pd.DataFrame(getattr(self, name).to_numpy()[np.ix_(rows, positions)],
+                                         index=new_index, columns=new_columns) for name in BAR_COLUMNS}
+        else:
+            frames = {name: getattr(self, name).iloc[lo:hi].reindex(columns=cols) for name in BAR_COLUMNS}
+            keep = frames["close"].notna().any(axis=1).to_numpy()
+            frames = {name: frame.loc[keep] for name, frame in frames.items()}
+        return Panel(**frames)
 
     def to_long(self) -> pd.DataFrame:
         """The canonical long frame of this panel (rows without a bar dropped)."""

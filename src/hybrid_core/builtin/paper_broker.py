@@ -238,6 +238,7 @@ class PaperBroker(Broker):
                         filled.append(stop)
             self.book.mark(date, _RowView(panel.close, date))
             self._synced_through = date
+        self.book.trades.clear()  # round trips live in the run's state database, not in the account
         self._save(filled)
         return [o for o in filled if o.status == "filled"]
 

@@ -43,6 +43,8 @@ from ..ops.state import StateStore, StoredOrder, StoredPosition
 from .planner import Plan, plan_orders
 
 MAX_CLIENT_ORDER_ID = 48
+QUALITY_WINDOW_DAYS = 45
+"""Calendar days of recent bars the data quality gate inspects each cycle."""
 
 
 def client_order_id(profile: str, strategy: str, symbol: str, side: str, decision_date: Any,
@@ -206,7 +208,9 @@ class TradingCycle:
             from ..data.quality import check_quality
         except ImportError:
             return None
-        report = check_quality(panel, now)
+        # older bars were checked by earlier cycles; the recent window is what this cycle trades on
+        recent = panel.select(end=now, start=panel.dates[-1] - pd.Timedelta(days=QUALITY_WINDOW_DAYS))
+        report = check_quality(recent, now)
         halt = getattr(report, "halt_entries", False)
         if halt:
             reason = getattr(report, "reason", "") or "stale data"
