@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -160,3 +161,23 @@ def test_a_real_run_never_logs_the_keys(tmp_path: Path) -> None:
     records = [json.loads(line) for line in proc.stderr.splitlines()]
     assert any(r.get("profile") == "demo-***" for r in records)
     assert any(r["message"] == "Cycle completed" and "cycle" in r for r in records)
+
+
+def test_log_file_rotates_by_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hybrid_core.ops import logging_setup
+
+    monkeypatch.setattr(logging_setup, "ROTATION", "2 KB")
+    monkeypatch.setattr(logging_setup, "RETENTION", 2)
+    log_file = tmp_path / "logs" / "hybrid.log"
+    configure_logging(json_logs=True, log_file=str(log_file), level="WARNING")
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    for i in range(200):
+        logger.warning("line {i} " + "x" * 40, i=i)
+    logger.remove()
+    files = sorted((tmp_path / "logs").iterdir())
+    assert log_file in files and 2 <= len(files) <= 3, files  # current file + at most 2 rotated
+    for path in files:
+        assert path.stat().st_size < 4096
+        for line in path.read_text().splitlines():
+            assert json.loads(line)["level"] == "WARNING"
+    assert json.loads(log_file.read_text().splitlines()[-1])["i"] == 199
