@@ -192,6 +192,14 @@ class LocalBars(DataSource):
 def _last_date(path: Path) -> pd.Timestamp | None:
     if not path.exists():
         return None
+    try:
+        return _read_last_date(path)
+    except Exception as exc:  # a corrupt or unreadable file: one line naming it, never a traceback
+        raise DataError(f"cannot read data file {path}: {type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+
+
+def _read_last_date(path: Path) -> pd.Timestamp | None:
     if path.suffix.lower() in {".parquet", ".pq"}:
         import pyarrow.parquet as pq
 
