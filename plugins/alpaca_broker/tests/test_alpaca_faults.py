@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import requests
 from alpaca.common.exceptions import APIError
@@ -121,6 +122,8 @@ def test_post_that_hangs_after_the_order_was_accepted(broker, server):
     elapsed = time.monotonic() - started
     assert elapsed < 1.5
     sent_once(status, server)
+    assert status.status == "accepted" and status.filled_qty == 0  # the fill is sync's to report
+    assert [f.client_order_id for f in broker.sync(None, pd.Timestamp.now())] == ["hang-1"]
     assert server.count("POST", ORDERS) == 1
 
 

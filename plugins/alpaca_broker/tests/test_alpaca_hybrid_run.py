@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hybrid_alpaca_broker.testing import AlpacaTestServer, SimulatedExchange
+from hybrid_alpaca_broker.testing import AlpacaTestServer, Fault, SimulatedExchange
 from hybrid_alpaca_broker.testing.server import read_bars_file
 
 from hybrid_core.cli import main
@@ -177,3 +177,17 @@ def test_health_check_failure_stops_the_run(rehearsal, capsys):
     assert "API health check failed on startup: account PA1TESTACCT: trading is blocked" in err
     assert server.count("POST", ORDERS) == 0
     assert server.count("GET", "/v2/stocks/bars") == 0  # stopped before the cycle started
+
+
+def test_a_post_that_times_out_during_a_run_still_opens_the_position(rehearsal):
+    """The order is accepted but the answer never arrives: the broker reconciles it by id, and
+    the next cycle records its fill and protects it with a stop (no second order)."""
+    server, profile, _ = rehearsal
+    ex = server.exchange
+    ex.advance("2021-03-25")
+    server.faults.add(Fault("hang", method="POST", path=ORDERS, after_accept=True, hang_seconds=4))
+    assert hybrid("run", str(profile), "--once", "--as-of", "2021-03-25") == 0
+    ex.advance("2021-03-26")
+    assert hybrid("run", str(profile), "--once", "--as-of", "2021-03-26") == 0
+    eth = [o for o in server_orders(server) if o["symbol"] == "ETH/USD"]
+    assert [(o["side"], o["type"]) for o in eth] == [("buy", "market"), ("sell", "stop_limit")]

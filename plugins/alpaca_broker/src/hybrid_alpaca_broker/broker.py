@@ -71,6 +71,18 @@ class AlpacaParams:
     clock_ttl: float = 30.0
 
 
+def acknowledgement(status: OrderStatus) -> OrderStatus:
+    """``status`` as an acknowledgement: a filled order reads ``accepted`` with no fill yet.
+
+    The live cycle learns of fills from ``sync``; a submit answering ``filled`` (a reconciled
+    order that filled meanwhile) would otherwise be taken as already recorded and its
+    position never opened.
+    """
+    if status.status != "filled":
+        return status
+    return attrs.evolve(status, status="accepted", filled_qty=0.0, filled_avg_price=None, filled_at=None)
+
+
 class AlpacaBroker(Broker):
     """Alpaca paper/live broker: idempotent orders, stops at the broker, faults reconciled by id."""
 
@@ -198,6 +210,8 @@ class AlpacaBroker(Broker):
     def submit(self, order: OrderRequest) -> OrderStatus:
         """Send ``order`` once (idempotent on client_order_id), within Alpaca's rules.
 
+        Returns the acknowledgement: a fill is reported once, by :meth:`sync` (and
+        :meth:`get_order`), never by ``submit``, even when a reconciled order has already filled.
         An order breaking a rule (or refused by Alpaca with a 4xx) is not sent again: this raises
         :class:`OrderRefused` (a ``BrokerError``, which the live cycle audits as ``rejected``)
         with a one-line reason, also kept in :attr:`refusals`.
@@ -210,7 +224,7 @@ class AlpacaBroker(Broker):
         if existing is not None:
             log.info("alpaca order {cid} already exists (status {status}); not resubmitted",
                      cid=cid, status=getattr(existing.status, "value", existing.status))
-            return order_status(existing)
+            return acknowledgement(order_status(existing))
         exiting = order.side == "sell" and order.order_type == "market"
         try:
             rules = self._asset_rules(order.symbol)
@@ -235,7 +249,7 @@ class AlpacaBroker(Broker):
             if code is None or code >= 500 or code == 429:
                 raise BrokerError(f"alpaca order {cid} failed: {describe_failure(exc)}") from exc
             return self._refused(order, f"Alpaca refused the order: {describe_failure(exc)}")
-        status = order_status(sent)
+        status = acknowledgement(order_status(sent))
         log.info("alpaca order {cid} {side} {qty:g} {symbol} {type} -> {status}", cid=cid,
                  side=plan.side, qty=plan.qty, symbol=plan.symbol, type=plan.order_type,
                  status=status.status)
