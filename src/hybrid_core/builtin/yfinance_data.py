@@ -39,9 +39,7 @@ warnings.filterwarnings("ignore", category=FutureWarning, module=r"yfinance\.")
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"yfinance\.")
 
 
-def _positive(instance: object, attribute: attrs.Attribute, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{attribute.name} must be positive, got {value}")
+_positive = attrs.validators.gt(0)
 
 
 class YFinanceBars(DataSource):
