@@ -154,6 +154,7 @@ class TradingCycle:
 
         # 1. the broker catches up: fills and triggered stops since the last cycle
         if not self.settings.dry_run:
+            self._recover_unconfirmed(as_of, log)
             fills = self._collect_fills(self.broker.sync(panel, as_of), log)
             self._record_fills(fills, panel, log)
             result.fills = fills
@@ -397,6 +398,33 @@ class TradingCycle:
         self.state.set_stop(symbol, None, None)
 
     # ---------------------------------------------------------------- fills
+    def _recover_unconfirmed(self, as_of: pd.Timestamp, log: Any) -> None:
+        """Settle orders a killed run recorded but never heard back about.
+
+        The broker is asked by client id: an order it has is adopted; an order it never saw is
+        sent now if it was decided at this very close, and abandoned (with a log line) if its
+        decision is older, since trading on a stale decision is worse than missing it.
+        """
+        for order in self.state.orders(open_only=True):
+            if order.status != "submitting":
+                continue
+            request = OrderRequest(
+                client_order_id=order.client_order_id, symbol=order.symbol, side=order.side,  # type: ignore[arg-type]
+                qty=order.qty, order_type=order.order_type, stop_price=order.stop_price,  # type: ignore[arg-type]
+                time_in_force="gtc" if is_crypto(order.symbol) or order.order_type != "market" else "day",
+                strategy=order.strategy or "", reason=order.reason or "",
+                decision_date=order.decision_date or "", ref_price=float(order.ref_price or 0.0))
+            fresh = order.order_type != "market" or pd.Timestamp(order.decision_date) == as_of
+            if not fresh and self.broker.get_order(order.client_order_id) is None:
+                self.state.update_order(order.client_order_id, status="canceled")
+                log.warning("Order {cid} ({symbol} {side}) was recorded by an interrupted run on {date} but "
+                            "never reached the broker; abandoned (stale decision)", cid=order.client_order_id,
+                            symbol=order.symbol, side=order.side, date=order.decision_date)
+                continue
+            status = self._submit(request, order.signal, log, recovering=True)
+            if status is not None and order.order_type != "market" and order.symbol in self.state.positions():
+                self.state.set_stop(order.symbol, order.client_order_id, order.stop_price)
+
     def _collect_fills(self, reported: Sequence[OrderStatus], log: Any) -> list[OrderStatus]:
         """Fills the broker reported, plus any open order of ours it has filled or closed meanwhile.
 

@@ -1,0 +1,31 @@
+"""Fixtures for live-cycle tests: the demo profile copied into a temp folder, outputs redirected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def demo_profile(tmp_path: Path):
+    """Write a copy of profiles/demo.yaml into tmp_path with outputs there; returns a factory."""
+
+    def make(**overrides) -> Path:
+        profile = yaml.safe_load((REPO / "profiles" / "demo.yaml").read_text())
+        profile["data"]["params"]["path"] = str(REPO / "data" / "sample" / "bars.parquet")
+        profile["strategies"][0]["universe"] = str(REPO / "data" / "sample" / "universe_equities.txt")
+        profile["outputs"] = {"trade_log": str(tmp_path / "trades.csv"), "health_file": str(tmp_path / "h.health"),
+                              "state_db": str(tmp_path / "state" / "state.sqlite")}
+        profile["risk"] = [r for r in profile["risk"] if r["name"] != "kill_switch"] + [
+            {"name": "kill_switch", "params": {"path": str(tmp_path / "KILL_SWITCH")}}]
+        for key, value in overrides.items():
+            profile[key] = value
+        path = tmp_path / "profile.yaml"
+        path.write_text(yaml.safe_dump(profile, sort_keys=False))
+        return path
+
+    return make
