@@ -121,10 +121,24 @@ def test_hybrid_run_once_trades_both_strategies_through_alpaca(rehearsal, capsys
     ids = [o["client_order_id"] for o in server_orders(server)]
     assert len(ids) == len(set(ids))
 
+    # Thursday 2021-04-01 (Good Friday follows): the next rebalance exits the names not
+    # re-selected; each exit cancels its stop first, so no 403 for shares held by a stop
+    for day in ("2021-03-30", "2021-03-31", "2021-04-01"):
+        ex.advance(day)
+    assert hybrid("run", str(profile), "--once", "--as-of", "2021-04-01") == 0
+    exits = [o for o in server_orders(server) if o["type"] == "market" and o["side"] == "sell"
+             and "/" not in o["symbol"]]
+    assert exits, "the rebalance sold nothing"
+    for sell in exits:
+        stop = next(o for o in server_orders(server) if o["symbol"] == sell["symbol"] and o["type"] == "stop")
+        assert stop["status"] == "canceled" and stop["canceled_at"] <= sell["submitted_at"]
+        assert sell["status"] == "accepted" and float(sell["qty"]) == float(stop["qty"])
+
     trades = pd.read_csv(out / "trades.csv")
     filled = trades[trades.status == "filled"]
     assert set(filled.symbol) == {o["symbol"] for o in server_orders(server) if o["status"] == "filled"}
-    assert "cycle 3 at 2021-03-29" in capsys.readouterr().out
+    assert set(trades[trades.status == "canceled"].symbol) >= {o["symbol"] for o in exits}
+    assert "cycle 5 at 2021-04-01" in capsys.readouterr().out
 
 
 def test_paper_is_the_default_and_a_live_account_url_stops_the_run(rehearsal, capsys):
