@@ -30,6 +30,13 @@ def run_app(monkeypatch: pytest.MonkeyPatch, *argv: str | Path) -> AppTest:
     return at
 
 
+def frame_with(at: AppTest, *columns: str) -> pd.DataFrame:
+    """The first table on the page with all of ``columns``."""
+    frames = [d.value for d in at.dataframe if set(columns) <= set(d.value.columns)]
+    assert frames, f"no table with columns {columns}"
+    return frames[0]
+
+
 def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
 
@@ -52,15 +59,18 @@ def test_tiles_equal_build_report(monkeypatch, sample_log: Path, heartbeat_file:
 
 def test_trade_table_and_positions(monkeypatch, sample_log: Path, heartbeat_file: Path) -> None:
     at = run_app(monkeypatch, "--trades", sample_log, "--health", heartbeat_file)
-    trades = at.dataframe[0].value
+    trades = frame_with(at, "status")
     assert list(trades.columns[:7]) == ["time", "symbol", "side", "qty", "price", "value", "status"]
     assert trades.iloc[0]["time"] == "2026-01-14 00:05:00"  # newest first
     filled = trades[trades["status"] == "filled"]
     assert len(filled) == EXPECTED["trades"]
     assert filled["value"].sum() == pytest.approx(EXPECTED["volume"])
-    positions = at.dataframe[1].value
+    positions = frame_with(at, "unrealised_pnl")
     assert list(positions["symbol"]) == ["BTC/USD"]
     assert positions["unrealised_pnl"].iloc[0] == pytest.approx(600.0)
+    by_strategy = frame_with(at, "strategy", "round trips").set_index("strategy")
+    assert by_strategy.loc["crypto_adx", "realised PnL"] == EXPECTED["by_strategy"]["crypto_adx"][0]
+    assert by_strategy.loc["equity_reversal", "win rate"] == pytest.approx(100 / 3)
 
 
 def test_missing_files_show_messages(monkeypatch, tmp_path: Path) -> None:
@@ -117,7 +127,7 @@ def test_positions_from_state_database(monkeypatch, sample_log, heartbeat_file, 
     db = write_state_db(tmp_path / "state.sqlite", [("BTC/USD", 0.3, 40000.0, "2026-01-06", "crypto_adx"),
                                                     ("MSFT", 2.0, 390.0, "2026-01-15", "equity_reversal")])
     at = run_app(monkeypatch, "--trades", sample_log, "--health", heartbeat_file, "--state", db)
-    positions = at.dataframe[1].value.set_index("symbol")
+    positions = frame_with(at, "unrealised_pnl").set_index("symbol")
     # marks: the log's latest prices (BTC/USD 42000, MSFT 380)
     assert positions.loc["MSFT", "unrealised_pnl"] == pytest.approx(2 * (380 - 390))
     assert positions.loc["BTC/USD", "unrealised_pnl"] == pytest.approx(600.0)
@@ -125,7 +135,7 @@ def test_positions_from_state_database(monkeypatch, sample_log, heartbeat_file, 
     at = run_app(monkeypatch, "--trades", sample_log, "--health", heartbeat_file,
                  "--state", tmp_path / "no.db")
     assert "state database not found" in texts(at.info)
-    assert list(at.dataframe[1].value["symbol"]) == ["BTC/USD"]
+    assert list(frame_with(at, "unrealised_pnl")["symbol"]) == ["BTC/USD"]
 
 
 def test_backtest_section(monkeypatch, sample_log, heartbeat_file, tmp_path) -> None:
@@ -137,7 +147,7 @@ def test_backtest_section(monkeypatch, sample_log, heartbeat_file, tmp_path) -> 
     (bt / "summary.json").write_text(json.dumps({"cagr": 0.1, "sharpe": 1.5}))
     at = run_app(monkeypatch, "--trades", sample_log, "--health", heartbeat_file, "--backtest", bt)
     assert "Max drawdown -25.00%" in texts(at.caption)  # 90 / 120 - 1
-    summary = at.dataframe[2].value
+    summary = frame_with(at, "metric")
     assert dict(zip(summary["metric"], summary["value"], strict=True)) == {"cagr": "0.1", "sharpe": "1.5"}
     at = run_app(monkeypatch, "--trades", sample_log, "--health", heartbeat_file,
                  "--backtest", tmp_path / "x")

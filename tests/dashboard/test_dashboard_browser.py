@@ -45,9 +45,18 @@ def _wait_healthy(url: str, server: subprocess.Popen, timeout: float = 25.0) -> 
     pytest.fail(f"dashboard server not healthy at {url} after {timeout:.0f} s")
 
 
+def _require_browser() -> None:
+    """Fail (never skip) when the browser or the CLI is missing: CI installs both."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `apt-get install chromium` (the CI script installs it)")
+    if not HYBRID.exists():
+        pytest.fail(f"{HYBRID} is missing: run `pip install -e .` in this venv")
+
+
 @pytest.fixture
 def dashboard(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A running `hybrid dashboard` (refreshing every 2 s) on the sample log; yields (url, log)."""
+    _require_browser()
     trades = write_log(tmp_path / "trades.csv")
     beat = write_heartbeat(tmp_path / "hybrid.health", mode="paper", cycle=7)
     port = _free_port()
@@ -97,10 +106,6 @@ def _assert_tiles_match(tiles: dict[str, float], report: dict) -> None:
 
 @pytest.mark.browser
 def test_dashboard_in_chromium(dashboard: tuple[str, Path], tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `apt-get install chromium` (the CI script installs it)")
-    if not HYBRID.exists():
-        pytest.fail(f"{HYBRID} is missing: run `pip install -e .` in this venv")
     from playwright.sync_api import sync_playwright
 
     url, trades = dashboard

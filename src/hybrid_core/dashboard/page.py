@@ -73,24 +73,30 @@ def _render_live(options: DashboardOptions) -> None:
             st.info("No realised gains or losses per symbol yet.")
     _render_trades(report)
     _render_positions(report, options)
+    _render_breakdowns(report)
 
 
 def _render_header(status: SystemStatus, options: DashboardOptions) -> None:
     colour = STATE_COLOURS.get(status.state, "red")
     mode = status.mode or "MODE UNKNOWN"
-    mode_badge = f":red-background[**:red[{mode}]**]" if status.is_live else f":blue-badge[{mode}]"
+    mode_colour = "red" if status.is_live else "blue"
     when = status.last_time.strftime("%Y-%m-%d %H:%M:%S UTC") if status.last_time else "never"
     cycle = f" · cycle {status.cycle}" if status.cycle is not None else ""
-    st.markdown(f"## hybrid &nbsp; :{colour}-badge[{status.state}] &nbsp; {mode_badge}")
+    st.markdown(f"## hybrid &nbsp; {_badge(status.state, colour)} &nbsp; {_badge(mode, mode_colour)}")
     st.caption(f"Last cycle {when}{cycle} · trade log {options.trades} · "
                f"refreshed {datetime.now(timezone.utc):%H:%M:%S} UTC, every {options.refresh:g} s")
     if status.is_live:
-        st.error("LIVE TRADING: orders go to the real-money account.", icon="🚨")
+        st.error("LIVE TRADING: orders go to the real-money account.", icon=":material/warning:")
     if status.message:
         (st.warning if status.state == STALE else st.error if status.state != ONLINE else st.info)(
             status.message)
     if status.last_error:
         st.warning(f"Last cycle error: {status.last_error}")
+
+
+def _badge(text: str, colour: str) -> str:
+    """Bold coloured text on a tinted background, as big as the heading it sits in."""
+    return f":{colour}-background[**:{colour}[{text}]**]"
 
 
 def _render_tiles(report: Report) -> None:
@@ -140,6 +146,25 @@ def _render_positions(report: Report, options: DashboardOptions) -> None:
     })
     if report.unrealised_pnl is not None:
         st.metric("Unrealised PnL", money(report.unrealised_pnl))
+
+
+def _render_breakdowns(report: Report) -> None:
+    st.subheader("Breakdown")
+    for column, title, parts in zip(st.columns(2), ("By symbol", "By strategy"),
+                                    (report.by_symbol, report.by_strategy), strict=True):
+        frame = pd.DataFrame({
+            title.split()[-1]: [b.key for b in parts],
+            "realised PnL": [b.realised_pnl for b in parts],
+            "round trips": [b.round_trips for b in parts],
+            "win rate": [100 * b.win_rate for b in parts],
+            "fills": [b.fills for b in parts],
+            "volume": [b.volume for b in parts],
+        })
+        column.dataframe(frame, hide_index=True, key=f"breakdown_{title}", column_config={
+            "realised PnL": st.column_config.NumberColumn(format="%.2f"),
+            "win rate": st.column_config.NumberColumn(format="%.1f%%"),
+            "volume": st.column_config.NumberColumn(format="%.2f"),
+        })
 
 
 def _render_backtest(options: DashboardOptions) -> None:
