@@ -40,11 +40,13 @@ def exchange_sessions(calendar: str, start: pd.Timestamp, end: pd.Timestamp) -> 
     return sessions[(sessions >= pd.Timestamp(start)) & (sessions <= pd.Timestamp(end))]
 
 
+@lru_cache(maxsize=64)
 def week_end_sessions(calendar: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
     """The last session of each ISO week touching [start, end] (Thursday when Friday is a holiday).
 
     Looks a week past ``end`` in the calendar, so a week cut by ``end`` (data stopping
-    mid-week, a live run on a Wednesday) still ends on its true last session.
+    mid-week, a live run on a Wednesday) still ends on its true last session. Cached: the
+    backtester, the live cycle and the no-lookahead check ask for the same ranges repeatedly.
     """
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     week = pd.Timedelta(days=7)

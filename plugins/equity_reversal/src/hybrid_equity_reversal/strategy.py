@@ -44,15 +44,19 @@ def default_sp500_universe() -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
-def universe_closes(panel: Panel, symbols: Sequence[str]) -> np.ndarray:
-    """Closes of ``symbols`` (columns in that order) as a float array; NaN where no positive close."""
+def closes_at(panel: Panel, rows: np.ndarray, symbols: Sequence[str]) -> np.ndarray:
+    """Closes of ``symbols`` on panel rows ``rows`` (row -1: none), NaN where there is no positive close.
+
+    Gathers only the rows asked for, so a 20-year panel is never copied whole.
+    """
     values = panel.close.to_numpy(dtype="float64")
-    where = panel.close.columns.get_indexer(list(symbols))
-    out = np.take(values, np.maximum(where, 0), axis=1)
-    out[:, where < 0] = np.nan
-    not_positive = out <= 0
-    if not_positive.any():
-        out[not_positive] = np.nan
+    cols = panel.close.columns.get_indexer(list(symbols))
+    rows = np.asarray(rows, dtype="int64")
+    out = values[np.ix_(np.maximum(rows, 0), np.maximum(cols, 0))] if values.size else \
+        np.full((len(rows), len(cols)), np.nan)
+    out[rows < 0] = np.nan
+    out[:, cols < 0] = np.nan
+    out[~(out > 0)] = np.nan
     return out
 
 
@@ -60,13 +64,18 @@ def select_lowest(scores: np.ndarray, decile: float) -> tuple[np.ndarray, np.nda
     """Per row: the ``max(1, floor(n_valid * decile))`` lowest scores, ties by column order.
 
     Returns (selected bool array, ranks with 1 = lowest and NaN for unscored, n per row;
-    n is 0 for a row without any score). Columns must be sorted by symbol name so that a
-    stable sort breaks ties by name.
+    n is 0 for a row without any score). Columns must be sorted by symbol name: rows with
+    tied scores are re-sorted with a stable sort, which breaks ties by column order.
     """
     valid = ~np.isnan(scores)
     n_valid = valid.sum(axis=1)
     n = np.where(n_valid > 0, np.maximum(1, np.floor(n_valid * decile)), 0).astype("int64")
-    order = np.argsort(np.where(valid, scores, np.inf), axis=1, kind="stable")
+    key = np.where(valid, scores, np.inf)
+    order = np.argsort(key, axis=1)  # fast, unstable: rows with ties are redone below
+    ordered = np.take_along_axis(key, order, axis=1)
+    tied = np.flatnonzero(((ordered[:, 1:] == ordered[:, :-1]) & np.isfinite(ordered[:, 1:])).any(axis=1))
+    if len(tied):
+        order[tied] = np.argsort(key[tied], axis=1, kind="stable")
     ranks = np.empty(scores.shape)
     np.put_along_axis(ranks, order, np.arange(1, scores.shape[1] + 1, dtype="float64")[None, :], axis=1)
     ranks[~valid] = np.nan
@@ -141,20 +150,19 @@ class EquityReversal(Strategy):
     def _signals(self, panel: Panel) -> Signals:
         symbols = sorted(set(self.universe))
         index = panel.dates
-        close = universe_closes(panel, symbols)
-        bar_rows = np.flatnonzero(np.isfinite(close).any(axis=1))
-        score = np.full(close.shape, np.nan)
-        rank = np.full(close.shape, np.nan)
-        entry = np.zeros(close.shape, bool)
-        exit_ = np.zeros(close.shape, bool)
-        weight = np.zeros(close.shape)
+        shape = (len(index), len(symbols))
+        score, rank = np.full(shape, np.nan), np.full(shape, np.nan)
+        entry, exit_, weight = np.zeros(shape, bool), np.zeros(shape, bool), np.zeros(shape)
         decided = np.zeros(len(index), bool)
-        if len(bar_rows):
-            bar_dates = index[bar_rows]
-            rows = index.get_indexer(self._rebalance_days(bar_dates))
-            score[rows] = self._scores(close, index, rows, bar_dates)
-            self._log_unscored(symbols, close[rows], score[rows], index[rows], bar_dates[0])
-            chosen, ranks, n = select_lowest(score[rows], self.params.decile)
+        if len(index):
+            sessions = exchange_sessions(self.params.calendar, index[0], index[-1])
+            self._warn_off_calendar(panel, symbols, index, sessions)
+            rows = index.get_indexer(week_end_sessions(self.params.calendar, index[0], index[-1]))
+            rows = rows[rows >= 0]
+            close, day_scores = self._scores(panel, symbols, index, rows, sessions)
+            chosen, ranks, n = select_lowest(day_scores, self.params.decile)
+            self._log_unscored(symbols, close, day_scores, n, index[rows])
+            score[rows] = day_scores
             rows, chosen, ranks, n = rows[n > 0], chosen[n > 0], ranks[n > 0], n[n > 0]
             entry[rows], exit_[rows], rank[rows], decided[rows] = chosen, ~chosen, ranks, True
             weight[rows] = np.where(chosen, self.allocation / n[:, None], 0.0)
@@ -168,50 +176,47 @@ class EquityReversal(Strategy):
                        weight=frame(weight), decided=pd.Series(decided, index=index, name="decided"),
                        exit_reason="rebalance", info={"score": frame(score), "rank": frame(rank)})
 
-    def _scores(self, close: np.ndarray, index: pd.DatetimeIndex, rows: np.ndarray,
-                bar_dates: pd.DatetimeIndex) -> np.ndarray:
-        """Scores on the given panel rows: ``close_t / close_{t-k} - 1``, t-k being the k-th
-        calendar session before t; NaN unless the symbol has a bar on both dates.
+    def _scores(self, panel: Panel, symbols: Sequence[str], index: pd.DatetimeIndex, rows: np.ndarray,
+                sessions: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+        """Closes and scores on panel rows ``rows``: ``close_t / close_{t-k} - 1``.
+
+        t-k is the k-th calendar session before t (not the symbol's own k-th previous bar);
+        the score is NaN unless the symbol has a bar on both dates.
         """
-        sessions = exchange_sessions(self.params.calendar, bar_dates[0], bar_dates[-1])
-        stray = bar_dates.difference(sessions)
+        k = self.params.lookback_sessions
+        position = sessions.get_indexer(index[rows])
+        earlier = index.get_indexer(sessions[np.maximum(position - k, 0)])
+        earlier[position < k] = -1
+        close = closes_at(panel, rows, symbols)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return close, close / closes_at(panel, earlier, symbols) - 1.0
+
+    def _warn_off_calendar(self, panel: Panel, symbols: Sequence[str], index: pd.DatetimeIndex,
+                           sessions: pd.DatetimeIndex) -> None:
+        """One warning if universe symbols have bars on dates that are not calendar sessions."""
+        off = np.flatnonzero(~index.isin(sessions))
+        if not len(off):
+            return
+        stray = off[np.isfinite(closes_at(panel, off, symbols)).any(axis=1)]
         if len(stray):
             logger.warning("{strategy}: {n} date(s) with equity bars are not {cal} sessions (first {first}); "
                            "they are ignored", strategy=self.name, n=len(stray), cal=self.params.calendar,
-                           first=stray[0].date())
-        k = self.params.lookback_sessions
-        session = sessions.get_indexer(index[rows])
-        earlier = index.get_indexer(sessions[np.maximum(session - k, 0)])
-        usable = (session >= k) & (earlier >= 0)
-        scores = np.full((len(rows), close.shape[1]), np.nan)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            scores[usable] = close[rows[usable]] / close[earlier[usable]] - 1.0
-        return scores
+                           first=index[stray[0]].date())
 
-    def _rebalance_days(self, bar_dates: pd.DatetimeIndex) -> pd.DatetimeIndex:
-        """Calendar week-end sessions on which at least one universe symbol has a bar."""
-        weekly = week_end_sessions(self.params.calendar, bar_dates[0], bar_dates[-1])
-        return pd.DatetimeIndex(weekly.intersection(bar_dates))
+    def _log_unscored(self, symbols: Sequence[str], close: np.ndarray, score: np.ndarray, n: np.ndarray,
+                      days: pd.DatetimeIndex) -> None:
+        """One log line per symbol with a bar on a rebalance day but no score (short history, gap).
 
-    def _log_unscored(self, symbols: Sequence[str], close: np.ndarray, score: np.ndarray,
-                      days: pd.DatetimeIndex, first_bar: pd.Timestamp) -> None:
-        """One log line per symbol with a bar on a rebalance day but no score (short history).
-
-        ``close`` and ``score`` are the rebalance rows (dates ``days``). The warm-up at the
-        start of the panel (no session k sessions back yet) is not logged.
+        Only days on which other symbols were scored count, so the warm-up at the start of the
+        panel (no session k sessions back yet) is not logged.
         """
-        k = self.params.lookback_sessions
-        horizon = first_bar + pd.Timedelta(days=7 * k + 14)
-        opening = exchange_sessions(self.params.calendar, first_bar, horizon)
-        if len(opening) <= k:
-            return
-        late = np.asarray(days >= opening[k])
-        missing = np.isfinite(close) & np.isnan(score) & late[:, None]
+        missing = np.isfinite(close) & np.isnan(score) & (n > 0)[:, None]
+        dates = days.to_numpy()
         for col in np.flatnonzero(missing.any(axis=0)):
-            skipped = days[missing[:, col]]
+            skipped = dates[missing[:, col]]
             logger.info("{strategy}: {symbol} not scored on {n} rebalance day(s) (first {first}): no bar "
                         "{k} sessions earlier", strategy=self.name, symbol=symbols[int(col)], n=len(skipped),
-                        first=skipped[0].date(), k=k)
+                        first=str(skipped[0])[:10], k=self.params.lookback_sessions)
 
     # -- explain -------------------------------------------------------------------------
 
