@@ -88,3 +88,9 @@ def test_equity_gap_uses_the_nyse_calendar_and_panels_work(bars: pd.DataFrame) -
     assert gaps["JPM"].date == pd.Timestamp("2020-07-02")
     assert gaps["JPM"].detail == "2 NYSE session(s) without a bar"  # 07-03 was a holiday, not a gap
     assert "AAPL" not in gaps
+
+
+def test_a_panel_column_without_bars_is_reported(bars: pd.DataFrame) -> None:
+    panel = Panel.from_long(bars).select(["AAPL", "MSFT", "BRK.B", "JPM", "XOM", "NEWCO"])
+    report = check_quality(panel, "2020-11-30 21:45", check_gaps=False)
+    assert report.stale == ["NEWCO"] and not report.halt_entries

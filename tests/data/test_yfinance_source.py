@@ -144,3 +144,15 @@ def test_batches_and_progress_bar(fake_yahoo, tmp_path: Path, capsys, monkeypatc
     assert report.requests == 3  # 5 symbols in batches of 2
     assert sorted(report.full) == sorted(SYMBOLS)
     assert "yfinance bars" in capsys.readouterr().err  # tqdm, on stderr
+
+
+def test_unsettled_bars_can_be_left_out(fake_yahoo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # 2020-10-30 20:00 UTC = 16:00 New York: neither Friday's equity bar (not settled) nor the
+    # crypto day in progress is final
+    source = make_source(tmp_path, "2020-10-30 20:00", lookback_days=30, include_unsettled=False)
+    bars = source.fetch(["AAPL", "BTC/USD"], None, None)
+    last = bars.groupby("symbol")["date"].max()
+    assert last["AAPL"] == pd.Timestamp("2020-10-29") and last["BTC/USD"] == pd.Timestamp("2020-10-29")
+    source.params.include_unsettled = True
+    last = source.fetch(["AAPL", "BTC/USD"], None, None).groupby("symbol")["date"].max()
+    assert last["AAPL"] == pd.Timestamp("2020-10-30") and last["BTC/USD"] == pd.Timestamp("2020-10-30")

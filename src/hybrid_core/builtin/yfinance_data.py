@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import numpy as np
 import pandas as pd
 from loguru import logger
 
 from ..contracts import DataSource
 from ..data.bounded import call_with_timeout
 from ..data.cache import BarCache
-from ..data.clock import as_utc, utc_now
+from ..data.clock import as_utc, settled_through, utc_now
 from ..data.normalise import empty_bars, normalise_bars
 from ..data.symbols import yahoo_map
 from ..data.updater import CacheUpdater, UpdateReport
@@ -73,6 +74,9 @@ class YFinanceBars(DataSource):
         """Let yfinance download the tickers of a batch in parallel."""
         progress: bool = True
         """tqdm progress bar on stderr for downloads of many symbols."""
+        include_unsettled: bool = True
+        """Return today's bar while it is still forming (crypto during the UTC day, equities
+        before the close + settle_minutes); it is fetched again once final. False: final bars only."""
 
     def __init__(self, params: Any = None, base_dir: str | Path | None = None,
                  clock: Callable[[], pd.Timestamp] | None = None) -> None:
@@ -146,12 +150,22 @@ class YFinanceBars(DataSource):
                             f"{', '.join(report.missing[:20])}; check the tickers (Yahoo spells "
                             f"BRK.B as BRK-B) or set data.params.on_missing: warn to go on without them")
         bars = self.cache.read_many(symbols, start_day, end_day)
+        if not self.params.include_unsettled:
+            bars = drop_unsettled(bars, now, self.params.settle_minutes)
         if bars.empty:
             raise DataError(f"yfinance: no bars for {len(symbols)} symbol(s) between {start_day.date()} "
                             f"and {end_day.date()}")
         logger.debug("yfinance: {rows} bars of {n} symbol(s), {requests} request(s)", rows=len(bars),
                      n=bars["symbol"].nunique(), requests=report.requests)
         return bars
+
+
+def drop_unsettled(bars: pd.DataFrame, now: pd.Timestamp, settle_minutes: int) -> pd.DataFrame:
+    """``bars`` without the rows whose daily bar is not final at ``now``."""
+    crypto = bars["symbol"].str.contains("/", regex=False).to_numpy()
+    limit = np.where(crypto, settled_through("BTC/USD", now, settle_minutes).to_datetime64(),
+                     settled_through("SPY", now, settle_minutes).to_datetime64())
+    return bars.loc[bars["date"].to_numpy() <= limit].reset_index(drop=True)
 
 
 @hookimpl

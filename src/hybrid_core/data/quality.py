@@ -9,7 +9,8 @@ API::
     report.stale, report.issues, report.symbols_with("high_below_low")
 
 ``bars`` is a canonical long frame (``symbol, date, open, high, low, close, volume``) or a
-:class:`~hybrid_core.contracts.Panel`. ``now`` is the cycle time (naive = UTC). Problems found
+:class:`~hybrid_core.contracts.Panel` (whose columns are then the default ``universe``).
+``now`` is the cycle time (naive = UTC). Problems found
 (one :class:`QualityIssue` each, logged once per call with symbol and date):
 
 - ``stale``: the last bar is older than the calendar says (equities: the last settled NYSE
@@ -148,6 +149,8 @@ def check_quality(bars: pd.DataFrame | Panel, now: pd.Timestamp | str, *,
                   check_gaps: bool = True) -> QualityReport:
     """Check ``bars`` at ``now`` (see the module docstring); logs each problem once."""
     now = as_utc(now)
+    if universe is None and isinstance(bars, Panel):
+        universe = bars.symbols  # a column without any bar is a symbol without data
     long = _as_long(bars)
     long = long.assign(date=pd.to_datetime(long["date"]), symbol=long["symbol"].astype(str))
     symbols = sorted(set(universe) if universe is not None else set(long["symbol"]))
