@@ -177,3 +177,16 @@ def test_report_cache_follows_the_file(tmp_path: Path) -> None:
     with log.open("a", encoding="utf-8") as handle:
         handle.write("2026-01-20T21:10:00Z,KO,buy,10,60,o,filled,c-ko,equity_reversal,signal,{}\n")
     assert cached_report(log).trades == EXPECTED["trades"] + 1
+
+
+def test_bad_arguments_and_section_failures_show_one_line(monkeypatch, sample_log, heartbeat_file) -> None:
+    at = run_app(monkeypatch, "--trades", sample_log, "--refresh", "-5")
+    assert "dashboard arguments" in texts(at.error) and "--refresh" in texts(at.error)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("hybrid_core.dashboard.page.load_report", broken)
+    at = run_app(monkeypatch, "--trades", sample_log, "--health", heartbeat_file)
+    assert "This section failed: RuntimeError: disk on fire" in texts(at.error)
+    assert "ONLINE" in texts(at.markdown)  # the header before the failure still rendered

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shlex
 import sys
@@ -53,6 +54,8 @@ def command(trades: Path, health: Path | None, backtest: Path | None, state: Pat
     if print_command:
         click.echo(shlex.join(argv))
         return
+    if importlib.util.find_spec("streamlit") is None:
+        raise click.ClickException("streamlit is not installed; run: pip install 'hybrid-core[dashboard]'")
     click.echo(f"hybrid dashboard on http://{address}:{port} (Ctrl-C to stop)", err=True)
     sys.stdout.flush()
     os.execv(argv[0], argv)

@@ -2,7 +2,14 @@
 
 import sys
 
+import streamlit as st
+
 from hybrid_core.dashboard.options import parse_options
 from hybrid_core.dashboard.page import render
 
-render(parse_options(sys.argv[1:]))
+try:
+    options = parse_options(sys.argv[1:])
+except ValueError as exc:
+    st.error(str(exc))
+else:
+    render(options)

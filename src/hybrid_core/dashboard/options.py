@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import attrs
 
@@ -42,9 +43,16 @@ def _positive(text: str) -> float:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # a message for the page, not sys.exit
+        raise ValueError(f"dashboard arguments: {message}")
+
+
 def parse_options(argv: Sequence[str]) -> DashboardOptions:
-    """Options from ``argv`` (unknown arguments are ignored so Streamlit's own never break it)."""
-    parser = argparse.ArgumentParser(prog="hybrid dashboard", add_help=False)
+    """Options from ``argv`` (unknown arguments are ignored so Streamlit's own never break it).
+
+    Raises ValueError with one line naming the bad argument."""
+    parser = _Parser(prog="hybrid dashboard", add_help=False)
     parser.add_argument("--trades", type=Path, default=DashboardOptions.trades)
     parser.add_argument("--health", type=Path, default=None)
     parser.add_argument("--backtest", type=Path, default=None)

@@ -6,11 +6,14 @@ page never reloads and the reader keeps their place.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
 import streamlit as st
+from loguru import logger
 
 from hybrid_core.dashboard import charts
 from hybrid_core.dashboard.options import DashboardOptions
@@ -38,11 +41,23 @@ def money(value: float | None) -> str:
 
 def render(options: DashboardOptions) -> None:
     """Draw the whole page."""
-    st.set_page_config(page_title="hybrid dashboard", page_icon="📈", layout="wide")
-    live = st.fragment(run_every=options.refresh)(_render_live)
+    st.set_page_config(page_title="hybrid dashboard", page_icon=":material/monitoring:", layout="wide")
+    live = st.fragment(run_every=options.refresh)(_guarded(_render_live))
     live(options)
     if options.backtest is not None:
-        _render_backtest(options)
+        _guarded(_render_backtest)(options)
+
+
+def _guarded(section: Callable[[DashboardOptions], None]) -> Callable[[DashboardOptions], None]:
+    """Run a page section; a bug shows one line on the page (traceback in the log), not a trace."""
+    @functools.wraps(section)
+    def run(options: DashboardOptions) -> None:
+        try:
+            section(options)
+        except Exception as exc:  # noqa: BLE001 - the page must keep rendering
+            logger.exception("Dashboard section {name} failed", name=section.__name__)
+            st.error(f"This section failed: {type(exc).__name__}: {exc} (details in the server log)")
+    return run
 
 
 def _render_live(options: DashboardOptions) -> None:
