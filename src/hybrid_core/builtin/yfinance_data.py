@@ -40,7 +40,6 @@ warnings.filterwarnings("ignore", category=FutureWarning, module=r"yfinance\.")
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"yfinance\.")
 
 
-_positive = attrs.validators.gt(0)
 
 
 class YFinanceBars(DataSource):
@@ -52,13 +51,13 @@ class YFinanceBars(DataSource):
     class Params:
         cache_dir: str = DEFAULT_CACHE_DIR
         """Folder of the Parquet cache (relative paths: against the profile's folder)."""
-        lookback_days: int = attrs.field(default=400, validator=_positive)
+        lookback_days: int = attrs.field(default=400, validator=attrs.validators.gt(0))
         """Calendar days fetched when no start date is given."""
-        timeout_s: float = attrs.field(default=10.0, validator=_positive)
+        timeout_s: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
         """Per HTTP request, passed to yfinance."""
-        call_timeout_s: float = attrs.field(default=120.0, validator=_positive)
+        call_timeout_s: float = attrs.field(default=120.0, validator=attrs.validators.gt(0))
         """Hard bound of one batch download (yfinance can hang ~130 s on a silent network)."""
-        batch_size: int = attrs.field(default=100, validator=_positive)
+        batch_size: int = attrs.field(default=100, validator=attrs.validators.gt(0))
         """Tickers per yfinance.download call."""
         auto_adjust: bool = False
         """Let yfinance adjust OHLC; False: hybrid adjusts from Adj Close (same result)."""
@@ -66,7 +65,7 @@ class YFinanceBars(DataSource):
         """A symbol without bars: ``raise`` a DataError, or ``warn`` and go on with the rest."""
         overlap_days: int = attrs.field(default=5, validator=attrs.validators.ge(0))
         """Cached days fetched again to detect split/dividend re-adjustments."""
-        tolerance: float = attrs.field(default=1e-4, validator=_positive)
+        tolerance: float = attrs.field(default=1e-4, validator=attrs.validators.gt(0))
         """Relative price change of a cached bar taken as a re-adjustment."""
         settle_minutes: int = attrs.field(default=30, validator=attrs.validators.ge(0))
         """Minutes after the 16:00 New York close before today's equity bar counts as final."""
