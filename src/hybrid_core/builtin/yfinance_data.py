@@ -40,8 +40,6 @@ warnings.filterwarnings("ignore", category=FutureWarning, module=r"yfinance\.")
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"yfinance\.")
 
 
-
-
 class YFinanceBars(DataSource):
     """Yahoo Finance daily bars (equities and crypto) with a local Parquet cache."""
 
