@@ -38,8 +38,9 @@ class MiniEquityReversal(Strategy):
             weight[i, chosen] = self.allocation / n
         sel = pd.DataFrame(selected, index=dates, columns=close.columns)
         exit_ = (~sel) & rebal.to_numpy()[:, None]
-        return Signals(entry=sel, exit=exit_, keep=sel, weight=pd.DataFrame(weight, index=dates, columns=close.columns),
-                       decided=rebal, exit_reason="rebalance", info={"score": score})
+        weights = pd.DataFrame(weight, index=dates, columns=close.columns)
+        return Signals(entry=sel, exit=exit_, keep=sel, weight=weights, decided=rebal,
+                       exit_reason="rebalance", info={"score": score})
 
 
 class MiniCryptoAdx(Strategy):

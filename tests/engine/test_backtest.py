@@ -13,8 +13,15 @@ from hybrid_core.builtin.risk_rules import StopLoss, TimeStop
 from hybrid_core.calendars import nyse_sessions
 from hybrid_core.contracts import Panel, Signals
 from hybrid_core.engine import stats
-from hybrid_core.engine.backtest import (TRADE_COLUMNS, DecisionTable, compute_signals, lookahead_check,
-                                         run_backtest, survivorship_warnings, write_outputs)
+from hybrid_core.engine.backtest import (
+    TRADE_COLUMNS,
+    DecisionTable,
+    compute_signals,
+    lookahead_check,
+    run_backtest,
+    survivorship_warnings,
+    write_outputs,
+)
 from hybrid_core.errors import StrategyError
 
 from .minimal_strategies import MiniCryptoAdx, MiniEquityReversal
@@ -142,4 +149,5 @@ def test_lookahead_check_refuses_a_peeking_strategy(panel: Panel) -> None:
 
 def test_survivorship_warning_for_fixed_equity_lists_only(panel: Panel) -> None:
     (warning,) = survivorship_warnings(strategies(), panel)
-    assert "'eq'" in warning and "30 equities" in warning and "1 of them list only during the window" in warning
+    assert "'eq'" in warning and "30 equities" in warning
+    assert "1 of them list only during the window" in warning

@@ -17,7 +17,10 @@ def pos(sym: str, bars: int = 1, strategy: str = "eq", qty: float = 10.0) -> Pos
                     strategy=strategy, bars_held=bars, stop_price=95.0)
 
 
-def buy(sym: str, strategy: str = "eq", when: pd.Timestamp = pd.Timestamp("2021-01-01")) -> OrderIntent:
+WEEK_AGO = D - pd.Timedelta(days=7)
+
+
+def buy(sym: str, strategy: str = "eq", when: pd.Timestamp = WEEK_AGO) -> OrderIntent:
     return OrderIntent(symbol=sym, side="buy", qty=5, strategy=strategy, reason="entry", decision_date=when,
                        ref_price=10.0)
 
@@ -29,7 +32,8 @@ def test_entries_are_sized_on_close_and_portfolio_value_and_skip_zero_held_and_p
                        {"A": 33.0, "B": 1.0, "C": 1.0, "BIG": 5000.0, "BTC/USD": 31234.5},
                        1_000_000.0, RULES)
     qty = {o.symbol: o.qty for o in plan.orders}
-    assert qty == {"A": float(350_000 // 33), "BTC/USD": 4.802381}  # 150000 / 31234.5 = 4.8023819..., down to 1e-6
+    # 350000 / 33 shares; 150000 / 31234.5 = 4.8023819... BTC rounded down to 1e-6
+    assert qty == {"A": float(350_000 // 33), "BTC/USD": 4.802381}
     assert all(o.side == "buy" and o.reason == "entry" for o in plan.orders)
     assert plan.orders[0].ref_price == 33.0
     assert plan.cancel == []  # C is pending and entered again: kept

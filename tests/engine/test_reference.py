@@ -44,12 +44,14 @@ def assert_matches_reference(case: str, trades: pd.DataFrame, equity: pd.DataFra
         assert bad.empty, f"{col} differs:\n{bad[KEY + [col, col + '_ref']].head()}"
     for col in ("entry_price", "exit_price"):
         rel = (merged[col] / merged[f"{col}_ref"] - 1.0).abs()
-        assert rel.max() <= 1e-9, f"{col} differs by {rel.max():.3g} on {merged.loc[rel.idxmax(), KEY].tolist()}"
+        where = merged.loc[rel.idxmax(), KEY].tolist()
+        assert rel.max() <= 1e-9, f"{col} differs by {rel.max():.3g} on {where}"
 
     values = pd.read_csv(REFERENCE / f"{case}_values.csv", parse_dates=["date"])
     assert equity["date"].tolist() == values["date"].tolist()
     rel = np.abs(equity["value"].to_numpy() / values["value"].to_numpy() - 1.0)
-    assert rel.max() <= 1e-6, f"value differs by {rel.max():.3g} on {values['date'][int(rel.argmax())].date()}"
+    worst = values["date"][int(rel.argmax())].date()
+    assert rel.max() <= 1e-6, f"value differs by {rel.max():.3g} on {worst}"
 
 
 def test_eq50_reproduces_the_reference(tmp_path: Path) -> None:

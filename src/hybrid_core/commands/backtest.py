@@ -1,4 +1,4 @@
-"""``hybrid backtest PROFILE --start DATE --end DATE --out DIR``: the profile's own components over history."""
+"""``hybrid backtest PROFILE --start DATE --end DATE --out DIR``: a profile's own components over history."""
 
 from __future__ import annotations
 
@@ -88,7 +88,6 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
                           slippage_bps=float(slippage_bps if slippage_bps is not None else spec.slippage_bps),
                           commission=float(commission if commission is not None else spec.commission),
                           progress=progress)
-    t_run = time.perf_counter()
     dates = panel.dates
     meta = {
         "profile": profile.name, "profile_path": str(profile.path), "start": str(dates[0].date()),
@@ -98,8 +97,8 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
                     **result.timings},
     }
     out = Path(out_dir)
-    summary = write_outputs(out, result, panel, title=f"Backtest {profile.name} {meta['start']}..{meta['end']}",
-                            meta=meta, notes=[*notes, *checks], started=t0)
+    title = f"Backtest {profile.name} {meta['start']}..{meta['end']}"
+    summary = write_outputs(out, result, panel, title=title, meta=meta, notes=[*notes, *checks], started=t0)
     _print_summary(summary, out)
 
 

@@ -131,7 +131,9 @@ def _numeric(frame: pd.DataFrame) -> bool:
 
 def _bool_array(frame: pd.DataFrame, index: pd.DatetimeIndex, symbols: list[str]) -> np.ndarray:
     aligned = frame.reindex(index=index, columns=symbols)
-    return aligned.fillna(False).to_numpy(dtype=bool) if aligned.isna().any().any() else aligned.to_numpy(bool)
+    if aligned.isna().any().any():
+        aligned = aligned.fillna(False)
+    return aligned.to_numpy(dtype=bool)
 
 
 def _plain(value: Any) -> Any:
@@ -166,7 +168,8 @@ def compute_signals(strategy: Strategy, panel: Panel) -> Signals:
     try:
         return strategy.signals(own)
     except Exception as exc:  # the strategy's own code failed
-        raise StrategyError(f"strategy {strategy.name!r} failed in signals(): {type(exc).__name__}: {exc}") from exc
+        raise StrategyError(f"strategy {strategy.name!r} failed in signals(): "
+                            f"{type(exc).__name__}: {exc}") from exc
 
 
 def run_backtest(panel: Panel, strategies: Sequence[Strategy], risk_rules: Sequence[RiskRule] = (), *,
@@ -185,7 +188,8 @@ def run_backtest(panel: Panel, strategies: Sequence[Strategy], risk_rules: Seque
     index = {s: j for j, s in enumerate(symbols)}
     names = [s.name for s in strategies]
     if len(set(names)) != len(names):
-        raise StrategyError(f"two strategies share the name {names}; give each a distinct name in the profile")
+        raise StrategyError(f"two strategies share a name in {names}; "
+                            f"give each a distinct `id` in the profile")
     tables = []
     for strategy in strategies:
         given = signals.get(strategy.name) if signals else None
@@ -202,19 +206,29 @@ def run_backtest(panel: Panel, strategies: Sequence[Strategy], risk_rules: Seque
     cash_col = np.empty(n)
     fills: list[Fill] = []
     date_list = list(dates)
+    stops = np.full(len(symbols), -np.inf)  # stop of each held symbol, -inf: none
     for i in _progress(range(n), progress, "backtest"):
         date = date_list[i]
         if book.pending or book.positions:
             live = [*book.positions, *book.pending]
             cols = [index[s] for s in live]
-            fills.extend(book.on_open(date, dict(zip(live, opens[i, cols].tolist())),
-                                      dict(zip(live, lows[i, cols].tolist()))))
+            with np.errstate(invalid="ignore"):
+                hit = np.flatnonzero((opens[i] <= stops) | (lows[i] <= stops))
+            today = book.on_open(date, dict(zip(live, opens[i, cols].tolist(), strict=True)),
+                                 dict(zip(live, lows[i, cols].tolist(), strict=True)),
+                                 stop_candidates=[symbols[j] for j in hit.tolist()])
+            for fill in today:
+                pos = book.positions.get(fill.symbol)
+                stop = pos.stop_price if pos is not None else None
+                stops[index[fill.symbol]] = -np.inf if stop is None else stop
+            fills.extend(today)
         decisions = [d for d in (t.at(i, book.positions) for t in tables) if d is not None]
         if decisions:
             book.on_close(date, RowPrices(closes[i], index), decisions)
         else:
             held = list(book.positions)
-            book.on_close(date, dict(zip(held, closes[i, [index[s] for s in held]].tolist())), decisions)
+            book.on_close(date, dict(zip(held, closes[i, [index[s] for s in held]].tolist(), strict=True)),
+                          decisions)
         values[i] = book.last_value
         cash_col[i] = book.cash
     t_loop = time.perf_counter()
@@ -225,8 +239,8 @@ def run_backtest(panel: Panel, strategies: Sequence[Strategy], risk_rules: Seque
     bars = int(np.count_nonzero(~np.isnan(closes)))
     timings = {"signals": t_signals - t0, "loop": t_loop - t_signals, "engine": time.perf_counter() - t0}
     logger.bind(**timings).debug("backtest done: {n} dates, {t} trades", n=n, t=len(trades))
-    return BacktestResult(equity=equity, trades=trades, fills=fills, strategies=names, initial_cash=float(cash),
-                          timings=timings, bars=bars)
+    return BacktestResult(equity=equity, trades=trades, fills=fills, strategies=names,
+                          initial_cash=float(cash), timings=timings, bars=bars)
 
 
 def trades_frame(trades: Sequence[Trade]) -> pd.DataFrame:

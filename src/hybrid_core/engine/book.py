@@ -14,7 +14,7 @@ so a mapping may be a cheap view over a row of a wide array.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -110,6 +110,7 @@ class PortfolioBook:
         self.entry_commission: dict[str, float] = {}
         self.last_value: float = self.cash
         self._slip = self.slippage_bps / 1e4
+        self._stop_rules = [r for r in self.risk_rules if type(r).stop_price is not RiskRule.stop_price]
 
     # ----------------------------------------------------------------- orders
     def submit(self, intent: OrderIntent) -> None:
@@ -136,39 +137,44 @@ class PortfolioBook:
     def stop_for(self, position: Position) -> float | None:
         """The tightest stop the risk rules give a freshly opened position (None: no stop)."""
         best = None
-        for rule in self.risk_rules:
+        for rule in self._stop_rules:
             stop = rule.stop_price(position)
             if stop is not None and (best is None or stop > best):
                 best = stop
         return best
 
     # ------------------------------------------------------------------- bars
-    def on_open(self, date: pd.Timestamp, opens: Mapping[str, float],
-                lows: Mapping[str, float]) -> list[Fill]:
+    def on_open(self, date: pd.Timestamp, opens: Mapping[str, float], lows: Mapping[str, float],
+                stop_candidates: Iterable[str] | None = None) -> list[Fill]:
         """Execute at the open of ``date``: pending orders, then stops of positions held before it.
 
-        Only symbols with a bar at ``date`` trade. Returns the fills in execution order.
+        Only symbols with a bar at ``date`` trade. ``stop_candidates`` may name the only held
+        symbols whose stop can trigger today (a caller that screens stops with arrays); by
+        default every position held before this bar is checked. Returns the fills in order.
         """
         fills: list[Fill] = []
-        held_before = [s for s, p in self.positions.items() if p.stop_price is not None]
+        positions = self.positions
+        if stop_candidates is None:
+            held_before = [s for s, p in positions.items() if p.stop_price is not None]
+        else:
+            held_before = list(stop_candidates)
         open_of = opens.get
         if self.pending:
-            due: list[tuple[str, float, list[OrderIntent]]] = []
+            due: list[tuple[float, list[OrderIntent]]] = []
             for sym in list(self.pending):
                 price = open_of(sym)
                 if price is not None and price == price:
-                    due.append((sym, float(price), self.pending.pop(sym)))
+                    due.append((float(price), self.pending.pop(sym)))
             for side in ("sell", "buy"):
-                for _sym, price, orders in due:
+                for price, orders in due:
                     for order in orders:
                         if order.side == side:
                             fill = self._fill_market(date, order, price)
                             if fill is not None:
                                 fills.append(fill)
-        positions = self.positions
         for sym in held_before:
             pos = positions.get(sym)
-            if pos is None or pos.stop_price is None:
+            if pos is None or pos.stop_price is None or pos.entry_date == date:
                 continue
             opened = open_of(sym)
             if opened is None or opened != opened:

@@ -104,7 +104,7 @@ def plan_orders(date: pd.Timestamp, decisions: Sequence[Decision], positions: Ma
         if decision.decided:
             cancel.extend(_stale_buys(pending, name, decision.entries, date))
         for sym, weight in decision.entries.items():
-            if sym in positions or sym in buying or _has_pending(pending, sym, "buy"):
+            if sym in positions or sym in buying or (sym in pending and _has_pending(pending, sym, "buy")):
                 continue
             price = _price(closes, sym)
             qty = lot_quantity(sym, weight * portfolio_value, price)

@@ -50,14 +50,16 @@ def _floats(values: Any) -> list[float | None]:
     return [None if not math.isfinite(v) else float(v) for v in np.asarray(values, dtype="float64")]
 
 
-def figures(equity: pd.DataFrame, contributions: pd.DataFrame, initial_cash: float) -> dict[str, dict[str, Any]]:
+def figures(equity: pd.DataFrame, contributions: pd.DataFrame,
+            initial_cash: float) -> dict[str, dict[str, Any]]:
     """Plotly figure specs: equity curve, drawdown, monthly returns heat map, strategy contribution."""
     x = _dates(equity.index)
     values = equity["value"]
     base_layout = {"margin": {"l": 60, "r": 20, "t": 40, "b": 40}, "hovermode": "x unified",
                    "template": None}
     equity_fig = {
-        "data": [{"type": "scatter", "mode": "lines", "name": "portfolio value", "x": x, "y": _floats(values)},
+        "data": [{"type": "scatter", "mode": "lines", "name": "portfolio value", "x": x,
+                  "y": _floats(values)},
                  {"type": "scatter", "mode": "lines", "name": "cash", "x": x, "y": _floats(equity["cash"]),
                   "line": {"width": 1, "dash": "dot"}, "visible": "legendonly"}],
         "layout": {**base_layout, "title": {"text": "Equity curve"}, "yaxis": {"title": {"text": "value"}}},
@@ -66,14 +68,16 @@ def figures(equity: pd.DataFrame, contributions: pd.DataFrame, initial_cash: flo
     drawdown_fig = {
         "data": [{"type": "scatter", "mode": "lines", "fill": "tozeroy", "name": "drawdown", "x": x,
                   "y": _floats(dd * 100.0), "line": {"color": "#c0392b"}}],
-        "layout": {**base_layout, "title": {"text": "Drawdown"}, "yaxis": {"title": {"text": "% below peak"}}},
+        "layout": {**base_layout, "title": {"text": "Drawdown"},
+                   "yaxis": {"title": {"text": "% below peak"}}},
     }
     table = monthly_returns(values, initial_cash)
-    z = [[None if not math.isfinite(v) else round(v * 100.0, 2) for v in row] for row in table.to_numpy(float)]
+    z = [[None if not math.isfinite(v) else round(v * 100.0, 2) for v in row]
+         for row in table.to_numpy(float)]
+    labels = [[("" if v is None else f"{v:.1f}%") for v in row] for row in z]
     heat_fig = {
         "data": [{"type": "heatmap", "z": z, "x": MONTHS, "y": [str(y) for y in table.index],
-                  "colorscale": "RdYlGn", "zmid": 0, "text": [[("" if v is None else f"{v:.1f}%") for v in row]
-                                                              for row in z],
+                  "colorscale": "RdYlGn", "zmid": 0, "text": labels,
                   "texttemplate": "%{text}", "hovertemplate": "%{y} %{x}: %{z:.2f}%<extra></extra>",
                   "colorbar": {"title": {"text": "%"}}}],
         "layout": {**base_layout, "title": {"text": "Monthly returns"}, "hovermode": "closest",

@@ -149,7 +149,8 @@ def strategy_pnl(trades: pd.DataFrame, closes: pd.DataFrame, dates: pd.DatetimeI
 
     Built from the trades alone: a position counts at the closes of [entry date, exit date), is
     marked at the symbol's latest close; its entry and exit fills (with their commissions) move cash.
-    Needs the ``commission`` and ``entry_commission`` columns of :func:`~hybrid_core.engine.backtest.trades_frame`.
+    Needs the ``commission`` and ``entry_commission`` columns of
+    :func:`~hybrid_core.engine.backtest.trades_frame`.
     The columns (one per strategy) add up to ``value - initial_cash``.
     """
     dates = pd.DatetimeIndex(dates)
@@ -187,7 +188,8 @@ def summarize(equity: pd.DataFrame, trades: pd.DataFrame, fills: Sequence[Fill],
     ppy = periods_per_year(pd.DatetimeIndex(equity.index))
     total: dict[str, Any] = {**return_stats(values, initial_cash, ppy), **trade_stats(trades),
                              **turnover(fills, values, ppy)}
-    total["average_exposure"] = float((equity["exposure"] / equity["value"]).mean()) if len(equity) else math.nan
+    exposure = equity["exposure"] / equity["value"]
+    total["average_exposure"] = float(exposure.mean()) if len(equity) else math.nan
     per: dict[str, Any] = {}
     if contributions is not None and len(values):
         prev_total = np.concatenate([[initial_cash], values.to_numpy()[:-1]])
