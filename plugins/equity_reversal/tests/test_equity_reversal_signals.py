@@ -231,3 +231,21 @@ def test_union_of_equity_dates_is_exactly_the_xnys_sessions_and_weeks_end_on_the
     weekly = [d for d in week_ends if sessions[5] <= d <= sessions[-1]]
     assert decided == weekly and len(decided) == 1119
     assert pd.Timestamp("2021-04-21") not in decided  # the data ends on a Wednesday
+
+
+def test_every_eq50_reference_entry_and_rebalance_exit_follows_a_decision_here():
+    """Reference eq50_2015 (Backtrader, 1,326 trades): each buy and each `rebalance` sell at an
+    open follows this strategy's entry / exit on the previous session."""
+    trades = pd.read_csv(SP500.parents[1] / "reference" / "eq50_2015_trades.csv",
+                         parse_dates=["entry_date", "exit_date"])
+    panel = load_panel(FIRST_50, "2015-01-01", "2021-04-21")
+    signals = EquityReversal(universe=FIRST_50).signals(panel)
+    dates = panel.dates
+    decided_before = dates[dates.get_indexer(pd.DatetimeIndex(trades["entry_date"])) - 1]
+    assert signals.decided.loc[decided_before].all()
+    entered = signals.entry.stack()
+    assert all(entered[(d, s)] for d, s in zip(decided_before, trades["symbol"], strict=True))
+    sold = trades[trades["exit_reason"] == "rebalance"]
+    sold_before = dates[dates.get_indexer(pd.DatetimeIndex(sold["exit_date"])) - 1]
+    exited = signals.exit.stack()
+    assert len(sold) > 900 and all(exited[(d, s)] for d, s in zip(sold_before, sold["symbol"], strict=True))
