@@ -31,6 +31,9 @@ class FakeResponse:
     def json(self) -> dict:
         return json.loads(self.text)
 
+    def raise_for_status(self) -> None:
+        """Yahoo's error bodies are JSON that yfinance parses itself."""
+
 
 def _series(values: pd.Series) -> list:
     return [None if pd.isna(v) else float(v) for v in values]

@@ -13,6 +13,7 @@ to yfinance for each HTTP request.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -81,6 +82,8 @@ class YFinanceBars(DataSource):
         self.base_dir = Path(base_dir) if base_dir else Path.cwd()
         self.clock = clock or utc_now
         self.last_report: UpdateReport | None = None
+        self.yahoo_errors: list[str] = []
+        """Error lines yfinance logged (it never raises for a failed ticker)."""
 
     @property
     def cache(self) -> BarCache:
@@ -105,7 +108,9 @@ class YFinanceBars(DataSource):
                                group_by="column", multi_level_index=True)
 
         what = f"yfinance download of {len(mapping)} symbol(s) ({', '.join(list(symbols)[:3])}...)"
-        raw = call_with_timeout(call, params.call_timeout_s, what)
+        with _YahooErrors() as errors:
+            raw = call_with_timeout(call, params.call_timeout_s, what)
+        self.yahoo_errors.extend(errors.lines)
         if raw is None or raw.empty:
             return empty_bars()
         return normalise_bars(raw, symbol_map=mapping, source="yfinance")
@@ -140,12 +145,14 @@ class YFinanceBars(DataSource):
     def fetch(self, symbols: Sequence[str], start: pd.Timestamp | None,
               end: pd.Timestamp | None) -> pd.DataFrame:
         symbols = [s.strip().upper() for s in symbols]
+        self.yahoo_errors = []
         start_day, end_day, now = self._window(start, end)
         report = self._update(symbols, start_day, end_day, now)
         if report.missing and self.params.on_missing == "raise":
+            said = f" (yfinance: {self.yahoo_errors[-1][:160]})" if self.yahoo_errors else ""
             raise DataError(f"yfinance returned no bars for {len(report.missing)} symbol(s): "
-                            f"{', '.join(report.missing[:20])}; check the tickers (Yahoo spells "
-                            f"BRK.B as BRK-B) or set data.params.on_missing: warn to go on without them")
+                            f"{', '.join(report.missing[:20])}{said}; check the tickers or the network, "
+                            f"or set data.params.on_missing: warn to go on without them")
         bars = self.cache.read_many(symbols, start_day, end_day)
         if not self.params.include_unsettled:
             bars = drop_unsettled(bars, now, self.params.settle_minutes)
@@ -155,6 +162,26 @@ class YFinanceBars(DataSource):
         logger.debug("yfinance: {rows} bars of {n} symbol(s), {requests} request(s)", rows=len(bars),
                      n=bars["symbol"].nunique(), requests=report.requests)
         return bars
+
+
+class _YahooErrors(logging.Handler):
+    """Collects the error lines yfinance logs during a download (its only failure signal)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = " ".join(record.getMessage().split())
+        if line and not line.endswith("Failed download:") and not line.endswith("Failed downloads:"):
+            self.lines.append(line)
+
+    def __enter__(self) -> _YahooErrors:
+        logging.getLogger("yfinance").addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("yfinance").removeHandler(self)
 
 
 def drop_unsettled(bars: pd.DataFrame, now: pd.Timestamp, settle_minutes: int) -> pd.DataFrame:
