@@ -10,6 +10,7 @@ from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
 from hybrid_alpaca_broker.broker import AlpacaBroker, AlpacaParams
 from hybrid_alpaca_broker.order_rules import OrderRefused
+from hybrid_alpaca_broker.testing import Fault
 
 from hybrid_core.contracts import OrderRequest
 from hybrid_core.errors import BrokerError
@@ -159,6 +160,18 @@ def test_exit_cancels_the_stop_first(broker, server, logs):
     assert orders_at_server(server, "eq-stop")[0]["status"] == "canceled"
     assert broker.positions() == [] and broker.open_orders() == []
     assert any("canceling stop eq-stop on AAPL before the exit" in line for line in logs)
+
+
+def test_an_exit_refused_for_reserved_shares_cancels_stops_and_retries_once(broker, server, logs):
+    """A stop placed between the broker's cancel and its POST (a race) still cannot block the exit."""
+    broker.submit(OrderRequest("eq-in", "AAPL", "buy", 10))
+    server.faults.add(Fault("status", 403, method="POST", path="/v2/orders", body=(
+        '{"code":40310000,"message":"insufficient qty available for order (requested: 10, available: 0)"}')))
+    out = broker.submit(OrderRequest("eq-out", "AAPL", "sell", 10))
+    assert broker.get_order(out.client_order_id).status == "filled"
+    assert server.count("POST", "/v2/orders") == 3
+    assert any("insufficient qty available" in line and "canceling stop orders on AAPL and retrying once"
+               in line for line in logs)
 
 
 def test_crypto_stop_is_a_stop_limit_at_the_broker_and_triggers(broker, server, exchange):

@@ -92,3 +92,17 @@ def test_persistent_data_failure_is_one_data_error(source, server, exchange):
     server.faults.add(rate_limit_burst(100, method="GET", path=STOCKS))
     with pytest.raises(DataError, match="alpaca bars for AAPL failed: HTTP 429"):
         source.fetch(["AAPL"], pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-10"))
+
+
+@pytest.mark.parametrize("now_utc, last_equity, last_crypto", [
+    ("2024-03-15 19:00", "2024-03-14", "2024-03-14"),  # 15:00 New York: today's session still open
+    ("2024-03-15 20:10", "2024-03-15", "2024-03-14"),  # 16:10 New York: equities done, UTC day not
+    ("2024-03-16 00:05", "2024-03-15", "2024-03-15"),  # the UTC day has ended
+])
+def test_bars_still_in_progress_are_dropped(source, exchange, now_utc, last_equity, last_crypto):
+    exchange.load_bars(synthetic_bars(["AAPL"], pd.bdate_range("2024-03-11", "2024-03-15")))
+    exchange.load_bars(synthetic_bars(["BTC/USD"], pd.date_range("2024-03-11", "2024-03-16")))
+    source.clock = lambda: pd.Timestamp(now_utc, tz="UTC")
+    got = source.fetch(["AAPL", "BTC/USD"], pd.Timestamp("2024-03-11"), pd.Timestamp("2024-03-16"))
+    last = got.groupby("symbol")["date"].max().dt.strftime("%Y-%m-%d").to_dict()
+    assert last == {"AAPL": last_equity, "BTC/USD": last_crypto}

@@ -205,3 +205,16 @@ def test_a_post_that_times_out_during_a_run_still_opens_the_position(rehearsal):
     assert hybrid("run", str(profile), "--once", "--as-of", "2021-03-26") == 0
     eth = [o for o in server_orders(server) if o["symbol"] == "ETH/USD"]
     assert [(o["side"], o["type"]) for o in eth] == [("buy", "market"), ("sell", "stop_limit")]
+
+
+def test_a_position_the_state_does_not_know_is_reported_not_sold(rehearsal, capsys):
+    server, profile, _ = rehearsal
+    ex = server.exchange
+    ex.market_open = True
+    ex.submit({"symbol": "MSFT", "qty": 5, "side": "buy", "type": "market", "time_in_force": "day",
+               "client_order_id": "bought-by-hand"})
+    ex.market_open = False
+    assert hybrid("run", str(profile), "--once", "--as-of", "2021-03-26") == 0
+    assert "Broker holds 5.0 MSFT that the state database does not know" in capsys.readouterr().err
+    assert not [o for o in server_orders(server) if o["symbol"] == "MSFT" and o["side"] == "sell"]
+    assert ex.positions["MSFT"]["qty"] == 5

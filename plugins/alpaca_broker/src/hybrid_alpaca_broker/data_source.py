@@ -9,7 +9,7 @@ York session date, crypto dates the UTC day.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -44,6 +44,8 @@ class AlpacaDataParams:
     missing: Literal["skip", "error"] = attrs.field(
         default="skip", validator=attrs.validators.in_(("skip", "error")))
     """What to do when some requested symbols return no bars: log and skip, or raise DataError."""
+    drop_incomplete: bool = True
+    """Drop bars still in progress: today's equity bar before 16:00 New York, today's UTC crypto bar."""
     default_start: str = "2016-01-01"
     timeout: float = 30.0
     read_attempts: int = 4
@@ -59,6 +61,8 @@ class AlpacaDataSource(DataSource):
     def __init__(self, params: AlpacaDataParams | None = None) -> None:
         super().__init__(params)
         self._reads = ReadRetry(self.params.read_attempts, self.params.backoff)
+        self.clock: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now("UTC")
+        """Wall clock (UTC) used to tell finished bars from bars in progress."""
         self._stock: StockHistoricalDataClient | None = None
         self._crypto: CryptoHistoricalDataClient | None = None
 
@@ -106,6 +110,8 @@ class AlpacaDataSource(DataSource):
             parts.append(self._fetch_group(cryptos, window, crypto=True))
         bars = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
         bars = bars[(bars["date"] >= first) & (bars["date"] <= last)]
+        if self.params.drop_incomplete:
+            bars = self._drop_in_progress(bars)
         bars = bars.sort_values(["symbol", "date"]).drop_duplicates(["symbol", "date"], keep="last")
         bars = bars.reset_index(drop=True)
         self._check_missing(symbols, bars, first, last)
@@ -128,6 +134,22 @@ class AlpacaDataSource(DataSource):
         except Exception as exc:
             raise DataError(f"alpaca bars for {', '.join(symbols)} failed: {describe_failure(exc)}") from exc
         return bars_to_long(barset.data, tz="UTC" if crypto else "America/New_York")
+
+    def _drop_in_progress(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """Bars whose period has not ended yet (a live cycle must not decide on a partial bar)."""
+        now = self.clock()
+        now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+        ny = now.tz_convert("America/New_York")
+        equity_done = ny.normalize().tz_localize(None) - pd.Timedelta(days=0 if ny.hour >= 16 else 1)
+        crypto_done = now.normalize().tz_localize(None) - pd.Timedelta(days=1)
+        crypto = bars["symbol"].str.contains("/", regex=False)
+        keep = (crypto & (bars["date"] <= crypto_done)) | (~crypto & (bars["date"] <= equity_done))
+        if not keep.all():
+            dropped = bars.loc[~keep, ["symbol", "date"]]
+            logger.info("alpaca data: {n} bar(s) still in progress dropped ({symbols} on {dates})",
+                        n=len(dropped), symbols=", ".join(sorted(set(dropped["symbol"])))[:120],
+                        dates=", ".join(sorted({str(d.date()) for d in dropped["date"]})))
+        return bars[keep].reset_index(drop=True)
 
     def _check_missing(self, symbols: list[str], bars: pd.DataFrame, first: pd.Timestamp,
                        last: pd.Timestamp) -> None:
