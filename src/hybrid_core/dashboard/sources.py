@@ -60,10 +60,10 @@ def system_status(path: Path, max_age_s: float, now: datetime | None = None) -> 
     cycle = beat.get("cycle") if isinstance(beat.get("cycle"), int) else None
     run_status = str(beat["status"]) if beat.get("status") else None
     error = str(beat["last_error"]) if beat.get("last_error") else None
-    common = {"mode": mode, "cycle": cycle, "run_status": run_status, "last_error": error}
+    known = SystemStatus(OFFLINE, mode=mode, cycle=cycle, run_status=run_status, last_error=error)
     age = health.age_s
     if age is None:
-        return SystemStatus(OFFLINE, **common, message=f"Heartbeat file {path} has no valid 'time'.")
+        return attrs.evolve(known, message=f"Heartbeat file {path} has no valid 'time'.")
     when = (now or datetime.now(timezone.utc)) - timedelta(seconds=age)
     if run_status == "stopped":
         state, message = OFFLINE, "The run reported that it stopped."
@@ -73,7 +73,7 @@ def system_status(path: Path, max_age_s: float, now: datetime | None = None) -> 
         state, message = STALE, f"Last heartbeat {age:.0f} s ago (limit {max_age_s:.0f} s)."
     else:
         state, message = OFFLINE, f"Last heartbeat {age:.0f} s ago: the run looks down."
-    return SystemStatus(state, last_time=when, age_s=age, message=message, **common)
+    return attrs.evolve(known, state=state, last_time=when, age_s=age, message=message)
 
 
 @attrs.frozen

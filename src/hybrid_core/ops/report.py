@@ -242,9 +242,10 @@ def read_events(source: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, list[R
         raw["line"] = range(2, len(raw) + 2)
         problems: list[RowProblem] = []
     else:
-        header, raw, problems = _read_csv(Path(source))
-        if header is None:
+        file_header, raw, problems = _read_csv(Path(source))
+        if file_header is None:
             return _empty_events(), problems
+        header = file_header
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         name = "(frame)" if isinstance(source, pd.DataFrame) else source
@@ -357,7 +358,8 @@ class _Lot:
 def _fill_rows(events: pd.DataFrame, problems: list[RowProblem]) -> pd.DataFrame:
     """Filled events in time order; a repeated fill of one client order id is skipped."""
     fills = events[events["status"] == "filled"].sort_values(["timestamp", "line"], kind="stable")
-    keep, seen = [], {}
+    keep: list[bool] = []
+    seen: dict[str, int] = {}
     for line, coid in zip(fills["line"], fills["client_order_id"], strict=True):
         if coid and coid in seen:
             problems.append(RowProblem(int(line), f"repeated fill of client_order_id {coid} "
