@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +13,7 @@ from hybrid_core.contracts import Panel, Signals, Strategy
 from hybrid_core.errors import StrategyError
 from hybrid_core.testing.lookahead import assert_no_lookahead, check_no_lookahead, default_cut_dates
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA = shared_data_dir()
 FILES = [str(DATA / "sp500_daily.parquet"), str(DATA / "crypto_daily.parquet")]
 EQUITIES = ["AAPL", "AMZN", "BA", "CARR", "CVX", "F", "GE", "JPM", "KO", "MSFT", "OTIS", "PFE", "T", "XOM"]
 PAIRS = ["BTC/USD", "ETH/USD"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,8 +11,9 @@ from hybrid_equity_reversal import EquityReversal
 
 from hybrid_core.builtin.local_data import LocalBars
 from hybrid_core.contracts import Panel
+from hybrid_core.testing import shared_data_dir
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA = shared_data_dir()
 BUDGET_SECONDS = 0.3
 
 

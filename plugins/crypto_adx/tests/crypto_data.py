@@ -1,24 +1,22 @@
 """Data helpers for crypto_adx tests: the shared crypto parquet, raw and as panels.
 
-The shared data sits next to the repository (``../shared/data`` from the repo root), in CI too.
+The shared data: ``hybrid_core.testing.shared_data_dir()`` (``$HYBRID_SHARED_DATA`` or ``../shared/data``).
 Panels are built the canonical way (core ``LocalBars``); expected values in the tests come
 from the RAW parquet rows with TA-Lib and pandas called directly.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
 from hybrid_core.builtin.local_data import LocalBars
 from hybrid_core.contracts import Panel
+from hybrid_core.testing import shared_data_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-CRYPTO = REPO_ROOT.parent / "shared" / "data" / "crypto_daily.parquet"
+CRYPTO = shared_data_dir() / "crypto_daily.parquet"
 PAIRS = ["BTC/USD", "ETH/USD"]
-HYBRID_REFERENCE_TRADES = REPO_ROOT.parent / "shared" / "reference" / "hybrid_2016_trades.csv"
+HYBRID_REFERENCE_TRADES = shared_data_dir().parent / "reference" / "hybrid_2016_trades.csv"
 
 
 def _require_data() -> None:

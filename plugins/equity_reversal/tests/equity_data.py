@@ -1,22 +1,20 @@
 """Data helpers for equity_reversal tests: slices of the shared S&P 500 parquet, raw and as panels.
 
-The shared data sits next to the repository (``../shared/data`` from the repo root), in CI too.
+The shared data: ``hybrid_core.testing.shared_data_dir()`` (``$HYBRID_SHARED_DATA`` or ``../shared/data``).
 Panels are built the canonical way (``LocalBars`` adjusts OHLC by adj_close / close); expected
 values in the tests are computed from the RAW parquet columns, independently of that code.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
 from hybrid_core.builtin.local_data import LocalBars
 from hybrid_core.contracts import Panel
+from hybrid_core.testing import shared_data_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-SP500 = REPO_ROOT.parent / "shared" / "data" / "sp500_daily.parquet"
+SP500 = shared_data_dir() / "sp500_daily.parquet"
 
 
 def _require_data() -> None:
