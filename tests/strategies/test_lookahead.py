@@ -11,6 +11,7 @@ from hybrid_equity_reversal import EquityReversal
 from hybrid_core.builtin.local_data import LocalBars
 from hybrid_core.contracts import Panel, Signals, Strategy
 from hybrid_core.errors import StrategyError
+from hybrid_core.testing import shared_data_dir
 from hybrid_core.testing.lookahead import assert_no_lookahead, check_no_lookahead, default_cut_dates
 
 DATA = shared_data_dir()
