@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -61,8 +62,7 @@ def render_text(report: Report, source: str) -> str:
 @click.option("--state", type=click.Path(path_type=Path), default=None,
               help="State database: list its open positions instead of the log's FIFO lots.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.pass_context
-def command(ctx: click.Context, file: Path, state: Path | None, as_json: bool) -> None:
+def command(file: Path, state: Path | None, as_json: bool) -> None:
     """Realised PnL (FIFO per symbol), win rate, trades, volume and open positions."""
     try:
         report = build_report(file)
@@ -70,7 +70,7 @@ def command(ctx: click.Context, file: Path, state: Path | None, as_json: bool) -
             report = with_state_positions(report, state)
     except HybridError as exc:
         click.echo(f"error: {exc}", err=True)
-        ctx.exit(exc.exit_code)
+        sys.exit(exc.exit_code)  # SystemExit, not ctx.exit: the exit code survives standalone_mode=False
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
