@@ -126,10 +126,28 @@ def test_equity_when_market_closed_is_queued_as_day(broker, server, exchange):
 
 def test_equity_when_market_closed_skip_sends_nothing(make_broker, server, exchange):
     exchange.market_open = False
-    broker = make_broker(equity_when_closed="skip")
+    broker = make_broker(equity_when_closed="skip", clock_ttl=0)
     with pytest.raises(OrderRefused, match="market closed and equity_when_closed=skip"):
         broker.submit(OrderRequest("eq-s", "AAPL", "buy", 5))
     assert server.count("POST", "/v2/orders") == 0
+
+
+def test_a_refused_exit_leaves_the_stop_in_place(make_broker, server, exchange):
+    broker = make_broker(equity_when_closed="skip", clock_ttl=0)
+    broker.submit(OrderRequest("eq-in", "AAPL", "buy", 10))
+    broker.submit(OrderRequest("eq-stop", "AAPL", "sell", 10, order_type="stop", stop_price=95))
+    exchange.market_open = False
+    with pytest.raises(OrderRefused, match="equity_when_closed=skip"):
+        broker.submit(OrderRequest("eq-out", "AAPL", "sell", 10))
+    assert broker.get_order("eq-stop").status == "new"
+
+
+def test_crypto_asset_found_under_either_symbol_form(broker, server, exchange):
+    server.faults.add(Fault("status", 404, method="GET", path="/v2/assets/ETH/USD",
+                            body='{"code":40410000,"message":"asset not found"}'))
+    assert broker.submit(OrderRequest("eth-1", "ETH/USD", "buy", 1.0)).qty == 1.0
+    asked = [r[1] for r in exchange.requests if "assets" in r[1]]
+    assert asked == ["/v2/assets/ETH/USD", "/v2/assets/ETHUSD"]
 
 
 def test_fractional_equity_goes_as_day(broker, server):

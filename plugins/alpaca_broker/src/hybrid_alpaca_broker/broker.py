@@ -29,6 +29,7 @@ from hybrid_core.contracts import (
     OrderRequest,
     OrderStatus,
     Panel,
+    is_crypto,
 )
 from hybrid_core.errors import BrokerError
 
@@ -228,9 +229,7 @@ class AlpacaBroker(Broker):
         exiting = order.side == "sell" and order.order_type == "market"
         try:
             rules = self._asset_rules(order.symbol)
-            if exiting:
-                self._cancel_stops(order.symbol)
-            held = self._held_qty(order.symbol) if order.side == "sell" else 0.0
+            held = self._held_qty(order.symbol, count_stops=exiting) if order.side == "sell" else 0.0
             market_open = True if rules.crypto else bool(self._clock_now().is_open)
             plan = plan_order(order, rules, held_qty=held, market_open=market_open,
                               policy=OrderPolicy(self.params.equity_when_closed,
@@ -239,6 +238,8 @@ class AlpacaBroker(Broker):
             if plan.qty != order.qty:
                 log.info("alpaca {cid}: qty {asked:g} -> {qty:g} ({symbol} rules)", cid=cid,
                          asked=order.qty, qty=plan.qty, symbol=order.symbol)
+            if exiting:  # only once the exit is sure to be sent: never leave a position unprotected
+                self._cancel_stops(order.symbol)
             sent = self._send(plan, exiting)
         except OrderRefused as exc:
             return self._refused(order, str(exc))
@@ -274,18 +275,31 @@ class AlpacaBroker(Broker):
 
     def _asset_rules(self, symbol: str) -> AssetRules:
         if symbol not in self._assets:
-            try:
-                asset = self._reads.call(f"GET /v2/assets/{symbol}", lambda: self._api().get_asset(symbol))
-            except Exception as exc:
-                if status_of(exc) == 404:
-                    raise OrderRefused(
-                        f"{symbol}: unknown at Alpaca (GET /v2/assets/{symbol} is 404)") from exc
-                raise
+            asset = None
+            for name in dict.fromkeys((symbol, to_position_symbol(symbol))):  # BTC/USD, then BTCUSD
+                if name != symbol and not is_crypto(symbol):
+                    break
+                def fetch(name: str = name) -> Any:
+                    try:
+                        return self._api().get_asset(name)
+                    except Exception as exc:
+                        if status_of(exc) == 404:
+                            return None
+                        raise
+                asset = self._read(f"GET /v2/assets/{name}", fetch)
+                if asset is not None:
+                    break
+            if asset is None:
+                raise OrderRefused(f"{symbol}: unknown at Alpaca (GET /v2/assets/{symbol} is 404)")
             self._assets[symbol] = AssetRules.from_asset(symbol, asset)
         return self._assets[symbol]
 
-    def _held_qty(self, symbol: str) -> float:
-        """Quantity a sell may use: the position's qty_available (qty if not given), 0 if none."""
+    def _held_qty(self, symbol: str, count_stops: bool = False) -> float:
+        """Quantity a sell may use, 0 if nothing is held.
+
+        The position's ``qty_available`` (shares not reserved by open orders), or with
+        ``count_stops`` the whole ``qty`` (an exit, which cancels the stops first).
+        """
         def fetch() -> Any:
             try:
                 return self._api().get_open_position(to_position_symbol(symbol))
@@ -296,7 +310,7 @@ class AlpacaBroker(Broker):
         pos = self._read(f"GET /v2/positions/{to_position_symbol(symbol)}", fetch)
         if pos is None:
             return 0.0
-        available = pos.qty_available if pos.qty_available not in (None, "") else pos.qty
+        available = pos.qty if count_stops or pos.qty_available in (None, "") else pos.qty_available
         return max(0.0, float(available))
 
     def cancel(self, client_order_id: str) -> None:

@@ -12,6 +12,7 @@ Every method returns ``(http_status, json_body)``.
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -19,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+EQUITY_TICKER = re.compile(r"[A-Z]{1,5}(\.[A-Z])?")
 OPEN_STATUSES = frozenset({"new", "accepted", "pending_new", "partially_filled", "held"})
 CRYPTO_ASSETS = {
     "BTC/USD": {"min_order_size": 0.0001, "min_trade_increment": 0.0001, "price_increment": 0.01},
@@ -95,13 +97,13 @@ class SimulatedExchange:
         return asset
 
     def asset(self, symbol: str) -> dict[str, Any] | None:
-        """The asset for ``symbol`` (``BTC/USD`` or ``BTCUSD``); unknown equities are created."""
+        """The asset for ``symbol`` (``BTC/USD`` or ``BTCUSD``); unknown US tickers are created."""
         if symbol in self.assets:
             return self.assets[symbol]
         for asset in self.assets.values():
             if asset["symbol"].replace("/", "") == symbol:
                 return asset
-        if "/" not in symbol and symbol.replace(".", "").isalnum() and symbol.isupper():
+        if EQUITY_TICKER.fullmatch(symbol):
             return self.add_asset(symbol)
         return None
 
