@@ -18,7 +18,7 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 COPY plugins ./plugins
 RUN pip install . ./plugins/equity_reversal ./plugins/crypto_adx ./plugins/alpaca_broker \
-    && hybrid plugins \
+    && HYBRID_STRICT_PLUGINS=1 hybrid plugins \
     && useradd --create-home --uid 10001 hybrid \
     && mkdir -p /data /etc/hybrid \
     && chown hybrid:hybrid /data
