@@ -20,6 +20,7 @@ from hybrid_core.engine.backtest import (
     lookahead_check,
     run_backtest,
     survivorship_warnings,
+    write_csv,
     write_outputs,
 )
 from hybrid_core.errors import StrategyError
@@ -114,6 +115,8 @@ def test_outputs_are_written(panel: Panel, tmp_path: Path) -> None:
                             notes=["a note"])
     trades = pd.read_csv(tmp_path / "trades.csv")
     assert list(trades.columns) == TRADE_COLUMNS and len(trades) == len(result.trades)
+    pandas_text = result.trades[TRADE_COLUMNS].to_csv(index=False, date_format="%Y-%m-%d")
+    assert (tmp_path / "trades.csv").read_text() == pandas_text  # the fast writer writes what pandas would
     equity = pd.read_csv(tmp_path / "equity.csv")
     assert list(equity.columns) == ["date", "value", "cash", "exposure"]
     data = json.loads((tmp_path / "summary.json").read_text())
@@ -151,3 +154,11 @@ def test_survivorship_warning_for_fixed_equity_lists_only(panel: Panel) -> None:
     (warning,) = survivorship_warnings(strategies(), panel)
     assert "'eq'" in warning and "30 equities" in warning
     assert "1 of them list only during the window" in warning
+
+
+def test_csv_writer_quotes_like_pandas(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"symbol": ["A", "B,C", 'q"x'], "day": pd.to_datetime(["2020-01-02", "2021-03-04",
+                                                                                 "2021-03-05"]),
+                          "price": [0.1 + 0.2, 1e-17, np.nan], "qty": [4335.0, 1.5, 2.0]})
+    write_csv(tmp_path / "x.csv", frame)
+    assert (tmp_path / "x.csv").read_text() == frame.to_csv(index=False, date_format="%Y-%m-%d")

@@ -343,6 +343,33 @@ def lookahead_check(strategies: Sequence[Strategy], panel: Panel, n_cuts: int = 
     return lines
 
 
+def write_csv(path: Path, frame: pd.DataFrame) -> None:
+    """Write ``frame`` as CSV: dates as YYYY-MM-DD, floats in shortest round-trip form (``repr``).
+
+    The same text as ``DataFrame.to_csv`` for these columns, several times faster.
+    """
+    columns = []
+    for name in frame.columns:
+        col = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(col.dtype):
+            days = pd.DatetimeIndex(col).to_numpy(dtype="datetime64[D]")
+            columns.append(np.datetime_as_string(days, unit="D").tolist())
+        elif pd.api.types.is_float_dtype(col.dtype):
+            columns.append(["" if v != v else repr(v) for v in col.to_numpy(dtype="float64").tolist()])
+        else:
+            texts = ["" if v is None else str(v) for v in col.tolist()]
+            if any(_needs_quotes(t) for t in set(texts)):
+                texts = [f'"{t.replace(chr(34), chr(34) * 2)}"' if _needs_quotes(t) else t for t in texts]
+            columns.append(texts)
+    lines = [",".join(str(c) for c in frame.columns)]
+    lines.extend(",".join(row) for row in zip(*columns, strict=True))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _needs_quotes(text: str) -> bool:
+    return "," in text or '"' in text or "\n" in text
+
+
 def write_outputs(out_dir: Path, result: BacktestResult, panel: Panel, *, title: str,
                   meta: Mapping[str, Any], notes: Sequence[str] = (),
                   started: float | None = None) -> dict[str, Any]:
@@ -355,9 +382,8 @@ def write_outputs(out_dir: Path, result: BacktestResult, panel: Panel, *, title:
     from .report_html import render_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    result.trades[TRADE_COLUMNS].to_csv(out_dir / "trades.csv", index=False, date_format="%Y-%m-%d")
-    equity = result.equity.reset_index()[EQUITY_COLUMNS]
-    equity.to_csv(out_dir / "equity.csv", index=False, date_format="%Y-%m-%d")
+    write_csv(out_dir / "trades.csv", result.trades[TRADE_COLUMNS])
+    write_csv(out_dir / "equity.csv", result.equity.reset_index()[EQUITY_COLUMNS])
     contributions = stats.strategy_pnl(result.trades, panel.close, result.equity.index)
     for name in result.strategies:  # strategies without trades contribute 0
         if name not in contributions.columns:

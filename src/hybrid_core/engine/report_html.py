@@ -43,7 +43,7 @@ def monthly_returns(values: pd.Series, initial: float) -> pd.DataFrame:
 
 
 def _dates(index: pd.Index) -> list[str]:
-    return [d.strftime("%Y-%m-%d") for d in pd.DatetimeIndex(index)]
+    return np.datetime_as_string(pd.DatetimeIndex(index).to_numpy(dtype="datetime64[D]"), unit="D").tolist()
 
 
 def _floats(values: Any) -> list[float | None]:
@@ -77,7 +77,8 @@ def figures(equity: pd.DataFrame, contributions: pd.DataFrame,
     labels = [[("" if v is None else f"{v:.1f}%") for v in row] for row in z]
     heat_fig = {
         "data": [{"type": "heatmap", "z": z, "x": MONTHS, "y": [str(y) for y in table.index],
-                  "colorscale": "RdYlGn", "zmid": 0, "text": labels,
+                  "colorscale": [[0.0, "#b03a2e"], [0.5, "#f7f7f7"], [1.0, "#1e8449"]], "zmid": 0,
+                  "text": labels,
                   "texttemplate": "%{text}", "hovertemplate": "%{y} %{x}: %{z:.2f}%<extra></extra>",
                   "colorbar": {"title": {"text": "%"}}}],
         "layout": {**base_layout, "title": {"text": "Monthly returns"}, "hovermode": "closest",
@@ -92,19 +93,25 @@ def figures(equity: pd.DataFrame, contributions: pd.DataFrame,
     return {"equity": equity_fig, "drawdown": drawdown_fig, "monthly": heat_fig, "contribution": contrib_fig}
 
 
-def _fmt(value: Any) -> str:
+PERCENT_KEYS = {"total_return", "cagr", "annual_volatility", "max_drawdown", "win_rate", "contribution"}
+
+
+def _fmt(value: Any, key: str = "") -> str:
     if value is None:
         return "n/a"
     if isinstance(value, float):
         if not math.isfinite(value):
             return "n/a"
-        return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.2f}"
+        if key in PERCENT_KEYS:
+            return f"{value * 100:.2f}%"
+        return f"{value:,.2f}"
     if isinstance(value, dict):
         return ", ".join(f"{k}: {v}" for k, v in value.items() if v)
     return html.escape(str(value))
 
 
-SUMMARY_ROWS = [("final_value", "Final value"), ("total_return", "Total return"), ("cagr", "CAGR"),
+SUMMARY_ROWS = [("final_value", "Final value (initial cash + PnL)"), ("pnl", "PnL (trades)"),
+                ("total_return", "Total return"), ("contribution", "PnL / initial cash"), ("cagr", "CAGR"),
                 ("annual_volatility", "Annual volatility"), ("sharpe", "Sharpe"), ("sortino", "Sortino"),
                 ("max_drawdown", "Max drawdown"), ("peak_date", "Drawdown peak"),
                 ("trough_date", "Drawdown trough"), ("recovery_date", "Recovered"), ("trades", "Trades"),
@@ -119,7 +126,7 @@ def summary_table(summary: dict[str, Any]) -> str:
     head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in columns)
     rows = []
     for key, label in SUMMARY_ROWS:
-        cells = "".join(f"<td>{_fmt(stats.get(key))}</td>" for _, stats in columns)
+        cells = "".join(f"<td>{_fmt(stats.get(key), key)}</td>" for _, stats in columns)
         rows.append(f"<tr><th>{label}</th>{cells}</tr>")
     return f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
 

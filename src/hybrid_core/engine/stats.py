@@ -135,9 +135,15 @@ def trade_stats(trades: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def turnover(fills: Sequence[Fill], values: pd.Series, ppy: int) -> dict[str, float]:
-    """Traded value and annual turnover: (buys + sells) / 2 / mean portfolio value, per year."""
-    traded = float(sum(abs(f.qty * f.price) for f in fills))
+def turnover(fills: Sequence[Fill] | float, values: pd.Series, ppy: int) -> dict[str, float]:
+    """Traded value and annual turnover: (buys + sells) / 2 / mean portfolio value, per year.
+
+    ``fills`` may be given as the traded value already summed.
+    """
+    if isinstance(fills, (int, float)):
+        traded = float(fills)
+    else:
+        traded = float(sum(abs(f.qty * f.price) for f in fills))
     mean_value = float(values.mean()) if len(values) else math.nan
     years = len(values) / ppy if len(values) else math.nan
     annual = traded / 2.0 / mean_value / years if mean_value and years else math.nan
@@ -186,8 +192,11 @@ def summarize(equity: pd.DataFrame, trades: pd.DataFrame, fills: Sequence[Fill],
     """The ``summary.json`` content: total and per-strategy statistics."""
     values = equity["value"]
     ppy = periods_per_year(pd.DatetimeIndex(equity.index))
+    traded: dict[str, float] = {}
+    for fill in fills:
+        traded[fill.strategy] = traded.get(fill.strategy, 0.0) + abs(fill.qty * fill.price)
     total: dict[str, Any] = {**return_stats(values, initial_cash, ppy), **trade_stats(trades),
-                             **turnover(fills, values, ppy)}
+                             **turnover(sum(traded.values()), values, ppy)}
     exposure = equity["exposure"] / equity["value"]
     total["average_exposure"] = float(exposure.mean()) if len(equity) else math.nan
     per: dict[str, Any] = {}
@@ -202,9 +211,8 @@ def summarize(equity: pd.DataFrame, trades: pd.DataFrame, fills: Sequence[Fill],
             stats["final_value"] = float(initial_cash + pnl_curve.iloc[-1])
             stats["contribution"] = float(pnl_curve.iloc[-1] / initial_cash)
             group = trades[trades["strategy"] == name]
-            strat_fills = [f for f in fills if f.strategy == name]
             stats.update(trade_stats(group))
-            stats.update(turnover(strat_fills, values, ppy))
+            stats.update(turnover(traded.get(str(name), 0.0), values, ppy))
             per[str(name)] = stats
     return {"periods_per_year": ppy, "initial_cash": initial_cash, "total": total, "strategies": per}
 
