@@ -175,3 +175,18 @@ def test_torn_last_line_and_unpriced_refusal_are_not_problems(tmp_path: Path) ->
     report = build_report(write_log(tmp_path / "t.csv", extra_lines=extra))
     assert report.problems == ()
     assert report.status_counts["refused"] == 2 and report.trades == EXPECTED["trades"]
+
+
+def test_marks_skip_stop_orders_and_follow_file_order(tmp_path: Path) -> None:
+    rows = [  # a replay: fills stamped with simulated time, other events with wall time
+        ("2026-11-25T20:21:08Z", "BA", "buy", "10", "244.87", "submitted", "entry"),
+        ("2021-03-29T00:00:00Z", "BA", "buy", "10", "251.30", "filled", "entry"),
+        ("2026-11-25T20:21:09Z", "BA", "sell", "10", "238.735", "submitted", "stop_loss"),
+    ]
+    frame = pd.DataFrame([{"timestamp": t, "symbol": s, "side": d, "qty": q, "price": p, "order_id": "",
+                           "status": st, "client_order_id": f"c{i}", "strategy": "er", "reason": r,
+                           "signal": "{}"} for i, (t, s, d, q, p, st, r) in enumerate(rows)])
+    report = build_report(frame)
+    (ba,) = report.open_positions
+    assert ba.last_price == 251.30 and ba.unrealised_pnl == pytest.approx(0.0)
+    assert list(report.recent_events()["status"]) == ["submitted", "filled", "submitted"][::-1]

@@ -15,8 +15,7 @@ Definitions:
 - ``win_rate`` = round trips with pnl > 0 / all round trips (0.0 when there are none);
 - ``volume`` = sum of |qty * price| over fills;
 - open positions are the FIFO lots left per symbol, marked at ``last_prices`` when given, else
-  at the latest price the log shows for the symbol (any status: non-filled rows carry the
-  reference close).
+  at the last price the log shows for the symbol (:func:`latest_prices`).
 """
 
 from __future__ import annotations
@@ -159,8 +158,8 @@ class Report:
         return frame
 
     def recent_events(self, n: int = 50) -> pd.DataFrame:
-        """The latest ``n`` order events, newest first, with their value (qty * price)."""
-        return self.events.sort_values(["timestamp", "line"], ascending=False).head(n)
+        """The last ``n`` order events of the (append-only) log, newest first, with their value."""
+        return self.events.sort_values("line", ascending=False).head(n)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every number (timestamps as ISO strings)."""
@@ -454,8 +453,15 @@ def _open_positions(
 
 
 def latest_prices(events: pd.DataFrame) -> dict[str, float]:
-    """The latest positive price the log shows per symbol (any status)."""
-    priced = events[events["price"].astype(float) > 0].sort_values(["timestamp", "line"], kind="stable")
+    """The last market price the log shows per symbol, in file (append) order.
+
+    Any row with a positive price counts (non-filled rows carry the reference close) except
+    an unfilled stop order, whose price is its trigger, not the market. File order, not
+    timestamps: a replay stamps fills with simulated time and other events with wall time.
+    """
+    price = events["price"].astype(float)
+    stop_order = (events["reason"] == "stop_loss") & (events["status"] != "filled")
+    priced = events[(price > 0) & ~stop_order].sort_values("line", kind="stable")
     return {str(k): float(v) for k, v in priced.groupby("symbol")["price"].last().items()}
 
 
