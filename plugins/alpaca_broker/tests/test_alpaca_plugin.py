@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import attrs
+import pytest
 import requests
 
 from hybrid_core.plugins import build_plugin_host
@@ -37,3 +38,13 @@ def test_server_runs_as_a_module_with_control_endpoints():
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+def test_bad_params_are_one_clear_line_each(tmp_path):
+    from hybrid_alpaca_broker.broker import AlpacaParams
+    with pytest.raises(ValueError, match="crypto_stop_limit_offset must be between 0 and 0.5"):
+        AlpacaParams(crypto_stop_limit_offset=1.0)
+    with pytest.raises(ValueError, match="timeout must be > 0"):
+        AlpacaParams(timeout=0)
+    with pytest.raises(ValueError, match="equity_when_closed"):
+        AlpacaParams(equity_when_closed="later")  # type: ignore[arg-type]

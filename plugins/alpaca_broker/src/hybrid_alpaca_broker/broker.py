@@ -50,6 +50,16 @@ def _positive(_: Any, attribute: Any, value: float) -> None:
         raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
 
 
+def _not_negative(_: Any, attribute: Any, value: float) -> None:
+    if not value >= 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+def _fraction(_: Any, attribute: Any, value: float) -> None:
+    if not 0 < value < 0.5:
+        raise ValueError(f"{attribute.name} must be between 0 and 0.5 (e.g. 0.01 for 1%), got {value!r}")
+
+
 @attrs.define
 class AlpacaParams:
     """Parameters of the ``alpaca`` broker (profile ``broker.params``)."""
@@ -59,17 +69,17 @@ class AlpacaParams:
     base_url: str | None = None
     """url_override for a local or proxy server; None picks the paper or live URL by mode."""
     timeout: float = attrs.field(default=10.0, validator=_positive)
-    read_attempts: int = 4
-    backoff: float = 0.5
-    submit_attempts: int = 3
+    read_attempts: int = attrs.field(default=4, validator=_positive)
+    backoff: float = attrs.field(default=0.5, validator=_not_negative)
+    submit_attempts: int = attrs.field(default=3, validator=_positive)
     equity_when_closed: Literal["queue", "skip"] = attrs.field(
         default="queue", validator=attrs.validators.in_(("queue", "skip")))
     stop_time_in_force: Literal["gtc", "day"] = attrs.field(
         default="gtc", validator=attrs.validators.in_(("gtc", "day")))
-    crypto_stop_limit_offset: float = 0.01
-    cancel_wait: float = 3.0
-    sync_lookback_days: int = 7
-    clock_ttl: float = 30.0
+    crypto_stop_limit_offset: float = attrs.field(default=0.01, validator=_fraction)
+    cancel_wait: float = attrs.field(default=3.0, validator=_not_negative)
+    sync_lookback_days: int = attrs.field(default=7, validator=_not_negative)
+    clock_ttl: float = attrs.field(default=30.0, validator=_not_negative)
 
 
 def acknowledgement(status: OrderStatus) -> OrderStatus:
