@@ -82,6 +82,14 @@ def test_read_retry_backs_off_and_gives_up():
         retry.call("GET y", lambda: (_ for _ in ()).throw(ValueError("bad")))
 
 
+def test_a_429_retry_after_header_is_honoured(broker, server, logs):
+    server.faults.add(Fault("status", 429, method="GET", path="/v2/account", retry_after=0.4))
+    started = time.monotonic()
+    assert broker.account().cash == 100_000.0
+    assert 0.4 <= time.monotonic() - started < 1.5
+    assert any("retry 1/3 in 0.40s" in line for line in logs)
+
+
 def test_429_storm_ends_with_one_order_and_a_clear_log(make_broker, server, logs):
     broker = make_broker(read_attempts=6, submit_attempts=4)
     server.faults.add(rate_limit_burst(2))

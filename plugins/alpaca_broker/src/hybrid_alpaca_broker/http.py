@@ -70,6 +70,16 @@ def status_of(exc: BaseException) -> int | None:
     return exc.status_code if isinstance(exc, APIError) else None
 
 
+def retry_after(exc: BaseException | None) -> float:
+    """The ``Retry-After`` seconds of an HTTP error response, 0 when absent or not a number."""
+    response = getattr(exc, "response", None) if isinstance(exc, APIError) else None
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else 0.0
+    except ValueError:
+        return 0.0
+
+
 def is_transient(exc: BaseException) -> bool:
     """True for failures where the server may not have answered: timeouts, drops, 429, 5xx."""
     if isinstance(exc, (requests.Timeout, requests.ConnectionError)):
@@ -104,9 +114,14 @@ class ReadRetry:
         self.max_wait = max_wait
         self.sleep = sleep
 
-    def wait(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (0-based)."""
-        return min(self.max_wait, self.backoff * (2 ** attempt))
+    def wait(self, attempt: int, exc: BaseException | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (0-based).
+
+        Exponential backoff, stretched to the server's ``Retry-After`` (seconds) when it sends
+        one, capped at ``max_wait``.
+        """
+        pause = self.backoff * (2 ** attempt)
+        return min(self.max_wait, max(pause, retry_after(exc)))
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
         """Run ``fn``; repeat it on transient failures; re-raise the last failure when out of attempts."""
@@ -116,7 +131,7 @@ class ReadRetry:
             except Exception as exc:
                 if not is_transient(exc) or attempt == self.attempts - 1:
                     raise
-                pause = self.wait(attempt)
+                pause = self.wait(attempt, exc)
                 logger.warning("alpaca {what}: {failure}; retry {n}/{total} in {pause:.2f}s",
                                what=what, failure=describe_failure(exc), n=attempt + 1,
                                total=self.attempts - 1, pause=pause)

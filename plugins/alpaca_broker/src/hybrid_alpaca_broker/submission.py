@@ -76,7 +76,7 @@ class OrderSender:
                 if status == 422:
                     raise
                 if attempt < self.attempts:
-                    self.sleep(self.reads.wait(attempt - 1))
+                    self.sleep(self.reads.wait(attempt - 1, exc))
         raise BrokerError(
             f"alpaca order {cid} ({plan.symbol} {plan.side} {plan.qty:g}) not confirmed after "
             f"{self.attempts} attempts (last: {last}); Alpaca has no order with this client_order_id, "

@@ -31,6 +31,8 @@ class Fault:
     times: int = 1
     after_accept: bool = False
     hang_seconds: float = 2.0
+    retry_after: float | None = None
+    """Seconds sent in a ``Retry-After`` header with ``action="status"``."""
 
     def matches(self, method: str, path: str) -> bool:
         """True if this fault applies to a request."""

@@ -88,7 +88,8 @@ class AlpacaHandler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
-        self._send_raw(fault.status, fault.payload().encode(), fault.content_type)
+        extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+        self._send_raw(fault.status, fault.payload().encode(), fault.content_type, extra)
 
     def _send(self, status: int, payload: Any) -> None:
         if status == 204 or payload is None:
@@ -96,10 +97,13 @@ class AlpacaHandler(BaseHTTPRequestHandler):
         else:
             self._send_raw(status, json.dumps(payload).encode(), "application/json")
 
-    def _send_raw(self, status: int, data: bytes, content_type: str | None) -> None:
+    def _send_raw(self, status: int, data: bytes, content_type: str | None,
+                  headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         if content_type:
             self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if data:
