@@ -14,11 +14,23 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from sample_log import write_log  # noqa: E402
 
+TILE_SCALES = {"%": 0.01, "M": 1e6, "B": 1e9}
+
 
 def tile_number(text: str) -> float:
-    """A tile's text as a number: '$52,075.00' -> 52075.0, '40.0%' -> 0.4, '-$3.00' -> -3.0."""
+    """A tile's text as a number: '$52,075.00' -> 52075.0, '40.0%' -> 0.4, '-$1.25M' -> -1.25e6."""
     clean = text.replace("$", "").replace(",", "").strip()
-    return float(clean[:-1]) / 100 if clean.endswith("%") else float(clean)
+    scale = TILE_SCALES.get(clean[-1:], 1.0)
+    return float(clean[:-1] if scale != 1.0 else clean) * scale
+
+
+def tile_tolerance(text: str) -> float:
+    """Half a unit of the tile's last shown digit (e.g. 0.005 for cents, 5000 for '$15.80M')."""
+    clean = text.replace("$", "").replace(",", "").strip()
+    scale = TILE_SCALES.get(clean[-1:], 1.0)
+    digits = clean.rstrip("%MB")
+    decimals = len(digits.split(".")[1]) if "." in digits else 0
+    return 0.5 * 10 ** -decimals * scale + 1e-12
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import tile_number, write_heartbeat, write_state_db
+from conftest import tile_number, tile_tolerance, write_heartbeat, write_state_db
 from sample_log import EXPECTED, write_log
 from streamlit.testing.v1 import AppTest
 
@@ -43,13 +43,13 @@ def texts(elements) -> str:
 
 def test_tiles_equal_build_report(monkeypatch, sample_log: Path, heartbeat_file: Path) -> None:
     at = run_app(monkeypatch, "--trades", sample_log, "--health", heartbeat_file)
-    tiles = {m.label: tile_number(m.value) for m in at.metric}
+    shown = {m.label: m.value for m in at.metric}
+    tiles = {label: tile_number(text) for label, text in shown.items()}
     report = build_report(sample_log)
-    assert tiles["Realised PnL"] == pytest.approx(report.realised_pnl, abs=0.005)
-    assert tiles["Win rate"] == pytest.approx(report.win_rate, abs=0.0005)
-    assert tiles["Total trades"] == report.trades
-    assert tiles["Symbols"] == len(report.symbols)
-    assert tiles["Volume"] == pytest.approx(report.volume, abs=0.005)
+    for label, number in (("Realised PnL", report.realised_pnl), ("Win rate", report.win_rate),
+                          ("Total trades", report.trades), ("Symbols", len(report.symbols)),
+                          ("Volume", report.volume)):
+        assert tiles[label] == pytest.approx(number, abs=tile_tolerance(shown[label])), label
     # and the report itself agrees with the hand-worked numbers
     assert (tiles["Realised PnL"], tiles["Volume"]) == (EXPECTED["realised_pnl"], EXPECTED["volume"])
     assert tiles["Unrealised PnL"] == EXPECTED["unrealised_pnl"]
@@ -190,3 +190,12 @@ def test_bad_arguments_and_section_failures_show_one_line(monkeypatch, sample_lo
     at = run_app(monkeypatch, "--trades", sample_log, "--health", heartbeat_file)
     assert "This section failed: RuntimeError: disk on fire" in texts(at.error)
     assert "ONLINE" in texts(at.markdown)  # the header before the failure still rendered
+
+
+def test_big_money_fits_a_tile() -> None:
+    from hybrid_core.dashboard.page import money_tile
+
+    assert [money_tile(v) for v in (875.0, -52075.5, 15_802_827.66, -2_500_000_000)] == [
+        "$875.00", "-$52,075.50", "$15.80M", "-$2.50B"]
+    assert tile_number("$15.80M") == pytest.approx(15_800_000) and tile_tolerance("$15.80M") > 5000 - 1
+    assert tile_number("-$52,075.50") == -52075.5 and tile_tolerance("40.0%") == pytest.approx(0.0005)

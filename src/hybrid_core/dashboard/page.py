@@ -39,6 +39,14 @@ def money(value: float | None) -> str:
     return f"{'-' if value < 0 else ''}${abs(value):,.2f}"
 
 
+def money_tile(value: float) -> str:
+    """Money short enough for a tile: exact below a million, then ``$15.80M`` / ``-$1.25B``."""
+    for scale, suffix in ((1e9, "B"), (1e6, "M")):
+        if abs(value) >= scale:
+            return f"{'-' if value < 0 else ''}${abs(value) / scale:,.2f}{suffix}"
+    return money(value)
+
+
 def render(options: DashboardOptions) -> None:
     """Draw the whole page."""
     st.set_page_config(page_title="hybrid dashboard", page_icon=":material/monitoring:", layout="wide")
@@ -115,12 +123,12 @@ def _badge(text: str, colour: str) -> str:
 
 
 def _render_tiles(report: Report) -> None:
-    values = (money(report.realised_pnl), f"{report.win_rate:.1%}", f"{report.trades:,}",
-              f"{len(report.symbols):,}", money(report.volume))
-    helps = ("FIFO-matched realised profit and loss of filled orders",
+    values = (money_tile(report.realised_pnl), f"{report.win_rate:.1%}", f"{report.trades:,}",
+              f"{len(report.symbols):,}", money_tile(report.volume))
+    helps = (f"{money(report.realised_pnl)}: FIFO-matched realised profit and loss of filled orders",
              f"{report.wins} winning of {report.round_trips} round trips (closing fills)",
              "Filled orders", ", ".join(report.symbols) or "none",
-             "Sum of |qty × price| over fills")
+             f"{money(report.volume)}: sum of |qty × price| over fills")
     for column, label, value, help_text in zip(st.columns(5), TILE_LABELS, values, helps, strict=True):
         column.metric(label, value, help=help_text, border=True)
 
@@ -160,7 +168,7 @@ def _render_positions(report: Report, options: DashboardOptions) -> None:
         "unrealised_pnl": st.column_config.NumberColumn("unrealised PnL", format="%.2f"),
     })
     if report.unrealised_pnl is not None:
-        st.metric("Unrealised PnL", money(report.unrealised_pnl))
+        st.metric("Unrealised PnL", money_tile(report.unrealised_pnl))
 
 
 def _render_breakdowns(report: Report) -> None:
