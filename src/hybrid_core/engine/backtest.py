@@ -210,13 +210,10 @@ def run_backtest(panel: Panel, strategies: Sequence[Strategy], risk_rules: Seque
     for i in _progress(range(n), progress, "backtest"):
         date = date_list[i]
         if book.pending or book.positions:
-            live = [*book.positions, *book.pending]
-            cols = [index[s] for s in live]
             with np.errstate(invalid="ignore"):
-                hit = np.flatnonzero((opens[i] <= stops) | (lows[i] <= stops))
-            today = book.on_open(date, dict(zip(live, opens[i, cols].tolist(), strict=True)),
-                                 dict(zip(live, lows[i, cols].tolist(), strict=True)),
-                                 stop_candidates=[symbols[j] for j in hit.tolist()])
+                hit = np.flatnonzero((opens[i] <= stops) | (lows[i] <= stops)).tolist()
+            today = book.on_open(date, RowPrices(opens[i], index), RowPrices(lows[i], index),
+                                 stop_candidates=[symbols[j] for j in hit])
             for fill in today:
                 pos = book.positions.get(fill.symbol)
                 stop = pos.stop_price if pos is not None else None
