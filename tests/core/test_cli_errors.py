@@ -93,8 +93,6 @@ def test_invalid_param_stops_run_before_anything(run_cli, write_profile, workdir
     assert not (workdir / "trades.csv").exists() and not (workdir / "state").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="commands/run.py (lead's) parses --as-of with an unguarded "
-                                       "pd.Timestamp: a bad date is an internal error (exit 70)")
 def test_bad_as_of_date(run_cli, write_profile, workdir: Path) -> None:  # type: ignore[no-untyped-def]
     result = run_cli("run", write_profile(), "--once", "--dry-run", "--as-of", "notadate")
     assert result.code not in (0, INTERNAL_ERROR_EXIT)

@@ -13,12 +13,13 @@ from ..engine.runner import RunOptions, RunSession, StopFlag
 from ..errors import HybridError
 from ..ops.logging_setup import configure_logging
 from ..profile import load_profile
+from ._dates import SESSION_DATE
 
 
 @click.command("replay")
 @click.argument("profile_path", metavar="PROFILE", type=click.Path(dir_okay=False))
-@click.option("--start", required=True, metavar="DATE", help="First session of the replay (bars load from here).")
-@click.option("--end", required=True, metavar="DATE", help="Last session of the replay.")
+@click.option("--start", required=True, type=SESSION_DATE, help="First session of the replay (bars load from here).")
+@click.option("--end", required=True, type=SESSION_DATE, help="Last session of the replay.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Folder for the trade log, state database, heartbeat and replay_trades.csv "
                    "(default: the profile's outputs).")
@@ -28,7 +29,7 @@ from ..profile import load_profile
 @click.option("--json-logs", is_flag=True, help="One JSON object per log line.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.pass_obj
-def command(obj, profile_path: str, start: str, end: str, out_dir: str | None,  # type: ignore[no-untyped-def]
+def command(obj, profile_path: str, start: pd.Timestamp, end: pd.Timestamp, out_dir: str | None,  # type: ignore[no-untyped-def]
             compare_backtest: bool, log_level: str, json_logs: bool, progress: bool | None) -> None:
     """Replay the real live cycle once per session over [START, END] through the paper broker.
 
@@ -37,9 +38,9 @@ def command(obj, profile_path: str, start: str, end: str, out_dir: str | None,  
     """
     profile = load_profile(profile_path)
     configure_logging(json_logs=json_logs, level=log_level)
-    first, last = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
+    first, last = start, end
     if last < first:
-        raise HybridError(f"--end {end} is before --start {start}")
+        raise HybridError(f"--end {end.date()} is before --start {start.date()}")
     options = RunOptions(history_start=first, durable=False)
     if out_dir:
         out = Path(out_dir)

@@ -8,6 +8,7 @@ import pandas as pd
 from ..engine.runner import RunOptions, RunSession, StopFlag, run_loop
 from ..ops.logging_setup import configure_logging
 from ..profile import load_profile
+from ._dates import SESSION_DATE
 
 
 @click.command("run")
@@ -19,11 +20,11 @@ from ..profile import load_profile
 @click.option("--log-level", default="INFO", show_default=True, help="TRACE, DEBUG, INFO, WARNING, ERROR.")
 @click.option("--trade-log", type=click.Path(dir_okay=False),
               help="Trade audit CSV (default: outputs.trade_log of the profile, else trades.csv).")
-@click.option("--as-of", "as_of", metavar="DATE",
+@click.option("--as-of", "as_of", type=SESSION_DATE,
               help="Decide at the close of this session instead of the latest bar (with --once).")
 @click.pass_obj
 def command(obj, profile_path: str, dry_run: bool, once: bool, json_logs: bool,  # type: ignore[no-untyped-def]
-            log_file: str | None, log_level: str, trade_log: str | None, as_of: str | None) -> None:
+            log_file: str | None, log_level: str, trade_log: str | None, as_of: pd.Timestamp | None) -> None:
     """Trade a run profile: load bars, signals, risk rules, orders, audit, heartbeat.
 
     Paper unless TRADING_MODE=LIVE and LIVE_TRADING_ENABLED=true. Without --once the run
@@ -31,7 +32,7 @@ def command(obj, profile_path: str, dry_run: bool, once: bool, json_logs: bool, 
     """
     profile = load_profile(profile_path)
     configure_logging(json_logs=json_logs, log_file=log_file or profile.outputs.log_file, level=log_level)
-    when = pd.Timestamp(as_of).normalize() if as_of else None
+    when = as_of
     with RunSession(profile, obj.host.registry, RunOptions(dry_run=dry_run, trade_log=trade_log)) as session:
         if once:
             result = session.run_cycle(when)
