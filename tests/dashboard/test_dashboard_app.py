@@ -86,6 +86,11 @@ def test_empty_log_and_malformed_row(monkeypatch, tmp_path: Path, heartbeat_file
     at = run_app(monkeypatch, "--trades", empty, "--health", heartbeat_file)
     assert "no order events yet" in texts(at.info)
     assert {m.label: m.value for m in at.metric}["Total trades"] == "0"
+    only_buys = write_log(tmp_path / "buys.csv", rows=[], extra_lines=(
+        "2026-01-20T21:10:00Z,AAPL,buy,3,100,o,filled,c,equity_reversal,signal,{}\n"))
+    at = run_app(monkeypatch, "--trades", only_buys, "--health", heartbeat_file)
+    assert "No closed round trips yet" in texts(at.info) and not at.error
+    assert list(frame_with(at, "unrealised_pnl")["symbol"]) == ["AAPL"]
     bad_row = "2026-01-20T21:10:00Z,AAPL,buy,oops,1,o,filled,c,s,r,{}\n"
     bad = write_log(tmp_path / "bad.csv", extra_lines=bad_row)
     at = run_app(monkeypatch, "--trades", bad, "--health", heartbeat_file)
