@@ -18,6 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ..errors import DataError
 from .normalise import normalise_bars
@@ -47,18 +50,27 @@ def _api_message(path: Path) -> str | None:
     return None
 
 
+def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp | None,
+                  end: pd.Timestamp | None) -> pd.DataFrame:
+    """Row groups pruned on dates by pyarrow, then one vectorised symbol filter."""
+    names = set(pq.read_schema(path).names)
+    filters: list[tuple[str, str, object]] = []
+    if start is not None and "date" in names:
+        filters.append(("date", ">=", pd.Timestamp(start)))
+    if end is not None and "date" in names:
+        filters.append(("date", "<=", pd.Timestamp(end)))
+    table = pq.read_table(path, filters=filters or None)
+    if symbols is not None and "symbol" in names:
+        wanted = pa.array(list(symbols), type=pa.string())
+        table = table.filter(pc.is_in(table["symbol"].cast(pa.string()), value_set=wanted))
+    return table.to_pandas()
+
+
 def _read_raw(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp | None,
               end: pd.Timestamp | None) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix in PARQUET_SUFFIXES:
-        filters: list[tuple[str, str, object]] = []
-        if symbols is not None:
-            filters.append(("symbol", "in", list(symbols)))
-        if start is not None:
-            filters.append(("date", ">=", pd.Timestamp(start)))
-        if end is not None:
-            filters.append(("date", "<=", pd.Timestamp(end)))
-        return pd.read_parquet(path, filters=filters or None)
+        return _read_parquet(path, symbols, start, end)
     if suffix in TEXT_SUFFIXES:
         message = _api_message(path)
         if message is not None:

@@ -120,10 +120,12 @@ def normalise_bars(frame: pd.DataFrame, *, symbol_map: Mapping[str, str] | None 
     if frame is None or len(frame) == 0:
         return empty_bars()
     long = _to_long(frame, symbol)
-    symbols = long["symbol"].astype(str).str.strip()
+    # symbols as codes into a small table of names: cleaning, renaming and sorting stay cheap
+    codes, names = pd.factorize(long["symbol"].to_numpy(), use_na_sentinel=False)
+    names = np.array([str(n).strip() for n in names], dtype=object)
     if symbol_map:
-        symbols = symbols.map(lambda s: symbol_map.get(s, s))
-    out = pd.DataFrame({"symbol": symbols.to_numpy(dtype=object), "date": session_dates(long["date"])})
+        names = np.array([symbol_map.get(n, n) for n in names], dtype=object)
+    dates = session_dates(long["date"]).to_numpy()
     prices = {c: pd.to_numeric(long[c], errors="coerce").to_numpy(dtype="float64") for c in PRICE_COLUMNS}
     if "adj_close" in long.columns:
         adj = pd.to_numeric(long["adj_close"], errors="coerce").to_numpy(dtype="float64")
@@ -132,20 +134,28 @@ def normalise_bars(frame: pd.DataFrame, *, symbol_map: Mapping[str, str] | None 
         for col in ("open", "high", "low"):
             prices[col] = prices[col] * factor
         prices["close"] = adj
-    for col in PRICE_COLUMNS:
-        out[col] = prices[col]
     volume = (pd.to_numeric(long["volume"], errors="coerce").to_numpy(dtype="float64")
               if "volume" in long.columns else np.zeros(len(long)))
-    out["volume"] = np.nan_to_num(volume, nan=0.0)
-    block = out[list(PRICE_COLUMNS)].to_numpy()
+    block = np.column_stack([prices[c] for c in PRICE_COLUMNS])
     with np.errstate(invalid="ignore"):
         good = np.isfinite(block).all(axis=1) & (block > 0).all(axis=1)
     if not good.all():
-        _log_skips(out, good, source)
-        out = out.loc[good]
-    out = out.sort_values(["symbol", "date"], kind="mergesort")
-    out = out.drop_duplicates(["symbol", "date"], keep="last").reset_index(drop=True)
-    return out[list(CANONICAL_COLUMNS)]
+        _log_skips(pd.DataFrame({"symbol": names[codes], "date": dates}), good, source)
+    # order by (symbol name, date); of rows sharing both, the last one given wins
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[np.argsort(names.astype(str), kind="stable")] = np.arange(len(names))
+    keys = rank[codes]
+    order = np.lexsort((np.arange(len(keys)), dates, keys))
+    order = order[good[order]]
+    keys_o, dates_o = keys[order], dates[order]
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = (keys_o[1:] != keys_o[:-1]) | (dates_o[1:] != dates_o[:-1])
+    order = order[last]
+    out = pd.DataFrame({"symbol": pd.array(names[codes[order]], dtype="str"), "date": dates[order]})
+    for col in PRICE_COLUMNS:
+        out[col] = prices[col][order]
+    out["volume"] = np.nan_to_num(volume[order], nan=0.0)
+    return out
 
 
 def align_for_valuation(close: pd.DataFrame, dates: pd.DatetimeIndex | None = None) -> pd.DataFrame:
