@@ -179,19 +179,11 @@ class Report:
             "by_strategy": [_breakdown_dict(b) for b in self.by_strategy],
             "open_positions": [_position_dict(p) for p in self.open_positions],
             "cumulative_pnl": [
-                {"time": _iso(t.exit_time), "symbol": t.symbol, "pnl": t.pnl, "cumulative": c}
-                for t, c in zip(self.closed, _running_sum(t.pnl for t in self.closed), strict=True)
+                {"time": _iso(row.time), "symbol": row.symbol, "pnl": row.pnl, "cumulative": row.cumulative}
+                for row in self.cumulative_pnl().itertuples(index=False)
             ],
             "problems": [{"line": p.line, "message": p.message} for p in self.problems],
         }
-
-
-def _running_sum(values: Iterable[float]) -> list[float]:
-    total, out = 0.0, []
-    for value in values:
-        total += value
-        out.append(total)
-    return out
 
 
 def _iso(ts: pd.Timestamp | None) -> str | None:
