@@ -22,7 +22,16 @@ import numpy as np
 import pandas as pd
 from loguru import logger
 
-from ..contracts import Decision, Fill, Panel, RiskRule, Signals, Strategy, is_crypto
+from ..contracts import (
+    Decision,
+    Fill,
+    Panel,
+    RiskRule,
+    Signals,
+    Strategy,
+    _plain,  # the same conversion as Signals.row
+    is_crypto,
+)
 from ..errors import DataError, StrategyError
 from .book import PortfolioBook, Trade
 
@@ -134,16 +143,6 @@ def _bool_array(frame: pd.DataFrame, index: pd.DatetimeIndex, symbols: list[str]
     if aligned.isna().any().any():
         aligned = aligned.fillna(False)
     return aligned.to_numpy(dtype=bool)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (float, np.floating)):
-        return None if value != value else float(value)
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 @attrs.define
@@ -306,7 +305,7 @@ def survivorship_warnings(strategies: Sequence[Strategy], panel: Panel) -> list[
         late = int((has_bar.idxmax() > has_bar.index[0]).sum()) if len(has_bar) else 0
         missing = len(equities) - int(has_bar.any().sum()) if len(has_bar) else len(equities)
         detail = f"; {late} of them list only during the window" if late else ""
-        detail += f"; {missing} have no bars at all" if missing else ""
+        detail += f"; {missing} {'has' if missing == 1 else 'have'} no bars at all" if missing else ""
         out.append(f"survivorship bias: strategy {strat.name!r} trades a fixed list of {len(equities)} "
                    f"equities picked today (e.g. current index constituents){detail}; names that were "
                    f"delisted or dropped from the index during the window are absent, which flatters results")
