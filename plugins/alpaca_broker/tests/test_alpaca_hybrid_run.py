@@ -138,6 +138,8 @@ def test_hybrid_run_once_trades_both_strategies_through_alpaca(rehearsal, capsys
     trades = pd.read_csv(out / "trades.csv")
     filled = trades[trades.status == "filled"]
     assert set(filled.symbol) == {o["symbol"] for o in server_orders(server) if o["status"] == "filled"}
+    assert set(filled.timestamp.str[:10]) <= {"2021-03-25", "2021-03-29", "2021-03-30", "2021-03-31",
+                                              "2021-04-01"}  # the server's simulated sessions
     assert set(trades[trades.status == "canceled"].symbol) >= {o["symbol"] for o in exits}
     assert "cycle 5 at 2021-04-01" in capsys.readouterr().out
 

@@ -29,10 +29,6 @@ CRYPTO_ASSETS = {
 Response = tuple[int, Any]
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
@@ -78,8 +74,14 @@ class SimulatedExchange:
         self.bars: dict[str, pd.DataFrame] = {}
         self._bar_json: dict[str, tuple[pd.DatetimeIndex, list[dict[str, Any]]]] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.simulated_now: datetime | None = None
+        """Set by :meth:`advance` (a rehearsal over past sessions): order and fill times follow it."""
         for symbol, rules in CRYPTO_ASSETS.items():
             self.add_asset(symbol, **rules)
+
+    def now(self) -> datetime:
+        """The exchange's time: the simulated one set by :meth:`advance`, else the wall clock (UTC)."""
+        return self.simulated_now or datetime.now(timezone.utc)
 
     # -- setup ---------------------------------------------------------------------------------
     def add_asset(self, symbol: str, **fields: Any) -> dict[str, Any]:
@@ -137,9 +139,16 @@ class SimulatedExchange:
                         self._fill(order, price)
 
     def advance(self, date: Any) -> None:
-        """A new session: queued market orders fill at its open, stops crossed by its low fill."""
+        """A new session: queued market orders fill at its open, stops crossed by its low fill.
+
+        The exchange's clock moves with it: fills are stamped at that session's open (9:30 New
+        York), later orders at its close (16:00), so a rehearsal over past dates stays coherent.
+        """
         day = pd.Timestamp(date).normalize()
+        session = day.tz_localize("America/New_York")
         with self.lock:
+            opening = session + pd.Timedelta(hours=9, minutes=30)
+            self.simulated_now = opening.tz_convert("UTC").to_pydatetime()
             for symbol, frame in self.bars.items():
                 if day not in frame.index:
                     continue
@@ -153,6 +162,7 @@ class SimulatedExchange:
                         if limit is None or fill >= float(limit):
                             self._fill(order, fill)
                 self.prices[symbol] = float(bar["close"])
+            self.simulated_now = (session + pd.Timedelta(hours=16)).tz_convert("UTC").to_pydatetime()
 
     # -- account, clock, assets ----------------------------------------------------------------
     def account_json(self) -> Response:
@@ -170,7 +180,7 @@ class SimulatedExchange:
 
     def clock_json(self) -> Response:
         """``GET /v2/clock``."""
-        now = _now()
+        now = self.now()
         today_close = now.replace(hour=20, minute=0, second=0, microsecond=0)
         next_open = (now + timedelta(days=1)).replace(hour=14, minute=30, second=0, microsecond=0)
         next_close = today_close if now < today_close else today_close + timedelta(days=1)
@@ -273,7 +283,7 @@ class SimulatedExchange:
                 return _error(404, 40410000, "order not found")
             if order["status"] not in OPEN_STATUSES:
                 return _error(422, 42210000, f"order is not cancelable (status {order['status']})")
-            stamp = _iso(_now())
+            stamp = _iso(self.now())
             order.update(status="canceled", canceled_at=stamp, updated_at=stamp)
             return 204, None
 
@@ -338,7 +348,7 @@ class SimulatedExchange:
     def _new_order(self, p: dict[str, Any]) -> dict[str, Any]:
         asset = self.asset(str(p["symbol"]))
         assert asset is not None
-        stamp = _iso(_now())
+        stamp = _iso(self.now())
         crypto = asset["class"] == "crypto"
         queued = p.get("type") == "market" and not crypto and not self.market_open
         return {
@@ -377,7 +387,7 @@ class SimulatedExchange:
             pos["qty"] = _num(pos["qty"] - qty)
             if pos["qty"] <= 1e-12:
                 del self.positions[key]
-        stamp = _iso(_now())
+        stamp = _iso(self.now())
         order.update(status="filled", filled_qty=order["qty"], filled_avg_price=_fmt(price),
                      filled_at=stamp, updated_at=stamp)
 
