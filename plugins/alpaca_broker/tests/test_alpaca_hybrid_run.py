@@ -221,3 +221,9 @@ def test_a_position_the_state_does_not_know_is_reported_not_sold(rehearsal, caps
     assert "Broker holds 5.0 MSFT that the state database does not know" in capsys.readouterr().err
     assert not [o for o in server_orders(server) if o["symbol"] == "MSFT" and o["side"] == "sell"]
     assert ex.positions["MSFT"]["qty"] == 5
+
+
+def test_the_example_rehearsal_profile_validates(capsys):
+    example = REPO / "plugins" / "alpaca_broker" / "examples" / "local_rehearsal.yaml"
+    assert hybrid("validate", str(example)) == 0
+    assert "OK (2 strategies, broker alpaca, data alpaca)" in capsys.readouterr().out
