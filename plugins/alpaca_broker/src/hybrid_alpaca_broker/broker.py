@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import attrs
 import pandas as pd
@@ -252,14 +252,14 @@ class AlpacaBroker(Broker):
                 self._cancel_stops(order.symbol)
             sent = self._send(plan, exiting)
         except OrderRefused as exc:
-            return self._refused(order, str(exc))
+            self._refused(order, str(exc))
         except BrokerError:
             raise
         except Exception as exc:
             code = status_of(exc)
             if code is None or code >= 500 or code == 429:
                 raise BrokerError(f"alpaca order {cid} failed: {describe_failure(exc)}") from exc
-            return self._refused(order, f"Alpaca refused the order: {describe_failure(exc)}")
+            self._refused(order, f"Alpaca refused the order: {describe_failure(exc)}")
         status = acknowledgement(order_status(sent))
         log.info("alpaca order {cid} {side} {qty:g} {symbol} {type} -> {status}", cid=cid,
                  side=plan.side, qty=plan.qty, symbol=plan.symbol, type=plan.order_type,
@@ -278,7 +278,7 @@ class AlpacaBroker(Broker):
             self._cancel_stops(plan.symbol)
             return sender.send(plan)
 
-    def _refused(self, order: OrderRequest, reason: str) -> OrderStatus:
+    def _refused(self, order: OrderRequest, reason: str) -> NoReturn:
         self.refusals[order.client_order_id] = reason
         log.warning("alpaca order {cid} not sent: {reason}", cid=order.client_order_id, reason=reason)
         raise OrderRefused(reason)
