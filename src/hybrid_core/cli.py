@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         _add_plugin_commands(args)
-        cli.main(args=args, prog_name="hybrid", standalone_mode=False)
+        code = cli.main(args=args, prog_name="hybrid", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

@@ -41,11 +41,11 @@ def command(obj, profile_path: str, start: pd.Timestamp, end: pd.Timestamp, out_
     first, last = start, end
     if last < first:
         raise HybridError(f"--end {end.date()} is before --start {start.date()}")
-    options = RunOptions(history_start=first, durable=False)
+    options = RunOptions(history_start=first, durable=False, simulated_clock=True)
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        options = RunOptions(history_start=first, durable=False, trade_log=str(out / "trades.csv"),
+        options = RunOptions(history_start=first, durable=False, simulated_clock=True, trade_log=str(out / "trades.csv"),
                              state_db=str(out / "state.sqlite"), health_file=str(out / "hybrid.health"))
     stop = StopFlag()
     stop.install()

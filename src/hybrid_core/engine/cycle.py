@@ -44,6 +44,8 @@ from .planner import Plan, plan_orders
 
 MAX_CLIENT_ORDER_ID = 48
 QUALITY_WINDOW_DAYS = 45
+SIMULATED_CLOSE = pd.Timedelta(hours=21)
+"""Time of day (UTC) a replayed decision is stamped with: after the NYSE close, before midnight."""
 """Calendar days of recent bars the data quality gate inspects each cycle."""
 
 
@@ -82,6 +84,8 @@ class CycleSettings:
     lookback_days: int = 400
     history_start: pd.Timestamp | None = None
     """Load bars from this date on instead of ``as_of - lookback_days`` (replay uses the window start)."""
+    simulated_clock: bool = False
+    """Stamp audit rows with the simulated close (replays) instead of the wall clock."""
 
 
 class TradingCycle:
@@ -99,7 +103,7 @@ class TradingCycle:
         self.heartbeat = heartbeat
         self.settings = settings
         self.symbols = sorted({s for strat in self.strategies for s in strat.universe})
-        self._skipped_logged: set[str] = set()
+        self._as_of: pd.Timestamp | None = None
 
     # ------------------------------------------------------------------ run
     def run(self, as_of: pd.Timestamp | None = None, panel: Panel | None = None) -> CycleResult:
@@ -147,6 +151,7 @@ class TradingCycle:
             as_of = panel.dates[-1]
         panel = panel.select(self.symbols, end=as_of) if len(panel.dates) else panel
         result.as_of = as_of
+        self._as_of = as_of
         if not len(panel.dates) or panel.dates[-1] < as_of - pd.Timedelta(days=7):
             raise HybridError(f"no bars up to {as_of.date()} for the universe; check the data source")
         now = pd.Timestamp.now(tz="UTC").tz_localize(None) if wall_clock else as_of
@@ -528,8 +533,11 @@ class TradingCycle:
                 self.state.set_stop(sym, cid, price)
 
     def _audit(self, row: Mapping[str, Any]) -> None:
-        if self.audit is not None:
-            self.audit.append(row)
+        if self.audit is None:
+            return
+        if self.settings.simulated_clock and not row.get("timestamp") and self._as_of is not None:
+            row = {**row, "timestamp": _fill_time(str(self._as_of + SIMULATED_CLOSE))}
+        self.audit.append(row)
 
 
 def _state_status(status: str) -> str:

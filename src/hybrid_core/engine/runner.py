@@ -42,6 +42,8 @@ class RunOptions:
     state_db: str | None = None
     banner_seconds: float = 5.0
     history_start: pd.Timestamp | None = None
+    simulated_clock: bool = False
+    """Replays: audit rows carry the simulated session time, not the wall clock."""
     durable: bool = True
     """Sync every state write to disk (False for replays: safe against a kill, not power loss)."""
 
@@ -73,7 +75,8 @@ class RunSession:
             audit=self.audit, heartbeat=self.heartbeat,
             settings=CycleSettings(mode=self.mode, dry_run=options.dry_run, profile_name=profile.name,
                                    lookback_days=profile.data.lookback_days,
-                                   history_start=options.history_start))
+                                   history_start=options.history_start,
+                                   simulated_clock=options.simulated_clock))
         self._checked = False
 
     def preflight(self) -> None:
