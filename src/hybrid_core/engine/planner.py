@@ -117,8 +117,7 @@ def plan_orders(date: pd.Timestamp, decisions: Sequence[Decision], positions: Ma
     for sym, pos in positions.items() if time_exits else ():
         if sym in exiting:
             continue
-        view = attrs.evolve(pos, bars_held=0) if sym in restarted else pos
-        reason = None
+        view = attrs.evolve(pos, bars_held=0) if restarted and sym in restarted else pos
         for time_exit in time_exits:
             reason = time_exit(view)
             if reason is not None:
