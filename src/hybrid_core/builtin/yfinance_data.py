@@ -101,6 +101,12 @@ class YFinanceBars(DataSource):
         params = self.params
 
         def call() -> pd.DataFrame:
+            with warnings.catch_warnings():  # yfinance 1.7 uses pandas' deprecated inplace=
+                warnings.simplefilter("ignore", DeprecationWarning)
+                warnings.simplefilter("ignore", FutureWarning)
+                return download_now()
+
+        def download_now() -> pd.DataFrame:
             return yf.download(list(mapping), start=pd.Timestamp(start).strftime("%Y-%m-%d"),
                                end=(pd.Timestamp(end) + pd.Timedelta(days=1)).strftime("%Y-%m-%d"),
                                interval="1d", auto_adjust=params.auto_adjust, actions=False,
@@ -115,6 +121,10 @@ class YFinanceBars(DataSource):
             return empty_bars()
         return normalise_bars(raw, symbol_map=mapping, source="yfinance")
 
+    def yahoo_reason(self, limit: int = 300) -> str:
+        """yfinance's logged errors of the last update, one line (it never raises for a ticker)."""
+        return "; ".join(dict.fromkeys(self.yahoo_errors))[:limit]
+
     def update(self, symbols: Sequence[str], start: pd.Timestamp | None = None,
                end: pd.Timestamp | None = None) -> UpdateReport:
         """Bring the cache up to date for ``symbols`` over [start, end] (defaults: lookback, today)."""
@@ -122,6 +132,7 @@ class YFinanceBars(DataSource):
 
     def _update(self, symbols: Sequence[str], start_day: pd.Timestamp, end_day: pd.Timestamp,
                 now: pd.Timestamp) -> UpdateReport:
+        self.yahoo_errors = []
         params = self.params
         updater = CacheUpdater(self.cache, self.download, source=self.name, batch_size=params.batch_size,
                                overlap_days=params.overlap_days, tolerance=params.tolerance,
@@ -145,11 +156,10 @@ class YFinanceBars(DataSource):
     def fetch(self, symbols: Sequence[str], start: pd.Timestamp | None,
               end: pd.Timestamp | None) -> pd.DataFrame:
         symbols = [s.strip().upper() for s in symbols]
-        self.yahoo_errors = []
         start_day, end_day, now = self._window(start, end)
         report = self._update(symbols, start_day, end_day, now)
         if report.missing and self.params.on_missing == "raise":
-            said = f" (yfinance: {self.yahoo_errors[-1][:160]})" if self.yahoo_errors else ""
+            said = f" (yfinance: {self.yahoo_reason()})" if self.yahoo_errors else ""
             raise DataError(f"yfinance returned no bars for {len(report.missing)} symbol(s): "
                             f"{', '.join(report.missing[:20])}{said}; check the tickers or the network, "
                             f"or set data.params.on_missing: warn to go on without them")

@@ -83,7 +83,9 @@ def update(obj: Any, profile_path: str, start: str | None, end: str | None, symb
                f"refetched, {len(report.up_to_date)} up to date, {len(report.missing)} without bars; "
                f"{report.requests} request(s)")
     if report.missing:
-        click.echo(f"no bars for: {', '.join(report.missing)}", err=True)
+        said = source.yahoo_reason() if hasattr(source, "yahoo_reason") else ""
+        reason = f" (the source said: {said})" if said else ""
+        click.echo(f"no bars for: {', '.join(report.missing)}{reason}", err=True)
         raise SystemExit(DataError.exit_code)
 
 
