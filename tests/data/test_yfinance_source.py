@@ -157,3 +157,17 @@ def test_unsettled_bars_can_be_left_out(fake_yahoo, tmp_path: Path) -> None:  # 
     source.params.include_unsettled = True
     last = source.fetch(["AAPL", "BTC/USD"], None, None).groupby("symbol")["date"].max()
     assert last["AAPL"] == pd.Timestamp("2020-10-30") and last["BTC/USD"] == pd.Timestamp("2020-10-30")
+
+
+def test_asking_for_older_history_refetches_the_window(fake_yahoo, tmp_path: Path, raw_bars) -> None:  # type: ignore[no-untyped-def]
+    source = make_source(tmp_path, "2020-10-30 22:00", lookback_days=30)
+    source.fetch(["MSFT"], None, None)
+    fake_yahoo.requests.clear()
+    bars = source.fetch(["MSFT"], pd.Timestamp("2020-06-01"), pd.Timestamp("2020-10-30"))
+    assert source.last_report.full == ["MSFT"]
+    assert pd.Timestamp(fake_yahoo.history_requests[0][1]["period1"], unit="s", tz="UTC") < pd.Timestamp(
+        "2020-06-02", tz="UTC")
+    want = direct(raw_bars[raw_bars["symbol"] == "MSFT"], "2020-06-01", "2020-10-30")
+    pd.testing.assert_frame_equal(bars[["symbol", "date", "close", "low"]], want, check_dtype=False,
+                                  check_exact=False, rtol=1e-9)
+    assert source.cache.meta("MSFT").covered_from == pd.Timestamp("2020-06-01")
