@@ -86,7 +86,8 @@ class Outputs:
     """``outputs:`` where the run writes; relative paths are taken from the working folder."""
 
     trade_log: str = "trades.csv"
-    health_file: str = "/tmp/hybrid_trader.health"
+    health_file: str = attrs.field(factory=lambda: _default_health_file())
+    """Default: $HYBRID_HEALTH_FILE, else /tmp/hybrid_trader.health (where `hybrid health` looks)."""
     state_db: str = "state/hybrid.sqlite"
     log_file: str | None = None
 
@@ -100,6 +101,12 @@ class BacktestSpec:
     commission: float = 0.0
     start: str | None = None
     end: str | None = None
+
+
+def _default_health_file() -> str:
+    from .ops.heartbeat import default_health_file
+
+    return default_health_file()
 
 
 def _default_risk() -> list[ComponentRef]:
