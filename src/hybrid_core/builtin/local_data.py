@@ -28,24 +28,36 @@ def _paths(value: str | list[str]) -> list[str]:
     return list(value)
 
 
+PARQUET_BATCH_ROWS = 131_072
+"""Rows decoded at a time: filtering each batch keeps peak memory near the rows kept, not the file."""
+
+
 def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp | None,
                   end: pd.Timestamp | None) -> pd.DataFrame:
-    """Parquet through pyarrow: row-group pruning on dates, then a vectorised symbol filter."""
-    import pyarrow.compute as pc
+    """Parquet through pyarrow, decoded batch by batch, each batch filtered on dates and symbols."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
     schema_names = set(pq.read_schema(path).names)
     columns = [c for c in (*REQUIRED, "volume", "adj_close") if c in schema_names] or None
-    filters = []
-    if start is not None and "date" in schema_names:
-        filters.append(("date", ">=", pd.Timestamp(start)))
-    if end is not None and "date" in schema_names:
-        filters.append(("date", "<=", pd.Timestamp(end)))
-    table = pq.read_table(path, columns=columns, filters=filters or None,
-                          read_dictionary=["symbol"] if "symbol" in schema_names else None)
-    if symbols is not None and "symbol" in schema_names:
-        table = table.filter(pc.is_in(table["symbol"], value_set=pa_array(symbols)))
-    return table.to_pandas()
+    condition = None
+    for clause in (ds.field("date") >= pd.Timestamp(start) if start is not None and "date" in schema_names
+                   else None,
+                   ds.field("date") <= pd.Timestamp(end) if end is not None and "date" in schema_names
+                   else None,
+                   ds.field("symbol").isin(pa_array(symbols)) if symbols is not None and "symbol" in
+                   schema_names else None):
+        if clause is not None:
+            condition = clause if condition is None else condition & clause
+    file = pq.ParquetFile(path, read_dictionary=["symbol"] if "symbol" in schema_names else None)
+    parts = []
+    for batch in file.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns):
+        part = pa.Table.from_batches([batch])
+        parts.append(part.filter(condition) if condition is not None else part)
+    if not parts:
+        return file.schema_arrow.empty_table().select(columns or file.schema_arrow.names).to_pandas()
+    return pa.concat_tables(parts).to_pandas()
 
 
 def pa_array(values: Sequence[str]):  # type: ignore[no-untyped-def]
