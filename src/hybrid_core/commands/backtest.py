@@ -43,9 +43,11 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
             log_level: str, progress: bool | None) -> None:
     """Backtest a run profile: the very strategies and risk rules of a live run, over history.
 
-    Fills follow docs STRATEGIES.md: decisions at the close, fills at each symbol's next open,
-    stops from the bar after entry. Only bars from START on are loaded (indicators warm up
-    inside the window). Before reporting, each strategy passes a quick lookahead check.
+    Execution follows the trading contract (STRATEGIES.md): decisions at the close, fills at
+    each symbol's next open (sells first), stop-loss from the bar after entry, time stop after
+    5 own bars, equities and 24/7 crypto in one account. Only bars from START on are loaded
+    (indicators warm up inside the window). Before reporting, each strategy must pass a quick
+    lookahead check; a fixed equity universe draws a survivorship-bias warning.
     """
     from loguru import logger
 
