@@ -13,6 +13,7 @@ and raised together in one :class:`~hybrid_core.errors.ProfileError`.
 
 from __future__ import annotations
 
+import functools
 import re
 import types
 import typing
@@ -185,8 +186,13 @@ def _is_union(tp: Any) -> bool:
     return typing.get_origin(tp) in (typing.Union, types.UnionType)
 
 
+@functools.lru_cache(maxsize=1)
 def make_converter() -> cattrs.Converter:
-    """A strict converter: unknown keys are errors, no silent type coercion."""
+    """A strict converter: unknown keys are errors, no silent type coercion.
+
+    Built once per process: cattrs compiles a structuring function per class on first use,
+    so a fresh converter per call re-did that work for every component of a profile.
+    """
     conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
     conv.register_structure_hook(float, _number)
     conv.register_structure_hook(int, _integer)
