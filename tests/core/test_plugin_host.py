@@ -226,3 +226,17 @@ def test_plugins_text_lists_load_errors(run_cli, workdir, monkeypatch) -> None: 
     result = run_cli("plugins", "--json")
     assert json.loads(result.out)["errors"] == [
         {"name": "broken", "package": "broken", "error": "RuntimeError: boom while registering"}]
+
+
+def test_strict_mode_stops_the_cli_with_exit_3(run_cli, workdir, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import hybrid_core.plugins as plugins
+
+    real = plugins.build_plugin_host
+    monkeypatch.setattr(plugins, "build_plugin_host",
+                        lambda **kw: real(extra_plugins=[("broken", broken_plugin())], **kw))
+    monkeypatch.setenv("HYBRID_STRICT_PLUGINS", "1")
+    result = run_cli("plugins", "--json")
+    assert result.code == 3
+    assert result.out == ""
+    assert result.err.strip() == ("error: plugin 'broken' (broken) failed to load: "
+                                  "RuntimeError: boom while registering")
