@@ -31,8 +31,11 @@ def fake_yahoo(monkeypatch, tmp_path, raw_bars) -> FakeYahoo:  # type: ignore[no
 
 @pytest.fixture
 def log_lines():  # type: ignore[no-untyped-def]
-    """Messages logged through loguru during the test."""
+    """Messages logged through loguru at WARNING or above during the test."""
+    from hybrid_core.data.quality import forget_logged_issues
+
+    forget_logged_issues()
     lines: list[str] = []
-    handler = logger.add(lambda m: lines.append(m.record["message"]), level="DEBUG")
+    handler = logger.add(lambda m: lines.append(m.record["message"]), level="WARNING")
     yield lines
     logger.remove(handler)

@@ -94,3 +94,10 @@ def test_a_panel_column_without_bars_is_reported(bars: pd.DataFrame) -> None:
     panel = Panel.from_long(bars).select(["AAPL", "MSFT", "BRK.B", "JPM", "XOM", "NEWCO"])
     report = check_quality(panel, "2020-11-30 21:45", check_gaps=False)
     assert report.stale == ["NEWCO"] and not report.halt_entries
+
+
+def test_a_problem_seen_again_next_cycle_is_not_warned_twice(bars: pd.DataFrame, log_lines) -> None:  # type: ignore[no-untyped-def]
+    first = check_quality(bars, "2020-11-30 21:45")
+    second = check_quality(bars, "2020-11-30 21:50")
+    assert first.issues == second.issues and len(first.issues) == 2  # still reported each time
+    assert sum("gap: BTC/USD" in line for line in log_lines) == 1

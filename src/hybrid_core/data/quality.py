@@ -11,7 +11,8 @@ API::
 ``bars`` is a canonical long frame (``symbol, date, open, high, low, close, volume``) or a
 :class:`~hybrid_core.contracts.Panel` (whose columns are then the default ``universe``).
 ``now`` is the cycle time (naive = UTC). Problems found
-(one :class:`QualityIssue` each, logged once per call with symbol and date):
+(one :class:`QualityIssue` each, logged once with symbol and date: at WARNING the first time
+this process sees it, at DEBUG when a later cycle finds it again):
 
 - ``stale``: the last bar is older than the calendar says (equities: the last settled NYSE
   session of ``sessions``; crypto: the last complete UTC day), ``max_lag_sessions`` allowed;
@@ -41,6 +42,13 @@ from ..contracts import BAR_COLUMNS, Panel, is_crypto
 from .clock import as_utc, expected_last_bar
 
 PRICES = ["open", "high", "low", "close"]
+_LOGGED: set[tuple[object, ...]] = set()
+"""Issues already logged at WARNING by this process (repeats go to DEBUG)."""
+
+
+def forget_logged_issues() -> None:
+    """Log every issue at WARNING again (tests; a new run in the same process)."""
+    _LOGGED.clear()
 STALE_KINDS = ("stale", "no_bars")
 
 
@@ -190,7 +198,10 @@ def check_quality(bars: pd.DataFrame | Panel, now: pd.Timestamp | str, *,
         report.halt_entries = True
         report.reason = "; ".join(reasons) + "; new entries halted for this cycle"
     for issue in report.issues:
-        logger.bind(kind=issue.kind, symbol=issue.symbol).warning("data quality: {line}", line=issue.line())
+        key = (issue.kind, issue.symbol, issue.date, issue.detail)
+        level = "DEBUG" if key in _LOGGED else "WARNING"  # a live loop sees the same gap daily
+        _LOGGED.add(key)
+        logger.bind(kind=issue.kind, symbol=issue.symbol).log(level, "data quality: {line}", line=issue.line())
     if report.halt_entries:
         logger.error("data quality: {reason}", reason=report.reason)
     return report
