@@ -95,7 +95,8 @@ def class_problems(cls: type, base: type[Component]) -> list[str]:
     return problems
 
 
-def _split(component: Any) -> tuple[type, Any]:
+def _split(component: Any) -> tuple[Any, Any]:
+    """(class, instance or None) of a component given as a class or an instance."""
     return (component, None) if isinstance(component, type) else (type(component), component)
 
 
