@@ -20,7 +20,8 @@ converted to UTC first, so it is the UTC session date), sorted by (symbol, date)
 (symbol, date) (the last one wins). When ``adj_close`` is present, prices are adjusted as
 STRATEGIES.md says: ``open/high/low * adj_close / close`` and ``close = adj_close``. A row with
 a missing or non-positive price is not a bar: it is dropped, and the skip is logged once per
-symbol and call. ``symbol_map`` renames symbols (e.g. Yahoo ``BTC-USD`` -> ``BTC/USD``).
+symbol and run (a repeat of the same skip in the same process goes to DEBUG). ``symbol_map``
+renames symbols (e.g. Yahoo ``BTC-USD`` -> ``BTC/USD``).
 
 ``align_for_valuation(close)`` puts equities (NYSE sessions) and crypto (UTC days) on one date
 axis for *portfolio valuation only*: closes forward-filled on the union of dates (an equity
@@ -106,12 +107,19 @@ def session_dates(values: object) -> pd.DatetimeIndex:
     return index.normalize().astype("datetime64[ns]")
 
 
+_SKIPS_LOGGED: set[tuple[str, str, int, object]] = set()
+"""Skips already warned about by this process: a live loop re-reads the same rows daily."""
+
+
 def _log_skips(out: pd.DataFrame, good: np.ndarray, source: str) -> None:
     bad = out.loc[~good, ["symbol", "date"]]
     for sym, rows in bad.groupby("symbol", sort=True):
-        logger.warning("{source}: {symbol}: skipped {n} row(s) without a positive price (first {first})",
-                       source=source, symbol=sym, n=len(rows),
-                       first=pd.Timestamp(rows["date"].min()).date())
+        first = pd.Timestamp(rows["date"].min()).date()
+        key = (source, str(sym), len(rows), first)
+        level = "DEBUG" if key in _SKIPS_LOGGED else "WARNING"
+        _SKIPS_LOGGED.add(key)
+        logger.log(level, "{source}: {symbol}: skipped {n} row(s) without a positive price (first {first})",
+                   source=source, symbol=sym, n=len(rows), first=first)
 
 
 def normalise_bars(frame: pd.DataFrame, *, symbol_map: Mapping[str, str] | None = None,

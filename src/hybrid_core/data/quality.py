@@ -47,8 +47,11 @@ _LOGGED: set[tuple[object, ...]] = set()
 
 
 def forget_logged_issues() -> None:
-    """Log every issue at WARNING again (tests; a new run in the same process)."""
+    """Log every issue (and skipped row) at WARNING again (tests; a new run in the same process)."""
+    from .normalise import _SKIPS_LOGGED
+
     _LOGGED.clear()
+    _SKIPS_LOGGED.clear()
 STALE_KINDS = ("stale", "no_bars")
 
 
