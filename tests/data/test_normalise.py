@@ -62,7 +62,7 @@ def test_yfinance_frame_is_adjusted_like_the_contract(fake_yahoo, raw_bars) -> N
     assert abs(aapl["2020-08-31"] / aapl["2020-08-28"] - 1) < 0.1
 
 
-def test_yfinance_auto_adjust_gives_the_same_bars(fake_yahoo) -> None:  # type: ignore[no-untyped-def]
+def test_yfinance_auto_adjust_and_group_by_give_the_same_bars(fake_yahoo) -> None:  # type: ignore[no-untyped-def]
     import yfinance as yf
 
     mapping = yahoo_map(["AAPL", "MSFT"])
@@ -71,6 +71,10 @@ def test_yfinance_auto_adjust_gives_the_same_bars(fake_yahoo) -> None:  # type: 
     theirs = normalise_bars(yf.download(list(mapping), start="2020-08-03", end="2020-09-30",
                                         auto_adjust=True, progress=False), symbol_map=mapping)
     pd.testing.assert_frame_equal(ours, theirs, check_exact=False, rtol=1e-9)
+    by_ticker = yf.download(list(mapping), start="2020-08-03", end="2020-09-30", auto_adjust=False,
+                            progress=False, group_by="ticker")
+    assert list(by_ticker.columns.names) == ["Ticker", "Price"]
+    pd.testing.assert_frame_equal(normalise_bars(by_ticker, symbol_map=mapping), ours)
 
 
 def test_alpaca_frame_uses_utc_session_dates(raw_bars) -> None:  # type: ignore[no-untyped-def]
