@@ -170,6 +170,14 @@ def test_dropped_connection_after_accept(broker, server):
     assert server.count("POST", ORDERS) == 1
 
 
+@pytest.mark.parametrize("body", ["<html>proxy says hi</html>", '{"id": "not-an-order"}'])
+def test_an_unreadable_answer_to_an_accepted_post_is_reconciled(broker, server, logs, body):
+    server.faults.add(Fault("status", 200, body=body, method="POST", path=ORDERS, after_accept=True))
+    sent_once(broker.submit(OrderRequest("garbled-1", "AAPL", "buy", 2)), server)
+    assert server.count("POST", ORDERS) == 1
+    assert any("unreadable answer" in line and "reconciling by client_order_id" in line for line in logs)
+
+
 def test_duplicate_id_422_is_reconciled(broker, server, logs):
     hardened(server).submit_order(market("dup-1", 4))
     server.faults.add(Fault("status", 404, body='{"code":40410000,"message":"order not found"}',

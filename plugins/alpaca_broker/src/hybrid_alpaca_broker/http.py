@@ -98,6 +98,8 @@ def describe_failure(exc: BaseException) -> str:
         return f"timeout ({type(exc).__name__})"
     if isinstance(exc, requests.ConnectionError):
         return f"connection error ({type(exc).__name__})"
+    if isinstance(exc, ValueError):
+        return f"unreadable answer ({type(exc).__name__})"
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -1,7 +1,7 @@
 """Sending an order exactly once: POST, and on any ambiguous failure reconcile by client_order_id.
 
-A POST that timed out, lost its connection, got a 5xx/429, or a duplicate-id 422 may or may
-not have created the order. Instead of resubmitting blindly, :class:`OrderSender` asks
+A POST that timed out, lost its connection, got a 5xx/429, a duplicate-id 422, or an answer
+that does not parse may or may not have created the order. Instead of resubmitting blindly, :class:`OrderSender` asks
 ``GET /v2/orders:by_client_order_id``; only when Alpaca confirms it has no such order is the
 POST repeated (with the same client_order_id, which Alpaca refuses to reuse: a second order
 cannot be created even then).
@@ -56,12 +56,14 @@ class OrderSender:
         cid = plan.client_order_id
         log = logger.bind(client_order_id=cid, symbol=plan.symbol)
         last = ""
+        request = sdk_order_request(plan)
         for attempt in range(1, self.attempts + 1):
             try:
-                return self.client.submit_order(sdk_order_request(plan))
+                return self.client.submit_order(request)
             except Exception as exc:
                 status = status_of(exc)
-                if not (is_transient(exc) or status == 422):
+                unreadable = isinstance(exc, ValueError)  # a 2xx whose body is not an order
+                if not (is_transient(exc) or status == 422 or unreadable):
                     raise
                 last = describe_failure(exc)
                 log.warning("alpaca POST /v2/orders {cid} ({symbol} {side} {qty:g}) attempt {n}/{total}: "
