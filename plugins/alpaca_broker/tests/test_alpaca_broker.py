@@ -10,7 +10,7 @@ from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
 from hybrid_alpaca_broker.broker import AlpacaBroker, AlpacaParams
 from hybrid_alpaca_broker.order_rules import OrderRefused
-from hybrid_alpaca_broker.testing import Fault
+from hybrid_alpaca_broker.testing import Fault, html_500
 
 from hybrid_core.contracts import OrderRequest
 from hybrid_core.errors import BrokerError
@@ -67,6 +67,22 @@ def test_rejected_keys_fail_health_with_a_hint(make_broker, exchange):
     exchange.api_key = "PKOTHER"
     report = make_broker().health_check()
     assert not report.ok and "HTTP 401" in report.reason and "keys rejected" in report.reason
+
+
+def test_an_unreadable_clock_fails_health(make_broker, server):
+    server.faults.add(html_500(times=10, method="GET", path="/v2/clock"))
+    report = make_broker(read_attempts=2).health_check()
+    assert not report.ok and report.reason.startswith("alpaca GET /v2/clock failed")
+    assert "HTTP 500: HTML error page" in report.reason
+
+
+def test_mode_picks_the_alpaca_url_when_no_base_url_is_given(keys, tmp_path):
+    for mode, url in (("paper", "https://paper-api.alpaca.markets"), ("live", "https://api.alpaca.markets")):
+        broker = AlpacaBroker()
+        broker.configure(mode=mode, state_dir=str(tmp_path))
+        assert broker.url == url
+    with pytest.raises(BrokerError, match="mode must be paper or live"):
+        AlpacaBroker().configure(mode="backtest", state_dir=str(tmp_path))  # type: ignore[arg-type]
 
 
 def test_missing_keys_name_the_variable(server, monkeypatch, tmp_path):
