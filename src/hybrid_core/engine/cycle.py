@@ -541,7 +541,14 @@ class TradingCycle:
 
 
 def _state_status(status: str) -> str:
-    return "pending" if status in {"new", "accepted", "pending_new", "held"} else status
+    """The state database's status for a broker's answer to a submission.
+
+    A fill is never taken from a submission's answer: fills are recorded only by
+    :meth:`TradingCycle._record_fills` (which opens or closes the position), so an order the
+    broker already filled (say, adopted after a crash) stays ``pending`` until then."""
+    if status in {"canceled", "rejected", "expired"}:
+        return status
+    return "pending"
 
 
 def _fill_time(when: str) -> str:
