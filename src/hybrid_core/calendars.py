@@ -5,8 +5,11 @@ One cached XNYS calendar per process (building it costs about a second).
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 CAL_START = "1990-01-01"
@@ -22,10 +25,41 @@ def _xnys():  # type: ignore[no-untyped-def]
 
 @lru_cache(maxsize=1)
 def _all_sessions() -> pd.DatetimeIndex:
+    """Every XNYS session from 1990 to a year ahead, cached on disk per exchange_calendars version.
+
+    Importing exchange_calendars and building the calendar costs about a second, which a
+    once-a-day cycle or a health probe should not pay every time."""
+    cache = _cache_file()
+    if cache is not None and cache.exists():
+        try:
+            return pd.DatetimeIndex(np.load(cache, allow_pickle=False))
+        except (OSError, ValueError):
+            pass
     sessions = _xnys().sessions
     if sessions.tz is not None:
         sessions = sessions.tz_localize(None)
-    return pd.DatetimeIndex(sessions)
+    sessions = pd.DatetimeIndex(sessions)
+    if cache is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")
+            np.save(tmp, sessions.to_numpy(dtype="datetime64[ns]"), allow_pickle=False)
+            os.replace(tmp, cache)
+        except OSError:
+            pass
+    return sessions
+
+
+def _cache_file() -> Path | None:
+    try:
+        from importlib.metadata import version
+
+        xcals_version = version("exchange_calendars")
+    except Exception:
+        return None
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hybrid"
+    today = pd.Timestamp.today()
+    return base / f"xnys-sessions-{xcals_version}-{CAL_START}-{today:%Y-%m}.npy"
 
 
 def nyse_sessions(start: pd.Timestamp | str | None = None,

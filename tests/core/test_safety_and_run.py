@@ -168,8 +168,6 @@ def test_dry_run_never_reaches_the_broker(run_cli, write_profile, workdir: Path,
     assert set(rows["status"]) == {"dry_run"} and set(rows["order_id"].fillna("")) == {""}
 
 
-@pytest.mark.xfail(strict=True, reason="engine/cycle.py (lead's) _apply_plan cancels pending buys that "
-                                       "are not re-selected through broker.cancel even with --dry-run")
 def test_dry_run_leaves_the_paper_account_unchanged(run_cli, write_profile, workdir: Path) -> None:  # type: ignore[no-untyped-def]
     """Orders of a real run on one Friday, then a dry run on the next Friday's rebalance."""
     profile = write_profile()

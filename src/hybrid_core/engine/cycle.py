@@ -288,8 +288,12 @@ class TradingCycle:
         for sym in plan.cancel:
             for order in self.state.orders(open_only=True):
                 if order.symbol == sym and order.side == "buy" and order.order_type == "market":
+                    if self.settings.dry_run:
+                        log.info("Dry run: would cancel the pending buy of {symbol} (not re-selected)",
+                                 symbol=sym, client_order_id=order.client_order_id)
+                        continue
                     self._cancel(order, "not re-selected by the next decision", log)
-        if plan.restart:
+        if plan.restart and not self.settings.dry_run:
             self.state.restart_positions(plan.restart, as_of)
         for intent in plan.orders:
             cid = client_order_id(self.settings.profile_name, intent.strategy, intent.symbol, intent.side,
