@@ -12,13 +12,10 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import attrs
 import pandas as pd
-from alpaca.trading.client import TradingClient
-from alpaca.trading.enums import QueryOrderStatus
-from alpaca.trading.requests import GetOrdersRequest
 from loguru import logger
 
 from hybrid_core.contracts import (
@@ -32,6 +29,9 @@ from hybrid_core.contracts import (
     is_crypto,
 )
 from hybrid_core.errors import BrokerError
+
+if TYPE_CHECKING:
+    from alpaca.trading.client import TradingClient
 
 from .conversions import OPEN_STATES, account_snapshot, broker_position, order_status
 from .credentials import LIVE_URL, PAPER_URL, account_mode_mismatch, key_mode_mismatch, read_keys
@@ -121,6 +121,8 @@ class AlpacaBroker(Broker):
         self.mode = mode
         key, secret = read_keys(self.params.api_key_env, self.params.secret_key_env)
         self._key = key or ""
+        from alpaca.trading.client import TradingClient  # imported on use: alpaca-py costs ~0.5 s
+
         self.client = TradingClient(key, secret, paper=mode == "paper", url_override=self.params.base_url)
         harden_sdk_client(self.client, self.params.timeout)
         self._sender = OrderSender(self.client, self._reads, self.params.submit_attempts)
@@ -203,6 +205,9 @@ class AlpacaBroker(Broker):
         return [order_status(o) for o in self._orders("open")]
 
     def _orders(self, status: str, symbol: str | None = None, after: Any = None) -> list[Any]:
+        from alpaca.trading.enums import QueryOrderStatus
+        from alpaca.trading.requests import GetOrdersRequest
+
         req = GetOrdersRequest(status=QueryOrderStatus(status), limit=500, after=after,
                                symbols=[symbol] if symbol else None)
         return self._read(f"GET /v2/orders?status={status}", lambda: self._api().get_orders(req))

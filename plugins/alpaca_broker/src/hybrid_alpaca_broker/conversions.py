@@ -4,14 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from alpaca.trading.enums import OrderSide, TimeInForce
-from alpaca.trading.requests import (
-    LimitOrderRequest,
-    MarketOrderRequest,
-    StopLimitOrderRequest,
-    StopOrderRequest,
-)
-
 from hybrid_core.contracts import AccountSnapshot, BrokerPosition, OrderStatus
 
 from .order_rules import OrderPlan
@@ -80,6 +72,14 @@ def account_snapshot(account: Any) -> AccountSnapshot:
 
 def sdk_order_request(plan: OrderPlan) -> Any:
     """The alpaca-py request object that sends ``plan``."""
+    from alpaca.trading.enums import OrderSide, TimeInForce
+    from alpaca.trading.requests import (
+        LimitOrderRequest,
+        MarketOrderRequest,
+        StopLimitOrderRequest,
+        StopOrderRequest,
+    )
+
     common = dict(symbol=plan.symbol, qty=plan.qty, side=OrderSide(plan.side),
                   time_in_force=TimeInForce(plan.time_in_force), client_order_id=plan.client_order_id)
     if plan.order_type == "stop":

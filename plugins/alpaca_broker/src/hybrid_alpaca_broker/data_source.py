@@ -10,21 +10,20 @@ York session date, crypto dates the UTC day.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import pandas as pd
-from alpaca.data.enums import Adjustment, DataFeed
-from alpaca.data.historical.crypto import CryptoHistoricalDataClient
-from alpaca.data.historical.stock import StockHistoricalDataClient
-from alpaca.data.requests import CryptoBarsRequest, StockBarsRequest
-from alpaca.data.timeframe import TimeFrame
 from loguru import logger
 
 from hybrid_core.contracts import BAR_COLUMNS, DataSource, is_crypto
 from hybrid_core.errors import DataError
 
 from .credentials import read_keys
+
+if TYPE_CHECKING:  # alpaca-py is imported on use: importing it costs about 0.5 s
+    from alpaca.data.historical.crypto import CryptoHistoricalDataClient
+    from alpaca.data.historical.stock import StockHistoricalDataClient
 from .http import ReadRetry, close_sdk_client, describe_failure, harden_sdk_client
 
 COLUMNS = ["symbol", "date", *BAR_COLUMNS]
@@ -72,6 +71,8 @@ class AlpacaDataSource(DataSource):
                 key, secret = read_keys(self.params.api_key_env, self.params.secret_key_env)
             except Exception as exc:
                 raise DataError(f"alpaca stock bars need keys: {exc}") from None
+            from alpaca.data.historical.stock import StockHistoricalDataClient
+
             client = StockHistoricalDataClient(key, secret, url_override=self.params.base_url)
             self._stock = harden_sdk_client(client, self.params.timeout)
         return self._stock
@@ -81,6 +82,8 @@ class AlpacaDataSource(DataSource):
             key, secret = read_keys(self.params.api_key_env, self.params.secret_key_env, required=False)
             if not (key and secret):
                 key = secret = None
+            from alpaca.data.historical.crypto import CryptoHistoricalDataClient
+
             client = CryptoHistoricalDataClient(key, secret, url_override=self.params.base_url)
             self._crypto = harden_sdk_client(client, self.params.timeout)
         return self._crypto
@@ -118,6 +121,10 @@ class AlpacaDataSource(DataSource):
         return bars
 
     def _fetch_group(self, symbols: list[str], window: tuple[Any, Any], *, crypto: bool) -> pd.DataFrame:
+        from alpaca.data.enums import Adjustment, DataFeed
+        from alpaca.data.requests import CryptoBarsRequest, StockBarsRequest
+        from alpaca.data.timeframe import TimeFrame
+
         if crypto:
             client: Any = self._crypto_client()
             req: Any = CryptoBarsRequest(symbol_or_symbols=symbols, timeframe=TimeFrame.Day,

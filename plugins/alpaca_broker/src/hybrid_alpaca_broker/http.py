@@ -15,11 +15,17 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import requests
-from alpaca.common.exceptions import APIError
 from loguru import logger
 from requests.adapters import HTTPAdapter
 
 T = TypeVar("T")
+
+
+def _api_error() -> type[Exception]:
+    """alpaca-py's APIError, imported on first use (importing alpaca-py costs about 0.5 s)."""
+    from alpaca.common.exceptions import APIError
+
+    return APIError
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 """HTTP statuses after which a read is worth repeating."""
@@ -67,12 +73,12 @@ def close_sdk_client(client: Any) -> None:
 
 def status_of(exc: BaseException) -> int | None:
     """HTTP status of an alpaca-py APIError, else None."""
-    return exc.status_code if isinstance(exc, APIError) else None
+    return exc.status_code if isinstance(exc, _api_error()) else None
 
 
 def retry_after(exc: BaseException | None) -> float:
     """The ``Retry-After`` seconds of an HTTP error response, 0 when absent or not a number."""
-    response = getattr(exc, "response", None) if isinstance(exc, APIError) else None
+    response = getattr(exc, "response", None) if isinstance(exc, _api_error()) else None
     value = response.headers.get("Retry-After") if response is not None else None
     try:
         return max(0.0, float(value)) if value is not None else 0.0
@@ -89,7 +95,7 @@ def is_transient(exc: BaseException) -> bool:
 
 def describe_failure(exc: BaseException) -> str:
     """One line for a log: HTTP status and a short body, or the network error's kind."""
-    if isinstance(exc, APIError):
+    if isinstance(exc, _api_error()):
         body = " ".join(str(exc).split())
         if body.lstrip().startswith("<"):
             body = "HTML error page"
