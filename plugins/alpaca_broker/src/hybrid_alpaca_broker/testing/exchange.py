@@ -42,7 +42,8 @@ def _num(value: Any) -> float:
 
 
 def _fmt(value: float | None) -> str | None:
-    return None if value is None else format(round(value, 9), "f").rstrip("0").rstrip(".") or "0"
+    # ".9f": a bare "f" would print 6 decimals and move adjusted prices by up to 5e-7
+    return None if value is None else format(round(value, 9), ".9f").rstrip("0").rstrip(".") or "0"
 
 
 def _is_multiple(qty: float, step: float) -> bool:
