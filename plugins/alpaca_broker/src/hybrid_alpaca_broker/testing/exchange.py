@@ -3,10 +3,14 @@
 It applies the Alpaca rules the plugin must respect, so breaking one fails like it would at
 Alpaca: duplicate client_order_id (422), crypto tif/type/min size/increment (422), fractional
 equity orders not ``day`` (422), selling more than is available, shares reserved by an open
-stop included (403), buying beyond cash (403). Market orders fill at once for crypto and for
-equities while the clock is open, just after the POST is answered (the answer says ``new``,
-as Alpaca's usually does); otherwise they wait for :meth:`SimulatedExchange.advance` (the
-next bar's open). Stops wait for a price move (:meth:`set_price` or :meth:`advance`).
+stop included (403), buying beyond buying power (403: cash, or with a margin ``multiplier``
+of 2-4 Alpaca's Reg T formula; open orders reserve none of it here). Market orders fill at
+once for crypto and for equities while the clock is open, just after the POST is answered (the
+answer says ``new``, as Alpaca's usually does); otherwise they wait for
+:meth:`SimulatedExchange.advance` (the next bar's open). With ``fill_at_next_open`` (replaying
+daily history, where a decision at the close of bar t meets the open of t+1 first) every market
+order waits for the next bar, crypto included. Stops wait for a price move (:meth:`set_price`
+or :meth:`advance`).
 Every method returns ``(http_status, json_body)``.
 """
 
@@ -56,7 +60,8 @@ class SimulatedExchange:
 
     def __init__(self, *, cash: float = 100_000.0, account_number: str = "PA1TESTACCT",
                  market_open: bool = True, crypto_fee_bps: float = 0.0, page_size: int = 10_000,
-                 api_key: str | None = None, default_price: float = 100.0) -> None:
+                 api_key: str | None = None, default_price: float = 100.0, multiplier: int = 1,
+                 fill_at_next_open: bool = False) -> None:
         self.lock = threading.RLock()
         self.account_id = str(uuid.uuid4())
         self.account_number = account_number
@@ -68,6 +73,10 @@ class SimulatedExchange:
         self.page_size = page_size
         self.api_key = api_key
         self.default_price = default_price
+        self.multiplier = multiplier
+        """Alpaca's margin multiplier: 1 = cash account (buying power = cash), 2-4 = margin account."""
+        self.fill_at_next_open = fill_at_next_open
+        """Every market order (crypto too) waits for the next bar's open (:meth:`advance`)."""
         self.assets: dict[str, dict[str, Any]] = {}
         self.orders: list[dict[str, Any]] = []
         self.positions: dict[str, dict[str, Any]] = {}
@@ -174,10 +183,28 @@ class SimulatedExchange:
             return 200, {
                 "id": self.account_id, "account_number": self.account_number, "status": self.account_status,
                 "crypto_status": "ACTIVE", "currency": "USD", "cash": _fmt(self.cash),
-                "buying_power": _fmt(self.cash), "equity": _fmt(equity), "portfolio_value": _fmt(equity),
+                "buying_power": _fmt(self.buying_power()), "multiplier": str(self.multiplier),
+                "non_marginable_buying_power": _fmt(self.buying_power(marginable=False)),
+                "equity": _fmt(equity), "portfolio_value": _fmt(equity),
                 "trading_blocked": self.trading_blocked, "account_blocked": False,
                 "transfers_blocked": False, "pattern_day_trader": False, "shorting_enabled": False,
             }
+
+    def buying_power(self, marginable: bool = True) -> float:
+        """Cash (``multiplier`` 1), else Alpaca's Reg T ``max(equity - initial_margin, 0) * multiplier``.
+
+        Initial margin is 50% of equity positions and 100% of crypto (not marginable); buying
+        non-marginable assets (crypto) uses the excess equity once, not times the multiplier.
+        """
+        if self.multiplier <= 1:
+            return self.cash
+        equity, margin = self.cash, 0.0
+        for pos in self.positions.values():
+            value = pos["qty"] * self.price(pos["asset"]["symbol"])
+            equity += value
+            margin += value if pos["asset"]["class"] == "crypto" else 0.5 * value
+        excess = max(equity - margin, 0.0)
+        return excess * self.multiplier if marginable else excess
 
     def clock_json(self) -> Response:
         """``GET /v2/clock``."""
@@ -298,7 +325,7 @@ class SimulatedExchange:
             self.orders.append(order)
             answer = dict(order)  # like Alpaca, the POST answers before the fill happens
             crypto = order["asset_class"] == "crypto"
-            if order["type"] == "market" and (crypto or self.market_open):
+            if order["type"] == "market" and (crypto or self.market_open) and not self.fill_at_next_open:
                 self._fill(order, self.price(order["symbol"]))
             return 200, answer
 
@@ -342,7 +369,8 @@ class SimulatedExchange:
                 what = f"balance for {symbol.split('/')[0]}" if crypto else "qty available"
                 return _error(403, 40310000, f"insufficient {what} for order (requested: {_fmt(qty)}, "
                                              f"available: {_fmt(max(0.0, available))})")
-        elif p.get("type") == "market" and qty * self.price(symbol) > self.cash + 1e-6:
+        elif p.get("type") == "market" and \
+                qty * self.price(symbol) > self.buying_power(asset["class"] != "crypto") + 1e-6:
             return _error(403, 40310000, "insufficient buying power")
         return None
 
@@ -351,7 +379,7 @@ class SimulatedExchange:
         assert asset is not None
         stamp = _iso(self.now())
         crypto = asset["class"] == "crypto"
-        queued = p.get("type") == "market" and not crypto and not self.market_open
+        queued = p.get("type") == "market" and (self.fill_at_next_open or (not crypto and not self.market_open))
         return {
             "id": str(uuid.uuid4()), "client_order_id": p.get("client_order_id") or str(uuid.uuid4()),
             "created_at": stamp, "updated_at": stamp, "submitted_at": stamp, "filled_at": None,

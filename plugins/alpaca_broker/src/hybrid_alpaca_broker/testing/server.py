@@ -250,12 +250,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--market", choices=("open", "closed"), default="open",
                         help="clock state; closed queues equity market orders until /_control/advance")
     parser.add_argument("--crypto-fee-bps", type=float, default=0.0)
+    parser.add_argument("--multiplier", type=int, choices=(1, 2, 4), default=1,
+                        help="margin multiplier: 1 = cash account, 2 or 4 = margin account buying power")
+    parser.add_argument("--fill-at-next-open", action="store_true",
+                        help="replaying history: every market order (crypto too) fills at the next "
+                             "/_control/advance open, as the daily backtest assumes")
     parser.add_argument("--account-number", default="PA1TESTACCT",
                         help="PA... answers as a paper account; anything else as a live one")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     exchange = SimulatedExchange(cash=args.cash, account_number=args.account_number,
-                                 market_open=args.market == "open", crypto_fee_bps=args.crypto_fee_bps)
+                                 market_open=args.market == "open", crypto_fee_bps=args.crypto_fee_bps,
+                                 multiplier=args.multiplier, fill_at_next_open=args.fill_at_next_open)
     for path in args.bars:
         exchange.load_bars(read_bars_file(path))
     server = AlpacaTestServer(exchange, port=args.port, verbose=args.verbose)
