@@ -20,6 +20,7 @@ import re
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -51,8 +52,9 @@ def _fmt(value: float | None) -> str | None:
 
 
 def _is_multiple(qty: float, step: float) -> bool:
-    ratio = qty / step
-    return abs(ratio - round(ratio)) < 1e-6
+    # decimal arithmetic: with Alpaca's 1e-9 crypto increments, qty / step in floats is ~1e10 and
+    # its rounding error alone broke the old 1e-6 tolerance (17.3252 BTC was refused)
+    return Decimal(repr(qty)) % Decimal(repr(step)) == 0
 
 
 class SimulatedExchange:
