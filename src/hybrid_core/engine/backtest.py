@@ -209,8 +209,7 @@ def run_backtest(panel: Panel, strategies: Sequence[Strategy], risk_rules: Seque
     for i in _progress(range(n), progress, "backtest"):
         date = date_list[i]
         if book.pending or book.positions:
-            with np.errstate(invalid="ignore"):
-                hit = np.flatnonzero((opens[i] <= stops) | (lows[i] <= stops)).tolist()
+            hit = np.flatnonzero((opens[i] <= stops) | (lows[i] <= stops)).tolist()  # NaN: no bar, False
             today = book.on_open(date, RowPrices(opens[i], index), RowPrices(lows[i], index),
                                  stop_candidates=[symbols[j] for j in hit])
             for fill in today:
