@@ -66,6 +66,7 @@ def test_decision_table_equals_signals_row(panel: Panel) -> None:
     for strat in strategies():
         sig = compute_signals(strat, panel)
         table = DecisionTable(sig, strat.name, panel.dates)
+        bare = DecisionTable(sig, strat.name, panel.dates, with_info=False)
         seen = 0
         for i, date in enumerate(panel.dates):
             got = table.at(i)
@@ -75,6 +76,8 @@ def test_decision_table_equals_signals_row(panel: Panel) -> None:
                 continue
             want.strategy = strat.name
             assert got == want
+            without = bare.at(i)
+            assert without.info == {} and (without.entries, without.exits) == (want.entries, want.exits)
             seen += 1
         assert seen > 20
 

@@ -78,9 +78,11 @@ class DecisionTable:
     Built once per run; :meth:`at` gives the same :class:`Decision` as ``signals.row(date)``
     (with ``strategy`` set), except that exits and keeps can be limited to held symbols, which
     is all the planner looks at (a weekly strategy "exits" hundreds of unheld names).
+    ``with_info=False`` leaves ``Decision.info`` empty (the backtest does not log signals).
     """
 
-    def __init__(self, signals: Signals, strategy: str, dates: pd.DatetimeIndex) -> None:
+    def __init__(self, signals: Signals, strategy: str, dates: pd.DatetimeIndex, *,
+                 with_info: bool = True) -> None:
         index = pd.DatetimeIndex(signals.entry.index)
         self.strategy = strategy
         self.exit_reason = signals.exit_reason
@@ -93,7 +95,8 @@ class DecisionTable:
         self.weight = signals.weight.reindex(index=index, columns=self.symbols).to_numpy(
             dtype="float64", na_value=np.nan)
         self.decided = signals.decided.reindex(index).fillna(False).to_numpy(dtype=bool)
-        self.info = {k: _array(v.reindex(index=index, columns=self.symbols)) for k, v in signals.info.items()}
+        self.info = ({k: _array(v.reindex(index=index, columns=self.symbols)) for k, v in signals.info.items()}
+                     if with_info else None)
         active = self.decided | self.entry.any(axis=1) | self.exit.any(axis=1) | self.keep.any(axis=1)
         where = pd.DatetimeIndex(dates).get_indexer(index)
         self.row_of = np.full(len(dates), -1, dtype=np.int64)
@@ -119,9 +122,11 @@ class DecisionTable:
             exit_cols = [j for j in cols if exit_row[j]]
             keep_cols = [j for j in cols if keep_row[j]]
         weight = self.weight[r]
-        rows = {k: a[r] for k, a in self.info.items()}
-        info = {symbols[j]: {k: _plain(row[j]) for k, row in rows.items()}
-                for j in {*entry_cols, *exit_cols, *keep_cols}}
+        info: dict[str, dict[str, Any]] = {}
+        if self.info is not None:
+            rows = {k: a[r] for k, a in self.info.items()}
+            info = {symbols[j]: {k: _plain(row[j]) for k, row in rows.items()}
+                    for j in {*entry_cols, *exit_cols, *keep_cols}}
         return Decision(date=self.dates[r], decided=bool(self.decided[r]),
                         entries={symbols[j]: float(weight[j]) for j in entry_cols},
                         exits=[symbols[j] for j in exit_cols], keeps=[symbols[j] for j in keep_cols],
@@ -193,7 +198,7 @@ def run_backtest(panel: Panel, strategies: Sequence[Strategy], risk_rules: Seque
     for strategy in strategies:
         given = signals.get(strategy.name) if signals else None
         sig = given if given is not None else compute_signals(strategy, panel)
-        tables.append(DecisionTable(sig, strategy.name, dates))
+        tables.append(DecisionTable(sig, strategy.name, dates, with_info=False))
     t_signals = time.perf_counter()
 
     opens = panel.open.to_numpy(dtype="float64", na_value=np.nan)
