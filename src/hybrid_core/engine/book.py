@@ -63,13 +63,20 @@ def price_of(prices: Mapping[str, float], symbol: str) -> float | None:
 
 
 class _LatestCloses(Mapping[str, float]):
-    """Today's closes, falling back to each symbol's last known close."""
+    """Today's closes, falling back to each symbol's last known close.
 
-    def __init__(self, today: Mapping[str, float], last: Mapping[str, float]) -> None:
+    ``held`` symbols read ``last`` directly: :meth:`PortfolioBook.mark` has just set it.
+    """
+
+    def __init__(self, today: Mapping[str, float], last: Mapping[str, float],
+                 held: Mapping[str, Any]) -> None:
         self._today = today
         self._last = last
+        self._held = held
 
     def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        if key in self._held:
+            return self._last.get(key, default)
         value = self._today.get(key)
         if value is None or value != value:
             return self._last.get(key, default)
@@ -197,7 +204,8 @@ class PortfolioBook:
         if not decisions and not self.positions:
             return []
         plan = plan_orders(date, decisions, self.positions, self.pending,
-                           _LatestCloses(closes, self.last_close), self.last_value, self.risk_rules)
+                           _LatestCloses(closes, self.last_close, self.positions), self.last_value,
+                           self.risk_rules)
         self.apply(plan, date)
         return plan.orders
 
