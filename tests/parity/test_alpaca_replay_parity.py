@@ -241,3 +241,42 @@ def test_a_crypto_stop_gapping_through_its_limit_is_where_alpaca_differs(alpaca_
     filled_at = pd.Timestamp(stop_order["filled_at"]).tz_localize(None).normalize()
     assert filled_at == pd.Timestamp(difference.replay["exit_date"]) > pd.Timestamp(sold["exit_date"])
     assert float(stop_order["filled_avg_price"]) >= limit
+
+
+@pytest.mark.slow
+def test_equity_replay_of_a_year_on_50_symbols_through_alpaca_matches_the_backtest(alpaca_replay):
+    replay = alpaca_replay(equity_symbols(50), [], "2018-01-02", "2019-01-04", tick=SUB_PENNY)
+    backtested = replay.backtest()
+    assert len(backtested) > 150
+    assert {"rebalance", "stop_loss"} <= set(backtested["exit_reason"])
+    assert_same_trades(replay.trades, backtested)
+
+
+def test_server_cash_account_refuses_a_rebalance_buy_that_a_margin_account_takes():
+    # why the replays use multiplier=4: the cycle sends a rebalance's buy while its sell is queued
+    def account(multiplier: int) -> Any:
+        exchange = testing.SimulatedExchange(cash=300_000.0, market_open=False, multiplier=multiplier)
+        exchange.positions["AAA"] = {"asset": exchange.asset("AAA"), "qty": 7_000.0, "avg": 100.0}
+        exchange.prices.update(AAA=100.0, BBB=100.0)
+        exchange.submit({"symbol": "AAA", "qty": 7_000, "side": "sell", "type": "market",
+                         "time_in_force": "day", "client_order_id": "exit"})
+        return exchange.submit({"symbol": "BBB", "qty": 6_990, "side": "buy", "type": "market",
+                                "time_in_force": "day", "client_order_id": "entry"})
+    status, body = account(1)
+    assert status == 403 and body["message"] == "insufficient buying power"
+    assert account(2)[0] == account(4)[0] == 200
+
+
+def test_server_replaying_history_fills_crypto_at_the_next_open_not_at_the_decision_close():
+    bars = pd.DataFrame({"symbol": "BTC/USD", "date": pd.to_datetime(["2020-01-01", "2020-01-02"]),
+                         "open": [7200.0, 7205.5], "high": [7300.0, 7250.0], "low": [7100.0, 7150.0],
+                         "close": [7201.0, 7190.0], "volume": [1.0, 1.0]})
+    for next_open, expected in ((False, 7201.0), (True, 7205.5)):
+        exchange = testing.SimulatedExchange(cash=CASH, fill_at_next_open=next_open)
+        exchange.load_bars(bars)
+        exchange.advance("2020-01-01")
+        exchange.submit({"symbol": "BTC/USD", "qty": 1.5, "side": "buy", "type": "market",
+                         "time_in_force": "gtc", "client_order_id": "btc"})
+        exchange.advance("2020-01-02")
+        order = exchange.by_client_id("btc")
+        assert (order["status"], float(order["filled_avg_price"])) == ("filled", expected)
