@@ -11,7 +11,7 @@ How the server is set up, and why:
 - ``fill_at_next_open``: a crypto market order waits for the next bar's open, as the backtest
   assumes. The server's default fills crypto at once at the last price, i.e. at the close the
   decision was taken on, and crypto's next open is not that close in the data (BTC/USD's
-  open equals the previous close on 0.3% of days in 2019-2020).
+  open equals the previous close on 0.3% of the days of 2019-09..2020-06).
 - ``multiplier=4`` (a margin account with day-trading buying power, as Alpaca paper accounts
   over $25k have): the cycle sends a rebalance's sells and buys at the same close and the
   buys count on the sells' cash. With a cash account (buying power = cash) Alpaca refuses
@@ -33,7 +33,7 @@ How the server is set up, and why:
   crypto stop). When the open gaps below the limit the order does not fill, where the backtest
   sells at that open: ETH/USD bought 2019-11-22 at 161.50589, stop 153.43, limit 151.90, next
   open 150.212219 (backtest exit); at Alpaca the order filled a day later, 2019-11-24 at
-  153.430527. That trade and the later ones differ (the last test pins it); windows without
+  153.430527. That trade and the later ones differ (``test_a_crypto_stop_gapping_...`` pins it); windows without
   such a gap match exactly.
 """
 
