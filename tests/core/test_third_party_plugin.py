@@ -53,7 +53,7 @@ class WeeklyLosers(Strategy):
     def signals(self, panel: Panel) -> Signals:
         close = panel.close
         score = close / close.shift(5) - 1
-        decided = pd.Series(close.index.dayofweek == 4, index=close.index) & close.notna().any(axis=1)
+        decided = pd.Series(close.index.day_of_week == 4, index=close.index) & close.notna().any(axis=1)
         chosen = (score.rank(axis=1, method="first") <= self.params.n) & decided.to_numpy()[:, None]
         weight = pd.DataFrame(self.allocation / self.params.n, index=close.index, columns=close.columns)
         exit_ = ~chosen & close.notna() & decided.to_numpy()[:, None]

@@ -74,7 +74,7 @@ class DataEndRebalance(Strategy):
 
     def signals(self, panel: Panel) -> Signals:
         close = panel.close.reindex(columns=self.universe)
-        decided = pd.Series(close.index.dayofweek == 4, index=close.index)
+        decided = pd.Series(close.index.day_of_week == 4, index=close.index)
         decided.iloc[-1] = True
         flags = pd.DataFrame(False, index=close.index, columns=close.columns)
         return Signals(entry=flags, exit=flags, keep=flags, weight=flags * 0.0, decided=decided)
@@ -138,6 +138,6 @@ def test_default_cut_dates_are_distinct_inner_dates(hybrid_panel):
     dates = hybrid_panel.dates
     assert len(cuts) == 8 and len(set(cuts)) == 8 and cuts == sorted(cuts)
     assert all(c in dates for c in cuts) and cuts[-1] < dates[-1] and cuts[0] > dates[0]
-    assert {c.dayofweek for c in cuts} != {4}  # not only Fridays: mid-week cuts are the hard ones
+    assert {c.day_of_week for c in cuts} != {4}  # not only Fridays: mid-week cuts are the hard ones
     assert default_cut_dates(Panel(*(hybrid_panel.close.iloc[:2],) * 5)) == []
     assert np.all(np.diff([dates.get_loc(c) for c in cuts]) > 0)

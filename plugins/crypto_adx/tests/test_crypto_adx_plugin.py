@@ -52,7 +52,7 @@ def test_weight_is_the_allocation_split_over_the_whole_universe():
     days = pd.date_range("2021-01-01", periods=60, freq="D")
     falling = pd.Series(100.0, index=days)
     falling.iloc[-1] = 80.0  # a sharp drop after a flat month: z far below -2
-    close = pd.DataFrame({"BTC/USD": falling, "ETH/USD": 100.0 + (days.dayofyear % 2), "SOL/USD": 50.0})
+    close = pd.DataFrame({"BTC/USD": falling, "ETH/USD": 100.0 + (days.day_of_year % 2), "SOL/USD": 50.0})
     high, low = close * 1.01, close * 0.99
     strategy = CryptoAdxReversion(universe=["BTC/USD", "ETH/USD", "SOL/USD"], allocation=0.3)
     signals = strategy.signals(Panel(close, high, low, close, close * 0))

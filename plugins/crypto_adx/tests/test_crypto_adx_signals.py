@@ -156,7 +156,7 @@ def test_hybrid_panel_with_equity_sessions_gives_the_same_crypto_decisions(windo
     panel, signals = window_2016
     days = pd.date_range("2016-01-01", "2021-04-21", freq="D")
     frames = {n: getattr(panel, n).reindex(days) for n in ("open", "high", "low", "close", "volume")}
-    weekdays = days[days.dayofweek < 5]
+    weekdays = days[days.day_of_week < 5]
     frames["close"]["AAPL"] = pd.Series(100.0, index=weekdays)  # an equity with bars on weekdays
     hybrid = CryptoAdxReversion().signals(Panel(**frames))
     assert list(hybrid.entry.columns) == PAIRS
