@@ -70,13 +70,13 @@ def replay(session: RunSession, start: pd.Timestamp, end: pd.Timestamp, *,
     for day in iterator:
         if stop is not None and stop.is_set:
             break
-        session.cycle.run(day, _until(panel, day))
+        session.cycle.run(day, panel_until(panel, day))
         ran.append(day)
     trades = replay_trades(session.state, panel, end)
     return ReplayResult(sessions=ran, skipped=skipped, trades=trades, panel=panel)
 
 
-def _until(panel: Panel, day: pd.Timestamp) -> Panel:
+def panel_until(panel: Panel, day: pd.Timestamp) -> Panel:
     """The panel as the cycle at the close of ``day`` may see it."""
     cut = panel.close.index.searchsorted(day, side="right")
     return Panel(*(getattr(panel, name).iloc[:cut] for name in ("open", "high", "low", "close", "volume")))
