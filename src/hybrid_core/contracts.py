@@ -13,8 +13,8 @@ crypto, NYSE sessions for equities).
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import attrs

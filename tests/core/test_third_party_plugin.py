@@ -18,11 +18,11 @@ import os
 import subprocess
 import sys
 import textwrap
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
-import tomllib
 import yaml
 from core_helpers import demo_profile_data, run_hybrid_process
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -42,8 +42,8 @@ def sample_log(tmp_path: Path) -> Path:
 def write_heartbeat(path: Path, *, age_seconds: float = 0.0, mode: str = "paper",
                     last_error: str | None = None, cycle: int = 42) -> Path:
     """A heartbeat file as the OPS heartbeat writer produces it, ``age_seconds`` old."""
-    when = datetime.now(timezone.utc).timestamp() - age_seconds
-    stamp = datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    when = datetime.now(UTC).timestamp() - age_seconds
+    stamp = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     path.write_text(json.dumps({"time": stamp, "cycle": cycle, "mode": mode,
                                 "last_error": last_error, "status": "ok" if not last_error else "error"}))
     return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -114,7 +114,7 @@ def test_stale_heartbeat(monkeypatch, sample_log: Path, tmp_path: Path) -> None:
 
 
 def test_status_thresholds(tmp_path: Path) -> None:
-    now = datetime(2026, 1, 5, 21, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 5, 21, 0, tzinfo=UTC)
     beat = tmp_path / "hb"
     for age, expected in ((0, ONLINE), (600, ONLINE), (601, STALE), (3600, STALE), (3601, OFFLINE)):
         stamp = (now - timedelta(seconds=age)).strftime("%Y-%m-%dT%H:%M:%SZ")

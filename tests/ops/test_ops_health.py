@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -52,7 +52,7 @@ def test_health_missing_exit_1(tmp_path: Path) -> None:
 def test_health_stale_exit_1(tmp_path: Path) -> None:
     path = tmp_path / "hb"
     HeartbeatFile(path).write(cycle=1, mode="paper")
-    old = datetime.now(timezone.utc) - timedelta(seconds=900)
+    old = datetime.now(UTC) - timedelta(seconds=900)
     data = json.loads(path.read_text())
     data["time"] = old.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     path.write_text(json.dumps(data))
@@ -86,7 +86,7 @@ def test_health_unreadable_exit_1(tmp_path: Path) -> None:
 
 def test_health_future_time_is_clock_skew(tmp_path: Path) -> None:
     path = tmp_path / "hb"
-    future = datetime.now(timezone.utc) + timedelta(hours=1)
+    future = datetime.now(UTC) + timedelta(hours=1)
     path.write_text(json.dumps({"time": future.isoformat(), "cycle": 1}))
     result = check_health(path, 600)
     assert not result.ok and "future" in result.line

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from conftest import equity_symbols
 
 HYBRID = [sys.executable, "-m", "hybrid_core.cli"]

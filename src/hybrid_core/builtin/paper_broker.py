@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import numpy as np
 import pandas as pd
 
 from ..contracts import (
@@ -28,6 +27,7 @@ from ..contracts import (
     OrderStatus,
     Panel,
 )
+from ..engine.backtest import RowPrices
 from ..engine.book import PortfolioBook
 from ..errors import BrokerError
 from ..hookspecs import hookimpl
@@ -37,19 +37,6 @@ CREATE TABLE IF NOT EXISTS account (id INTEGER PRIMARY KEY CHECK (id = 1), book 
                                     synced_through TEXT);
 CREATE TABLE IF NOT EXISTS orders (client_order_id TEXT PRIMARY KEY, body TEXT NOT NULL);
 """
-
-
-class _RowView:
-    """A read-only mapping over one row of a wide frame (symbol -> price)."""
-
-    def __init__(self, frame: pd.DataFrame, date: pd.Timestamp) -> None:
-        self._row = frame.loc[date]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        value = self._row.get(key, default)
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            return default
-        return float(value)
 
 
 class PaperBroker(Broker):
@@ -217,10 +204,14 @@ class PaperBroker(Broker):
         filled: list[OrderStatus] = []
         open_orders = {o.client_order_id: o for o in self.open_orders()}
         stops = {(o.symbol): o for o in open_orders.values() if o.order_type != "market"}
+        columns = {str(s): j for j, s in enumerate(panel.close.columns)}
+        rows = panel.close.index
+        opens, lows, closes = (frame.to_numpy(dtype="float64") for frame in (panel.open, panel.low, panel.close))
         for date in dates:
+            i = rows.get_loc(date)
             pending_ids = {intent.symbol + intent.side: intent.signal.get("client_order_id")
                            for orders in self.book.pending.values() for intent in orders}
-            fills = self.book.on_open(date, _RowView(panel.open, date), _RowView(panel.low, date))
+            fills = self.book.on_open(date, RowPrices(opens[i], columns), RowPrices(lows[i], columns))
             for fill in fills:
                 cid = pending_ids.get(fill.symbol + fill.side) if fill.reason != "stop_loss" else None
                 order = open_orders.get(cid) if cid else stops.get(fill.symbol)
@@ -236,7 +227,7 @@ class PaperBroker(Broker):
                     if stop is not None and stop is not order:
                         stop.status = "canceled"
                         filled.append(stop)
-            self.book.mark(date, _RowView(panel.close, date))
+            self.book.mark(date, RowPrices(closes[i], columns))
             self._synced_through = date
         self.book.trades.clear()  # round trips live in the run's state database, not in the account
         self._save(filled)

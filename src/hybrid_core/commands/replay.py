@@ -45,8 +45,9 @@ def command(obj, profile_path: str, start: pd.Timestamp, end: pd.Timestamp, out_
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        options = RunOptions(history_start=first, durable=False, simulated_clock=True, trade_log=str(out / "trades.csv"),
-                             state_db=str(out / "state.sqlite"), health_file=str(out / "hybrid.health"))
+        options.trade_log = str(out / "trades.csv")
+        options.state_db = str(out / "state.sqlite")
+        options.health_file = str(out / "hybrid.health")
     stop = StopFlag()
     stop.install()
     with RunSession(profile, obj.host.registry, options) as session:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -107,7 +107,7 @@ def _render_header(status: SystemStatus, options: DashboardOptions) -> None:
     cycle = f" · cycle {status.cycle}" if status.cycle is not None else ""
     st.markdown(f"## hybrid &nbsp; {_badge(status.state, colour)} &nbsp; {_badge(mode, mode_colour)}")
     st.caption(f"Last cycle {when}{cycle} · trade log {options.trades} · "
-               f"refreshed {datetime.now(timezone.utc):%H:%M:%S} UTC, every {options.refresh:g} s")
+               f"refreshed {datetime.now(UTC):%H:%M:%S} UTC, every {options.refresh:g} s")
     if status.is_live:
         st.error("LIVE TRADING: orders go to the real-money account.", icon=":material/warning:")
     if status.message:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ def system_status(path: Path, max_age_s: float, now: datetime | None = None) -> 
     if not path.exists():
         return SystemStatus(OFFLINE, message=f"No heartbeat file at {path}: is `hybrid run` running "
                                              "with this health file? (pass --health PATH)")
-    health = check_health(path, max_age_s, now=now or datetime.now(timezone.utc))
+    health = check_health(path, max_age_s, now=now or datetime.now(UTC))
     beat = health.heartbeat
     if beat is None:
         return SystemStatus(OFFLINE, message=f"Heartbeat file {path} is not a readable JSON object.")
@@ -64,7 +64,7 @@ def system_status(path: Path, max_age_s: float, now: datetime | None = None) -> 
     age = health.age_s
     if age is None:
         return attrs.evolve(known, message=f"Heartbeat file {path} has no valid 'time'.")
-    when = (now or datetime.now(timezone.utc)) - timedelta(seconds=age)
+    when = (now or datetime.now(UTC)) - timedelta(seconds=age)
     if run_status == "stopped":
         state, message = OFFLINE, "The run reported that it stopped."
     elif age <= max_age_s:

@@ -490,19 +490,19 @@ class TradingCycle:
         """Compare positions with the broker's; report differences, never sell on our own."""
         broker_positions = {p.symbol: p for p in self.broker.positions()}
         stored = self.state.positions()
-        for sym, pos in broker_positions.items():
+        for sym, held in broker_positions.items():
             if sym not in stored:
                 log.warning("Broker holds {qty} {symbol} that the state database does not know; "
-                            "left alone (not sold)", qty=pos.qty, symbol=sym)
-        for sym, pos in stored.items():
+                            "left alone (not sold)", qty=held.qty, symbol=sym)
+        for sym, known in stored.items():
             if sym not in broker_positions:
                 log.warning("State database holds {symbol} but the broker does not; forgetting it",
                             symbol=sym)
                 self.state.close_position(sym)
-            elif not math.isclose(broker_positions[sym].qty, pos.qty, rel_tol=1e-9, abs_tol=1e-9):
+            elif not math.isclose(broker_positions[sym].qty, known.qty, rel_tol=1e-9, abs_tol=1e-9):
                 log.warning("{symbol}: broker quantity {b} differs from state {s}; using the broker's",
-                            symbol=sym, b=broker_positions[sym].qty, s=pos.qty)
-                self.state.open_position(attrs.evolve(pos, qty=broker_positions[sym].qty))
+                            symbol=sym, b=broker_positions[sym].qty, s=known.qty)
+                self.state.open_position(attrs.evolve(known, qty=broker_positions[sym].qty))
 
     def _protect_new_positions(self, as_of: pd.Timestamp, log: Any) -> None:
         """Place the broker-side stop of every position that has none yet."""

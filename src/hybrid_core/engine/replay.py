@@ -22,9 +22,9 @@ import attrs
 import pandas as pd
 
 from ..contracts import Panel
-from ..errors import DataError
 from ..ops.state import StateStore
 from .backtest import TRADE_COLUMNS
+from .backtest import load_window as load_backtest_window
 from .runner import RunSession
 
 
@@ -40,11 +40,7 @@ class ReplayResult:
 
 def load_window(session: RunSession, start: pd.Timestamp, end: pd.Timestamp) -> Panel:
     """Bars of the profile's universe from ``start`` to ``end`` (no warm-up before ``start``)."""
-    bars = session.components.data_source.fetch(session.cycle.symbols, start, end)
-    panel = Panel.from_long(bars)
-    if not len(panel.dates):
-        raise DataError(f"no bars between {start.date()} and {end.date()} for the profile's universe")
-    return panel
+    return load_backtest_window(session.components.data_source, session.components.strategies, start, end)
 
 
 def replay(session: RunSession, start: pd.Timestamp, end: pd.Timestamp, *,

@@ -18,7 +18,7 @@ import contextlib
 import json
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ def default_health_file() -> str:
 
 def utc_now_iso() -> str:
     """The current UTC time as ISO 8601 with a ``Z`` suffix."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -119,7 +119,7 @@ def _parse_time(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def check_health(path: str | os.PathLike[str], max_age_s: float = DEFAULT_MAX_AGE_S,
@@ -142,7 +142,7 @@ def check_health(path: str | os.PathLike[str], max_age_s: float = DEFAULT_MAX_AG
     written = _parse_time(beat.get("time"))
     if written is None:
         return HealthResult(False, f"UNHEALTHY: heartbeat file {file} has no valid 'time'", None, beat)
-    current = now or datetime.now(timezone.utc)
+    current = now or datetime.now(UTC)
     age = (current - written).total_seconds()
     where = f"cycle {beat.get('cycle', '?')}, mode {beat.get('mode', '?')}, pid {beat.get('pid', '?')}"
     if age > max_age_s:

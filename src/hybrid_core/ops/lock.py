@@ -12,7 +12,7 @@ import fcntl
 import json
 import os
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -85,7 +85,7 @@ class InstanceLock:
             os.close(fd)
             raise
         info = {"pid": os.getpid(), "host": socket.gethostname(),
-                "started": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+                "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
         os.ftruncate(fd, 0)
         os.write(fd, (json.dumps(info) + "\n").encode())
         os.fsync(fd)

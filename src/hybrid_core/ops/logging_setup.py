@@ -32,7 +32,7 @@ import re
 import sys
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 
 from loguru import logger
@@ -95,7 +95,7 @@ _handler_ids: list[int] = []
 
 
 def _timestamp(record: Mapping[str, Any]) -> str:
-    return record["time"].astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return record["time"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _exception_text(record: Mapping[str, Any]) -> str | None:

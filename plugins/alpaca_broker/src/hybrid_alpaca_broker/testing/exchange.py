@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -93,7 +93,7 @@ class SimulatedExchange:
 
     def now(self) -> datetime:
         """The exchange's time: the simulated one set by :meth:`advance`, else the wall clock (UTC)."""
-        return self.simulated_now or datetime.now(timezone.utc)
+        return self.simulated_now or datetime.now(UTC)
 
     # -- setup ---------------------------------------------------------------------------------
     def add_asset(self, symbol: str, **fields: Any) -> dict[str, Any]:
