@@ -12,6 +12,7 @@ crypto, NYSE sessions for equities).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -20,6 +21,8 @@ from typing import Any, ClassVar, Literal
 import attrs
 import numpy as np
 import pandas as pd
+
+from .errors import HybridError, StrategyError
 
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 """Columns of a canonical long bar frame, after ``symbol`` and ``date``."""
@@ -377,6 +380,27 @@ class Strategy(Component):
 
     kind: ClassVar[str] = "strategy"
     INTERFACE_VERSION: ClassVar[int] = 1
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap a subclass's own ``signals`` so that a failure in user code becomes a
+        :class:`~hybrid_core.errors.StrategyError` naming the strategy (freqtrade-style)."""
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("signals")
+        if own is None or getattr(own, "_wrapped_by_hybrid", False):
+            return
+
+        @functools.wraps(own)
+        def signals(self: Strategy, panel: Panel) -> Signals:
+            try:
+                return own(self, panel)
+            except HybridError:
+                raise
+            except Exception as exc:
+                raise StrategyError(f"strategy {self.name!r} ({type(self).__name__}) failed in signals(): "
+                                    f"{type(exc).__name__}: {exc}") from exc
+
+        signals._wrapped_by_hybrid = True  # type: ignore[attr-defined]
+        cls.signals = signals  # type: ignore[method-assign]
 
     def __init__(self, params: Any = None, *, name: str = "", universe: Sequence[str] | None = None,
                  allocation: float = 1.0) -> None:

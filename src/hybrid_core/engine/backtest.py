@@ -168,12 +168,7 @@ class BacktestResult:
 
 def compute_signals(strategy: Strategy, panel: Panel) -> Signals:
     """Run a strategy over its own universe; its failures become a :class:`StrategyError` naming it."""
-    own = panel.select(strategy.universe)
-    try:
-        return strategy.signals(own)
-    except Exception as exc:  # the strategy's own code failed
-        raise StrategyError(f"strategy {strategy.name!r} failed in signals(): "
-                            f"{type(exc).__name__}: {exc}") from exc
+    return strategy.signals(panel.select(strategy.universe))  # Strategy wraps failures in StrategyError
 
 
 def run_backtest(panel: Panel, strategies: Sequence[Strategy], risk_rules: Sequence[RiskRule] = (), *,

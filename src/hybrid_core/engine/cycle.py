@@ -38,7 +38,7 @@ from ..contracts import (
     Strategy,
     is_crypto,
 )
-from ..errors import BrokerError, HybridError, StrategyError
+from ..errors import BrokerError, HybridError
 from ..ops.state import StateStore, StoredOrder, StoredPosition
 from .planner import Plan, plan_orders
 
@@ -230,14 +230,8 @@ class TradingCycle:
         if not len(sub.dates):
             log.info("{strategy}: no bars for its universe", strategy=strategy.name)
             return None
-        try:
-            signals: Signals = strategy.signals(sub)
-            decision = signals.row(as_of)
-        except HybridError:
-            raise
-        except Exception as exc:
-            raise StrategyError(f"strategy {strategy.name!r} failed in signals(): "
-                                f"{type(exc).__name__}: {exc}") from exc
+        signals: Signals = strategy.signals(sub)  # failures arrive as StrategyError (see Strategy)
+        decision = signals.row(as_of)
         decision.strategy = strategy.name
         try:
             lines = strategy.explain(sub, signals, as_of)

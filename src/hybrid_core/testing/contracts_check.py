@@ -47,6 +47,7 @@ from ..contracts import (
     Strategy,
     is_crypto,
 )
+from ..errors import StrategyError
 
 CANONICAL_COLUMNS = ("symbol", "date", *BAR_COLUMNS)
 EXIT_REASONS = ("signal", "rebalance")
@@ -62,6 +63,8 @@ def _raise_if(problems: list[str], what: str) -> None:
 
 
 def _fmt(exc: BaseException) -> str:
+    if isinstance(exc, StrategyError) and exc.__cause__ is not None:  # the strategy's own error
+        exc = exc.__cause__
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 

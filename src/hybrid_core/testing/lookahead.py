@@ -87,11 +87,22 @@ def default_cut_dates(panel: Panel, n_cuts: int = 8) -> list[pd.Timestamp]:
 def _run(strategy: Strategy, panel: Panel, label: str) -> Signals:
     try:
         return strategy.signals(panel)
-    except HybridError:
-        raise
     except Exception as exc:
+        cause = _user_error(exc)
+        if cause is None:
+            raise
         raise StrategyError(f"{_name(strategy)}: signals() raised on {label}: "
-                            f"{type(exc).__name__}: {exc}") from exc
+                            f"{type(cause).__name__}: {cause}") from cause
+
+
+def _user_error(exc: BaseException) -> BaseException | None:
+    """The strategy's own exception: ``exc`` itself, or the one a StrategyError wraps; None for
+    other hybrid errors, which pass through unchanged."""
+    if isinstance(exc, StrategyError) and exc.__cause__ is not None:
+        return exc.__cause__
+    if isinstance(exc, HybridError):
+        return None
+    return exc
 
 
 def _name(strategy: Strategy) -> str:

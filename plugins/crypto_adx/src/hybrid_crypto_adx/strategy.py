@@ -17,7 +17,7 @@ import pandas as pd
 from loguru import logger
 
 from hybrid_core.contracts import Panel, Signals, Strategy, is_crypto
-from hybrid_core.errors import HybridError, ProfileError, StrategyError
+from hybrid_core.errors import ProfileError
 
 from .indicators import adx, rolling_mean_std
 
@@ -98,16 +98,9 @@ class CryptoAdxReversion(Strategy):
     # -- signals -------------------------------------------------------------------------
 
     def signals(self, panel: Panel) -> Signals:
-        """Entry/exit flags on every date of ``panel``; decided wherever a universe pair has a bar."""
-        try:
-            return self._signals(panel)
-        except HybridError:
-            raise
-        except Exception as exc:
-            raise StrategyError(f"strategy {self.name!r} ({type(self).name}) failed in signals(): "
-                                f"{type(exc).__name__}: {exc}") from exc
+        """Entry/exit flags on every date of ``panel``; decided wherever a universe pair has a bar.
 
-    def _signals(self, panel: Panel) -> Signals:
+        Errors in here reach the engine as a StrategyError naming the strategy (the core wraps it)."""
         symbols = sorted(set(self.universe))
         index = panel.dates
         prices = {f: getattr(panel, f).reindex(columns=symbols).to_numpy(dtype="float64")

@@ -18,7 +18,7 @@ import pandas as pd
 from loguru import logger
 
 from hybrid_core.contracts import Panel, Signals, Strategy, is_crypto
-from hybrid_core.errors import HybridError, ProfileError, StrategyError
+from hybrid_core.errors import ProfileError
 
 from .sessions import exchange_sessions, is_known_calendar, next_week_end_session, week_end_sessions
 
@@ -138,16 +138,9 @@ class EquityReversal(Strategy):
     # -- signals -------------------------------------------------------------------------
 
     def signals(self, panel: Panel) -> Signals:
-        """Entries, exits and keeps on each rebalance day of ``panel``; nothing on other dates."""
-        try:
-            return self._signals(panel)
-        except HybridError:
-            raise
-        except Exception as exc:
-            raise StrategyError(f"strategy {self.name!r} ({type(self).name}) failed in signals(): "
-                                f"{type(exc).__name__}: {exc}") from exc
+        """Entries, exits and keeps on each rebalance day of ``panel``; nothing on other dates.
 
-    def _signals(self, panel: Panel) -> Signals:
+        Errors in here reach the engine as a StrategyError naming the strategy (the core wraps it)."""
         symbols = sorted(set(self.universe))
         index = panel.dates
         shape = (len(index), len(symbols))
