@@ -16,7 +16,9 @@ What is here:
 - :func:`shared_data_dir`: the large reference data (``../shared/data`` or ``HYBRID_SHARED_DATA``);
 - contract checks (:mod:`hybrid_core.testing.contracts_check`): :func:`check_strategy`,
   :func:`check_risk_rule`, :func:`check_data_source`, :func:`check_broker`;
-- the no-lookahead check: :func:`check_no_lookahead`, :func:`assert_no_lookahead`.
+- the no-lookahead check: :func:`check_no_lookahead`, :func:`assert_no_lookahead`;
+- live/backtest parity: :func:`assert_replay_matches_backtest` replays the live cycle over a
+  window and compares its trades with the backtest's (first differing decision reported).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ __all__ = [
     "broker_problems", "check_broker", "check_data_source", "check_no_lookahead", "check_risk_rule",
     "check_strategy", "data_source_problems", "risk_rule_problems", "sample_bars", "sample_bars_path",
     "sample_panel", "shared_data_dir", "strategy_problems", "synthetic_panel",
+    "assert_replay_matches_backtest", "check_replay_matches_backtest",
 ]
 
 
@@ -80,3 +83,17 @@ def assert_no_lookahead(strategy: Any, panel: Any, cut_dates: Sequence[Any] | No
     from .lookahead import assert_no_lookahead as check
 
     return check(strategy, panel, cut_dates=cut_dates, n_cuts=n_cuts)
+
+
+def check_replay_matches_backtest(*args: Any, **kwargs: Any) -> Any:
+    """Replay versus backtest for a profile (see :mod:`hybrid_core.testing.parity`)."""
+    from .parity import check_replay_matches_backtest as check
+
+    return check(*args, **kwargs)
+
+
+def assert_replay_matches_backtest(*args: Any, **kwargs: Any) -> Any:
+    """:func:`check_replay_matches_backtest`, raising ``AssertionError`` at the first difference."""
+    from .parity import assert_replay_matches_backtest as check
+
+    return check(*args, **kwargs)
