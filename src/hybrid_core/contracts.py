@@ -69,7 +69,14 @@ class Panel:
             index = pd.DatetimeIndex([], name="date")
             empty = pd.DataFrame(index=index, columns=pd.Index([], name="symbol"), dtype="float64")
             return cls(empty, empty.copy(), empty.copy(), empty.copy(), empty.copy())
-        sym_codes, symbols = pd.factorize(bars["symbol"].astype(str), sort=True)
+        symbol = bars["symbol"]
+        if isinstance(symbol.dtype, pd.CategoricalDtype):  # local files: codes without string hashing
+            symbol = symbol.cat.remove_unused_categories()
+            if not symbol.cat.categories.is_monotonic_increasing:
+                symbol = symbol.cat.reorder_categories(sorted(symbol.cat.categories))
+            sym_codes, symbols = symbol.cat.codes.to_numpy(), symbol.cat.categories
+        else:
+            sym_codes, symbols = pd.factorize(symbol.astype(str), sort=True)
         date_codes, dates = pd.factorize(pd.DatetimeIndex(bars["date"]), sort=True)
         index = pd.DatetimeIndex(dates, name="date")
         columns = pd.Index([str(s) for s in symbols], name="symbol")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import tile_number, tile_tolerance, write_heartbeat, write_state_db
+from dashboard_support import tile_number, tile_tolerance, write_heartbeat, write_state_db
 from sample_log import EXPECTED, write_log
 from streamlit.testing.v1 import AppTest
 

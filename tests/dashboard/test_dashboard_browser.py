@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import tile_number, tile_tolerance, write_heartbeat
+from dashboard_support import tile_number, tile_tolerance, write_heartbeat
 from sample_log import EXPECTED, write_log
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import write_state_db
+from dashboard_support import write_state_db
 from sample_log import COLUMNS, EXPECTED, sample_rows, write_log
 
 from hybrid_core.commands.report import command as report_command

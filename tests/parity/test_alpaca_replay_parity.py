@@ -48,7 +48,7 @@ import attrs
 import pandas as pd
 import pytest
 import yaml
-from conftest import SHARED_DATA, equity_symbols
+from parity_support import SHARED_DATA, equity_symbols
 
 from hybrid_core.contracts import Panel, Position, RiskRule
 from hybrid_core.engine.backtest import run_backtest

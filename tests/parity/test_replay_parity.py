@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from conftest import equity_symbols
+from parity_support import equity_symbols
 
 HYBRID = [sys.executable, "-m", "hybrid_core.cli"]
 ENV = {**os.environ, "TRADING_MODE": "PAPER", "HYBRID_DISABLE_PLUGINS": "alpaca"}

@@ -28,7 +28,7 @@ def _paths(value: str | list[str]) -> list[str]:
     return list(value)
 
 
-PARQUET_BATCH_ROWS = 65_536
+PARQUET_BATCH_ROWS = 262_144
 """Rows decoded at a time: filtering each batch keeps peak memory near the rows kept, not the file."""
 PARQUET_BUFFER_BYTES = 1 << 20
 """Column chunks are streamed through a buffer this big instead of being read whole."""

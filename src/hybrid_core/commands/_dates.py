@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import click
-import pandas as pd
 
 
 class SessionDate(click.ParamType):
@@ -13,7 +12,9 @@ class SessionDate(click.ParamType):
 
     name = "DATE"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> pd.Timestamp:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import pandas as pd  # imported on use: `hybrid health` (a liveness probe) must start fast
+
         if isinstance(value, pd.Timestamp):
             return value.normalize()
         try:

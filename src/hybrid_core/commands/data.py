@@ -14,7 +14,6 @@ import json
 from typing import Any
 
 import click
-import pandas as pd
 from loguru import logger
 
 from ..errors import DataError, ProfileError
@@ -69,6 +68,8 @@ def command() -> None:
 @click.pass_obj
 def update(obj: Any, profile_path: str, start: str | None, end: str | None, symbols: str | None) -> None:
     """Download what the cache lacks for the profile's universe."""
+    import pandas as pd  # imported on use: the CLI starts without pandas
+
     profile, source = _profile_and_source(obj, profile_path)
     universe = _symbols_option(symbols) or profile_universe(profile, obj.host.registry)
     if not universe:
@@ -95,6 +96,8 @@ def update(obj: Any, profile_path: str, start: str | None, end: str | None, symb
 @click.pass_obj
 def status(obj: Any, profile_path: str, as_json: bool) -> None:
     """Per symbol of the universe: first and last cached bar."""
+    import pandas as pd  # imported on use: the CLI starts without pandas
+
     profile, source = _profile_and_source(obj, profile_path)
     universe = profile_universe(profile, obj.host.registry)
     table = source.cache.status(universe or None)

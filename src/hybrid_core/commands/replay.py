@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
 
-from ..engine.replay import compare_trades, replay, signal_numbers
-from ..engine.runner import RunOptions, RunSession, StopFlag
 from ..errors import HybridError
-from ..ops.logging_setup import configure_logging
-from ..profile import load_profile
 from ._dates import SESSION_DATE
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..engine.runner import RunSession
 
 
 @click.command("replay")
@@ -36,6 +37,11 @@ def command(obj, profile_path: str, start: pd.Timestamp, end: pd.Timestamp, out_
     Each cycle sees only bars up to its session and orders fill at the next open, exactly as
     in `hybrid backtest`. Interrupted, it resumes from the state database where it stopped.
     """
+    from ..engine.replay import replay
+    from ..engine.runner import RunOptions, RunSession, StopFlag
+    from ..ops.logging_setup import configure_logging
+    from ..profile import load_profile
+
     profile = load_profile(profile_path)
     configure_logging(json_logs=json_logs, level=log_level)
     first, last = start, end
@@ -65,6 +71,7 @@ def command(obj, profile_path: str, start: pd.Timestamp, end: pd.Timestamp, out_
 
 def _compare(session: RunSession, result) -> None:  # type: ignore[no-untyped-def]
     from ..engine.backtest import run_backtest
+    from ..engine.replay import compare_trades, signal_numbers
 
     broker_params = session.components.broker.params
     cash = float(getattr(broker_params, "initial_cash", session.profile.backtest.cash))

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from hybrid_core.errors import HybridError
-from hybrid_core.ops.report import Report, build_report, with_state_positions
+
+if TYPE_CHECKING:
+    from hybrid_core.ops.report import Report
 
 
 def _money(value: float | None) -> str:
@@ -65,6 +68,8 @@ def render_text(report: Report, source: str) -> str:
 def command(file: Path, state: Path | None, as_json: bool) -> None:
     """Realised PnL (FIFO per symbol), win rate, trades, volume and open positions."""
     try:
+        from hybrid_core.ops.report import build_report, with_state_positions
+
         report = build_report(file)
         if state is not None:
             report = with_state_positions(report, state)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import click
-import pandas as pd
+from typing import TYPE_CHECKING
 
-from ..engine.runner import RunOptions, RunSession, StopFlag, run_loop
-from ..ops.logging_setup import configure_logging
-from ..profile import load_profile
+import click
+
 from ._dates import SESSION_DATE
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @click.command("run")
@@ -30,6 +31,10 @@ def command(obj, profile_path: str, dry_run: bool, once: bool, json_logs: bool, 
     Paper unless TRADING_MODE=LIVE and LIVE_TRADING_ENABLED=true. Without --once the run
     loops on the profile's schedule and stops cleanly on Ctrl-C or SIGTERM.
     """
+    from ..engine.runner import RunOptions, RunSession, StopFlag, run_loop
+    from ..ops.logging_setup import configure_logging
+    from ..profile import load_profile
+
     profile = load_profile(profile_path)
     configure_logging(json_logs=json_logs, log_file=log_file or profile.outputs.log_file, level=log_level)
     when = as_of

@@ -7,7 +7,6 @@ import sys
 import click
 
 from ..errors import ProfileError
-from ..profile import load_profile, problem_lines, validate
 
 
 @click.command("validate")
@@ -15,6 +14,8 @@ from ..profile import load_profile, problem_lines, validate
 @click.pass_obj
 def command(obj, profile_path: str) -> None:  # type: ignore[no-untyped-def]
     """Check a run profile: its shape, every component name and every parameter."""
+    from ..profile import load_profile, problem_lines, validate
+
     try:
         profile = load_profile(profile_path)
     except ProfileError as exc:
