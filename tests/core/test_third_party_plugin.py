@@ -225,7 +225,7 @@ def setuptools_builds_wheels() -> str | None:
 def test_pip_install_of_the_source_folder(tmp_path: Path) -> None:
     reason = setuptools_builds_wheels()
     if reason:
-        pytest.skip(reason)
+        pytest.fail(f"{reason}; install the test extras: pip install -e '.[test]'")
     src = make_source_package(tmp_path / "pkg")
     site = tmp_path / "site"
     pip_install("--no-build-isolation", "--target", str(site), str(src))

@@ -45,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import hybrid_alpaca_broker.order_rules as order_rules  # noqa: E402  (scripts/setup.sh installs the plugin)
+import hybrid_alpaca_broker.testing as testing  # noqa: E402
 import pandas as pd
 import pytest
 import yaml
@@ -56,10 +58,6 @@ from hybrid_core.engine.replay import compare_trades, panel_until, replay_trades
 from hybrid_core.engine.runner import RunOptions, RunSession
 from hybrid_core.plugins import build_plugin_host
 from hybrid_core.profile import load_profile
-
-testing = pytest.importorskip("hybrid_alpaca_broker.testing",
-                              reason="the alpaca plugin is not installed (pip install -e plugins/alpaca_broker)")
-order_rules = pytest.importorskip("hybrid_alpaca_broker.order_rules")
 
 CASH = 1_000_000.0
 CRYPTO = ["BTC/USD", "ETH/USD"]
