@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -39,6 +37,7 @@ import pyarrow.parquet as pq
 from filelock import FileLock
 
 from ..errors import DataError
+from ..ops.atomic import atomic_replace, fsync_dir
 from .normalise import CANONICAL_COLUMNS, empty_bars
 
 META_KEY = b"hybrid.cache"
@@ -60,35 +59,14 @@ def file_stem(symbol: str) -> str:
     return "".join(ch if ch.isalnum() or ch in ".-" else "_" for ch in symbol.upper())
 
 
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # not supported on every platform
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def atomic_write_parquet(table: pa.Table, path: Path, sync_dir: bool = True) -> None:
     """Write ``table`` to ``path`` atomically (temp file + fsync + os.replace).
 
     ``sync_dir`` also fsyncs the folder so the rename itself survives a power cut; a caller
     writing many files may pass False and call :meth:`BarCache.sync` once at the end.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            pq.write_table(table, handle, compression="zstd")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    if sync_dir:
-        _fsync_dir(path.parent)
+    with atomic_replace(path, sync_dir=sync_dir) as handle:
+        pq.write_table(table, handle, compression="zstd")
 
 
 class BarCache:
@@ -192,7 +170,7 @@ class BarCache:
 
     def sync(self) -> None:
         """fsync the cache folder (after writes made with ``sync_dir=False``)."""
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
 
     def symbols(self) -> list[str]:
         """Symbols with a cache file (read from the files' metadata), sorted."""

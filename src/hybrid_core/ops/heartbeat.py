@@ -14,15 +14,15 @@ probe or a Docker HEALTHCHECK.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import attrs
+
+from .atomic import atomic_replace
 
 DEFAULT_HEALTH_FILE = "/tmp/hybrid_trader.health"
 HEALTH_FILE_ENV = "HYBRID_HEALTH_FILE"
@@ -46,24 +46,8 @@ def utc_now_iso() -> str:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new content, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable; not possible on every filesystem
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    with atomic_replace(path) as handle:
+        handle.write(data)
 
 
 class HeartbeatFile:
