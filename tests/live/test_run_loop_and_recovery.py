@@ -135,3 +135,53 @@ def test_the_next_session_fills_at_the_open_and_places_stops(demo_profile):
     state = StateStore(path.parent / "state" / "state.sqlite")
     stops = [o for o in state.orders() if o.order_type == "stop"]
     assert len(stops) == 4 and all(o.status == "pending" for o in stops)
+
+
+class RefusesExits(PaperBroker):
+    """A paper broker that refuses every market sell (as a broker may, e.g. a halted symbol)."""
+
+    name = "refuses_exits"
+
+    def submit(self, order):  # type: ignore[no-untyped-def]
+        from hybrid_core.errors import BrokerError
+
+        if order.order_type == "market" and order.side == "sell":
+            raise BrokerError(f"{order.symbol}: trading halted")
+        return super().submit(order)
+
+
+class RefusingPlugin:
+    @hookimpl
+    def hybrid_register_brokers(self, register):  # type: ignore[no-untyped-def]
+        register(RefusesExits)
+
+
+def test_a_refused_exit_leaves_the_position_protected_by_a_new_stop(demo_profile, monkeypatch):
+    monkeypatch.setenv("HYBRID_DISABLE_PLUGINS", "alpaca")
+    path = demo_profile()
+
+    def session_with(broker: str) -> RunSession:
+        profile = load_profile(path)
+        profile.broker.name = broker
+        profile.broker.params = {"account_file": str(path.parent / "state" / "paper.sqlite")}
+        host = build_plugin_host(extra_plugins=[("refusing", RefusingPlugin())])
+        return RunSession(profile, host.registry, RunOptions())
+
+    days = pd.bdate_range("2021-03-12", "2021-03-23")  # a Friday's entries, the next Friday's rebalance exits
+    with session_with("refuses_exits") as session:
+        for day in days:
+            session.run_cycle(day)
+        positions = session.state.positions()
+        orders = session.state.orders()
+    refused = [o for o in orders if o.side == "sell" and o.order_type == "market" and o.status == "rejected"]
+    if not refused:
+        pytest.fail("the window produced no exit to refuse; pick days with an exit")
+    for order in refused:
+        if order.symbol not in positions:
+            continue  # a stop filled meanwhile
+        stored = positions[order.symbol]
+        assert stored.stop_client_order_id, f"{order.symbol} left without a stop after its exit was refused"
+        stop = next(o for o in orders if o.client_order_id == stored.stop_client_order_id)
+        assert stop.is_open and stop.order_type == "stop"
+        first = [o for o in orders if o.symbol == order.symbol and o.order_type == "stop"]
+        assert len({o.client_order_id for o in first}) >= 2  # a new id, never the cancelled one reused

@@ -312,6 +312,8 @@ class TradingCycle:
             status = self._send(intent, cid, log)
             if status is not None:
                 result.orders.append({**row, "status": status.status, "order_id": status.broker_order_id})
+            elif intent.side == "sell":  # the exit failed after its stop was cancelled: protect again
+                self._protect_new_positions(as_of, log)
 
     def _vet(self, intent: OrderIntent, context: CycleContext, halt_reason: str | None) -> str | None:
         if intent.side == "buy" and halt_reason:
@@ -499,9 +501,14 @@ class TradingCycle:
                 self.state.open_position(attrs.evolve(known, qty=broker_positions[sym].qty))
 
     def _protect_new_positions(self, as_of: pd.Timestamp, log: Any) -> None:
-        """Place the broker-side stop of every position that has none yet."""
+        """Place the broker-side stop of every position that has none and is not being sold.
+
+        A position whose stop was cancelled (by an exit whose order then failed, or at the
+        broker) gets a new stop under the next id of its sequence, never a reused id."""
+        selling = {o.symbol for o in self.state.orders(open_only=True)
+                   if o.side == "sell" and o.order_type == "market"}
         for sym, stored in self.state.positions().items():
-            if stored.stop_client_order_id:
+            if stored.stop_client_order_id or sym in selling:
                 continue
             pos = Position(symbol=sym, qty=stored.qty, entry_price=stored.entry_price,
                            entry_date=pd.Timestamp(stored.entry_date), strategy=stored.strategy)
@@ -509,8 +516,7 @@ class TradingCycle:
             if not stops:
                 continue
             price = max(stops)
-            cid = client_order_id(self.settings.profile_name, stored.strategy, sym, "sell",
-                                  stored.entry_date, kind="stop")
+            cid = self._stop_order_id(stored)
             request = OrderRequest(client_order_id=cid, symbol=sym, side="sell", qty=stored.qty,
                                    order_type="stop", stop_price=price,
                                    time_in_force="gtc", strategy=stored.strategy, reason="stop_loss",
@@ -529,6 +535,17 @@ class TradingCycle:
             status = self._submit(request, {"stop_price": price}, log, recovering=known is not None)
             if status is not None:
                 self.state.set_stop(sym, cid, price)
+
+    def _stop_order_id(self, stored: StoredPosition) -> str:
+        """The first id of the position's stop sequence that is unused, still open or unconfirmed."""
+        for attempt in range(100):
+            kind = "stop" if attempt == 0 else f"stop{attempt}"
+            cid = client_order_id(self.settings.profile_name, stored.strategy, stored.symbol, "sell",
+                                  stored.entry_date, kind=kind)
+            known = self.state.get_order(cid)
+            if known is None or known.is_open:
+                return cid
+        raise BrokerError(f"{stored.symbol}: 100 stop orders were closed for one position; check the broker")
 
     def _audit(self, row: Mapping[str, Any]) -> None:
         if self.audit is None:
