@@ -185,3 +185,19 @@ def test_a_refused_exit_leaves_the_position_protected_by_a_new_stop(demo_profile
         assert stop.is_open and stop.order_type == "stop"
         first = [o for o in orders if o.symbol == order.symbol and o.order_type == "stop"]
         assert len({o.client_order_id for o in first}) >= 2  # a new id, never the cancelled one reused
+
+
+def test_an_unconfirmed_stop_for_a_position_no_longer_held_is_abandoned_not_sent(demo_profile):
+    from hybrid_core.ops.state import StoredOrder
+
+    path = demo_profile()
+    with _session(path, "paper") as session:
+        session.state.record_order(StoredOrder(
+            client_order_id="hy-orphan-stop", symbol="AAPL", side="sell", qty=100, order_type="stop",
+            status="submitting", strategy="equity_reversal", reason="stop_loss", decision_date="2021-04-15",
+            stop_price=120.0, ref_price=126.0))
+        session.run_cycle(FRIDAY)
+        stored = session.state.get_order("hy-orphan-stop")
+        at_broker = session.components.broker.get_order("hy-orphan-stop")
+    assert stored is not None and stored.status == "canceled"
+    assert at_broker is None  # never sent: a stop without its position could open a short

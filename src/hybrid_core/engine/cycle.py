@@ -419,11 +419,15 @@ class TradingCycle:
                 time_in_force="gtc" if is_crypto(order.symbol) or order.order_type != "market" else "day",
                 strategy=order.strategy or "", reason=order.reason or "",
                 decision_date=order.decision_date or "", ref_price=float(order.ref_price or 0.0))
-            fresh = order.order_type != "market" or pd.Timestamp(order.decision_date) == as_of
+            if order.order_type == "market":
+                fresh = pd.Timestamp(order.decision_date) == as_of
+            else:  # a stop is only worth sending while its position is held (else it could open a short)
+                fresh = order.symbol in self.state.positions()
             if not fresh and self.broker.get_order(order.client_order_id) is None:
                 self.state.update_order(order.client_order_id, status="canceled")
                 log.warning("Order {cid} ({symbol} {side}) was recorded by an interrupted run on {date} but "
-                            "never reached the broker; abandoned (stale decision)", cid=order.client_order_id,
+                            "never reached the broker; abandoned (stale decision or position gone)",
+                            cid=order.client_order_id,
                             symbol=order.symbol, side=order.side, date=order.decision_date)
                 continue
             status = self._submit(request, order.signal, log, recovering=True)
