@@ -22,7 +22,7 @@ import attrs
 import numpy as np
 import pandas as pd
 
-from .errors import HybridError, StrategyError
+from .errors import HybridError, ProfileError, StrategyError
 
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 """Columns of a canonical long bar frame, after ``symbol`` and ``date``."""
@@ -413,6 +413,8 @@ class Strategy(Component):
                  allocation: float = 1.0) -> None:
         super().__init__(params)
         self.name = name or type(self).__name__
+        if not 0 < allocation <= 1:
+            raise ProfileError(f"strategy {self.name!r}: allocation must be in (0, 1], got {allocation!r}")
         self.allocation = allocation
         self._universe = list(universe) if universe else list(self.default_universe())
 

@@ -16,6 +16,7 @@ import pandas as pd
 from loguru import logger
 
 from ..contracts import BAR_COLUMNS, DataSource
+from ..data.normalise import adjust_ohlc
 from ..errors import DataError
 from ..hookspecs import hookimpl
 
@@ -122,12 +123,7 @@ def adjust_and_clean(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     volume = (pd.to_numeric(frame["volume"], errors="coerce").to_numpy(dtype="float64")
               if "volume" in frame.columns else np.zeros(len(frame)))
     if "adj_close" in frame.columns:
-        adj = pd.to_numeric(frame["adj_close"], errors="coerce").to_numpy(dtype="float64")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            factor = adj / prices["close"]
-        for c in ("open", "high", "low"):
-            prices[c] = prices[c] * factor
-        prices["close"] = adj
+        adjust_ohlc(prices, pd.to_numeric(frame["adj_close"], errors="coerce").to_numpy(dtype="float64"))
     out = pd.DataFrame({"symbol": symbol.array, "date": date.dt.normalize().to_numpy(),
                         **prices, "volume": volume})
     block = np.column_stack([prices[c] for c in ("open", "high", "low", "close")])

@@ -122,6 +122,15 @@ def _log_skips(out: pd.DataFrame, good: np.ndarray, source: str) -> None:
                    source=source, symbol=sym, n=len(rows), first=first)
 
 
+def adjust_ohlc(prices: dict[str, np.ndarray], adj_close: np.ndarray) -> None:
+    """Adjust raw prices in place per STRATEGIES.md: open/high/low * adj_close/close, close = adj_close."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = adj_close / prices["close"]
+    for col in ("open", "high", "low"):
+        prices[col] = prices[col] * factor
+    prices["close"] = adj_close
+
+
 def normalise_bars(frame: pd.DataFrame, *, symbol_map: Mapping[str, str] | None = None,
                    source: str = "data", symbol: str | None = None) -> pd.DataFrame:
     """The canonical long frame of ``frame`` (see the module docstring for the shapes accepted)."""
@@ -136,12 +145,7 @@ def normalise_bars(frame: pd.DataFrame, *, symbol_map: Mapping[str, str] | None 
     dates = session_dates(long["date"]).to_numpy()
     prices = {c: pd.to_numeric(long[c], errors="coerce").to_numpy(dtype="float64") for c in PRICE_COLUMNS}
     if "adj_close" in long.columns:
-        adj = pd.to_numeric(long["adj_close"], errors="coerce").to_numpy(dtype="float64")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            factor = adj / prices["close"]
-        for col in ("open", "high", "low"):
-            prices[col] = prices[col] * factor
-        prices["close"] = adj
+        adjust_ohlc(prices, pd.to_numeric(long["adj_close"], errors="coerce").to_numpy(dtype="float64"))
     volume = (pd.to_numeric(long["volume"], errors="coerce").to_numpy(dtype="float64")
               if "volume" in long.columns else np.zeros(len(long)))
     block = np.column_stack([prices[c] for c in PRICE_COLUMNS])

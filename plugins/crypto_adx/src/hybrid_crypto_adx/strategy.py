@@ -84,8 +84,6 @@ class CryptoAdxReversion(Strategy):
             raise ProfileError(f"strategy {self.name!r} trades crypto pairs written BASE/QUOTE (BTC/USD), "
                                f"but its universe holds {', '.join(equities[:5])}; fix the symbols or move "
                                f"them to an equity strategy")
-        if not 0 < allocation <= 1:
-            raise ProfileError(f"strategy {self.name!r}: allocation must be in (0, 1], got {allocation!r}")
 
     def default_universe(self) -> Sequence[str]:
         """Bitcoin and Ether against the US dollar."""

@@ -124,8 +124,6 @@ class EquityReversal(Strategy):
             raise ProfileError(f"strategy {self.name!r} trades exchange-listed equities, but its universe "
                                f"holds crypto pair(s) {', '.join(crypto[:5])}; move them to a crypto "
                                f"strategy")
-        if not 0 < allocation <= 1:
-            raise ProfileError(f"strategy {self.name!r}: allocation must be in (0, 1], got {allocation!r}")
 
     def default_universe(self) -> Sequence[str]:
         """The S&P 500 constituents (April 2021) shipped with the plugin."""
