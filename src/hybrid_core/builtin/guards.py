@@ -164,10 +164,13 @@ class KillSwitch(RiskRule):
         return f"kill switch {path.resolve()} is present{why}; remove the file to resume orders"
 
 
+GUARDS = (MaxDailyLoss, MaxDrawdown, MaxOpenPositions, KillSwitch)
+GUARD_NAMES = frozenset(guard.name for guard in GUARDS)
+"""Rules whose refusal means a portfolio guard tripped (notifications and metrics say so)."""
+
+
 @hookimpl
 def hybrid_register_risk_rules(register):  # type: ignore[no-untyped-def]
     """Register the portfolio guards."""
-    register(MaxDailyLoss)
-    register(MaxDrawdown)
-    register(MaxOpenPositions)
-    register(KillSwitch)
+    for guard in GUARDS:
+        register(guard)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -39,6 +40,7 @@ from ..contracts import (
     is_crypto,
 )
 from ..errors import BrokerError, HybridError
+from ..ops.observer import RunObserver
 from ..ops.state import StateStore, StoredOrder, StoredPosition
 from .planner import Plan, plan_orders
 
@@ -70,8 +72,11 @@ class CycleResult:
     refused: list[str] = attrs.field(factory=list)
     notes: list[str] = attrs.field(factory=list)
     portfolio_value: float = 0.0
+    cash: float = 0.0
+    open_positions: int = 0
     status: str = "ok"
     error: str | None = None
+    duration_s: float = 0.0
 
 
 @attrs.define
@@ -93,7 +98,7 @@ class TradingCycle:
 
     def __init__(self, *, data_source: DataSource, strategies: Sequence[Strategy],
                  risk_rules: Sequence[RiskRule], broker: Broker, state: StateStore, audit: Any,
-                 heartbeat: Any, settings: CycleSettings) -> None:
+                 heartbeat: Any, settings: CycleSettings, observer: RunObserver | None = None) -> None:
         self.data_source = data_source
         self.strategies = list(strategies)
         self.risk_rules = list(risk_rules)
@@ -102,6 +107,7 @@ class TradingCycle:
         self.audit = audit
         self.heartbeat = heartbeat
         self.settings = settings
+        self.observer = observer or RunObserver()
         self.symbols = sorted({s for strat in self.strategies for s in strat.universe})
         self._as_of: pd.Timestamp | None = None
 
@@ -111,20 +117,22 @@ class TradingCycle:
         cycle_no = self.state.start_cycle(as_of or pd.Timestamp.now(tz="UTC").tz_localize(None).normalize())
         result = CycleResult(cycle=cycle_no, as_of=as_of)
         log = logger.bind(cycle=cycle_no, mode=self.settings.mode, dry_run=self.settings.dry_run)
+        started = time.monotonic()
         try:
             self._run(result, as_of, panel, log)
         except HybridError as exc:
             result.status, result.error = "error", str(exc)
-            self._finish(result, log)
+            self._finish(result, log, started, exc)
             raise
         except Exception as exc:
             result.status, result.error = "error", f"{type(exc).__name__}: {exc}"
-            self._finish(result, log)
+            self._finish(result, log, started, exc)
             raise
-        self._finish(result, log)
+        self._finish(result, log, started)
         return result
 
-    def _finish(self, result: CycleResult, log: Any) -> None:
+    def _finish(self, result: CycleResult, log: Any, started: float, error: BaseException | None = None) -> None:
+        result.duration_s = time.monotonic() - started
         self.state.finish_cycle(result.cycle, status=result.status, error=result.error,
                                 signals_count=result.signals_count, orders_count=len(result.orders))
         self.heartbeat.write(cycle=result.cycle, mode=self.settings.mode, last_error=result.error,
@@ -138,6 +146,7 @@ class TradingCycle:
                      as_of=str(result.as_of.date()) if result.as_of is not None else None)
         else:
             log.error("Cycle failed: {error}", error=result.error)
+        self.observer.cycle_finished(result, error)
 
     def _run(self, result: CycleResult, as_of: pd.Timestamp | None, panel: Panel | None, log: Any) -> None:
         wall_clock = as_of is None  # no simulated date: judge data freshness against today
@@ -171,7 +180,7 @@ class TradingCycle:
         positions = self._positions(panel, as_of)
         cash = self.broker.account().cash
         value = cash + sum(p.qty * closes.get(s, p.entry_price) for s, p in positions.items())
-        result.portfolio_value = value
+        result.portfolio_value, result.cash, result.open_positions = value, cash, len(positions)
         peak = max(float(self.state.get_meta("peak_value", value)), value)
         day_key = as_of.strftime("%Y-%m-%d")
         day_start = self.state.get_meta("day_start", {})
@@ -217,6 +226,7 @@ class TradingCycle:
         # older bars were checked by earlier cycles; the recent window is what this cycle trades on
         recent = panel.select(end=now, start=panel.dates[-1] - pd.Timedelta(days=QUALITY_WINDOW_DAYS))
         report = check_quality(recent, now)
+        self.observer.data_checked(report)
         halt = getattr(report, "halt_entries", False)
         if halt:
             reason = getattr(report, "reason", "") or "stale data"
@@ -317,14 +327,21 @@ class TradingCycle:
 
     def _vet(self, intent: OrderIntent, context: CycleContext, halt_reason: str | None) -> str | None:
         if intent.side == "buy" and halt_reason:
-            return f"new entries halted: {halt_reason}"
+            return self._refused(intent, "data_quality", f"new entries halted: {halt_reason}")
         if not (intent.ref_price > 0) or not math.isfinite(intent.ref_price):
-            return f"no valid reference price for {intent.symbol} (got {intent.ref_price})"
+            return self._refused(intent, "reference_price",
+                                 f"no valid reference price for {intent.symbol} (got {intent.ref_price})")
         for rule in self.risk_rules:
             reason = rule.vet(intent, context)
             if reason is not None:
-                return f"{getattr(rule, 'name', type(rule).__name__)}: {reason}"
+                name = getattr(rule, "name", type(rule).__name__)
+                return self._refused(intent, name, f"{name}: {reason}")
         return None
+
+    def _refused(self, intent: OrderIntent, rule: str, refusal: str) -> str:
+        """Tell the observer which rule refused ``intent``; returns the refusal line."""
+        self.observer.order_refused(intent, rule, refusal)
+        return refusal
 
     def _send(self, intent: OrderIntent, cid: str, log: Any) -> OrderStatus | None:
         """Record, then send, one market order; never sends an id twice."""
@@ -557,6 +574,7 @@ class TradingCycle:
         if self.settings.simulated_clock and not row.get("timestamp") and self._as_of is not None:
             row = {**row, "timestamp": _fill_time(str(self._as_of + SIMULATED_CLOSE))}
         self.audit.append(row)
+        self.observer.order_event(row)
 
 
 def _state_status(status: str) -> str:

@@ -24,6 +24,7 @@ from ..errors import HybridError, ProfileError
 from ..ops.audit import TradeAuditLog
 from ..ops.heartbeat import HeartbeatFile
 from ..ops.lock import InstanceLock
+from ..ops.observer import RunInfo, RunObserver
 from ..ops.state import StateStore
 from ..profile import Components, RunProfile, build_components
 from ..safety import live_banner, require_healthy_broker, resolve_mode
@@ -52,8 +53,10 @@ class RunSession:
     """One profile, wired: components, safety checks, lock, state, audit and heartbeat."""
 
     def __init__(self, profile: RunProfile, registry: Any, options: RunOptions,
-                 components: Components | None = None) -> None:
+                 components: Components | None = None, observer: RunObserver | None = None) -> None:
         self.profile = profile
+        self.observer = observer or RunObserver()
+        self.stop_reason = "finished"
         self.options = options
         self.mode = resolve_mode()
         self.components = components or build_components(profile, registry)
@@ -76,7 +79,8 @@ class RunSession:
             settings=CycleSettings(mode=self.mode, dry_run=options.dry_run, profile_name=profile.name,
                                    lookback_days=profile.data.lookback_days,
                                    history_start=options.history_start,
-                                   simulated_clock=options.simulated_clock))
+                                   simulated_clock=options.simulated_clock),
+            observer=self.observer)
         self._checked = False
 
     def preflight(self) -> None:
@@ -92,6 +96,14 @@ class RunSession:
                     broker=self.profile.broker.name,
                     strategies=[s.name for s in self.components.strategies])
         self._checked = True
+        self.observer.run_started(self.run_info())
+
+    def run_info(self) -> RunInfo:
+        """Who is running, for observers."""
+        return RunInfo(profile=self.profile.name, mode=self.mode, dry_run=self.options.dry_run,
+                       broker=self.profile.broker.name, strategies=tuple(s.name for s in self.components.strategies),
+                       risk_rules=tuple(getattr(r, "name", type(r).__name__) for r in self.components.risk_rules),
+                       trade_log=self.audit.path, health_file=self.heartbeat.path)
 
     def run_cycle(self, as_of: pd.Timestamp | None = None, panel: Panel | None = None) -> CycleResult:
         """Preflight (once), then one cycle."""
@@ -112,8 +124,12 @@ class RunSession:
     def __enter__(self) -> RunSession:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, _type: Any, error: BaseException | None, _tb: Any) -> None:
+        try:
+            self.observer.run_stopped(self.stop_reason if error is None else "failed", error)
+            self.observer.close()
+        finally:
+            self.close()
 
 
 def next_run_time(profile: RunProfile, now: datetime) -> datetime:
