@@ -28,6 +28,7 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, Iterabl
 
 from .contracts import Broker, Component, DataSource, RiskRule, Strategy
 from .errors import ProfileError
+from .ops.notify_targets import NotifySpec, env_reference
 from .registry import ComponentRegistry
 
 SECRET_KEY_PATTERN = re.compile(r"(secret|password|passwd|token|api_key|apikey)", re.IGNORECASE)
@@ -128,6 +129,8 @@ class RunProfile:
     schedule: Schedule = attrs.field(factory=Schedule)
     outputs: Outputs = attrs.field(factory=Outputs)
     backtest: BacktestSpec = attrs.field(factory=BacktestSpec)
+    notify: list[NotifySpec] = attrs.field(factory=list)
+    """Channels to notify (Apprise URLs from the environment) and the events each wants."""
     path: Path | None = None
 
     @property
@@ -352,6 +355,11 @@ def _refuse_secrets(node: Any, path: str) -> None:
                 raise ProfileError(f"{sub}: profiles must not hold secrets; put the value in an "
                                    f"environment variable (or .env) and name it with "
                                    f"`{key}_env: VARIABLE_NAME`")
+            if (re.fullmatch(r"notify\[\d+\]", path) and key == "url" and isinstance(value, str)
+                    and env_reference(value) is None):
+                raise ProfileError(f"{sub}: profiles must not hold notification URLs (they carry tokens); "
+                                   f"put the Apprise URL in an environment variable (or .env) and write "
+                                   f"`url: $HYBRID_NOTIFY_...` naming it")
             _refuse_secrets(value, sub)
     elif isinstance(node, list):
         for i, value in enumerate(node):
