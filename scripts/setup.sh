@@ -2,7 +2,8 @@
 # Create .venv and install hybrid: the core and the three plugin packages (editable).
 #   scripts/setup.sh          runtime only
 #   scripts/setup.sh --test   plus test tools (pytest, playwright, streamlit) and, as root,
-#                             Debian's chromium for the dashboard's browser test
+#                             Debian's chromium for the dashboard's browser test, shellcheck and
+#                             promtool (package prometheus) for the alert rules
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,7 @@ if [ "$with_tests" = 1 ]; then
   need=()
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+  command -v promtool >/dev/null 2>&1 || need+=(prometheus)   # promtool checks deploy/prometheus-rules.yaml
   if [ "${#need[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
       echo "installing Debian packages: ${need[*]}"

@@ -160,7 +160,11 @@ def test_k8s_manifest() -> None:
     assert deployment["replicas"] == 1 and deployment["strategy"]["type"] == "Recreate"
     pod = deployment["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["args"] == RUN_ARGS
+    assert container["args"][:3] == RUN_ARGS
+    port = container["args"][container["args"].index("--metrics-port") + 1]
+    annotations = deployment["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/path"] == "/metrics"
+    assert annotations["prometheus.io/port"] == port == str(container["ports"][0]["containerPort"])
     assert container["resources"]["limits"] == {"memory": "512Mi", "cpu": "500m"}
     probe = container["livenessProbe"]["exec"]["command"]
     assert probe[:2] == ["hybrid", "health"]
