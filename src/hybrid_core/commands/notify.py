@@ -21,7 +21,7 @@ def test(profile_path: str) -> None:
     from ..errors import HybridError, ProfileError
     from ..ops.logging_setup import configure_logging, redact
     from ..ops.notify import notify_test_message
-    from ..ops.notify_channel import NotifyChannel
+    from ..ops.notify_channel import send_message
     from ..ops.notify_targets import resolve_targets, target_secrets
     from ..profile import load_profile
     from ..safety import resolve_mode
@@ -35,9 +35,7 @@ def test(profile_path: str) -> None:
     mode = resolve_mode()
     failed = []
     for target in targets:
-        channel = NotifyChannel(target)
-        ok, why = channel.send_now(notify_test_message(target, profile.name, mode))
-        channel.close()
+        ok, why = send_message(target, notify_test_message(target, profile.name, mode))
         click.echo(f"{'ok    ' if ok else 'FAILED'} {target.name}{'' if ok else f': {redact(why)}'}")
         if not ok:
             failed.append(target.name)

@@ -9,7 +9,9 @@ deploy/grafana-dashboard.json a board over them.
 Each number is taken from where it is decided: cycle results from the cycle, refusals from
 the refusing rule, staleness from the data quality gate's report, realised PnL from the
 trade report's FIFO ledger over the trade log (:func:`hybrid_core.ops.report.build_report`),
-the heartbeat's age from the heartbeat file itself, read at scrape time.
+the heartbeat's age from the heartbeat file itself. The last two are read when the metrics
+are rendered (a scrape, the textfile), not on the cycle's path; the PnL only when the trade
+log has changed since the last read.
 """
 
 from __future__ import annotations
@@ -79,9 +81,11 @@ class RunMetrics(RunObserver):
         self._labels: tuple[str, str] = ("", "")
         self._guards: set[str] = set()
         self._tripped: set[str] = set()
+        self._pnl: tuple[tuple[int, int] | None, float] = (None, math.nan)
         self._pnl_failed = False
         self._server: Any = None
         self._lock = threading.Lock()
+        self._pnl_lock = threading.Lock()
         kinds = {"gauge": prom.Gauge, "counter": prom.Counter, "histogram": prom.Histogram}
         self.families: dict[str, Any] = {}
         for name, (kind, text, extra) in METRICS.items():
@@ -131,6 +135,7 @@ class RunMetrics(RunObserver):
             return math.nan if age is None else max(age, 0.0)
 
         self.metric("hybrid_heartbeat_age_seconds").set_function(heartbeat_age)
+        self.metric("hybrid_realised_pnl").set_function(self._realised_pnl)
 
     def data_checked(self, report: QualityReport) -> None:
         from ..contracts import is_crypto
@@ -168,7 +173,6 @@ class RunMetrics(RunObserver):
             self.metric("hybrid_portfolio_value").set(result.portfolio_value)
             self.metric("hybrid_cash").set(result.cash)
             self.metric("hybrid_open_positions").set(result.open_positions)
-            self._realised_pnl()
         else:
             self.metric("hybrid_errors", error_component(error)).inc()
         self.write_textfile()
@@ -194,20 +198,29 @@ class RunMetrics(RunObserver):
         if outcome == "failed":
             self.metric("hybrid_errors", "notify").inc()
 
-    def _realised_pnl(self) -> None:
-        if self.run is None or self.run.trade_log is None:
-            return
-        from .report import build_report
-
+    def _realised_pnl(self) -> float:
+        """The trade log's realised PnL, read again only when the file changed (scrape thread)."""
+        trade_log = self.run.trade_log if self.run is not None else None
+        if trade_log is None:
+            return math.nan
         try:
-            pnl = build_report(self.run.trade_log).realised_pnl
-        except Exception as exc:  # the metric goes stale; the cycle must not fail for it
-            if not self._pnl_failed:
-                logger.warning("realised PnL metric not updated: {error}", error=exc)
-                self._pnl_failed = True
-            return
-        self._pnl_failed = False
-        self.metric("hybrid_realised_pnl").set(pnl)
+            stat = trade_log.stat()
+        except OSError:
+            return 0.0 if not trade_log.exists() else math.nan
+        key = (stat.st_size, stat.st_mtime_ns)
+        with self._pnl_lock:
+            if key != self._pnl[0]:
+                from .report import build_report
+
+                try:
+                    self._pnl = (key, build_report(trade_log).realised_pnl)
+                    self._pnl_failed = False
+                except Exception as exc:  # the metric shows NaN; a scrape must not fail for it
+                    if not self._pnl_failed:
+                        logger.warning("realised PnL metric not readable: {error}", error=exc)
+                        self._pnl_failed = True
+                    self._pnl = (key, math.nan)
+            return self._pnl[1]
 
     # ------------------------------------------------------------- exposing
     def exposition(self) -> bytes:

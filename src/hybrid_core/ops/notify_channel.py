@@ -39,6 +39,21 @@ class Message:
     """``info``, ``success``, ``warning`` or ``failure`` (Apprise's notification types)."""
 
 
+def send_message(target: NotifyTarget, message: Message) -> tuple[bool, str]:
+    """Send ``message`` to ``target`` on this thread, within its timeout: (ok, Apprise's reason if not)."""
+    import apprise
+
+    messages = apprise_messages()
+    messages.take()
+    kind = {"success": apprise.NotifyType.SUCCESS, "warning": apprise.NotifyType.WARNING,
+            "failure": apprise.NotifyType.FAILURE}.get(message.severity, apprise.NotifyType.INFO)
+    try:
+        ok = bool(target.plugin.notify(body=message.body, title=message.title, notify_type=kind))
+    except Exception as exc:  # a plugin bug must not kill the worker
+        return False, f"{type(exc).__name__}: {exc}"
+    return ok, "" if ok else (messages.take() or "the service did not accept the message")
+
+
 SendResult = Callable[[NotifyTarget, str], None]
 """Called with the target and ``sent``, ``failed`` or ``dropped`` after each message (metrics)."""
 
@@ -95,20 +110,6 @@ class NotifyChannel:
         return unsent
 
     # ------------------------------------------------------------ worker side
-    def send_now(self, message: Message) -> tuple[bool, str]:
-        """Send ``message`` on this thread (``hybrid notify test``, the worker); (ok, reason if not)."""
-        import apprise
-
-        messages = apprise_messages()
-        messages.take()
-        kind = {"success": apprise.NotifyType.SUCCESS, "warning": apprise.NotifyType.WARNING,
-                "failure": apprise.NotifyType.FAILURE}.get(message.severity, apprise.NotifyType.INFO)
-        try:
-            ok = bool(self.target.plugin.notify(body=message.body, title=message.title, notify_type=kind))
-        except Exception as exc:  # a plugin bug must not kill the worker
-            return False, f"{type(exc).__name__}: {exc}"
-        return ok, "" if ok else (messages.take() or "the service did not accept the message")
-
     def _work(self) -> None:
         while True:
             message = self.queue.get()
@@ -117,7 +118,7 @@ class NotifyChannel:
             if self._deadline is not None and time.monotonic() > self._deadline:
                 self._abandoned += 1  # exit grace is over; close() counts what is left
                 return
-            ok, why = self.send_now(message)
+            ok, why = send_message(self.target, message)
             if ok:
                 self.sent += 1
                 if self._failing:
