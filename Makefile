@@ -10,9 +10,10 @@ test:            ## install with test tools, run the test suite (pytest)
 test-slow:       ## the slow reference cases (eq504, hybrid_2016) and benchmark-sized tests
 	scripts/test.sh -m slow
 
-bench:           ## benchmarks: live cycle and backtests
+bench:           ## benchmarks: live cycle, backtests, notifications and metrics
 	.venv/bin/python bench/cycle.py
 	.venv/bin/python bench/backtest.py
+	.venv/bin/python bench/signals.py
 
 lint:            ## ruff and mypy
 	.venv/bin/ruff check src plugins tests bench

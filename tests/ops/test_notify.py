@@ -195,3 +195,18 @@ def test_a_run_that_fails_tells_who_wants_errors_and_who_wants_stops(notifier) -
     assert everything.body == "ERROR the run failed before its first cycle: API health check failed on startup: 401"
     assert everything.title == "hybrid: 1 errors"
     assert refusals.body == everything.body and fills is None
+
+
+def test_an_error_names_its_component() -> None:
+    from hybrid_core.errors import ComponentError, DataError, HybridError, StrategyError
+    from hybrid_core.ops.audit import TradeLogError
+    from hybrid_core.ops.observer import error_component
+
+    class Rule:
+        kind = "risk_rule"
+
+    boundary = ComponentError("max_order_value (plugin core) failed: ZeroDivisionError")
+    boundary.component = Rule()  # type: ignore[attr-defined]
+    assert [error_component(e) for e in (boundary, BrokerError("x"), StrategyError("x"), DataError("x"),
+                                         TradeLogError("x"), HybridError("x"), KeyError("x"), None)] == [
+        "risk_rule", "broker", "strategy", "data", "audit", "cycle", "internal", "cycle"]

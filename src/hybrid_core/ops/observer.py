@@ -51,15 +51,17 @@ class RunInfo:
 def error_component(error: BaseException | None) -> str:
     """Which part of the run an error came from: ``broker``, ``strategy``, ``data``... (metrics, messages).
 
-    An error naming its component (``error.component``, as the engine's component boundary
-    does) is taken at its word; otherwise the error's class decides.
+    An error naming its component (``error.component``: a kind such as ``"broker"``, or the
+    component itself, whose ``kind`` is used) is taken at its word; otherwise the error's class
+    decides.
     """
     from ..errors import BrokerError, ComponentError, DataError, HybridError, ProfileError, SafetyError, StrategyError
     from .audit import TradeLogError
 
     named = getattr(error, "component", None)
-    if isinstance(named, str) and named:
-        return named
+    kind = named if isinstance(named, str) else getattr(named, "kind", None)
+    if isinstance(kind, str) and kind:
+        return {"data_source": "data"}.get(kind, kind)
     for cls, name in ((StrategyError, "strategy"), (BrokerError, "broker"), (DataError, "data"),
                       (ComponentError, "component"), (SafetyError, "safety"), (ProfileError, "profile"),
                       (TradeLogError, "audit")):
