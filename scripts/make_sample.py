@@ -1,4 +1,4 @@
-"""Cut the bundled offline sample (data/sample/bars.parquet) from ../shared/data.
+"""Cut the bundled offline sample (src/hybrid_core/sample/bars.parquet, package data) from ../shared/data.
 
 Run from the repository root: ``python scripts/make_sample.py``. The sample holds real
 daily bars of 40 S&P 500 equities plus BTC/USD and ETH/USD, 2020-01-02 .. 2021-04-21, in the
@@ -13,7 +13,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
-OUT = ROOT / "data" / "sample" / "bars.parquet"
+OUT = ROOT / "src" / "hybrid_core" / "sample" / "bars.parquet"
 START, END = "2020-01-02", "2021-04-21"
 EQUITIES = [
     "AAPL", "ABBV", "ADBE", "AMD", "AMZN", "BA", "BAC", "C", "CARR", "CAT", "CSCO", "CVX", "DIS",

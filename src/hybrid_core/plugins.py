@@ -28,6 +28,7 @@ DISABLE_ENV = "HYBRID_DISABLE_PLUGINS"
 
 BUILTIN_MODULES = (
     "hybrid_core.builtin.local_data",
+    "hybrid_core.builtin.sample_data",
     "hybrid_core.builtin.yfinance_data",
     "hybrid_core.builtin.paper_broker",
     "hybrid_core.builtin.risk_rules",

@@ -11,9 +11,11 @@ from typing import Any
 import attrs
 import yaml
 
+from hybrid_core.testing import sample_bars_path
+
 REPO = Path(__file__).resolve().parents[2]
 DEMO_PROFILE = REPO / "profiles" / "demo.yaml"
-SAMPLE_BARS = REPO / "data" / "sample" / "bars.parquet"
+SAMPLE_BARS = sample_bars_path()
 HYBRID = Path(sys.executable).with_name("hybrid")
 ENV_KEYS = ("TRADING_MODE", "LIVE_TRADING_ENABLED", "HYBRID_STRICT_PLUGINS", "HYBRID_DISABLE_PLUGINS",
             "HYBRID_KILL_SWITCH", "HYBRID_DEBUG", "ALPACA_API_KEY", "ALPACA_SECRET_KEY")

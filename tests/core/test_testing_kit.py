@@ -204,6 +204,18 @@ def test_data_sources() -> None:
         "fetch() returned no rows for ['AAPL', 'MSFT'] between 2021-01-04 and 2021-01-29"]
 
 
+def test_the_sample_data_source_serves_the_bundled_bars() -> None:
+    """`data: {source: sample}` works wherever hybrid-core is installed (no files of one's own)."""
+    from hybrid_core.builtin.sample_data import SampleBars
+
+    source = SampleBars()
+    testing.check_data_source(source, ["AAPL", "BTC/USD"], "2021-03-01", "2021-03-31")
+    assert source.latest_date(["AAPL"]) == pd.Timestamp("2021-04-21")
+    served = source.fetch(["MSFT"], None, None)
+    pd.testing.assert_frame_equal(served.assign(symbol=served["symbol"].astype(str)).reset_index(drop=True),
+                                  testing.sample_bars(["MSFT"]).reset_index(drop=True))
+
+
 def test_the_paper_broker_honours_the_contract(tmp_path: Path) -> None:
     broker = PaperBroker()
     testing.check_broker(broker, state_dir=tmp_path)
@@ -254,13 +266,23 @@ def test_sample_and_synthetic_panels() -> None:
 
 def test_data_locations(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
+    assert testing.source_checkout() == repo  # the editable install of the test setup
     assert testing.shared_data_dir() == repo.parent / "shared" / "data"
-    assert testing.sample_bars_path() == repo / "data" / "sample" / "bars.parquet"
+    # the sample is package data: inside the installed hybrid_core package, not the checkout's root
+    assert testing.sample_bars_path() == repo / "src" / "hybrid_core" / "sample" / "bars.parquet"
     monkeypatch.setenv("HYBRID_SHARED_DATA", str(tmp_path))
     assert testing.shared_data_dir() == tmp_path
-    monkeypatch.setenv("HYBRID_SAMPLE_BARS", str(tmp_path / "none.parquet"))
-    with pytest.raises(Exception, match="sample bars not found"):
-        testing.sample_bars_path()
+
+
+def test_shared_data_outside_a_checkout_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From a wheel there is no ../shared: the kit says so instead of pointing into the venv."""
+    from hybrid_core.errors import DataError
+    from hybrid_core.testing import samples
+
+    monkeypatch.setattr(samples, "source_checkout", lambda: None)
+    with pytest.raises(DataError, match=r"only found beside a hybrid source checkout; set HYBRID_SHARED_DATA"):
+        testing.shared_data_dir()
+    assert len(testing.sample_panel(["AAPL"]).dates) == 328  # the sample needs none of it
 
 
 def test_lookahead_helpers_are_reexported(panel: Panel) -> None:

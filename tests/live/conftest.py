@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hybrid_core.sample import EQUITY_UNIVERSE, sample_file
+from hybrid_core.testing import sample_bars_path
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -16,8 +19,8 @@ def demo_profile(tmp_path: Path):
 
     def make(**overrides) -> Path:
         profile = yaml.safe_load((REPO / "profiles" / "demo.yaml").read_text())
-        profile["data"]["params"]["path"] = str(REPO / "data" / "sample" / "bars.parquet")
-        profile["strategies"][0]["universe"] = str(REPO / "data" / "sample" / "universe_equities.txt")
+        profile["data"]["params"]["path"] = str(sample_bars_path())
+        profile["strategies"][0]["universe"] = str(sample_file(EQUITY_UNIVERSE))
         profile["outputs"] = {"trade_log": str(tmp_path / "trades.csv"), "health_file": str(tmp_path / "h.health"),
                               "state_db": str(tmp_path / "state" / "state.sqlite")}
         profile["risk"] = [r for r in profile["risk"] if r["name"] != "kill_switch"] + [

@@ -19,6 +19,7 @@ from hybrid_core.engine.runner import RunOptions, RunSession
 from hybrid_core.ops.state import StateStore
 from hybrid_core.plugins import build_plugin_host
 from hybrid_core.profile import load_profile
+from hybrid_core.testing import sample_bars_path
 
 ENV = {**os.environ, "TRADING_MODE": "PAPER", "HYBRID_DISABLE_PLUGINS": "alpaca"}
 FRIDAY = pd.Timestamp("2021-04-16")
@@ -121,7 +122,7 @@ def test_the_next_session_fills_at_the_open_and_places_stops(demo_profile):
     with _session(path, "paper") as session:
         result = session.run_cycle(pd.Timestamp("2021-04-19"))
         positions = session.state.positions()
-    bars = pd.read_parquet(Path(__file__).resolve().parents[2] / "data" / "sample" / "bars.parquet")
+    bars = pd.read_parquet(sample_bars_path())
     monday = bars[bars["date"] == pd.Timestamp("2021-04-19")].set_index("symbol")
     adjusted_open = monday["open"] * monday["adj_close"] / monday["close"]
     fills = [f for f in result.fills if f.side == "buy"]

@@ -11,10 +11,9 @@ import yaml
 
 from hybrid_core import hookimpl
 from hybrid_core.contracts import Panel, Signals, Strategy
-from hybrid_core.testing import assert_replay_matches_backtest, check_replay_matches_backtest
+from hybrid_core.testing import assert_replay_matches_backtest, check_replay_matches_backtest, sample_bars_path
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE = REPO / "data" / "sample" / "bars.parquet"
+SAMPLE = sample_bars_path()
 
 
 class WindowLengthDependent(Strategy):

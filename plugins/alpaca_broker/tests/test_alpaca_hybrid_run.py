@@ -1,7 +1,7 @@
 """`hybrid run PROFILE --once` against the local Alpaca server, and every safety layer of the core.
 
 The real CLI, the real alpaca broker and data source, both strategies, the repo's sample bars
-(data/sample/bars.parquet) served by the local server. Nothing of alpaca-py is patched.
+(hybrid_core.testing.sample_bars_path()) served by the local server. Nothing of alpaca-py is patched.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from hybrid_core.engine.runner import RunOptions, RunSession
 from hybrid_core.errors import SafetyError
 from hybrid_core.plugins import build_plugin_host
 from hybrid_core.profile import load_profile
+from hybrid_core.testing import sample_bars_path
 
 REPO = Path(__file__).resolve().parents[3]
-SAMPLE_BARS = REPO / "data" / "sample" / "bars.parquet"
+SAMPLE_BARS = sample_bars_path()
 UNIVERSE = "[AAPL, BA, BAC, C, F, GM, INTC, MSFT, T, TSLA, WFC, XOM]"
 """A dozen of the sample's equities keep each cycle quick (decile 0.25: three names a week)."""
 ORDERS = "/v2/orders"

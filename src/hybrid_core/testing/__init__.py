@@ -13,7 +13,8 @@ What is here:
   (40 S&P 500 equities + BTC/USD and ETH/USD, 2020-01-02..2021-04-21), no shared data needed;
 - :func:`synthetic_panel`: a deterministic random-walk panel (NYSE sessions for equities,
   every day for crypto) when a test wants bars that exist anywhere;
-- :func:`shared_data_dir`: the large reference data (``../shared/data`` or ``HYBRID_SHARED_DATA``);
+- :func:`shared_data_dir`: the large reference data of hybrid's own tests (``HYBRID_SHARED_DATA``, or
+  ``../shared/data`` beside a source checkout); nothing else here needs it;
 - contract checks (:mod:`hybrid_core.testing.contracts_check`): :func:`check_strategy`,
   :func:`check_risk_rule`, :func:`check_data_source`, :func:`check_broker`;
 - the no-lookahead check: :func:`check_no_lookahead`, :func:`assert_no_lookahead`;
@@ -23,9 +24,7 @@ What is here:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .contracts_check import (
@@ -40,12 +39,12 @@ from .contracts_check import (
     strategy_problems,
 )
 from .samples import (
-    REPO_ROOT,
-    SAMPLE_BARS_ENV,
     SHARED_DATA_ENV,
     sample_bars,
     sample_bars_path,
     sample_panel,
+    shared_data_dir,
+    source_checkout,
     synthetic_panel,
 )
 
@@ -53,20 +52,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from .lookahead import LookaheadReport
 
 __all__ = [
-    "REPO_ROOT", "SAMPLE_BARS_ENV", "SHARED_DATA_ENV", "ContractViolation", "assert_no_lookahead",
+    "SHARED_DATA_ENV", "ContractViolation", "assert_no_lookahead",
     "broker_problems", "check_broker", "check_data_source", "check_no_lookahead", "check_risk_rule",
     "check_strategy", "data_source_problems", "risk_rule_problems", "sample_bars", "sample_bars_path",
-    "sample_panel", "shared_data_dir", "strategy_problems", "synthetic_panel",
+    "sample_panel", "shared_data_dir", "source_checkout", "strategy_problems", "synthetic_panel",
     "assert_replay_matches_backtest", "check_replay_matches_backtest",
 ]
-
-
-def shared_data_dir() -> Path:
-    """The reference data folder: ``$HYBRID_SHARED_DATA``, else ``<repo>/../shared/data``."""
-    override = os.environ.get(SHARED_DATA_ENV, "").strip()
-    if override:
-        return Path(override).expanduser()
-    return REPO_ROOT.parent / "shared" / "data"
 
 
 def check_no_lookahead(strategy: Any, panel: Any, cut_dates: Sequence[Any] | None = None,

@@ -1,4 +1,5 @@
-"""Bars for plugin tests: the small real sample bundled with hybrid, and a synthetic panel."""
+"""Bars for plugin tests: the small real sample bundled with hybrid, a synthetic panel, and where the
+large shared reference data is."""
 
 from __future__ import annotations
 
@@ -10,27 +11,46 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import sample
 from ..contracts import Panel, is_crypto
 from ..errors import DataError
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-"""The source checkout hybrid_core was installed from (editable installs)."""
-SAMPLE_BARS_ENV = "HYBRID_SAMPLE_BARS"
 SHARED_DATA_ENV = "HYBRID_SHARED_DATA"
-SAMPLE_RELATIVE = Path("data") / "sample" / "bars.parquet"
 
 DEFAULT_SYNTHETIC_SYMBOLS = ("AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "GGG", "HHH", "III", "JJJ",
                              "BTC/USD", "ETH/USD")
 
 
 def sample_bars_path() -> Path:
-    """The bundled sample (``data/sample/bars.parquet``), or ``$HYBRID_SAMPLE_BARS``."""
-    override = os.environ.get(SAMPLE_BARS_ENV, "").strip()
-    path = Path(override).expanduser() if override else REPO_ROOT / SAMPLE_RELATIVE
-    if not path.exists():
-        raise DataError(f"sample bars not found at {path}; set {SAMPLE_BARS_ENV} to a long-format "
-                        f"bar file, or use hybrid_core.testing.synthetic_panel()")
-    return path
+    """The bundled sample's bar file (package data of hybrid-core, found wherever it is installed)."""
+    return sample.bars_path()
+
+
+def source_checkout() -> Path | None:
+    """The source checkout hybrid-core runs from (an editable install), or None (a wheel install)."""
+    package = Path(sample.__file__).resolve().parents[1]
+    root = package.parents[1]
+    if package.parent.name == "src" and (root / "pyproject.toml").is_file():
+        return root
+    return None
+
+
+def shared_data_dir() -> Path:
+    """The large reference data: ``$HYBRID_SHARED_DATA``, else ``../shared/data`` beside a source checkout.
+
+    Only hybrid's own reference and slow tests need it (S&P 500 and crypto history, reference
+    trades); nothing else in the kit does. Raises :class:`DataError` when hybrid-core is
+    installed from a wheel and the variable is not set.
+    """
+    override = os.environ.get(SHARED_DATA_ENV, "").strip()
+    if override:
+        return Path(override).expanduser()
+    checkout = source_checkout()
+    if checkout is None:
+        raise DataError(f"the shared reference data (../shared/data) is only found beside a hybrid source "
+                        f"checkout; set {SHARED_DATA_ENV} to its folder (sample_panel() and sample_bars() "
+                        f"need no shared data)")
+    return checkout.parent / "shared" / "data"
 
 
 def sample_bars(symbols: Sequence[str] | None = None, start: Any = None, end: Any = None) -> pd.DataFrame:
