@@ -24,6 +24,16 @@ import pandas as pd
 
 from .errors import HybridError, ProfileError, StrategyError
 
+CONTRACT_VERSION = "1.0"
+"""The version of the contracts in this module, ``"MAJOR.MINOR"``.
+
+A plugin says which version it was built for with a string ``HYBRID_CONTRACT = "1.0"`` in the
+module its entry point names. It loads when the majors are equal and its minor is not newer
+than this one; otherwise loading it is an error naming both versions. The major changes when a
+change can break a plugin written for the previous one (a method or field removed or renamed,
+a meaning changed); the minor when something is only added.
+"""
+
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 """Columns of a canonical long bar frame, after ``symbol`` and ``date``."""
 
@@ -386,7 +396,6 @@ class Strategy(Component):
     """
 
     kind: ClassVar[str] = "strategy"
-    INTERFACE_VERSION: ClassVar[int] = 1
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Wrap a subclass's own ``signals`` so that a failure in user code becomes a

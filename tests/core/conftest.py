@@ -39,13 +39,14 @@ def write_profile(workdir: Path) -> Callable[..., Path]:
 
 @pytest.fixture
 def run_cli(capfd: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
-    """Run ``hybrid ARGS`` in-process through :func:`hybrid_core.cli.main` (its error handling included)."""
-    from hybrid_core.cli import main
+    """Run ``hybrid ARGS`` in-process through :func:`hybrid_core.cli.main` (its error handling included),
+    with a fresh CLI each call; ``plugins=[(name, module), ...]`` loads extra in-process plugins."""
+    from hybrid_core.cli import build_cli, main
 
-    def run(*args: str) -> CliResult:
+    def run(*args: str, plugins: list[tuple[str, Any]] | None = None) -> CliResult:
         capfd.readouterr()
         try:
-            main([str(a) for a in args])
+            main([str(a) for a in args], cli=build_cli(extra_plugins=plugins))
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

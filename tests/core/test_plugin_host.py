@@ -1,4 +1,4 @@
-"""The plugin host: built-ins through the hooks, broken plugins, strict/disable switches, duplicates."""
+"""The plugin host: built-ins through the hooks, broken plugins, strict/disable switches, shared names."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ import attrs
 import pytest
 
 from hybrid_core import hookimpl, hookspecs
-from hybrid_core.contracts import Panel, Signals, Strategy
-from hybrid_core.errors import PluginLoadError
+from hybrid_core.contracts import CONTRACT_VERSION, Panel, Signals, Strategy
+from hybrid_core.errors import PluginLoadError, ProfileError
 from hybrid_core.plugins import BUILTIN_MODULES, build_plugin_host
 
 
 def plugin_module(name: str, **hooks: Any) -> types.ModuleType:
-    """A throwaway plugin module whose attributes are the given hook implementations."""
+    """A throwaway plugin module (built for this contract) whose attributes are the given hook implementations."""
     module = types.ModuleType(name)
+    module.HYBRID_CONTRACT = CONTRACT_VERSION  # type: ignore[attr-defined]
     for hook_name, function in hooks.items():
         setattr(module, hook_name, hookimpl(function))
     return module
@@ -74,8 +75,10 @@ def test_a_third_party_module_adds_a_strategy() -> None:
     assert (spec.plugin, spec.factory) == ("mine", Quiet)
     described = {p["name"]: p for p in host.describe()["plugins"]}
     assert described["mine"]["components"] == [
-        {"kind": "strategy", "name": "quiet", "summary": "Never trades (a test strategy).",
-         "params": ["level"]}]
+        {"kind": "strategy", "name": "quiet", "qualified_name": "mine:quiet",
+         "summary": "Never trades (a test strategy).", "params": ["level"]}]
+    assert described["mine"]["contract"] == CONTRACT_VERSION
+    assert host.registry.get("strategy", "mine:quiet") is spec
 
 
 def test_a_broken_plugin_is_recorded_not_fatal() -> None:
@@ -90,10 +93,8 @@ def test_a_plugin_that_fails_to_import_is_recorded() -> None:
     def loader() -> Any:
         raise ImportError("No module named 'missing_dependency'")
 
-    from hybrid_core import plugins
-
     host = build_plugin_host(load_entry_points=False)
-    plugins._load(host, "needs_dep", "needs-dep", "1.0", False, loader)
+    host._load("needs_dep", "needs-dep", "1.0", False, loader)
     assert host.errors[-1].error == "ImportError: No module named 'missing_dependency'"
 
 
@@ -120,26 +121,50 @@ def test_disable_an_entry_point_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not host.errors
 
 
-def test_duplicate_component_names_name_both_plugins() -> None:
+def test_a_name_two_plugins_provide_is_never_resolved() -> None:
+    """Both plugins load; the bare name is an error naming both packages and both qualified names."""
     host = build_plugin_host(load_entry_points=False, extra_plugins=[
-        ("first", strategy_plugin("first")), ("second", strategy_plugin("second"))])
-    (error,) = host.errors
-    assert error.name == "second"
-    assert "duplicate strategy name 'quiet'" in error.error
-    assert "'first'" in error.error and "'second'" in error.error
-    assert host.registry.get("strategy", "quiet").plugin == "first"
+        ("second", strategy_plugin("second")), ("first", strategy_plugin("first"))])
+    assert host.errors == []
+    with pytest.raises(ProfileError) as caught:
+        host.registry.get("strategy", "quiet")
+    assert str(caught.value) == (
+        "strategy name 'quiet' is provided by 2 plugins: 'first:quiet' (package first 0) and "
+        "'second:quiet' (package second 0); name the one you mean by its qualified name in the profile "
+        "(e.g. first:quiet), or uninstall the other package")
+    assert host.registry.get("strategy", "second:quiet").plugin == "second"
+    assert host.registry.get("strategy", "first:quiet").plugin == "first"
+    (conflict,) = host.describe()["conflicts"]
+    assert [p["qualified_name"] for p in conflict["providers"]] == ["first:quiet", "second:quiet"]
 
 
-def test_duplicate_of_a_builtin_is_an_error_in_strict_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_copy_of_a_builtin_takes_nothing_from_it() -> None:
+    """No precedence either way: the built-in `local` and a copy are both reachable only by qualified name."""
     from hybrid_core.builtin.local_data import LocalBars
 
     def hybrid_register_data_sources(register):  # type: ignore[no-untyped-def]
         register(LocalBars)
 
-    monkeypatch.setenv("HYBRID_STRICT_PLUGINS", "1")
-    with pytest.raises(PluginLoadError, match=r"'local_data' \(hybrid-core\) and by plugin 'copycat'"):
-        build_plugin_host(load_entry_points=False, extra_plugins=[
-            ("copycat", plugin_module("copycat", hybrid_register_data_sources=hybrid_register_data_sources))])
+    host = build_plugin_host(load_entry_points=False, extra_plugins=[
+        ("copycat", plugin_module("copycat", hybrid_register_data_sources=hybrid_register_data_sources))])
+    with pytest.raises(ProfileError, match=r"'copycat:local' \(package copycat 0\) and 'local_data:local' "
+                                           r"\(package hybrid-core "):
+        host.registry.get("data_source", "local")
+    assert host.registry.get("data_source", "local_data:local").plugin == "local_data"
+    with pytest.raises(ProfileError, match=r"unknown data source 'nope:local': no plugin 'nope' providing "
+                                           r"'local'; installed: copycat:local, local_data:local, sample, yfinance"):
+        host.registry.get("data_source", "nope:local")
+
+
+def test_one_plugin_registering_a_name_twice_fails_to_load() -> None:
+    def hybrid_register_strategies(register):  # type: ignore[no-untyped-def]
+        register(Quiet)
+        register(Quiet)
+
+    host = build_plugin_host(load_entry_points=False, extra_plugins=[
+        ("twice", plugin_module("twice", hybrid_register_strategies=hybrid_register_strategies))])
+    assert [(e.name, e.error) for e in host.errors] == [
+        ("twice", "PluginLoadError: plugin 'twice' registers two strategys named 'quiet'")]
 
 
 def test_a_half_registered_plugin_leaves_nothing_behind() -> None:
@@ -150,13 +175,22 @@ def test_a_half_registered_plugin_leaves_nothing_behind() -> None:
 
     def hybrid_register_strategies(register):  # type: ignore[no-untyped-def]
         register(Other)
-        register(Quiet)  # duplicate of the first plugin's
+        raise RuntimeError("fails after registering one")
 
     host = build_plugin_host(load_entry_points=False, extra_plugins=[
         ("first", strategy_plugin("first")),
         ("second", plugin_module("second", hybrid_register_strategies=hybrid_register_strategies))])
     assert [e.name for e in host.errors] == ["second"]
-    assert {s.name for s in host.registry.of_kind("strategy")} == {"quiet"}
+    assert {s.qualified_name for s in host.registry.of_kind("strategy")} == {"first:quiet"}
+
+
+def test_component_and_plugin_names_cannot_hold_the_qualifier() -> None:
+    host = build_plugin_host(load_entry_points=False, extra_plugins=[
+        ("a:b", strategy_plugin("x")), ("fine", strategy_plugin("fine", type("Bad", (Quiet,), {"name": "p:q"})))])
+    assert [e.error for e in host.errors] == [
+        "PluginLoadError: plugin name 'a:b' may not contain ':'",
+        "PluginLoadError: plugin 'fine': component name 'p:q' may not contain ':' (it separates plugin and "
+        "component in qualified names)"]
 
 
 def test_misspelled_hook_is_caught_and_named() -> None:
@@ -195,47 +229,47 @@ def test_plugins_json_shape(run_cli, workdir) -> None:  # type: ignore[no-untype
     result = run_cli("plugins", "--json")
     assert result.code == 0, result.err
     info = json.loads(result.out)
-    assert set(info) == {"plugins", "errors"} and info["errors"] == []
+    assert set(info) == {"contract", "plugins", "conflicts", "errors"}
+    assert info["errors"] == [] and info["conflicts"] == [] and info["contract"] == CONTRACT_VERSION
     by_name = {p["name"]: p for p in info["plugins"]}
     for plugin in info["plugins"]:
-        assert {"name", "package", "version", "components"} <= set(plugin)
+        assert {"name", "package", "version", "contract", "components", "commands"} <= set(plugin)
         for comp in plugin["components"]:
-            assert {"kind", "name", "params"} <= set(comp)
+            assert {"kind", "name", "qualified_name", "params"} <= set(comp)
+            assert comp["qualified_name"] == f"{plugin['name']}:{comp['name']}"
     assert by_name["paper_broker"]["package"] == "hybrid-core"
     import importlib.metadata as md
 
     assert by_name["equity_reversal"]["package"] == "hybrid-equity-reversal"
     assert by_name["equity_reversal"]["version"] == md.version("hybrid-equity-reversal")
     assert [c["name"] for c in by_name["crypto_adx"]["components"]] == ["crypto_adx"]
+    assert by_name["equity_reversal"]["contract"] == "1.0"
+    assert "run" in by_name["commands"]["commands"] and by_name["commands"]["builtin"]
 
 
-def test_plugins_text_lists_load_errors(run_cli, workdir, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import hybrid_core.plugins as plugins
-
-    real = plugins.build_plugin_host
-
-    def with_broken(**kwargs: Any):  # type: ignore[no-untyped-def]
-        return real(extra_plugins=[("broken", broken_plugin())], **kwargs)
-
-    monkeypatch.setattr(plugins, "build_plugin_host", with_broken)
-    result = run_cli("plugins")
+def test_plugins_text_lists_load_errors(run_cli, workdir) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("plugins", plugins=[("broken", broken_plugin())])
     assert result.code == 0
     assert "paper_broker (built-in): hybrid-core" in result.out
+    assert "equity_reversal (contract 1.0): hybrid-equity-reversal" in result.out
     assert "Plugins that failed to load" in result.out
     assert "broken (broken): RuntimeError: boom while registering" in result.out
-    result = run_cli("plugins", "--json")
+    assert result.err == ""  # the listing is the details: no warning lines on top
+    result = run_cli("plugins", "--json", plugins=[("broken", broken_plugin())])
     assert json.loads(result.out)["errors"] == [
         {"name": "broken", "package": "broken", "error": "RuntimeError: boom while registering"}]
 
 
-def test_strict_mode_stops_the_cli_with_exit_3(run_cli, workdir, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import hybrid_core.plugins as plugins
+def test_plugins_text_shows_a_shared_name(run_cli, workdir) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("plugins", plugins=[("first", strategy_plugin("first")), ("second", strategy_plugin("second"))])
+    assert result.code == 0, result.err
+    assert "Names provided by more than one plugin (a profile must use the qualified name):" in result.out
+    assert "strategy name 'quiet' is provided by 2 plugins: 'first:quiet' (package first 0) and" in result.out
 
-    real = plugins.build_plugin_host
-    monkeypatch.setattr(plugins, "build_plugin_host",
-                        lambda **kw: real(extra_plugins=[("broken", broken_plugin())], **kw))
+
+def test_strict_mode_stops_the_cli_with_exit_3(run_cli, workdir, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("HYBRID_STRICT_PLUGINS", "1")
-    result = run_cli("plugins", "--json")
+    result = run_cli("plugins", "--json", plugins=[("broken", broken_plugin())])
     assert result.code == 3
     assert result.out == ""
     assert result.err.strip() == ("error: plugin 'broken' (broken) failed to load: "

@@ -39,6 +39,8 @@ import pandas as pd
 from hybrid_core import hookimpl
 from hybrid_core.contracts import Panel, Signals, Strategy
 
+HYBRID_CONTRACT = "1.0"
+
 
 class WeeklyLosers(Strategy):
     """Buys the `n` worst 5-session losers at each Friday close; sells the rest (test plugin)."""
@@ -143,9 +145,10 @@ def check_plugin_listed(info: dict) -> None:
     (plugin,) = [p for p in info["plugins"] if p["name"] == "golden_cross"]
     assert (plugin["package"], plugin["version"], plugin["builtin"]) == (PACKAGE, "0.3.1", False)
     assert plugin["components"] == [{
-        "kind": "strategy", "name": "weekly_losers", "params": ["n"],
+        "kind": "strategy", "name": "weekly_losers", "qualified_name": "golden_cross:weekly_losers", "params": ["n"],
         "summary": "Buys the `n` worst 5-session losers at each Friday close; sells the rest (test plugin)."}]
-    assert info["errors"] == []
+    assert plugin["contract"] == "1.0"
+    assert info["errors"] == [] and info["conflicts"] == []
 
 
 def check_dry_run_rows(workdir: Path) -> None:

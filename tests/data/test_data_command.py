@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from hybrid_core.cli import cli
+from hybrid_core.cli import build_cli
 
 PROFILE = """\
 name: data-test
@@ -29,34 +29,34 @@ def write_profile(tmp_path: Path) -> Path:
 def test_update_then_status(fake_yahoo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     profile = write_profile(tmp_path)
     runner = CliRunner()
-    result = runner.invoke(cli, ["data", "update", str(profile), "--start", "2020-10-01",
+    result = runner.invoke(build_cli(), ["data", "update", str(profile), "--start", "2020-10-01",
                                  "--end", "2020-11-27"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "3 symbol(s)" in result.output and "3 downloaded" in result.output
     assert sorted(t for t, _ in fake_yahoo.history_requests) == ["AAPL", "BRK-B", "BTC-USD"]
     assert (tmp_path / "cache" / "bars" / "BRK.B.parquet").exists()
 
-    result = runner.invoke(cli, ["data", "status", str(profile), "--json"], catch_exceptions=False)
+    result = runner.invoke(build_cli(), ["data", "status", str(profile), "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     rows = {r["symbol"]: r for r in json.loads(result.output)["symbols"]}
     assert rows["AAPL"]["first"] == "2020-10-01" and rows["AAPL"]["last"] == "2020-11-27"
     assert rows["BTC/USD"]["last"] == "2020-11-27"
     assert rows["BTC/USD"]["rows"] == 58 - 3  # 58 UTC days, 3 lost by the source
 
-    table = runner.invoke(cli, ["data", "status", str(profile)], catch_exceptions=False).output
+    table = runner.invoke(build_cli(), ["data", "status", str(profile)], catch_exceptions=False).output
     assert "BRK.B" in table and "2020-11-27" in table
 
 
 def test_status_of_an_empty_cache_says_how_to_fill_it(tmp_path: Path) -> None:
     profile = write_profile(tmp_path)
-    result = CliRunner().invoke(cli, ["data", "status", str(profile)], catch_exceptions=False)
+    result = CliRunner().invoke(build_cli(), ["data", "status", str(profile)], catch_exceptions=False)
     assert result.exit_code == 0
     assert "3 of 3 symbol(s) not cached; run `hybrid data update" in result.output
 
 
 def test_update_reports_symbols_without_bars(fake_yahoo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     profile = write_profile(tmp_path)
-    result = CliRunner().invoke(cli, ["data", "update", str(profile), "--symbols", "AAPL,NOPE",
+    result = CliRunner().invoke(build_cli(), ["data", "update", str(profile), "--symbols", "AAPL,NOPE",
                                       "--start", "2020-10-01", "--end", "2020-11-27"])
     assert result.exit_code == 7
     assert "no bars for: NOPE" in result.output
@@ -66,6 +66,6 @@ def test_a_local_profile_is_refused_with_a_hint(tmp_path: Path) -> None:
     path = tmp_path / "local.yaml"
     path.write_text("data: {source: local, params: {path: bars.parquet}}\n"
                     "strategies: [{name: crypto_adx, universe: [BTC/USD]}]\n")
-    result = CliRunner().invoke(cli, ["data", "status", str(path)])
+    result = CliRunner().invoke(build_cli(), ["data", "status", str(path)])
     assert result.exit_code != 0
     assert "keeps no local cache" in str(result.exception) + result.output

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hybrid_core.cli import cli
+from hybrid_core.cli import build_cli
 
 REPO = Path(__file__).resolve().parents[2]
 EQ50 = REPO / "bench" / "profiles" / "eq50_2015.yaml"
 
 
 def invoke(*args: str):
-    return CliRunner().invoke(cli, ["backtest", *args], catch_exceptions=True)
+    return CliRunner().invoke(build_cli(), ["backtest", *args], catch_exceptions=True)
 
 
 def test_window_cash_and_costs_from_the_command_line(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from hybrid_core.cli import cli
+from hybrid_core.cli import build_cli
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO.parent / "shared" / "reference"
@@ -24,7 +24,7 @@ KEY = ["symbol", "entry_date"]
 
 def run_case(case: str, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     start = "2016-01-01" if case.startswith("hybrid") else "2015-01-01"
-    result = CliRunner().invoke(cli, ["backtest", str(REPO / "bench" / "profiles" / f"{case}.yaml"),
+    result = CliRunner().invoke(build_cli(), ["backtest", str(REPO / "bench" / "profiles" / f"{case}.yaml"),
                                       "--start", start, "--end", "2021-04-21", "--out", str(out),
                                       "--no-progress", "--lookahead-cuts", "1"])
     assert result.exit_code == 0, result.output + repr(result.exception)

@@ -15,6 +15,7 @@ import pytest
 
 from hybrid_core import hookimpl
 from hybrid_core.builtin.paper_broker import PaperBroker
+from hybrid_core.contracts import CONTRACT_VERSION
 from hybrid_core.engine.runner import RunOptions, RunSession
 from hybrid_core.ops.state import StateStore
 from hybrid_core.plugins import build_plugin_host
@@ -77,6 +78,8 @@ class CrashBeforeSend(PaperBroker):
 
 
 class CrashyPlugin:
+    HYBRID_CONTRACT = CONTRACT_VERSION
+
     @hookimpl
     def hybrid_register_brokers(self, register):  # type: ignore[no-untyped-def]
         register(CrashAfterSend)
@@ -152,6 +155,8 @@ class RefusesExits(PaperBroker):
 
 
 class RefusingPlugin:
+    HYBRID_CONTRACT = CONTRACT_VERSION
+
     @hookimpl
     def hybrid_register_brokers(self, register):  # type: ignore[no-untyped-def]
         register(RefusesExits)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from hybrid_core import hookimpl
-from hybrid_core.contracts import Panel, Signals, Strategy
+from hybrid_core.contracts import CONTRACT_VERSION, Panel, Signals, Strategy
 from hybrid_core.testing import assert_replay_matches_backtest, check_replay_matches_backtest, sample_bars_path
 
 SAMPLE = sample_bars_path()
@@ -37,6 +37,8 @@ class WindowLengthDependent(Strategy):
 
 
 class ParityPlugin:
+    HYBRID_CONTRACT = CONTRACT_VERSION
+
     @hookimpl
     def hybrid_register_strategies(self, register):  # type: ignore[no-untyped-def]
         register(WindowLengthDependent)

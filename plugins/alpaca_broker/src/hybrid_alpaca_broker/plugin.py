@@ -9,6 +9,9 @@ from hybrid_core import hookimpl
 from .broker import AlpacaBroker
 from .data_source import AlpacaDataSource
 
+HYBRID_CONTRACT = "1.0"
+"""The hybrid contract version this plugin is built for (hybrid_core.contracts.CONTRACT_VERSION)."""
+
 
 @hookimpl
 def hybrid_register_brokers(register: Any) -> None:

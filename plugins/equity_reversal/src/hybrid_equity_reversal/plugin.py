@@ -6,6 +6,9 @@ from hybrid_core import hookimpl
 
 from .strategy import EquityReversal
 
+HYBRID_CONTRACT = "1.0"
+"""The hybrid contract version this plugin is built for (hybrid_core.contracts.CONTRACT_VERSION)."""
+
 
 @hookimpl
 def hybrid_register_strategies(register):  # type: ignore[no-untyped-def]
