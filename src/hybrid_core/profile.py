@@ -57,17 +57,18 @@ class StrategySpec:
     """``strategies[i]``: a strategy, its share of capital, its universe and parameters."""
 
     name: str
+    """The component's name, bare (``equity_reversal``) or qualified (``equity_reversal:equity_reversal``)."""
     allocation: float = 1.0
     universe: list[str] | str | None = None
     """A list of symbols, or a file (.csv with a Symbol column, or .txt one per line)."""
     params: dict[str, Any] = attrs.field(factory=dict)
     id: str | None = None
-    """Name used in logs, trade log and client order ids (default: the strategy name)."""
+    """Name used in logs, trade log and client order ids (default: the strategy's bare name)."""
 
     @property
     def label(self) -> str:
-        """The strategy's name in this run."""
-        return self.id or self.name
+        """The strategy's name in this run: the same whether the profile qualifies the name or not."""
+        return self.id or self.name.rpartition(":")[2]
 
 
 @attrs.define(kw_only=True)

@@ -9,10 +9,12 @@ from typing import Any
 
 import attrs
 import pytest
+from core_helpers import demo_profile_data
 
 from hybrid_core import hookimpl, hookspecs
 from hybrid_core.contracts import CONTRACT_VERSION, Panel, Signals, Strategy
 from hybrid_core.errors import PluginLoadError, ProfileError
+from hybrid_core.ops.audit import read_trade_log
 from hybrid_core.plugins import BUILTIN_MODULES, build_plugin_host
 
 
@@ -193,6 +195,35 @@ def test_component_and_plugin_names_cannot_hold_the_qualifier() -> None:
         "component in qualified names)"]
 
 
+@pytest.mark.parametrize(("declared", "problem"), [
+    (None, 'hybrid_old does not declare the hybrid contract it was built for; add HYBRID_CONTRACT = "1.0" '
+           'to hybrid_old (this hybrid-core implements contract 1.0)'),
+    ("2.0", "hybrid_old 0 was built for hybrid contract 2.0, but this hybrid-core 0.1.0 implements "
+            "contract 1.0 (a plugin needs the same major and a minor no newer); install a release of "
+            "hybrid_old built for contract 1.x"),
+    ("1.7", "hybrid_old 0 was built for hybrid contract 1.7, but this hybrid-core 0.1.0 implements contract 1.0"),
+    ("0.9", "hybrid_old 0 was built for hybrid contract 0.9"),
+    (1, 'hybrid_old.HYBRID_CONTRACT must be a "MAJOR.MINOR" string such as "1.0", got 1'),
+    ("1.0.0", 'hybrid_old.HYBRID_CONTRACT must be a "MAJOR.MINOR" string such as "1.0", got \'1.0.0\''),
+])
+def test_a_plugin_built_for_another_contract_is_a_load_error(declared: Any, problem: str) -> None:
+    module = strategy_plugin("hybrid_old")
+    del module.HYBRID_CONTRACT
+    if declared is not None:
+        module.HYBRID_CONTRACT = declared  # type: ignore[attr-defined]
+    host = build_plugin_host(load_entry_points=False, extra_plugins=[("old", module)])
+    (error,) = host.errors
+    assert error.error.startswith("PluginLoadError: " + problem.replace("hybrid_old does", "hybrid_old 0 does"))
+    assert "old" not in {p.name for p in host.plugins} and not host.registry.by_plugin("old")
+
+
+def test_an_older_minor_of_the_same_major_loads() -> None:
+    from hybrid_core.plugins import contract_compatible
+
+    assert contract_compatible((1, 0), (1, 3)) and not contract_compatible((1, 4), (1, 3))
+    assert not contract_compatible((0, 9), (1, 0)) and not contract_compatible((2, 0), (1, 9))
+
+
 def test_misspelled_hook_is_caught_and_named() -> None:
     def hybrid_register_strategy(register):  # type: ignore[no-untyped-def]  # missing "ies"
         register(Quiet)
@@ -274,3 +305,18 @@ def test_strict_mode_stops_the_cli_with_exit_3(run_cli, workdir, monkeypatch) ->
     assert result.out == ""
     assert result.err.strip() == ("error: plugin 'broken' (broken) failed to load: "
                                   "RuntimeError: boom while registering")
+
+
+def test_a_profile_may_qualify_every_name(run_cli, write_profile, workdir) -> None:  # type: ignore[no-untyped-def]
+    data = demo_profile_data(workdir)
+    data["data"]["source"] = "local_data:local"
+    data["broker"]["name"] = "paper_broker:paper"
+    data["strategies"][0]["name"] = "equity_reversal:equity_reversal"
+    registry = build_plugin_host().registry
+    data["risk"] = [{**rule, "name": registry.get("risk_rule", rule["name"]).qualified_name} for rule in data["risk"]]
+    assert {r["name"] for r in data["risk"]} >= {"risk_rules:stop_loss", "guards:kill_switch"}
+    result = run_cli("run", write_profile(data), "--once", "--dry-run", "--as-of", "2021-04-16",
+                     "--log-level", "ERROR")
+    assert result.code == 0, result.err
+    rows = read_trade_log(workdir / "trades.csv")
+    assert len(rows) and set(rows["strategy"]) <= {"equity_reversal", "crypto_adx"}  # labels stay bare

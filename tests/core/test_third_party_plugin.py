@@ -11,20 +11,16 @@ the group ``hybrid``, then name its strategy in a run profile. Three variants:
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
-import subprocess
-import sys
 import textwrap
 import tomllib
-import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
 from core_helpers import demo_profile_data, run_hybrid_process
+from wheels import pip_install, pure_wheel
 
 from hybrid_core.ops.audit import read_trade_log
 
@@ -105,24 +101,10 @@ def dist_info_files(src: Path) -> dict[str, str]:
 
 
 def build_wheel(src: Path, out: Path) -> Path:
-    """A pure-Python wheel of the package (zip + dist-info + RECORD), no build backend needed."""
+    """A pure-Python wheel of the package, no build backend needed."""
     project = tomllib.loads((src / "pyproject.toml").read_text())["project"]
-    dist = f"{project['name'].replace('-', '_')}-{project['version']}"
-    files = {f"{MODULE}/__init__.py": (src / MODULE / "__init__.py").read_bytes()}
-    files |= {f"{dist}.dist-info/{k}": v.encode() for k, v in dist_info_files(src).items()}
-    files[f"{dist}.dist-info/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
-                                        b"Tag: py3-none-any\n")
-    record = [f"{name},sha256={_digest(data)},{len(data)}" for name, data in files.items()]
-    files[f"{dist}.dist-info/RECORD"] = ("\n".join([*record, f"{dist}.dist-info/RECORD,,"]) + "\n").encode()
-    wheel = out / f"{dist}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return wheel
-
-
-def _digest(data: bytes) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return pure_wheel(out, project["name"], project["version"],
+                      {f"{MODULE}/__init__.py": (src / MODULE / "__init__.py").read_bytes()}, project["entry-points"])
 
 
 def profile_using_it(workdir: Path) -> Path:
@@ -132,13 +114,6 @@ def profile_using_it(workdir: Path) -> Path:
     path = workdir / "third_party.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
-
-
-def pip_install(*args: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index",
-                           "--disable-pip-version-check", "--quiet", *args], capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr
 
 
 def check_plugin_listed(info: dict) -> None:
