@@ -105,6 +105,51 @@ def test_broken_signals_are_caught(panel: Panel, overrides: dict, message: str) 
     assert any(message in p for p in problems), problems
 
 
+def test_every_problem_is_reported_in_one_pass(panel: Panel) -> None:
+    """A same-row entry/exit error does not hide the lookahead (the issue's report), nor a missing docstring."""
+
+    class SameRowAndPeeks(PeeksAhead):
+        name = "both"
+
+        def signals(self, panel: Panel) -> Signals:
+            signals = super().signals(panel)
+            signals.exit = signals.exit | signals.entry
+            return signals
+
+    problems = testing.strategy_problems(SameRowAndPeeks, panel, universe=EQUITIES)
+    assert problems[0] == "SameRowAndPeeks: add a class docstring (its first line is shown by `hybrid plugins`)"
+    assert "entry and exit are both True on the same date and symbol" in problems
+    assert any(p.startswith("both: lookahead: ") for p in problems), problems
+    with pytest.raises(ContractViolation) as caught:
+        testing.check_strategy(SameRowAndPeeks, panel, universe=EQUITIES)
+    assert str(caught.value).count("\n  - ") == len(problems) == 3
+
+
+def test_params_as_a_mapping_or_an_instance(panel: Panel) -> None:
+    for params in ({"days": 3}, Losers.Params(days=3)):
+        assert testing.strategy_problems(Losers, panel, universe=EQUITIES, params=params) == []
+    assert testing.strategy_problems(Losers, panel, universe=EQUITIES, params={"days": "three", "n": 1}) == [
+        "params.days: expected a whole number, got 'three'", "params.n: unknown key (allowed: days)"]
+    assert testing.strategy_problems(Losers, panel, universe=EQUITIES, params=[3]) == [
+        "params must be a mapping or a Losers.Params instance, got list"]
+    assert testing.risk_rule_problems(StopLoss, params={"pct": 0.1}) == []
+    assert testing.risk_rule_problems(StopLoss, params={"pct": "a lot"}) == [
+        "params.pct: expected a number, got 'a lot'"]
+
+
+def test_a_strategy_failing_only_on_a_cut_panel_is_a_problem_not_a_crash(panel: Panel) -> None:
+    class NeedsTheEnd(Losers):
+        """Raises unless it sees the last date of the sample."""
+
+        def signals(self, panel: Panel) -> Signals:
+            if panel.dates[-1] < pd.Timestamp("2021-04-21"):
+                raise ValueError("too short")
+            return super().signals(panel)
+
+    (problem,) = testing.strategy_problems(NeedsTheEnd, panel, universe=EQUITIES)
+    assert "signals() raised on the panel cut at" in problem and "ValueError: too short" in problem
+
+
 def test_class_level_problems_are_caught(panel: Panel) -> None:
     class Nameless(Strategy):
         @attrs.define

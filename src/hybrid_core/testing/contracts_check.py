@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,15 +103,33 @@ def _split(component: Any) -> tuple[Any, Any]:
     return (component, None) if isinstance(component, type) else (type(component), component)
 
 
+def params_for(cls: type[Component], params: Any) -> tuple[Any, list[str]]:
+    """``cls.Params`` from what a test gives: None (the defaults), a ``Params`` instance, or a mapping
+    checked exactly as a profile's ``params:`` block is (same messages). Returns (params, problems)."""
+    if params is None or isinstance(params, cls.Params):
+        return params, []
+    if isinstance(params, Mapping):
+        from ..errors import ProfileError
+        from ..profile import problem_lines, structure
+
+        try:
+            return structure(dict(params), cls.Params, "params"), []
+        except ProfileError as exc:
+            return None, problem_lines(exc)
+    return None, [f"params must be a mapping or a {cls.__name__}.Params instance, got {type(params).__name__}"]
+
+
 # ---------------------------------------------------------------- strategy
 
 def strategy_problems(strategy: type[Strategy] | Strategy, panel: Panel | None = None, *,
                       universe: Sequence[str] | None = None, params: Any = None,
                       lookahead: bool = True, n_cuts: int = 4) -> list[str]:
-    """Every way ``strategy`` (a class or an instance) breaks the Strategy contract on ``panel``.
+    """Every way ``strategy`` (a class or an instance) breaks the Strategy contract on ``panel``, all
+    found in one pass (a lookahead is reported beside any other problem of the signals).
 
-    A class is built as ``cls(params or cls.Params(), name=cls.name, universe=...)``; the
-    universe defaults to the strategy's own default universe (kept to symbols the panel has),
+    A class is built as ``cls(params, name=cls.name, universe=..., allocation=0.5)``; ``params`` is
+    a mapping (checked as a profile's ``params:``), a ``Params`` instance, or None for the defaults.
+    The universe defaults to the strategy's own default universe (kept to symbols the panel has),
     else the panel's symbols. ``panel`` defaults to :func:`hybrid_core.testing.sample_panel`.
     """
     cls, instance = _split(strategy)
@@ -123,11 +141,13 @@ def strategy_problems(strategy: type[Strategy] | Strategy, panel: Panel | None =
 
         panel = sample_panel()
     if instance is None:
+        parsed, bad_params = params_for(cls, params)
+        if bad_params:
+            return [*problems, *bad_params]
         try:
-            probe = cls(params if params is not None else cls.Params(), name=getattr(cls, "name", ""))
+            probe = cls(parsed, name=getattr(cls, "name", ""))
             symbols = list(universe) if universe is not None else _default_symbols(probe.universe, panel)
-            instance = cls(params if params is not None else cls.Params(), name=getattr(cls, "name", ""),
-                           universe=symbols, allocation=0.5)
+            instance = cls(parsed, name=getattr(cls, "name", ""), universe=symbols, allocation=0.5)
         except Exception as exc:
             return [*problems, f"{cls.__name__}(params, name=, universe=, allocation=) raises {_fmt(exc)}"]
     symbols = instance.universe
@@ -153,8 +173,8 @@ def strategy_problems(strategy: type[Strategy] | Strategy, panel: Panel | None =
         return [*problems, f"signals() must return hybrid_core.contracts.Signals, "
                            f"got {type(signals).__name__}"]
     problems += signals_problems(signals, sub, symbols)
-    if problems:
-        return problems
+    if not _frames_present(signals):
+        return problems  # nothing below can read signals without its frames
     try:
         signals.row(sub.dates[-1])
     except Exception as exc:
@@ -165,13 +185,27 @@ def strategy_problems(strategy: type[Strategy] | Strategy, panel: Panel | None =
             problems.append(f"explain() must return a list of str, got {lines!r:.80}")
     except Exception as exc:
         problems.append(f"explain() raises {_fmt(exc)}")
-    if lookahead and not problems:
-        from .lookahead import check_no_lookahead
-
-        report = check_no_lookahead(instance, sub, n_cuts=n_cuts)
-        if not report.ok:
-            problems.append(report.message)
+    if lookahead:
+        problems += _lookahead_problems(instance, sub, n_cuts)
     return problems
+
+
+def _frames_present(signals: Signals) -> bool:
+    """The flags and weights are frames and ``decided`` a Series: enough to compare runs."""
+    return (all(isinstance(getattr(signals, f), pd.DataFrame) for f in ("entry", "exit", "keep", "weight"))
+            and isinstance(signals.decided, pd.Series))
+
+
+def _lookahead_problems(strategy: Strategy, panel: Panel, n_cuts: int) -> list[str]:
+    from .lookahead import check_no_lookahead
+
+    try:
+        report = check_no_lookahead(strategy, panel, n_cuts=n_cuts)
+    except StrategyError as exc:  # the strategy raised on a cut panel: the message says where
+        return [str(exc)]
+    except Exception as exc:
+        return [f"the lookahead check could not compare the signals: {_fmt(exc)}"]
+    return [] if report.ok else [report.message]
 
 
 def _default_symbols(default: Sequence[str], panel: Panel) -> list[str]:
@@ -262,15 +296,21 @@ def _sample_positions() -> list[Position]:
             for held in (0, 1, 4, 5, 20)]
 
 
-def risk_rule_problems(rule: type[RiskRule] | RiskRule) -> list[str]:
-    """Every way ``rule`` breaks the RiskRule contract (stop below entry, str-or-None answers)."""
+def risk_rule_problems(rule: type[RiskRule] | RiskRule, *, params: Any = None) -> list[str]:
+    """Every way ``rule`` breaks the RiskRule contract (stop below entry, str-or-None answers).
+
+    A class is built as ``cls(params)``; ``params`` as for :func:`strategy_problems`.
+    """
     cls, instance = _split(rule)
     problems = class_problems(cls, RiskRule)
     if problems and not (isinstance(cls, type) and issubclass(cls, RiskRule)):
         return problems
     if instance is None:
+        parsed, bad_params = params_for(cls, params)
+        if bad_params:
+            return [*problems, *bad_params]
         try:
-            instance = cls(cls.Params())
+            instance = cls(parsed if parsed is not None else cls.Params())
         except Exception as exc:
             return [*problems, f"{cls.__name__}(Params()) raises {_fmt(exc)}"]
     context = CycleContext(now=pd.Timestamp("2021-04-19"), mode="paper", portfolio_value=1_000_000.0,
@@ -301,10 +341,10 @@ def risk_rule_problems(rule: type[RiskRule] | RiskRule) -> list[str]:
     return sorted(set(problems), key=problems.index)
 
 
-def check_risk_rule(rule: type[RiskRule] | RiskRule) -> None:
+def check_risk_rule(rule: type[RiskRule] | RiskRule, *, params: Any = None) -> None:
     """Raise :class:`ContractViolation` if ``rule`` breaks the RiskRule contract."""
     cls = rule if isinstance(rule, type) else type(rule)
-    _raise_if(risk_rule_problems(rule), f"risk rule {getattr(cls, 'name', cls.__name__)!r}")
+    _raise_if(risk_rule_problems(rule, params=params), f"risk rule {getattr(cls, 'name', cls.__name__)!r}")
 
 
 # ------------------------------------------------------------- data source

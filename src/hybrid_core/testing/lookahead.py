@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import numpy as np
@@ -25,6 +25,7 @@ from ..contracts import Panel, Signals, Strategy
 from ..errors import HybridError, StrategyError
 
 FLAG_FIELDS = ("entry", "exit", "keep")
+FlagsT = TypeVar("FlagsT", pd.DataFrame, pd.Series)
 WEIGHT_TOLERANCE = 1e-12
 """Relative tolerance on weights (they are ratios such as 0.7 / n, equal to the last bit)."""
 
@@ -148,8 +149,8 @@ def _compare(full: Signals, cut: Signals, cut_date: pd.Timestamp) -> dict[str, A
     columns = full.entry.columns.union(cut.entry.columns, sort=False)
     found: list[tuple[pd.Timestamp, str, str, Any, Any]] = []
 
-    decided_full = full.decided.reindex(dates, fill_value=False).astype(bool)
-    decided_cut = cut.decided.reindex(dates, fill_value=False).astype(bool)
+    decided_full = _flags(full.decided).reindex(dates, fill_value=False)
+    decided_cut = _flags(cut.decided).reindex(dates, fill_value=False)
     differs = np.flatnonzero(decided_full.to_numpy() != decided_cut.to_numpy())
     if len(differs):
         i = differs[0]
@@ -157,7 +158,7 @@ def _compare(full: Signals, cut: Signals, cut_date: pd.Timestamp) -> dict[str, A
 
     aligned = {}
     for field in FLAG_FIELDS:
-        pair = [getattr(s, field).reindex(index=dates, columns=columns, fill_value=False)
+        pair = [_flags(getattr(s, field)).reindex(index=dates, columns=columns, fill_value=False)
                 for s in (full, cut)]
         aligned[field] = pair
         hit = _first_difference(*pair)
@@ -179,6 +180,14 @@ def _compare(full: Signals, cut: Signals, cut_date: pd.Timestamp) -> dict[str, A
     date, symbol, field, full_value, cut_value = min(found, key=lambda f: (f[0], f[1]))
     return {"date": date, "symbol": symbol or None, "field": field, "full_value": full_value,
             "cut_value": cut_value}
+
+
+def _flags(flags: FlagsT) -> FlagsT:
+    """Flags as bools (a strategy's wrongly typed flags are reported elsewhere; compared here anyway)."""
+    dtypes = flags.dtypes if isinstance(flags, pd.DataFrame) else [flags.dtype]
+    if all(dtype == np.dtype(bool) for dtype in dtypes):
+        return flags
+    return flags.fillna(0).astype(bool)
 
 
 def check_no_lookahead(strategy: Strategy, panel: Panel, cut_dates: Iterable[Any] | None = None,
