@@ -1,0 +1,79 @@
+"""The issue's "done when": plugins written by `hybrid plugin new`, built as wheels and installed with
+a wheel of hybrid-core into a clean venv outside the repository, pass their kit tests there; the
+strategy is listed, validates, backtests and replays. Nothing of the checkout is visible."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from clean_venv import REPO, CleanVenv, build_wheels
+
+KINDS = ("strategy", "risk", "data", "broker")
+
+CHECK_ISOLATION = """
+import importlib.metadata as md, json, sys
+import hybrid_core
+from hybrid_core.errors import DataError
+from hybrid_core.testing import sample_panel, shared_data_dir
+try:
+    shared = shared_data_dir()
+except DataError as exc:
+    shared = str(exc)
+direct = md.distribution("hybrid-core").read_text("direct_url.json")
+print(json.dumps({"core": hybrid_core.__file__, "path": sys.path, "direct_url": direct, "shared": shared,
+                  "sample": [len(sample_panel().symbols), str(sample_panel().dates[-1].date())]}))
+"""
+
+
+def ok(result) -> str:  # type: ignore[no-untyped-def]
+    assert result.returncode == 0, f"{result.args}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+def test_generated_plugins_from_wheels_in_a_clean_venv(tmp_path: Path, core_wheel: Path,
+                                                       dependencies: Path) -> None:
+    env = CleanVenv(tmp_path / "venv", dependencies)
+    env.install(core_wheel)
+    work = tmp_path / "work"
+    work.mkdir()
+
+    # the kit works from the wheel: sample bars as package data, no ../shared, no variables
+    seen = json.loads(ok(env.run("python", "-c", CHECK_ISOLATION, cwd=work)))
+    assert Path(seen["core"]).is_relative_to(env.path), seen["core"]
+    assert not [p for p in seen["path"] if p and Path(p).resolve().is_relative_to(REPO)], seen["path"]
+    assert seen["direct_url"] is None or '"editable": true' not in seen["direct_url"]
+    assert "only found beside a hybrid source checkout; set HYBRID_SHARED_DATA" in seen["shared"]
+    assert seen["sample"] == [42, "2021-04-21"]
+
+    # `hybrid plugin new` of the installed core writes one package of each kind; wheels of them
+    packages = []
+    for kind in KINDS:
+        ok(env.run("hybrid", "plugin", "new", f"wheel_{kind}", "--kind", kind, cwd=work))
+        packages.append(work / f"hybrid-wheel-{kind}")
+    wheels = build_wheels(packages, tmp_path / "dist")
+    assert len(wheels) == len(KINDS)
+    env.install(*wheels)
+
+    # each package's own tests pass against the installed wheels (tests run from the package folder)
+    for package in packages:
+        out = ok(env.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=package))
+        assert " passed" in out and "failed" not in out and "skipped" not in out, out
+
+    info = json.loads(ok(env.run("hybrid", "plugins", "--json", cwd=work)))
+    assert info["errors"] == [] and info["conflicts"] == []
+    listed = {p["name"]: p for p in info["plugins"]}
+    for kind in KINDS:
+        plugin = listed[f"wheel_{kind}"]
+        assert (plugin["package"], plugin["version"], plugin["contract"]) == (f"hybrid-wheel-{kind}", "0.1.0", "1.0")
+    assert listed["wheel_strategy"]["components"][0]["qualified_name"] == "wheel_strategy:wheel_strategy"
+
+    example = work / "hybrid-wheel-strategy" / "example.yaml"
+    assert "OK (1 strategy" in ok(env.run("hybrid", "validate", example, cwd=work))
+    backtest = ok(env.run("hybrid", "backtest", example, "--start", "2020-03-02", "--end", "2021-04-21",
+                          "--out", work / "bt", "--no-progress", cwd=work))
+    summary = json.loads((work / "bt" / "summary.json").read_text())
+    assert summary["total"]["trades"] > 10, backtest
+    replay = ok(env.run("hybrid", "replay", example, "--start", "2021-02-01", "--end", "2021-04-21",
+                        "--out", work / "replay", "--compare-backtest", "--no-progress", cwd=work))
+    assert "replayed " in replay and "trade(s)" in replay
