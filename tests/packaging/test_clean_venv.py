@@ -5,8 +5,12 @@ strategy is listed, validates, backtests and replays. Nothing of the checkout is
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from clean_venv import REPO, CleanVenv, build_wheels
 
 KINDS = ("strategy", "risk", "data", "broker")
@@ -77,3 +81,18 @@ def test_generated_plugins_from_wheels_in_a_clean_venv(tmp_path: Path, core_whee
     replay = ok(env.run("hybrid", "replay", example, "--start", "2021-02-01", "--end", "2021-04-21",
                         "--out", work / "replay", "--compare-backtest", "--no-progress", cwd=work))
     assert "replayed " in replay and "trade(s)" in replay
+
+
+@pytest.mark.slow
+def test_the_generated_tox_ini_runs_the_tests(tmp_path: Path, core_wheel: Path) -> None:
+    """tox builds the package in isolation and installs it with hybrid-core (HYBRID_CORE: the wheel) and
+    every dependency from the package index into its own environment, then runs its tests."""
+    from hybrid_core.scaffold import write_plugin
+
+    package = write_plugin("tox_strategy", "strategy", tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HYBRID_", "PYTHONPATH", "VIRTUAL_ENV"))}
+    env["HYBRID_CORE"] = str(core_wheel)
+    proc = subprocess.run([sys.executable, "-m", "tox", "-q", "--workdir", str(tmp_path / ".tox")], cwd=package,
+                          env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "4 passed" in proc.stdout and "congratulations" in proc.stdout
