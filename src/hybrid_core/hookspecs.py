@@ -1,16 +1,22 @@
 """pluggy hook specifications: how a plugin hands its components to hybrid.
 
-A plugin is a module (or object) with functions decorated by :data:`hookimpl`. Each hook
-receives a ``register`` callback; call it once per component class::
+A plugin is a module (or object) with functions decorated by :data:`hookimpl` and a
+``HYBRID_CONTRACT = "MAJOR.MINOR"`` string naming the contract version it was built for
+(:data:`hybrid_core.contracts.CONTRACT_VERSION`). Each component hook receives a ``register``
+callback; call it once per component class::
 
     from hybrid_core import hookimpl
+
+    HYBRID_CONTRACT = "1.0"
 
     @hookimpl
     def hybrid_register_strategies(register):
         register(MyStrategy)          # name taken from MyStrategy.name
 
 A component class must subclass the matching base in :mod:`hybrid_core.contracts` and set a
-class attribute ``name`` (the name a run profile uses) and, optionally, an attrs ``Params``.
+class attribute ``name`` (the name a run profile uses, also reachable as ``<plugin>:<name>``)
+and, optionally, an attrs ``Params``. hybrid's own commands and components are plugins
+registered through these same hooks. docs/plugins.md documents each hook with this signature.
 """
 
 from __future__ import annotations
@@ -66,7 +72,9 @@ def hybrid_register_brokers(register: Register) -> None:
 
 @hookspec
 def hybrid_register_commands(cli: Any) -> None:
-    """Add click commands to the ``hybrid`` group (``cli.add_command(...)``).
+    """Add CLI commands to ``hybrid``: ``cli.add_command(cmd)``, or ``@cli.command()`` / ``@cli.group()``.
 
-    Called once, when the CLI starts. Returns nothing.
+    Called once per plugin, when the plugin host loads it (the CLI loads plugins only when a
+    command needs them). A name of one of hybrid's own commands is refused; a name two plugins
+    add is used from neither. Returns nothing.
     """
