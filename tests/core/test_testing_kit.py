@@ -335,3 +335,30 @@ def test_lookahead_helpers_are_reexported(panel: Panel) -> None:
     assert testing.check_no_lookahead(strategy, panel, n_cuts=2).ok
     with pytest.raises(AssertionError, match="lookahead"):
         testing.assert_no_lookahead(PeeksAhead(name="p", universe=EQUITIES), panel, n_cuts=2)
+
+
+def test_the_parity_kit_names_a_plugin_that_failed_to_load(tmp_path: Path) -> None:
+    """The author's strategy is 'unknown' because its plugin did not load: the kit says why."""
+    import types
+
+    import yaml
+    from core_helpers import demo_profile_data
+
+    from hybrid_core import hookimpl
+    from hybrid_core.contracts import CONTRACT_VERSION
+    from hybrid_core.errors import ProfileError
+
+    broken = types.ModuleType("mine")
+    broken.HYBRID_CONTRACT = CONTRACT_VERSION  # type: ignore[attr-defined]
+
+    def hybrid_register_strategies(register):  # type: ignore[no-untyped-def]
+        raise AttributeError("module 'pandas' has no attribute 'rolling_mean'")
+
+    broken.hybrid_register_strategies = hookimpl(hybrid_register_strategies)  # type: ignore[attr-defined]
+    data = demo_profile_data(tmp_path)
+    data["strategies"] = [{"name": "losers", "universe": EQUITIES}]
+    profile = tmp_path / "p.yaml"
+    profile.write_text(yaml.safe_dump(data))
+    with pytest.raises(ProfileError, match=r"unknown strategy 'losers'.*\(plugins that failed to load: mine "
+                                           r"\(mine\): AttributeError: module 'pandas' has no attribute"):
+        testing.check_replay_matches_backtest(profile, "2021-03-01", "2021-03-31", extra_plugins=[("mine", broken)])

@@ -9,7 +9,9 @@ trade and reports both sides with the signal numbers behind the decision.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ import pandas as pd
 from ..engine.backtest import run_backtest
 from ..engine.replay import TradeDifference, compare_trades, replay, signal_numbers
 from ..engine.runner import RunOptions, RunSession
-from ..plugins import build_plugin_host
+from ..errors import ProfileError
+from ..plugins import PluginHost, build_plugin_host
 from ..profile import load_profile
 
 
@@ -38,6 +41,18 @@ class ParityReport:
         return self.difference is None
 
 
+@contextlib.contextmanager
+def _naming_failed_plugins(host: PluginHost) -> Iterator[None]:
+    """A profile error (``unknown strategy 'x'``) also names the plugins that failed to load, if any."""
+    try:
+        yield
+    except ProfileError as exc:
+        if not host.errors:
+            raise
+        failed = "; ".join(f"{e.name} ({e.package}): {e.error}" for e in host.errors)
+        raise ProfileError(f"{exc} (plugins that failed to load: {failed})") from exc
+
+
 def check_replay_matches_backtest(profile_path: str | Path, start: Any, end: Any, *,
                                   workdir: str | Path | None = None, extra_plugins: Any = None) -> ParityReport:
     """Replay ``profile_path``'s live cycle over [start, end] through the paper simulator, backtest
@@ -46,7 +61,7 @@ def check_replay_matches_backtest(profile_path: str | Path, start: Any, end: Any
     profile = load_profile(profile_path)
     profile.broker.name = "paper"
     host = build_plugin_host(extra_plugins=extra_plugins)
-    with tempfile.TemporaryDirectory(prefix="hybrid-parity-") as tmp:
+    with _naming_failed_plugins(host), tempfile.TemporaryDirectory(prefix="hybrid-parity-") as tmp:
         out = Path(workdir) if workdir else Path(tmp)
         out.mkdir(parents=True, exist_ok=True)
         profile.broker.params = {**profile.broker.params, "account_file": str(out / "paper.sqlite")}
