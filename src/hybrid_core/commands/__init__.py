@@ -14,8 +14,8 @@ import click
 from ..errors import HybridError
 from ..hookspecs import hookimpl
 
-CORE_COMMANDS = ("backtest", "dashboard", "data", "health", "plugin", "plugins", "replay", "report", "run",
-                 "validate")
+CORE_COMMANDS = ("backtest", "dashboard", "data", "health", "notify", "plugin", "plugins", "replay", "report",
+                 "run", "validate")
 """The modules of this package that are commands (their names are reserved: no plugin may take one)."""
 
 
