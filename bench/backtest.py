@@ -86,7 +86,7 @@ def check_reference(name: str, out: Path) -> str:
 
     key = ["symbol", "entry_date"]
     ref = pd.read_csv(ref_trades)
-    ours = pd.read_csv(out / "trades.csv")
+    ours = pd.read_csv(out / "round_trips.csv")
     merged = ref.merge(ours, on=key, how="outer", suffixes=("_ref", ""), indicator=True)
     if (merged["_merge"] != "both").any():
         return f"DIFFERENT: {int((merged['_merge'] != 'both').sum())} unmatched trades"

@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO / "tests" / "live"))
 from notify_receiver import NotifyReceiver  # noqa: E402
 
 from hybrid_core.commands.run import run_observers  # noqa: E402
-from hybrid_core.engine.runner import RunOptions, RunSession  # noqa: E402
+from hybrid_core.live.runner import RunOptions, RunSession  # noqa: E402
 from hybrid_core.ops.notify_channel import Message, NotifyChannel  # noqa: E402
 from hybrid_core.ops.notify_targets import NotifySpec, resolve_targets  # noqa: E402
 from hybrid_core.ops.report import build_report  # noqa: E402
@@ -125,7 +125,7 @@ def offer_cost() -> dict[str, Any]:
 def scrape_cost() -> dict[str, Any]:
     from prometheus_client.parser import text_string_to_metric_families
 
-    from hybrid_core.engine.cycle import CycleResult
+    from hybrid_core.live.cycle import CycleResult
     from hybrid_core.ops.metrics import METRICS, RunMetrics
     from hybrid_core.ops.observer import RunInfo
 

@@ -175,31 +175,11 @@ class Signals:
     info: dict[str, pd.DataFrame] = attrs.field(factory=dict)
 
     def row(self, date: pd.Timestamp) -> Decision:
-        """The decision of one date, as used by both the backtester and the live cycle."""
-        if date not in self.entry.index:
-            return Decision(date=date, decided=False)
-        entry = self.entry.loc[date]
-        exit_ = self.exit.loc[date]
-        keep = self.keep.loc[date]
-        weight = self.weight.loc[date]
-        entries = {str(s): float(weight[s]) for s in entry.index[entry.to_numpy(dtype=bool)]}
-        exits = [str(s) for s in exit_.index[exit_.to_numpy(dtype=bool)]]
-        keeps = [str(s) for s in keep.index[keep.to_numpy(dtype=bool)]]
-        info = {}
-        for sym in set(entries) | set(exits) | set(keeps):
-            info[sym] = {k: _plain(v.at[date, sym]) for k, v in self.info.items() if sym in v.columns}
-        return Decision(date=date, decided=bool(self.decided.get(date, False)), entries=entries,
-                        exits=exits, keeps=keeps, exit_reason=self.exit_reason, info=info)
+        """The decision of one date, as the backtester and the live cycle read it
+        (:func:`hybrid_core.account.decisions.decision_at`)."""
+        from .account.decisions import decision_at
 
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (np.floating, float)):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
+        return decision_at(self, date)
 
 
 @attrs.define
@@ -301,6 +281,8 @@ class OrderStatus:
     filled_at: str | None = None
     order_type: str = "market"
     stop_price: float | None = None
+    commission: float = 0.0
+    """Commission charged on the fill (account currency)."""
 
 
 @attrs.define
@@ -351,6 +333,8 @@ class Component:
     """Base of every component. ``Params`` declares the validated parameters."""
 
     kind: ClassVar[str] = ""
+    plugin: str = ""
+    """The plugin (distribution) that registered the component, for error messages."""
     Params: ClassVar[type] = attrs.make_class("NoParams", {})
     profile_dir: Path | None = None
     """Folder of the run profile; relative paths in params are taken from it."""
@@ -455,12 +439,16 @@ class Strategy(Component):
 class RiskRule(Component):
     """A risk rule. Each method has a safe default, so a rule overrides only what it needs.
 
-    ``stop_price`` and ``time_exit`` apply in backtests and live runs alike; ``vet``
-    (order refusals: max order value, kill switch, circuit breakers) applies to live and
-    paper runs only.
+    Every method applies in backtests, replays, paper and live runs alike, at the same point
+    of the decision. ``vet`` sees new entries only: orders that reduce exposure (exits) pass
+    every rule unless the rule sets ``sees_exits = True`` (the kill switch does); stop
+    placements and cancels are never vetted. In a backtest ``context.mode`` is ``"backtest"``
+    and ``context.state`` is None.
     """
 
     kind: ClassVar[str] = "risk_rule"
+    sees_exits: ClassVar[bool] = False
+    """True: ``vet`` also sees exits (a rule that must be able to stop every order)."""
 
     def stop_price(self, position: Position) -> float | None:
         """Price of a protective sell stop for a freshly opened position, or None."""

@@ -82,6 +82,9 @@ class Schedule:
     """``daily`` (crypto trades every day) or ``weekdays``."""
     interval_seconds: float | None = None
     """Run every N seconds instead of daily at ``at`` (rehearsals and tests)."""
+    max_failed_cycles: int = 3
+    """Failed cycles in a row after which the heartbeat says ``error`` (``hybrid health`` fails);
+    fewer say ``degraded``. The loop keeps running either way."""
 
 
 @attrs.define(kw_only=True)
@@ -104,6 +107,10 @@ class BacktestSpec:
     commission: float = 0.0
     start: str | None = None
     end: str | None = None
+    warmup: int | None = None
+    """Sessions of history loaded before the start date so strategies start warm (no order is
+    decided before the start). Default: the longest ``lookback()`` of the profile's strategies;
+    0 is a cold start (how the reference cases were made). Used by backtest and replay."""
 
 
 def _default_health_file() -> str:
@@ -449,7 +456,9 @@ def build_components(profile: RunProfile, registry: ComponentRegistry) -> Compon
     def make(kind: str, name: str, params: dict[str, Any], path: str) -> Component:
         spec = registry.get(kind, name)
         parsed = structure(params or {}, spec.params_cls, f"{path}.params")
-        return _instantiate(spec.factory, parsed, profile.base_dir)
+        obj = _instantiate(spec.factory, parsed, profile.base_dir)
+        obj.plugin = spec.plugin
+        return obj
 
     data_source = make("data_source", profile.data.source, profile.data.params, "data")
     strategies = []
@@ -460,6 +469,7 @@ def build_components(profile: RunProfile, registry: ComponentRegistry) -> Compon
         obj = spec.factory(parsed, name=strat.label, universe=universe,  # type: ignore[call-arg]
                            allocation=strat.allocation)
         obj.profile_dir = profile.base_dir
+        obj.plugin = spec.plugin
         strategies.append(obj)
     rules = [make("risk_rule", r.name, r.params, f"risk[{i}]") for i, r in enumerate(profile.risk)]
     broker = make("broker", profile.broker.name, profile.broker.params, "broker")

@@ -99,7 +99,7 @@ def test_live_banner_is_interruptible() -> None:
 
 def test_live_run_shows_the_banner_before_the_first_order(run_cli, write_profile, workdir: Path,  # type: ignore[no-untyped-def]
                                                           monkeypatch) -> None:
-    import hybrid_core.engine.runner as runner
+    import hybrid_core.live.runner as runner
 
     events: list[str] = []
     real_submit = PaperBroker.submit
@@ -119,7 +119,7 @@ def test_live_run_shows_the_banner_before_the_first_order(run_cli, write_profile
 
 def test_interrupting_the_live_banner_sends_nothing(run_cli, write_profile, workdir: Path,  # type: ignore[no-untyped-def]
                                                     monkeypatch) -> None:
-    import hybrid_core.engine.runner as runner
+    import hybrid_core.live.runner as runner
 
     def interrupted(seconds: float) -> None:
         safety.live_banner(seconds, out=io.StringIO(), sleep=ctrl_c)

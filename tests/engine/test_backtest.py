@@ -13,9 +13,9 @@ from hybrid_core.builtin.risk_rules import StopLoss, TimeStop
 from hybrid_core.calendars import nyse_sessions
 from hybrid_core.contracts import Panel, Signals
 from hybrid_core.engine import stats
+from hybrid_core.account.decisions import DecisionTable
+from hybrid_core.account.ledger import ROUND_TRIP_COLUMNS as TRADE_COLUMNS
 from hybrid_core.engine.backtest import (
-    TRADE_COLUMNS,
-    DecisionTable,
     compute_signals,
     lookahead_check,
     run_backtest,
@@ -116,10 +116,10 @@ def test_outputs_are_written(panel: Panel, tmp_path: Path) -> None:
     result = run_backtest(panel, strategies(), [StopLoss(), TimeStop()], cash=100_000.0, progress=False)
     summary = write_outputs(tmp_path, result, panel, title="synthetic", meta={"profile": "synthetic"},
                             notes=["a note"])
-    trades = pd.read_csv(tmp_path / "trades.csv")
+    trades = pd.read_csv(tmp_path / "round_trips.csv")
     assert list(trades.columns) == TRADE_COLUMNS and len(trades) == len(result.trades)
     pandas_text = result.trades[TRADE_COLUMNS].to_csv(index=False, date_format="%Y-%m-%d")
-    assert (tmp_path / "trades.csv").read_text() == pandas_text  # the fast writer writes what pandas would
+    assert (tmp_path / "round_trips.csv").read_text() == pandas_text  # the fast writer writes what pandas would
     equity = pd.read_csv(tmp_path / "equity.csv")
     assert list(equity.columns) == ["date", "value", "cash", "exposure"]
     data = json.loads((tmp_path / "summary.json").read_text())

@@ -44,7 +44,7 @@ def test_stop_fills_at_stop_when_low_touches_and_at_open_on_a_gap():
     gap.on_close(DAYS[1], {"A": 11.0})
     fills = gap.on_open(DAYS[2], {"A": 9.0}, {"A": 8.0})
     assert [(f.reason, f.price) for f in fills] == [("stop_loss", 9.0)]
-    assert gap.trades[0].exit_date == DAYS[2] and gap.trades[0].pnl == pytest.approx(50 * (9.0 - 11.0))
+    assert gap.ledger.closed[0].exit_date == DAYS[2] and gap.ledger.closed[0].pnl == pytest.approx(50 * (9.0 - 11.0))
 
 
 def test_market_exit_takes_precedence_over_stop_at_same_open():
@@ -110,7 +110,7 @@ def test_slippage_and_commission_move_fills_and_cash():
     book.on_close(DAYS[1], {"A": 10.0}, [Decision(DAYS[1], True, exits=["A"], strategy="s")])
     (sell,) = book.on_open(DAYS[2], {"A": 10.0}, {"A": 10.0})
     assert sell.price == pytest.approx(9.99)
-    trade = book.trades[0]
+    trade = book.ledger.closed[0]
     assert trade.pnl == pytest.approx(50 * (9.99 - 10.01) - 50 * 10.01 * 0.001 - 50 * 9.99 * 0.001)
     assert book.cash == pytest.approx(1000.0 + trade.pnl)
 
@@ -124,13 +124,13 @@ def test_state_round_trip_is_json_and_keeps_behaviour():
     for b in (book, again):
         b.on_open(DAYS[2], {"A": 10.0, "B": 20.0}, {"A": 10.0, "B": 20.0})
     assert again.to_state() == book.to_state()
-    assert [t.exit_reason for t in again.trades] == ["stop_loss"]
+    assert [t.exit_reason for t in again.ledger.closed] == ["stop_loss"]
 
 
 def test_open_positions_are_marked_at_own_last_close_and_bar_date():
     book = book_with_entry()
     book.on_close(DAYS[1], {"A": 11.5})
     book.on_close(DAYS[2], {})
-    (trade,) = book.open_trades()
+    (trade,) = book.round_trips()
     assert (trade.exit_date, trade.exit_price, trade.exit_reason) == (DAYS[1], 11.5, "end_of_data")
     assert book.positions  # marked, not sold

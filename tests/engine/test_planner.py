@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
+from hybrid_core.account.planner import plan_orders
 
 from hybrid_core.builtin.risk_rules import StopLoss, TimeStop
 from hybrid_core.contracts import Decision, OrderIntent, Position
-from hybrid_core.engine.planner import plan_orders
 
 D = pd.Timestamp("2021-01-08")
 RULES = (StopLoss(), TimeStop())

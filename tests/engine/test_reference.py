@@ -28,7 +28,7 @@ def run_case(case: str, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                                       "--start", start, "--end", "2021-04-21", "--out", str(out),
                                       "--no-progress", "--lookahead-cuts", "1"])
     assert result.exit_code == 0, result.output + repr(result.exception)
-    trades = pd.read_csv(out / "trades.csv", parse_dates=["entry_date", "exit_date"])
+    trades = pd.read_csv(out / "round_trips.csv", parse_dates=["entry_date", "exit_date"])
     equity = pd.read_csv(out / "equity.csv", parse_dates=["date"])
     return trades, equity
 

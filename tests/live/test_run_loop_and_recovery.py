@@ -16,7 +16,7 @@ import pytest
 from hybrid_core import hookimpl
 from hybrid_core.builtin.paper_broker import PaperBroker
 from hybrid_core.contracts import CONTRACT_VERSION
-from hybrid_core.engine.runner import RunOptions, RunSession
+from hybrid_core.live.runner import RunOptions, RunSession
 from hybrid_core.ops.state import StateStore
 from hybrid_core.plugins import build_plugin_host
 from hybrid_core.profile import load_profile

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from hybrid_core.engine.cycle import CycleResult
+from hybrid_core.live.cycle import CycleResult
 from hybrid_core.ops.metrics import METRICS, RUN_LABELS, RunMetrics
 from hybrid_core.ops.observer import RunInfo
 

@@ -55,7 +55,7 @@ from parity_support import SHARED_DATA, equity_symbols
 from hybrid_core.contracts import Panel, Position, RiskRule
 from hybrid_core.engine.backtest import run_backtest
 from hybrid_core.engine.replay import compare_trades, panel_until, replay_trades
-from hybrid_core.engine.runner import RunOptions, RunSession
+from hybrid_core.live.runner import RunOptions, RunSession
 from hybrid_core.plugins import build_plugin_host
 from hybrid_core.profile import load_profile
 

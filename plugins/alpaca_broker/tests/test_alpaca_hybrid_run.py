@@ -18,8 +18,8 @@ from hybrid_alpaca_broker.testing import AlpacaTestServer, Fault, SimulatedExcha
 from hybrid_alpaca_broker.testing.server import read_bars_file
 
 from hybrid_core.cli import main
-from hybrid_core.engine.runner import RunOptions, RunSession
 from hybrid_core.errors import SafetyError
+from hybrid_core.live.runner import RunOptions, RunSession
 from hybrid_core.plugins import build_plugin_host
 from hybrid_core.profile import load_profile
 from hybrid_core.testing import sample_bars_path

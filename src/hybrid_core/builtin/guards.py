@@ -1,4 +1,4 @@
-"""Portfolio guards: circuit breakers, a position cap and a kill switch (live and paper runs).
+"""Portfolio guards: circuit breakers, a position cap and a kill switch (every engine).
 
 Registered as the built-in plugin ``guards``; the default run profile enables all four.
 Each guard only *refuses* orders (``vet``); it never resizes them nor sends orders itself.
@@ -18,7 +18,10 @@ guard                         refuses                                parameters 
                                                                      working directory)
 ============================  =====================================  ==========================
 
-Exits are never blocked by the circuit breakers: cutting risk is always allowed. The kill
+The guards run in backtests and replays too, at the same point of the decision and with the same
+context as in a live cycle (peak and day-start values from the closes), so a backtest shows
+what they would have refused. Exits never reach the circuit breakers or the position cap:
+cutting risk is always allowed (see ``RiskRule.sees_exits``). The kill
 switch is different on purpose: it is the operator's "hands off the account now" (a bug, a
 broker incident), so it stops sells too; protective stop orders already at the broker stay in
 place because they are not new orders. Put a reason in the file; it is quoted in the refusal::
@@ -138,9 +141,14 @@ class MaxOpenPositions(RiskRule):
 
 
 class KillSwitch(RiskRule):
-    """Kill switch: while its file exists, every new order (buy or sell) is refused."""
+    """Kill switch: while its file exists, every new order (buy or sell) is refused.
+
+    It sees exits (``sees_exits``) on purpose. A backtest ignores it: the file is an operator's
+    action on a running account, not part of a strategy's history.
+    """
 
     name = "kill_switch"
+    sees_exits = True
 
     @attrs.define(kw_only=True)
     class Params:
@@ -152,6 +160,8 @@ class KillSwitch(RiskRule):
         return Path(self.params.path or os.environ.get(KILL_SWITCH_ENV) or DEFAULT_KILL_SWITCH)
 
     def vet(self, order: OrderIntent, context: CycleContext) -> str | None:
+        if context.mode == "backtest":
+            return None
         path = self.switch_path()
         if not path.exists():
             return None

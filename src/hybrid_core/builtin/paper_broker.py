@@ -4,7 +4,8 @@ It keeps one paper account (cash, positions, pending orders, stops) in a SQLite 
 consecutive ``hybrid run --once`` calls continue the same account. Market orders fill at the
 open of the symbol's next bar, sells before buys; a stop order placed on a position triggers
 from the following bar (gap fills at the open, else at the stop price). The fill logic is
-:class:`~hybrid_core.engine.book.PortfolioBook`, the very code of the backtester.
+:class:`~hybrid_core.engine.book.PortfolioBook`, the very code of the backtester (an
+:class:`~hybrid_core.account.state.Account` with its execution model).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import attrs
 import pandas as pd
 
+from ..account.decisions import RowPrices
 from ..contracts import (
     AccountSnapshot,
     Broker,
@@ -27,7 +29,6 @@ from ..contracts import (
     OrderStatus,
     Panel,
 )
-from ..engine.backtest import RowPrices
 from ..engine.book import PortfolioBook
 from ..errors import BrokerError
 from ..hookspecs import hookimpl
@@ -221,6 +222,7 @@ class PaperBroker(Broker):
                 order.filled_qty = fill.qty
                 order.filled_avg_price = fill.price
                 order.filled_at = date.strftime("%Y-%m-%d")
+                order.commission = fill.commission
                 filled.append(order)
                 if fill.side == "sell":  # a sold position's stop goes with it
                     stop = stops.pop(fill.symbol, None)
@@ -229,7 +231,7 @@ class PaperBroker(Broker):
                         filled.append(stop)
             self.book.mark(date, RowPrices(closes[i], columns))
             self._synced_through = date
-        self.book.trades.clear()  # round trips live in the run's state database, not in the account
+        self.book.ledger.closed.clear()  # round trips live in the run's state database, not in the account
         self._save(filled)
         return [o for o in filled if o.status == "filled"]
 

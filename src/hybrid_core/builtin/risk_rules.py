@@ -50,7 +50,9 @@ class TimeStop(RiskRule):
 
 
 class MaxOrderValue(RiskRule):
-    """Max order value: refuses (never resizes) an order worth more than `value` (live and paper)."""
+    """Max order value: refuses (never resizes) an entry worth more than `value` (every engine).
+
+    Exits never reach it (they reduce exposure), so a position is always sold on time."""
 
     name = "max_order_value"
 

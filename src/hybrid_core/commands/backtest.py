@@ -28,30 +28,35 @@ def _date(value: str | None, option: str) -> Any:
 @click.option("--start", metavar="DATE", help="First session (default: the profile's backtest.start).")
 @click.option("--end", metavar="DATE", help="Last session (default: the profile's backtest.end).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for trades.csv, equity.csv, summary.json and report.html.")
+              help="Folder for round_trips.csv, equity.csv, summary.json and report.html.")
 @click.option("--cash", type=float, default=None, help="Initial cash (default: the profile's backtest.cash).")
 @click.option("--slippage-bps", type=float, default=None, help="Slippage in basis points (default: profile).")
 @click.option("--commission", type=float, default=None,
               help="Commission as a fraction of each fill's value (default: profile).")
+@click.option("--warmup", type=click.IntRange(0), default=None,
+              help="Sessions of history before START that warm the strategies up (default: the profile's "
+                   "backtest.warmup, else the longest strategy lookback; 0: cold start).")
 @click.option("--lookahead-cuts", type=click.IntRange(0), default=3, show_default=True,
               help="Cut dates of the lookahead check run before reporting (0 skips it, with a warning).")
 @click.option("--log-level", default="WARNING", show_default=True, help="Log level.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.pass_obj
 def command(obj: Any, profile_path: str, start: str | None, end: str | None, out_dir: str,
-            cash: float | None, slippage_bps: float | None, commission: float | None, lookahead_cuts: int,
-            log_level: str, progress: bool | None) -> None:
+            cash: float | None, slippage_bps: float | None, commission: float | None, warmup: int | None,
+            lookahead_cuts: int, log_level: str, progress: bool | None) -> None:
     """Backtest a run profile: the very strategies and risk rules of a live run, over history.
 
     Execution follows the trading contract (STRATEGIES.md): decisions at the close, fills at
     each symbol's next open (sells first), stop-loss from the bar after entry, time stop after
-    5 own bars, equities and 24/7 crypto in one account. Only bars from START on are loaded
-    (indicators warm up inside the window). Before reporting, each strategy must pass a quick
-    lookahead check; a fixed equity universe draws a survivorship-bias warning.
+    5 own bars, equities and 24/7 crypto in one account; every risk rule and guard vets orders
+    as in a live cycle. Strategies start warm (bars before START feed their indicators, no order
+    is decided before START) unless the warm-up is 0. Before reporting, each strategy must pass
+    a quick lookahead check; a fixed equity universe draws a survivorship-bias warning.
     """
     from loguru import logger
 
     from ..engine.backtest import (
+        default_warmup,
         load_window,
         lookahead_check,
         run_backtest,
@@ -72,10 +77,16 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
     components = build_components(profile, obj.host.registry)
     strategies, rules = components.strategies, components.risk_rules
     t_setup = time.perf_counter()
-    panel = load_window(components.data_source, strategies, first, last)
+    sessions = warmup if warmup is not None else spec.warmup
+    if sessions is None:
+        sessions = default_warmup(strategies)
+    window = load_window(components.data_source, strategies, first, last, sessions)
+    panel = window.panel
     t_load = time.perf_counter()
 
-    notes = survivorship_warnings(strategies, panel)
+    notes = survivorship_warnings(strategies, panel.select(start=window.start))
+    if window.note:
+        notes.append(window.note)
     for line in notes:
         logger.warning(line)
     if lookahead_cuts > 0:
@@ -89,11 +100,16 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
     result = run_backtest(panel, strategies, rules, cash=initial,
                           slippage_bps=float(slippage_bps if slippage_bps is not None else spec.slippage_bps),
                           commission=float(commission if commission is not None else spec.commission),
-                          progress=progress)
-    dates = panel.dates
+                          start=window.start, profile_name=profile.name, progress=progress)
+    if result.refused:
+        notes.append(f"risk rules refused {len(result.refused)} order(s), e.g. {result.refused[0]}")
+        for line in result.refused:
+            logger.info("Order refused: {line}", line=line)
+    dates = result.equity.index
     meta = {
         "profile": profile.name, "profile_path": str(profile.path), "start": str(dates[0].date()),
         "end": str(dates[-1].date()), "dates": len(dates), "symbols": len(panel.symbols), "bars": result.bars,
+        "warmup": sessions, "refused_orders": len(result.refused),
         "strategies_run": result.strategies, "lookahead": checks,
         "timings": {"setup": t_setup - t0, "load": t_load - t_setup, "lookahead": t_check - t_load,
                     **result.timings},
@@ -105,6 +121,8 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
 
 
 def _print_summary(summary: dict[str, Any], out: Path) -> None:
+    from ..engine.backtest import ROUND_TRIPS_FILE
+
     total = summary["total"]
 
     def pct(value: Any) -> str:
@@ -122,4 +140,4 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
     timings = summary["timings"]
     click.echo(f"  engine {timings['engine']:.2f}s (signals {timings['signals']:.2f}s, loop "
                f"{timings['loop']:.2f}s), load {timings['load']:.2f}s, total {timings['total']:.2f}s")
-    click.echo(f"  wrote {out}/trades.csv, equity.csv, summary.json, report.html")
+    click.echo(f"  wrote {out}/{ROUND_TRIPS_FILE}, equity.csv, summary.json, report.html")

@@ -14,7 +14,7 @@ from ._dates import SESSION_DATE
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..engine.runner import RunSession
+    from ..live.runner import RunSession
 
 
 @click.command("replay")
@@ -22,8 +22,11 @@ if TYPE_CHECKING:
 @click.option("--start", required=True, type=SESSION_DATE, help="First session of the replay (bars load from here).")
 @click.option("--end", required=True, type=SESSION_DATE, help="Last session of the replay.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Folder for the trade log, state database, heartbeat and replay_trades.csv "
-                   "(default: the profile's outputs).")
+              help="Folder for the order-events audit log (order_events.csv), the state database, the "
+                   "heartbeat and the round-trip table (round_trips.csv) (default: the profile's outputs).")
+@click.option("--warmup", type=click.IntRange(0), default=None,
+              help="Sessions of history before START that warm the strategies up (default: the profile's "
+                   "backtest.warmup, else the longest strategy lookback; 0: cold start).")
 @click.option("--compare-backtest", is_flag=True,
               help="Also backtest the same window and print the first decision where the two differ.")
 @click.option("--log-level", default="WARNING", show_default=True, help="Log level of the cycles.")
@@ -31,14 +34,20 @@ if TYPE_CHECKING:
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.pass_obj
 def command(obj, profile_path: str, start: pd.Timestamp, end: pd.Timestamp, out_dir: str | None,  # type: ignore[no-untyped-def]
-            compare_backtest: bool, log_level: str, json_logs: bool, progress: bool | None) -> None:
+            warmup: int | None, compare_backtest: bool, log_level: str, json_logs: bool,
+            progress: bool | None) -> None:
     """Replay the real live cycle once per session over [START, END] through the paper broker.
 
-    Each cycle sees only bars up to its session and orders fill at the next open, exactly as
-    in `hybrid backtest`. Interrupted, it resumes from the state database where it stopped.
+    Each cycle sees only bars up to its session (and the same warm-up bars as a backtest) and
+    orders fill at the next open, exactly as in `hybrid backtest`. Interrupted, it resumes from
+    the state database where it stopped; a folder holding another profile's or window's replay
+    is refused.
     """
+    from ..account.ledger import ROUND_TRIP_COLUMNS
+    from ..engine.backtest import ROUND_TRIPS_FILE, default_warmup, write_csv
     from ..engine.replay import replay
-    from ..engine.runner import RunOptions, RunSession, StopFlag
+    from ..live.runner import RunOptions, RunSession, StopFlag
+    from ..ops.audit import DEFAULT_FILE
     from ..ops.logging_setup import configure_logging
     from ..profile import load_profile
 
@@ -47,26 +56,37 @@ def command(obj, profile_path: str, start: pd.Timestamp, end: pd.Timestamp, out_
     first, last = start, end
     if last < first:
         raise HybridError(f"--end {end.date()} is before --start {start.date()}")
-    options = RunOptions(history_start=first, durable=False, simulated_clock=True)
+    options = RunOptions(durable=False, simulated_clock=True)
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        options.trade_log = str(out / "trades.csv")
+        options.trade_log = str(out / DEFAULT_FILE)
         options.state_db = str(out / "state.sqlite")
         options.health_file = str(out / "hybrid.health")
     stop = StopFlag()
     stop.install()
     with RunSession(profile, obj.host.registry, options) as session:
-        result = replay(session, first, last, progress=progress, stop=stop)
-        trades_path = session.state_path.parent / "replay_trades.csv"
-        result.trades.to_csv(trades_path, index=False, date_format="%Y-%m-%d")
-        counts = result.trades["exit_reason"].value_counts().to_dict() if len(result.trades) else {}
+        sessions = warmup if warmup is not None else profile.backtest.warmup
+        if sessions is None:
+            sessions = default_warmup(session.components.strategies)
+        result = replay(session, first, last, warmup=sessions, progress=progress, stop=stop)
+        trades_path = session.state_path.parent / ROUND_TRIPS_FILE
+        write_csv(trades_path, result.trades[ROUND_TRIP_COLUMNS])
         click.echo(f"replayed {len(result.sessions)} session(s) {first.date()}..{last.date()}"
                    f"{f' (resumed: {result.skipped} already done)' if result.skipped else ''}; "
-                   f"{len(result.trades)} trade(s) {json.dumps(counts)}; trade log "
-                   f"{session.audit.path}; round trips {trades_path}")
+                   f"{describe_round_trips(result.trades)}; audit log {session.audit.path}; "
+                   f"round trips {trades_path}")
         if compare_backtest:
             _compare(session, result)
+
+
+def describe_round_trips(trades) -> str:  # type: ignore[no-untyped-def]
+    """``12 round trip(s) {"rebalance": 9, ...}, realised PnL 1,234.56; 3 open, unrealised -12.30``."""
+    closed = trades[trades["exit_reason"] != "end_of_data"]
+    still = trades[trades["exit_reason"] == "end_of_data"]
+    counts = closed["exit_reason"].value_counts().to_dict() if len(closed) else {}
+    return (f"{len(closed)} round trip(s) {json.dumps(counts)}, realised PnL {closed['pnl'].sum():,.2f}; "
+            f"{len(still)} open, unrealised {still['pnl'].sum():,.2f}")
 
 
 def _compare(session: RunSession, result) -> None:  # type: ignore[no-untyped-def]
@@ -78,10 +98,15 @@ def _compare(session: RunSession, result) -> None:  # type: ignore[no-untyped-de
     window = result.panel
     bt = run_backtest(window, session.components.strategies, session.components.risk_rules, cash=cash,
                       slippage_bps=float(getattr(broker_params, "slippage_bps", 0.0)),
-                      commission=float(getattr(broker_params, "commission", 0.0)), progress=False)
+                      commission=float(getattr(broker_params, "commission", 0.0)), start=result.start,
+                      profile_name=session.profile.name, progress=False)
     diff = compare_trades(result.trades, bt.trades)
+    if diff is None and not len(bt.trades):
+        click.echo("replay and backtest both made 0 trades: nothing was compared; widen the window "
+                   "(or check the warm-up) before trusting this profile's parity")
+        raise SystemExit(1)
     if diff is None:
-        click.echo(f"replay matches the backtest: {len(bt.trades)} trade(s), same symbols, dates, reasons, "
+        click.echo(f"replay matches the backtest: {len(bt.trades)} round trip(s), same symbols, dates, reasons, "
                    f"quantities and prices (1e-9 relative)")
         return
     click.echo(diff.describe())

@@ -44,7 +44,7 @@ def command(obj, profile_path: str, dry_run: bool, once: bool, json_logs: bool, 
     loops on the profile's schedule and stops cleanly on Ctrl-C or SIGTERM. The profile's
     notify: targets are told of fills, refusals, guards, errors, stale data, start and stop.
     """
-    from ..engine.runner import RunOptions, RunSession, StopFlag, run_loop
+    from ..live.runner import RunOptions, RunSession, StopFlag, run_loop
     from ..ops.logging_setup import configure_logging
     from ..ops.notify_targets import resolve_targets, target_secrets
     from ..profile import load_profile

@@ -1,19 +1,22 @@
 """The backtester: the live run's strategies and risk rules, driven over history by one book.
 
 Each strategy's :meth:`~hybrid_core.contracts.Strategy.signals` runs ONCE over its slice of
-the panel; its wide frames become sparse per-date :class:`~hybrid_core.contracts.Decision`
-lists (numpy, no per-date pandas). The loop then walks the union of all session dates
-(NYSE sessions and 24/7 crypto days in one account) and, per date, lets the
-:class:`~hybrid_core.engine.book.PortfolioBook` fill pending orders and stops at the open
-and plan new orders at the close. Per-date work touches only held and pending symbols.
+the panel (warm-up bars included); its wide frames become sparse per-date decisions
+(:class:`~hybrid_core.account.decisions.DecisionTable`). The loop then walks the union of all
+session dates from the start date on (NYSE sessions and 24/7 crypto days in one account)
+and, per date, lets the :class:`~hybrid_core.engine.book.PortfolioBook` fill pending orders
+and stops at the open and decide at the close: plan, then every ``vet()`` rule and guard
+with the same :class:`~hybrid_core.contracts.CycleContext` as the live cycle. Per-date work
+touches only held and pending symbols.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,164 +25,55 @@ import numpy as np
 import pandas as pd
 from loguru import logger
 
-from ..contracts import (
-    Decision,
-    Fill,
-    Panel,
-    RiskRule,
-    Signals,
-    Strategy,
-    _plain,  # the same conversion as Signals.row
-    is_crypto,
-)
+from ..account.boundary import call
+from ..account.decisions import DecisionTable, RowPrices
+from ..account.ledger import ROUND_TRIP_COLUMNS, round_trips_frame
+from ..contracts import Fill, Panel, RiskRule, Signals, Strategy, is_crypto
 from ..errors import DataError, StrategyError
-from .book import PortfolioBook, Trade
+from ..ops.atomic import atomic_replace
+from .book import PortfolioBook
 
-TRADE_COLUMNS = ["symbol", "entry_date", "entry_price", "exit_date", "exit_price", "qty", "exit_reason",
-                 "pnl", "return", "strategy"]
 EQUITY_COLUMNS = ["date", "value", "cash", "exposure"]
-
-
-class RowPrices(Mapping[str, float]):
-    """A read-only view of one row of a wide price array as ``{symbol: price}``; NaN reads as absent."""
-
-    __slots__ = ("_row", "_index")
-
-    def __init__(self, row: Sequence[float], index: Mapping[str, int]) -> None:
-        self._row = row
-        self._index = index
-
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
-        j = self._index.get(key)
-        if j is None:
-            return default
-        value = float(self._row[j])
-        return default if value != value else value
-
-    def __getitem__(self, key: str) -> float:
-        value = self.get(key)
-        if value is None:
-            raise KeyError(key)
-        return value
-
-    def __contains__(self, key: object) -> bool:
-        return self.get(key) is not None  # type: ignore[arg-type]
-
-    def __iter__(self) -> Iterator[str]:
-        return (s for s, j in self._index.items() if self._row[j] == self._row[j])
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-
-class DecisionTable:
-    """A strategy's signals as numpy arrays aligned on the backtest's dates, read one date at a time.
-
-    Built once per run; :meth:`at` gives the same :class:`Decision` as ``signals.row(date)``
-    (with ``strategy`` set), except that exits and keeps can be limited to held symbols, which
-    is all the planner looks at (a weekly strategy "exits" hundreds of unheld names).
-    ``with_info=False`` leaves ``Decision.info`` empty (the backtest does not log signals).
-    """
-
-    def __init__(self, signals: Signals, strategy: str, dates: pd.DatetimeIndex, *,
-                 with_info: bool = True) -> None:
-        index = pd.DatetimeIndex(signals.entry.index)
-        self.strategy = strategy
-        self.exit_reason = signals.exit_reason
-        self.symbols = [str(s) for s in signals.entry.columns]
-        self.column = {s: j for j, s in enumerate(self.symbols)}
-        self.dates = list(index)
-        self.entry = _bool_array(signals.entry, index, self.symbols)
-        self.exit = _bool_array(signals.exit, index, self.symbols)
-        self.keep = _bool_array(signals.keep, index, self.symbols)
-        self.weight = signals.weight.reindex(index=index, columns=self.symbols).to_numpy(
-            dtype="float64", na_value=np.nan)
-        self.decided = signals.decided.reindex(index).fillna(False).to_numpy(dtype=bool)
-        self.info = ({k: _array(v.reindex(index=index, columns=self.symbols)) for k, v in signals.info.items()}
-                     if with_info else None)
-        active = self.decided | self.entry.any(axis=1) | self.exit.any(axis=1) | self.keep.any(axis=1)
-        where = pd.DatetimeIndex(dates).get_indexer(index)
-        self.row_of = np.full(len(dates), -1, dtype=np.int64)
-        ok = (where >= 0) & active
-        self.row_of[where[ok]] = np.flatnonzero(ok)
-
-    def at(self, i: int, held: Mapping[str, Any] | None = None) -> Decision | None:
-        """The decision at position ``i`` of the run's dates, or None when the strategy did nothing.
-
-        With ``held``, exits and keeps list only symbols in ``held``.
-        """
-        r = int(self.row_of[i])
-        if r < 0:
-            return None
-        symbols = self.symbols
-        entry_cols = np.flatnonzero(self.entry[r]).tolist()
-        if held is None:
-            exit_cols = np.flatnonzero(self.exit[r]).tolist()
-            keep_cols = np.flatnonzero(self.keep[r]).tolist()
-        else:
-            cols = [j for j in map(self.column.get, held) if j is not None]
-            exit_row, keep_row = self.exit[r], self.keep[r]
-            exit_cols = [j for j in cols if exit_row[j]]
-            keep_cols = [j for j in cols if keep_row[j]]
-        weight = self.weight[r]
-        info: dict[str, dict[str, Any]] = {}
-        if self.info is not None:
-            rows = {k: a[r] for k, a in self.info.items()}
-            info = {symbols[j]: {k: _plain(row[j]) for k, row in rows.items()}
-                    for j in {*entry_cols, *exit_cols, *keep_cols}}
-        return Decision(date=self.dates[r], decided=bool(self.decided[r]),
-                        entries={symbols[j]: float(weight[j]) for j in entry_cols},
-                        exits=[symbols[j] for j in exit_cols], keeps=[symbols[j] for j in keep_cols],
-                        exit_reason=self.exit_reason, info=info, strategy=self.strategy)
-
-
-def _array(frame: pd.DataFrame) -> np.ndarray:
-    if _numeric(frame):
-        return frame.to_numpy(dtype="float64", na_value=np.nan)
-    return frame.to_numpy()
-
-
-def _numeric(frame: pd.DataFrame) -> bool:
-    return all(pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t) for t in frame.dtypes)
-
-
-def _bool_array(frame: pd.DataFrame, index: pd.DatetimeIndex, symbols: list[str]) -> np.ndarray:
-    aligned = frame.reindex(index=index, columns=symbols)
-    if aligned.isna().any().any():
-        aligned = aligned.fillna(False)
-    return aligned.to_numpy(dtype=bool)
+ROUND_TRIPS_FILE = "round_trips.csv"
+"""The round-trip table of a backtest or replay output folder (one row per round trip)."""
 
 
 @attrs.define
 class BacktestResult:
-    """What a backtest produced: the daily equity curve, the trades, the fills and timings."""
+    """What a backtest produced: the daily equity curve, the round trips, the fills and timings."""
 
     equity: pd.DataFrame
-    """Indexed by date: ``value`` (cash + positions at latest close), ``cash``, ``exposure``."""
+    """Indexed by date from the start date: ``value`` (cash + positions at latest close), ``cash``,
+    ``exposure``."""
     trades: pd.DataFrame
-    """One row per round trip, columns :data:`TRADE_COLUMNS` (open positions as ``end_of_data``)."""
+    """The round-trip table: one row per round trip, columns :data:`ROUND_TRIP_COLUMNS` plus
+    commissions (open positions as ``end_of_data``, marked at their last close)."""
     fills: list[Fill]
     strategies: list[str]
     initial_cash: float
     timings: dict[str, float] = attrs.field(factory=dict)
     bars: int = 0
-    """Number of (symbol, date) bars in the panel."""
+    """Number of (symbol, date) bars in the window (warm-up bars excluded)."""
+    refused: list[str] = attrs.field(factory=list)
+    """Orders the risk rules refused, one line each (``date symbol side: rule: reason``)."""
 
 
 def compute_signals(strategy: Strategy, panel: Panel) -> Signals:
-    """Run a strategy over its own universe; its failures become a :class:`StrategyError` naming it."""
-    return strategy.signals(panel.select(strategy.universe))  # Strategy wraps failures in StrategyError
+    """Run a strategy over its own universe; its failures become a ComponentError naming it."""
+    return call(strategy, "signals", panel.select(strategy.universe))  # type: ignore[no-any-return]
 
 
 def run_backtest(panel: Panel, strategies: Sequence[Strategy], risk_rules: Sequence[RiskRule] = (), *,
                  cash: float = 1_000_000.0, slippage_bps: float = 0.0, commission: float = 0.0,
-                 signals: Mapping[str, Signals] | None = None,
-                 progress: bool | None = None) -> BacktestResult:
-    """Backtest ``strategies`` (with ``risk_rules``) over every date of ``panel``, from ``cash``.
+                 signals: Mapping[str, Signals] | None = None, start: pd.Timestamp | None = None,
+                 profile_name: str = "default", progress: bool | None = None) -> BacktestResult:
+    """Backtest ``strategies`` (with ``risk_rules``) over the dates of ``panel`` from ``start``, from ``cash``.
 
-    ``panel`` must already be cut to the window (only bars from the start date are used).
-    ``signals`` may pass precomputed signals by strategy name. ``progress``: show a progress bar
-    on stderr (default: when stderr is a terminal; shown only if the run lasts over a second).
+    Bars before ``start`` (the warm-up, see :func:`load_window`) feed the strategies' signals
+    only: no order is decided before ``start``; without ``start`` every date trades (a cold
+    start). ``signals`` may pass precomputed signals by strategy name. ``progress``: show a
+    progress bar on stderr (default: when stderr is a terminal; shown only if the run lasts
+    over a second).
     """
     t0 = time.perf_counter()
     dates = pd.DatetimeIndex(panel.close.index)
@@ -196,17 +90,20 @@ def run_backtest(panel: Panel, strategies: Sequence[Strategy], risk_rules: Seque
         tables.append(DecisionTable(sig, strategy.name, dates, with_info=False))
     t_signals = time.perf_counter()
 
+    first = 0 if start is None else int(dates.searchsorted(pd.Timestamp(start)))
     opens = panel.open.to_numpy(dtype="float64", na_value=np.nan)
     lows = panel.low.to_numpy(dtype="float64", na_value=np.nan)
     closes = panel.close.to_numpy(dtype="float64", na_value=np.nan)
-    book = PortfolioBook(cash, risk_rules=risk_rules, slippage_bps=slippage_bps, commission=commission)
-    n = len(dates)
+    book = PortfolioBook(cash, risk_rules=risk_rules, slippage_bps=slippage_bps, commission=commission,
+                         context={"mode": "backtest", "profile_name": profile_name})
+    n = len(dates) - first
     values = np.empty(n)
     cash_col = np.empty(n)
     fills: list[Fill] = []
+    refused: list[str] = []
     date_list = list(dates)
     stops = np.full(len(symbols), -np.inf)  # stop of each held symbol, -inf: none
-    for i in _progress(range(n), progress, "backtest"):
+    for i in _progress(range(first, len(dates)), progress, "backtest"):
         date = date_list[i]
         if book.pending or book.positions:
             hit = np.flatnonzero((opens[i] <= stops) | (lows[i] <= stops)).tolist()  # NaN: no bar, False
@@ -219,51 +116,23 @@ def run_backtest(panel: Panel, strategies: Sequence[Strategy], risk_rules: Seque
             fills.extend(today)
         decisions = [d for d in (t.at(i, book.positions) for t in tables) if d is not None]
         if decisions:
-            book.on_close(date, RowPrices(closes[i], index), decisions)
+            book.on_close(date, RowPrices(closes[i], index), decisions, refused=refused)
         else:
             held = list(book.positions)
             book.on_close(date, dict(zip(held, closes[i, [index[s] for s in held]].tolist(), strict=True)),
-                          decisions)
-        values[i] = book.last_value
-        cash_col[i] = book.cash
+                          decisions, refused=refused)
+        values[i - first] = book.last_value
+        cash_col[i - first] = book.cash
     t_loop = time.perf_counter()
 
     equity = pd.DataFrame({"value": values, "cash": cash_col, "exposure": values - cash_col},
-                          index=pd.DatetimeIndex(dates, name="date"))
-    trades = trades_frame([*book.trades, *book.open_trades("end_of_data")])
-    bars = int(np.count_nonzero(~np.isnan(closes)))
+                          index=pd.DatetimeIndex(dates[first:], name="date"))
+    trades = round_trips_frame(book.round_trips())
+    bars = int(np.count_nonzero(~np.isnan(closes[first:])))
     timings = {"signals": t_signals - t0, "loop": t_loop - t_signals, "engine": time.perf_counter() - t0}
     logger.bind(**timings).debug("backtest done: {n} dates, {t} trades", n=n, t=len(trades))
     return BacktestResult(equity=equity, trades=trades, fills=fills, strategies=names,
-                          initial_cash=float(cash), timings=timings, bars=bars)
-
-
-def trades_frame(trades: Sequence[Trade]) -> pd.DataFrame:
-    """Trades as a frame: :data:`TRADE_COLUMNS` plus the ``commission`` paid (of which
-    ``entry_commission`` at entry), sorted by entry date, symbol and exit date."""
-    entry = np.array([t.entry_price for t in trades], dtype="float64")
-    exit_ = np.array([t.exit_price for t in trades], dtype="float64")
-    qty = np.array([t.qty for t in trades], dtype="float64")
-    fees = np.array([t.commission for t in trades], dtype="float64")
-    pnl = (exit_ - entry) * qty - fees
-    cost = entry * qty
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ret = np.where(cost != 0, pnl / cost, 0.0)
-    frame = pd.DataFrame({
-        "symbol": [t.symbol for t in trades],
-        "entry_date": pd.DatetimeIndex([t.entry_date for t in trades]),
-        "entry_price": entry,
-        "exit_date": pd.DatetimeIndex([t.exit_date for t in trades]),
-        "exit_price": exit_,
-        "qty": qty,
-        "exit_reason": [t.exit_reason for t in trades],
-        "pnl": pnl,
-        "return": ret,
-        "strategy": [t.strategy for t in trades],
-        "commission": fees,
-        "entry_commission": np.array([t.entry_commission for t in trades], dtype="float64"),
-    }, columns=[*TRADE_COLUMNS, "commission", "entry_commission"])
-    return frame.sort_values(["entry_date", "symbol", "exit_date"], kind="stable", ignore_index=True)
+                          initial_cash=float(cash), timings=timings, bars=bars, refused=refused)
 
 
 def _progress(iterable: range, enabled: bool | None, desc: str) -> Any:
@@ -279,16 +148,62 @@ def _progress(iterable: range, enabled: bool | None, desc: str) -> Any:
 
 # ---------------------------------------------------------------------------- whole runs
 
+def default_warmup(strategies: Sequence[Strategy]) -> int:
+    """Sessions of warm-up when the profile does not say: the longest ``lookback()``."""
+    return max((int(call(s, "lookback")) for s in strategies), default=0)
+
+
+@attrs.frozen
+class Window:
+    """Bars of a run: the warm-up sessions before ``start``, then ``start`` .. ``end``."""
+
+    panel: Panel
+    start: pd.Timestamp
+    warmup: int
+    """Warm-up sessions asked for."""
+    note: str | None = None
+    """Set when the data holds fewer warm-up sessions than asked for."""
+
+
 def load_window(data_source: Any, strategies: Sequence[Strategy], start: pd.Timestamp | None,
-                end: pd.Timestamp | None) -> Panel:
-    """Bars of every strategy's universe in [start, end] (nothing before ``start``: warm-up is inside)."""
+                end: pd.Timestamp | None, warmup: int = 0) -> Window:
+    """Bars of every strategy's universe up to ``end``, from ``warmup`` sessions before ``start``.
+
+    A session counts for a strategy when one of its symbols has a bar; the window opens at the
+    earliest of the strategies' ``warmup``-th session before ``start`` (the equity sessions of
+    an equity strategy, every UTC day of a crypto one). ``warmup=0`` is a cold start: nothing
+    before ``start``. Backtest and replay call this same function, so they see the same bars.
+    """
     symbols = sorted({s for strat in strategies for s in strat.universe})
     if not symbols:
         raise StrategyError("no strategy names any symbol; give each strategy a universe in the profile")
-    bars = data_source.fetch(symbols, start, end)
+    if warmup < 0:
+        raise DataError(f"backtest.warmup must be 0 (cold start) or more sessions, got {warmup}")
+    fetch_from = start
+    if start is not None and warmup:
+        fetch_from = pd.Timestamp(start) - pd.Timedelta(days=math.ceil(warmup * 7 / 5 * 1.1) + 14)
+    bars = call(data_source, "fetch", symbols, fetch_from, end)
     if bars.empty:
         raise DataError(f"no bars for the {len(symbols)} symbol(s) of the profile between {start} and {end}")
-    return Panel.from_long(bars)
+    panel = Panel.from_long(bars)
+    first = pd.Timestamp(start) if start is not None else panel.dates[0]
+    note = None
+    if start is not None and warmup:
+        opens = []
+        short = []
+        for strat in strategies:
+            before = panel.select(strat.universe, end=first - pd.Timedelta(days=1)).dates
+            if len(before):
+                opens.append(before[max(0, len(before) - warmup)])
+            if len(before) < warmup:
+                short.append(f"{strat.name} {len(before)}")
+        panel = panel.select(start=min(opens)) if opens else panel.select(start=first)
+        if short:
+            note = (f"warm-up: {warmup} session(s) asked for, the data before {first.date()} holds fewer "
+                    f"({', '.join(short)}); indicators start partly cold")
+    elif start is not None:
+        panel = panel.select(start=first)
+    return Window(panel=panel, start=first, warmup=warmup, note=note)
 
 
 def survivorship_warnings(strategies: Sequence[Strategy], panel: Panel) -> list[str]:
@@ -319,10 +234,8 @@ def lookahead_check(strategies: Sequence[Strategy], panel: Panel, n_cuts: int = 
     panel cut at ``n_cuts`` dates (a strategy that reads future bars differs). Returns one line
     per strategy saying what was checked.
     """
-    try:
-        from ..testing.lookahead import check_no_lookahead, truncate_panel
-    except ImportError:  # the check ships with hybrid_core.testing
-        return ["lookahead check not available (hybrid_core.testing.lookahead missing)"]
+    from ..testing.lookahead import check_no_lookahead, truncate_panel
+
     dates = panel.dates
     if len(dates) < 10:
         return [f"lookahead check skipped: only {len(dates)} date(s) in the window"]
@@ -358,7 +271,13 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
             columns.append(texts)
     lines = [",".join(str(c) for c in frame.columns)]
     lines.extend(",".join(row) for row in zip(*columns, strict=True))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text_atomically(path, "\n".join(lines) + "\n")
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``: a reader (or a kill) sees the old file or the new, never half."""
+    with atomic_replace(path, sync_dir=False) as handle:
+        handle.write(text.encode("utf-8"))
 
 
 def _needs_quotes(text: str) -> bool:
@@ -368,7 +287,8 @@ def _needs_quotes(text: str) -> bool:
 def write_outputs(out_dir: Path, result: BacktestResult, panel: Panel, *, title: str,
                   meta: Mapping[str, Any], notes: Sequence[str] = (),
                   started: float | None = None) -> dict[str, Any]:
-    """Write trades.csv, equity.csv, report.html and summary.json into ``out_dir``; returns the summary.
+    """Write round_trips.csv, equity.csv, report.html and summary.json into ``out_dir`` (each file
+    atomically); returns the summary.
 
     ``started`` (a ``time.perf_counter()`` value) adds ``write`` and ``total`` to ``meta["timings"]``.
     """
@@ -377,7 +297,7 @@ def write_outputs(out_dir: Path, result: BacktestResult, panel: Panel, *, title:
     from .report_html import render_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_csv(out_dir / "trades.csv", result.trades[TRADE_COLUMNS])
+    write_csv(out_dir / ROUND_TRIPS_FILE, result.trades[ROUND_TRIP_COLUMNS])
     write_csv(out_dir / "equity.csv", result.equity.reset_index()[EQUITY_COLUMNS])
     contributions = stats.strategy_pnl(result.trades, panel.close, result.equity.index)
     for name in result.strategies:  # strategies without trades contribute 0
@@ -390,6 +310,5 @@ def write_outputs(out_dir: Path, result: BacktestResult, panel: Panel, *, title:
     if started is not None and isinstance(summary.get("timings"), dict):
         now = time.perf_counter()
         summary["timings"] = {**summary["timings"], "write": now - t0, "total": now - started}
-    (out_dir / "summary.json").write_text(json.dumps(stats.json_ready(summary), indent=2) + "\n",
-                                          encoding="utf-8")
+    write_text_atomically(out_dir / "summary.json", json.dumps(stats.json_ready(summary), indent=2) + "\n")
     return summary

@@ -1,6 +1,6 @@
-"""The portfolio book: cash, positions, pending orders and stops, filled from daily bars.
+"""The simulated execution of an account: fills from daily bars (backtest and paper simulator).
 
-One book serves the backtester and the paper simulator broker. It applies the execution
+:class:`PortfolioBook` is an :class:`~hybrid_core.account.state.Account` plus the execution
 model of STRATEGIES.md: orders decided at a close fill at the open of the symbol's next bar
 (sells before buys), a market exit takes precedence over the stop at the same open, a new
 position's stop is active from the bar after its entry, and a stop fills at the open when the
@@ -14,89 +14,20 @@ so a mapping may be a cheap view over a row of a wide array.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 import pandas as pd
 
-from ..contracts import Decision, Fill, OrderIntent, Position, RiskRule
-from .planner import Plan, plan_orders
+from ..account.ledger import Lot, RoundTrip
+from ..account.state import Account
+from ..contracts import Fill, OrderIntent, Position, RiskRule
 
 
-@attrs.define
-class Trade:
-    """One round trip: entry fill to exit fill (or to the last close for ``end_of_data``)."""
-
-    symbol: str
-    strategy: str
-    qty: float
-    entry_date: pd.Timestamp
-    entry_price: float
-    exit_date: pd.Timestamp
-    exit_price: float
-    exit_reason: str
-    commission: float = 0.0
-    """Commissions of the entry and exit fills."""
-    entry_commission: float = 0.0
-    """The entry fill's part of ``commission``."""
-
-    @property
-    def pnl(self) -> float:
-        """Profit in account currency, after commissions."""
-        return (self.exit_price - self.entry_price) * self.qty - self.commission
-
-    @property
-    def ret(self) -> float:
-        """Return on the entry value."""
-        cost = self.entry_price * self.qty
-        return self.pnl / cost if cost else 0.0
-
-
-def price_of(prices: Mapping[str, float], symbol: str) -> float | None:
-    """The price of ``symbol`` in ``prices``, or None when absent, None or NaN (no bar)."""
-    value = prices.get(symbol)
-    if value is None:
-        return None
-    value = float(value)
-    return None if math.isnan(value) else value
-
-
-class _LatestCloses(Mapping[str, float]):
-    """Today's closes, falling back to each symbol's last known close.
-
-    ``held`` symbols read ``last`` directly: :meth:`PortfolioBook.mark` has just set it.
-    """
-
-    def __init__(self, today: Mapping[str, float], last: Mapping[str, float],
-                 held: Mapping[str, Any]) -> None:
-        self._today = today
-        self._last = last
-        self._held = held
-
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
-        if key in self._held:
-            return self._last.get(key, default)
-        value = self._today.get(key)
-        if value is None or value != value:
-            return self._last.get(key, default)
-        return value
-
-    def __getitem__(self, key: str) -> float:
-        value = self.get(key)
-        if value is None:
-            raise KeyError(key)
-        return value
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._last)
-
-    def __len__(self) -> int:
-        return len(self._last)
-
-
-class PortfolioBook:
-    """Cash, positions and pending market orders of one account, driven bar by bar.
+class PortfolioBook(Account):
+    """An account filled bar by bar from daily bars (the backtester's and the paper broker's).
 
     ``slippage_bps`` moves fills against the trader (buys at ``open * (1 + s)``, sells and
     stops at ``price * (1 - s)``); ``commission`` is a fraction of each fill's value, paid
@@ -104,25 +35,11 @@ class PortfolioBook:
     """
 
     def __init__(self, cash: float, risk_rules: Sequence[RiskRule] = (), slippage_bps: float = 0.0,
-                 commission: float = 0.0) -> None:
-        self.cash = float(cash)
-        self.risk_rules = tuple(risk_rules)
+                 commission: float = 0.0, *, context: Mapping[str, Any] | None = None) -> None:
+        super().__init__(cash, risk_rules, context=context)
         self.slippage_bps = float(slippage_bps)
         self.commission = float(commission)
-        self.positions: dict[str, Position] = {}
-        self.pending: dict[str, list[OrderIntent]] = {}
-        self.last_close: dict[str, float] = {}
-        self.last_bar_date: dict[str, pd.Timestamp] = {}
-        self.trades: list[Trade] = []
-        self.entry_commission: dict[str, float] = {}
-        self.last_value: float = self.cash
         self._slip = self.slippage_bps / 1e4
-        self._stop_rules = [r for r in self.risk_rules if type(r).stop_price is not RiskRule.stop_price]
-
-    # ----------------------------------------------------------------- orders
-    def submit(self, intent: OrderIntent) -> None:
-        """Queue a market order for the symbol's next open."""
-        self.pending.setdefault(intent.symbol, []).append(intent)
 
     def cancel(self, symbol: str, side: str = "buy") -> list[OrderIntent]:
         """Cancel the pending orders of ``side`` for ``symbol``; returns the cancelled orders."""
@@ -136,19 +53,6 @@ class PortfolioBook:
         else:
             del self.pending[symbol]
         return gone
-
-    def set_stop(self, symbol: str, price: float | None) -> None:
-        """Set (or clear with None) the protective stop of a held position."""
-        self.positions[symbol].stop_price = None if price is None else float(price)
-
-    def stop_for(self, position: Position) -> float | None:
-        """The tightest stop the risk rules give a freshly opened position (None: no stop)."""
-        best = None
-        for rule in self._stop_rules:
-            stop = rule.stop_price(position)
-            if stop is not None and (best is None or stop > best):
-                best = stop
-        return best
 
     # ------------------------------------------------------------------- bars
     def on_open(self, date: pd.Timestamp, opens: Mapping[str, float], lows: Mapping[str, float],
@@ -194,75 +98,6 @@ class PortfolioBook:
                 fills.append(self._close(date, sym, pos.stop_price, "stop_loss"))
         return fills
 
-    def on_close(self, date: pd.Timestamp, closes: Mapping[str, float],
-                 decisions: Sequence[Decision] = ()) -> list[OrderIntent]:
-        """Mark the close of ``date``, count the bar for held symbols, plan and queue new orders.
-
-        Returns the orders queued for the next open (see :func:`~hybrid_core.engine.planner.plan_orders`).
-        """
-        self.mark(date, closes)
-        if not decisions and not self.positions:
-            return []
-        plan = plan_orders(date, decisions, self.positions, self.pending,
-                           _LatestCloses(closes, self.last_close, self.positions), self.last_value,
-                           self.risk_rules)
-        self.apply(plan, date)
-        return plan.orders
-
-    def mark(self, date: pd.Timestamp, closes: Mapping[str, float]) -> float:
-        """Count today's bar for held symbols that have one, record their close; returns the value."""
-        value = self.cash
-        last_close = self.last_close
-        last_bar_date = self.last_bar_date
-        close_of = closes.get
-        for sym, pos in self.positions.items():
-            close = close_of(sym)
-            if close is not None and close == close:
-                pos.bars_held += 1
-                last_close[sym] = close = float(close)
-                last_bar_date[sym] = date
-                value += pos.qty * close
-            else:
-                value += pos.qty * last_close.get(sym, pos.entry_price)
-        self.last_value = value
-        return value
-
-    def apply(self, plan: Plan, date: pd.Timestamp) -> None:
-        """Apply a plan made at the close of ``date``: restarts, cancellations, new orders."""
-        for sym in plan.restart:
-            self.positions[sym].bars_held = 0
-        for sym in plan.cancel:
-            orders = self.pending.get(sym, [])
-            kept = [o for o in orders if not (o.side == "buy" and o.decision_date < date)]
-            if kept:
-                self.pending[sym] = kept
-            else:
-                self.pending.pop(sym, None)
-        for order in plan.orders:
-            self.submit(order)
-
-    # ------------------------------------------------------------- valuation
-    def value(self) -> float:
-        """Cash plus every position at its latest close."""
-        marks = self.last_close
-        return self.cash + sum(p.qty * marks.get(s, p.entry_price) for s, p in self.positions.items())
-
-    def exposure(self) -> float:
-        """Gross value of the positions at their latest close."""
-        return sum(abs(p.qty) * self.last_close.get(s, p.entry_price) for s, p in self.positions.items())
-
-    def open_trades(self, reason: str = "end_of_data") -> list[Trade]:
-        """Open positions as trades marked at each symbol's own last close and last bar date (not sold)."""
-        out = []
-        for sym, pos in self.positions.items():
-            out.append(Trade(symbol=sym, strategy=pos.strategy, qty=pos.qty, entry_date=pos.entry_date,
-                             entry_price=pos.entry_price,
-                             exit_date=self.last_bar_date.get(sym, pos.entry_date),
-                             exit_price=self.last_close.get(sym, pos.entry_price), exit_reason=reason,
-                             commission=self.entry_commission.get(sym, 0.0),
-                             entry_commission=self.entry_commission.get(sym, 0.0)))
-        return out
-
     # ------------------------------------------------------------- internals
     def _fill_market(self, date: pd.Timestamp, order: OrderIntent, open_price: float) -> Fill | None:
         if order.side == "sell":
@@ -271,24 +106,15 @@ class PortfolioBook:
             return self._close(date, order.symbol, open_price, order.reason)
         price = open_price * (1.0 + self._slip)
         fee = order.qty * price * self.commission
-        self.cash -= order.qty * price + fee
-        pos = Position(symbol=order.symbol, qty=order.qty, entry_price=price, entry_date=date,
-                       strategy=order.strategy, bars_held=0)
-        pos.stop_price = self.stop_for(pos)
-        self.positions[order.symbol] = pos
-        self.entry_commission[order.symbol] = fee
+        self.open(order.symbol, order.qty, price, date, order.strategy, order.reason, fee)
         return Fill(symbol=order.symbol, side="buy", qty=order.qty, price=price, date=date,
                     strategy=order.strategy, reason=order.reason, commission=fee)
 
     def _close(self, date: pd.Timestamp, symbol: str, raw_price: float, reason: str) -> Fill:
-        pos = self.positions.pop(symbol)
         price = raw_price * (1.0 - self._slip)
-        fee = pos.qty * price * self.commission
-        self.cash += pos.qty * price - fee
-        entry_fee = self.entry_commission.pop(symbol, 0.0)
-        self.trades.append(Trade(symbol=symbol, strategy=pos.strategy, qty=pos.qty, entry_date=pos.entry_date,
-                                 entry_price=pos.entry_price, exit_date=date, exit_price=price,
-                                 exit_reason=reason, commission=entry_fee + fee, entry_commission=entry_fee))
+        qty = self.positions[symbol].qty
+        fee = qty * price * self.commission
+        pos = self.close(symbol, price, date, reason, fee)
         return Fill(symbol=symbol, side="sell", qty=pos.qty, price=price, date=date, strategy=pos.strategy,
                     reason=reason, commission=fee)
 
@@ -296,7 +122,7 @@ class PortfolioBook:
     def to_state(self) -> dict[str, Any]:
         """A JSON-able snapshot (cash, positions, pending orders, marks, trades, settings)."""
         return {
-            "version": 1,
+            "version": 2,
             "cash": self.cash,
             "slippage_bps": self.slippage_bps,
             "commission": self.commission,
@@ -305,8 +131,8 @@ class PortfolioBook:
             "pending": [_intent_state(o) for orders in self.pending.values() for o in orders],
             "last_close": dict(self.last_close),
             "last_bar_date": {s: _iso(d) for s, d in self.last_bar_date.items()},
-            "entry_commission": dict(self.entry_commission),
-            "trades": [_trade_state(t) for t in self.trades],
+            "lots": {s: [_lot_state(lot) for lot in lots] for s, lots in self.ledger.lots.items()},
+            "closed": [_trip_state(t) for t in self.ledger.closed],
         }
 
     @classmethod
@@ -328,9 +154,19 @@ class PortfolioBook:
                                     ref_price=float(item["ref_price"]), signal=dict(item.get("signal", {}))))
         book.last_close = {s: float(v) for s, v in state.get("last_close", {}).items()}
         book.last_bar_date = {s: pd.Timestamp(v) for s, v in state.get("last_bar_date", {}).items()}
-        book.entry_commission = {s: float(v) for s, v in state.get("entry_commission", {}).items()}
-        book.trades = [Trade(**{**t, "entry_date": pd.Timestamp(t["entry_date"]),
-                                "exit_date": pd.Timestamp(t["exit_date"])}) for t in state.get("trades", [])]
+        if "lots" in state:
+            for sym, lots in state["lots"].items():
+                book.ledger.lots[sym] = deque(Lot(qty=float(x["qty"]), price=float(x["price"]),
+                                                  date=pd.Timestamp(x["date"]), strategy=x["strategy"],
+                                                  commission=float(x["commission"])) for x in lots)
+        else:  # version 1: one lot per position, its entry commission kept aside
+            fees = state.get("entry_commission", {})
+            for sym, pos in book.positions.items():
+                book.ledger.lots[sym] = deque([Lot(pos.qty, pos.entry_price, pos.entry_date, pos.strategy,
+                                                   float(fees.get(sym, 0.0)))])
+        book.ledger.closed = [RoundTrip(**{**t, "entry_date": pd.Timestamp(t["entry_date"]),
+                                           "exit_date": pd.Timestamp(t["exit_date"])})
+                              for t in state.get("closed", state.get("trades", []))]
         return book
 
 
@@ -361,8 +197,13 @@ def _intent_state(order: OrderIntent) -> dict[str, Any]:
             "signal": {k: _json_value(v) for k, v in order.signal.items()}}
 
 
-def _trade_state(trade: Trade) -> dict[str, Any]:
-    out = attrs.asdict(trade)
-    out["entry_date"] = _iso(trade.entry_date)
-    out["exit_date"] = _iso(trade.exit_date)
+def _lot_state(lot: Lot) -> dict[str, Any]:
+    return {"qty": lot.qty, "price": lot.price, "date": _iso(lot.date), "strategy": lot.strategy,
+            "commission": lot.commission}
+
+
+def _trip_state(trip: RoundTrip) -> dict[str, Any]:
+    out = attrs.asdict(trip)
+    out["entry_date"] = _iso(trip.entry_date)
+    out["exit_date"] = _iso(trip.exit_date)
     return out

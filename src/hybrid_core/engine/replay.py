@@ -1,52 +1,86 @@
 """Replay: the real live cycle driven over history with a simulated clock.
 
-``hybrid replay`` runs :class:`~hybrid_core.engine.cycle.TradingCycle` once per session
+``hybrid replay`` runs :class:`~hybrid_core.live.cycle.TradingCycle` once per session
 (NYSE sessions and, for crypto, every UTC day) over a historical window. The cycle at the
-close of a session sees only bars up to that session; the profile's broker (the paper
+close of a session sees only bars up to that session (warm-up bars before the start
+included, exactly those a backtest of the window loads); the profile's broker (the paper
 simulator, or any broker that can fill from history) executes at the next open. Because the
 state database remembers the last completed session, a replay that is killed and started
-again resumes where it stopped; deterministic order ids make sure nothing is sent twice.
+again resumes where it stopped; deterministic order ids make sure nothing is sent twice. A
+replay refuses to resume into a state database made for another profile or window.
 
-:func:`replay_trades` turns the state database into round trips comparable with the
-backtester's, and :func:`compare_trades` finds the first decision where the two differ.
+:func:`replay_round_trips` builds the round trips with the account's ledger from the state
+database's fills and the last cycle's marks, and :func:`compare_trades` finds the first
+decision where a replay and a backtest differ.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
 import pandas as pd
+from loguru import logger
 
+from ..account.decisions import decision_at
+from ..account.ledger import Ledger, RoundTrip, round_trips_frame
 from ..contracts import Panel
+from ..errors import HybridError
+from ..live.runner import RunSession
 from ..ops.state import StateStore
-from .backtest import TRADE_COLUMNS
-from .backtest import load_window as load_backtest_window
-from .runner import RunSession
+from .backtest import Window, load_window
+
+HOLD_AFTER_ENV = "HYBRID_TEST_HOLD_AFTER_SESSIONS"
+"""Test hook: after this many sessions of one run, print a line and wait to be killed."""
 
 
 @attrs.define
 class ReplayResult:
-    """What a replay did: sessions run (and skipped because already done), and the trades."""
+    """What a replay did: sessions run (and skipped because already done), and the round trips."""
 
     sessions: list[pd.Timestamp]
     skipped: int
     trades: pd.DataFrame
+    """The round-trip table (open positions as ``end_of_data``, marked at the last cycle's closes)."""
     panel: Panel
+    start: pd.Timestamp
 
 
-def load_window(session: RunSession, start: pd.Timestamp, end: pd.Timestamp) -> Panel:
-    """Bars of the profile's universe from ``start`` to ``end`` (no warm-up before ``start``)."""
-    return load_backtest_window(session.components.data_source, session.components.strategies, start, end)
+def replay_window(session: RunSession, start: pd.Timestamp, end: pd.Timestamp, warmup: int) -> Window:
+    """Bars of the profile's universe for [start, end] and ``warmup`` sessions before (as a backtest)."""
+    return load_window(session.components.data_source, session.components.strategies, start, end, warmup)
 
 
-def replay(session: RunSession, start: pd.Timestamp, end: pd.Timestamp, *,
+def claim_folder(state: StateStore, profile: str, start: pd.Timestamp, end: pd.Timestamp, warmup: int) -> None:
+    """Tie the state database to this replay, or refuse (one line naming both) if it holds another run."""
+    mine = {"profile": profile, "start": str(start.date()), "end": str(end.date()), "warmup": warmup}
+    theirs = state.get_meta("replay")
+    if theirs is None and state.cycle_count() == 0:
+        state.set_meta({"replay": mine})
+        return
+    if theirs == mine:
+        return
+    def show(run: Any) -> str:
+        if not isinstance(run, dict):
+            return "a live or paper run"
+        return f"profile {run.get('profile')!r} {run.get('start')}..{run.get('end')} warm-up {run.get('warmup')}"
+    raise HybridError(f"{state.path} holds the replay of {show(theirs)}, not of {show(mine)}; "
+                      f"pass --out with a new folder (or delete that one) to replay this window")
+
+
+def replay(session: RunSession, start: pd.Timestamp, end: pd.Timestamp, *, warmup: int = 0,
            progress: bool | None = None, stop: Any = None) -> ReplayResult:
     """Run one live cycle per session of [start, end]; resume after the last completed session."""
-    panel = load_window(session, start, end)
+    claim_folder(session.state, session.profile.name, start, end, warmup)
+    window = replay_window(session, start, end, warmup)
+    panel = window.panel
+    if window.note:
+        logger.warning(window.note)
     sessions = [d for d in panel.dates if start <= d <= end]
     done = session.state.last_completed_as_of()
     skipped = 0
@@ -62,14 +96,21 @@ def replay(session: RunSession, start: pd.Timestamp, end: pd.Timestamp, *,
         from tqdm import tqdm
 
         iterator = tqdm(sessions, desc="replay", unit="session", file=sys.stderr)
+    hold_after = int(os.environ.get(HOLD_AFTER_ENV) or 0)
     ran = []
     for day in iterator:
         if stop is not None and stop.is_set:
             break
         session.cycle.run(day, panel_until(panel, day))
         ran.append(day)
-    trades = replay_trades(session.state, panel, end)
-    return ReplayResult(sessions=ran, skipped=skipped, trades=trades, panel=panel)
+        logger.info("Replayed session {day} ({done} of {total})", day=str(day.date()),
+                    done=skipped + len(ran), total=skipped + len(sessions))
+        if hold_after and len(ran) == hold_after:
+            print(f"replay holding after {len(ran)} session(s) ({HOLD_AFTER_ENV})", file=sys.stderr, flush=True)
+            while True:  # the test kills the process here
+                time.sleep(60)
+    trades = replay_round_trips(session.state)
+    return ReplayResult(sessions=ran, skipped=skipped, trades=trades, panel=panel, start=window.start)
 
 
 def panel_until(panel: Panel, day: pd.Timestamp) -> Panel:
@@ -78,36 +119,30 @@ def panel_until(panel: Panel, day: pd.Timestamp) -> Panel:
     return Panel(*(getattr(panel, name).iloc[:cut] for name in ("open", "high", "low", "close", "volume")))
 
 
-def replay_trades(state: StateStore, panel: Panel, end: pd.Timestamp) -> pd.DataFrame:
-    """Round trips from the state database's filled orders; open positions marked ``end_of_data``."""
-    open_lots: dict[str, dict[str, Any]] = {}
-    rows: list[dict[str, Any]] = []
+def state_ledger(state: StateStore) -> Ledger:
+    """The ledger of the state database's filled orders, in fill order (sells first on a date)."""
+    ledger = Ledger()
     filled = [o for o in state.orders() if o.status == "filled"]
     filled.sort(key=lambda o: (str(o.filled_at), 0 if o.side == "sell" else 1))
     for order in filled:
-        price = float(order.filled_avg_price or math.nan)
-        when = pd.Timestamp(order.filled_at).tz_localize(None).normalize() if pd.Timestamp(
-            order.filled_at).tzinfo else pd.Timestamp(order.filled_at).normalize()
-        if order.side == "buy":
-            open_lots[order.symbol] = {"symbol": order.symbol, "entry_date": when, "entry_price": price,
-                                       "qty": float(order.filled_qty), "strategy": order.strategy or ""}
-            continue
-        lot = open_lots.pop(order.symbol, None)
-        if lot is None:
-            continue
-        reason = "stop_loss" if order.order_type != "market" else (order.reason or "signal")
-        rows.append({**lot, "exit_date": when, "exit_price": price, "exit_reason": reason})
-    closes = panel.close.loc[:end]
-    for sym, lot in open_lots.items():
-        series = closes[sym].dropna() if sym in closes.columns else pd.Series(dtype="float64")
-        last_date = series.index[-1] if len(series) else lot["entry_date"]
-        last_close = float(series.iloc[-1]) if len(series) else lot["entry_price"]
-        rows.append({**lot, "exit_date": last_date, "exit_price": last_close, "exit_reason": "end_of_data"})
-    frame = pd.DataFrame(rows, columns=[c for c in TRADE_COLUMNS if c not in {"pnl", "return"}])
-    frame["pnl"] = (frame["exit_price"] - frame["entry_price"]) * frame["qty"]
-    frame["return"] = frame["pnl"] / (frame["entry_price"] * frame["qty"])
-    frame = frame[TRADE_COLUMNS]
-    return frame.sort_values(["entry_date", "symbol", "exit_date"], kind="stable", ignore_index=True)
+        stamp = pd.Timestamp(order.filled_at)
+        when = (stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp).normalize()
+        reason = order.reason or ("entry" if order.side == "buy" else "signal")
+        if order.side == "sell" and order.order_type != "market":
+            reason = "stop_loss"
+        ledger.fill(order.symbol, order.side, float(order.filled_qty), float(order.filled_avg_price or math.nan),
+                    when, strategy=order.strategy or "", reason=reason, commission=order.commission)
+    return ledger
+
+
+def replay_round_trips(state: StateStore) -> pd.DataFrame:
+    """Round trips from the state database's fills; open positions marked at the last cycle's closes."""
+    ledger = state_ledger(state)
+    _as_of, marks = state.latest_marks()
+    lots = ledger.open_lots({s: c for s, (c, _d) in marks.items()},
+                            {s: pd.Timestamp(d) for s, (_c, d) in marks.items()})
+    trips: list[RoundTrip] = [*ledger.closed, *(lot.as_round_trip() for lot in lots)]
+    return round_trips_frame(trips)
 
 
 @attrs.define
@@ -171,7 +206,7 @@ def signal_numbers(strategies: Sequence[Any], panel: Panel, symbol: str, date: p
         sub = panel.select(strategy.universe, end=date)
         if not len(sub.dates):
             continue
-        row = strategy.signals(sub).row(sub.dates[-1])
+        row = decision_at(strategy.signals(sub), sub.dates[-1], strategy.name)
         return {"strategy": strategy.name, "decision_date": str(sub.dates[-1].date()),
                 **{k: v for k, v in row.info.get(symbol, {}).items()},
                 "entry": symbol in row.entries, "exit": symbol in row.exits}

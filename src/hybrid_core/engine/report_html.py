@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..ops.atomic import atomic_replace
 from .stats import drawdown_series
 
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -158,5 +159,6 @@ th {{ background: #f4f4f4; }}
 <script>{script}</script>
 </body></html>
 """
-    path.write_text(page, encoding="utf-8")
+    with atomic_replace(path, sync_dir=False) as handle:  # a reader never sees half a report
+        handle.write(page.encode("utf-8"))
     return path

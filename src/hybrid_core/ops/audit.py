@@ -1,4 +1,7 @@
-"""The trade audit trail: an append-only CSV with one row per order event.
+"""The order-events audit log: an append-only CSV with one row per order event.
+
+It is not a round-trip table: a round trip (entry to exit) is built from its ``filled`` rows by
+:mod:`hybrid_core.account.ledger`; backtests and replays write theirs as ``round_trips.csv``.
 
 Durability rules, so that a process killed at any moment leaves a file that parses:
 
@@ -9,7 +12,8 @@ Durability rules, so that a process killed at any moment leaves a file that pars
 - a row whose ``(client_order_id, status)`` is already in the file is not written again, so a
   run that restarts and replays the events of an interrupted cycle never duplicates a row;
 - a full disk (``ENOSPC``) truncates back any partial write and raises one clear line;
-- a file whose header is not :data:`TRADE_LOG_COLUMNS` is refused (never appended to).
+- a file whose header is neither :data:`TRADE_LOG_COLUMNS` nor :data:`LEGACY_COLUMNS` is
+  refused (never appended to).
 
 Only one process should write a given file (the run's :class:`~hybrid_core.ops.lock.InstanceLock`
 sees to that).
@@ -36,8 +40,12 @@ if TYPE_CHECKING:  # pandas is imported lazily: writers stay light (fast restart
     import pandas as pd
 
 TRADE_LOG_COLUMNS = ["timestamp", "symbol", "side", "qty", "price", "order_id", "status",
-                     "client_order_id", "strategy", "reason", "signal"]
-"""Columns of the trade log, in file order."""
+                     "client_order_id", "strategy", "reason", "signal", "commission"]
+"""Columns of the order-events audit log, in file order."""
+LEGACY_COLUMNS = TRADE_LOG_COLUMNS[:-1]
+"""Columns of logs written before ``commission`` was added; such a log is still appended to in its
+own format (its rows then carry no commission)."""
+DEFAULT_FILE = "order_events.csv"
 TRADE_STATUSES = frozenset({"submitted", "filled", "canceled", "rejected", "refused", "dry_run"})
 TRADE_SIDES = frozenset({"buy", "sell"})
 REQUIRED_COLUMNS = ("symbol", "side", "qty", "status")
@@ -87,7 +95,7 @@ def _signal(value: Any) -> str:
     return json.dumps(_json_safe(value), separators=(",", ":"), sort_keys=True, default=str)
 
 
-def format_row(row: Mapping[str, Any]) -> str:
+def format_row(row: Mapping[str, Any], columns: list[str] = TRADE_LOG_COLUMNS) -> str:
     """One CSV line (with its newline) for ``row``; raises :class:`TradeLogError` on a bad row."""
     unknown = sorted(set(row) - set(TRADE_LOG_COLUMNS))
     if unknown:
@@ -106,9 +114,10 @@ def format_row(row: Mapping[str, Any]) -> str:
         "qty": _number(row.get("qty")),
         "price": _number(row.get("price")),
         "signal": _signal(row.get("signal")),
+        "commission": _number(row.get("commission")),
     }
     cells = [values[c] if c in values else ("" if row.get(c) is None else str(row[c]))
-             for c in TRADE_LOG_COLUMNS]
+             for c in columns]
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(cells)
     line = buffer.getvalue()
@@ -122,11 +131,12 @@ def _dedupe_key(client_order_id: str, status: str) -> tuple[str, str] | None:
 
 
 class TradeAuditLog:
-    """Append-only trade log CSV (default ``trades.csv``); see the module docstring."""
+    """Append-only order-events audit log CSV (default ``order_events.csv``); see the module docstring."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._seen: set[tuple[str, str]] = set()
+        self.columns = TRADE_LOG_COLUMNS
         self._open_and_repair()
 
     def _open_and_repair(self) -> None:
@@ -149,12 +159,14 @@ class TradeAuditLog:
                 self._write(HEADER_LINE.encode(), what="header")
                 return
         header = data[: data.find(b"\n") + 1].decode("utf-8", "replace")
-        if header.strip().lstrip("\ufeff") != HEADER_LINE.strip():
+        if header.strip().lstrip("\ufeff") == ",".join(LEGACY_COLUMNS):
+            self.columns = LEGACY_COLUMNS
+        elif header.strip().lstrip("\ufeff") != HEADER_LINE.strip():
             raise TradeLogError(
                 f"trade log {self.path} has header {header.strip()!r}, expected {HEADER_LINE.strip()!r}; "
                 f"move that file aside (or set outputs.trade_log to a new file) and restart")
         for cells in csv.reader(io.StringIO(data[len(header):].decode("utf-8", "replace"))):
-            if len(cells) == len(TRADE_LOG_COLUMNS):
+            if len(cells) == len(self.columns):
                 key = _dedupe_key(cells[7], cells[6])
                 if key is not None:
                     self._seen.add(key)
@@ -205,7 +217,7 @@ class TradeAuditLog:
         lines: list[str] = []
         keys: set[tuple[str, str]] = set()
         for row in rows:
-            line = format_row(row)
+            line = format_row(row, self.columns)
             key = _dedupe_key(str(row.get("client_order_id") or ""), str(row["status"]))
             if key is not None and (key in self._seen or key in keys):
                 continue  # already logged (a restarted run replaying its events)
@@ -243,7 +255,7 @@ def read_trade_log(path: str | os.PathLike[str]) -> pd.DataFrame:
         frame = pd.DataFrame({c: pd.Series(dtype="object") for c in TRADE_LOG_COLUMNS})
         return _typed(frame)
     header = text[: text.find("\n")].lstrip("\ufeff")
-    if header != HEADER_LINE.strip():
+    if header not in (HEADER_LINE.strip(), ",".join(LEGACY_COLUMNS)):
         raise TradeLogError(f"trade log {file} has header {header!r}, expected {HEADER_LINE.strip()!r}")
     frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     return _typed(frame)
@@ -254,8 +266,10 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
 
     out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
     out["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
+    if "commission" not in frame:
+        frame = frame.assign(commission="")
     for col in TRADE_LOG_COLUMNS[1:]:
-        if col in ("qty", "price"):
+        if col in ("qty", "price", "commission"):
             out[col] = pd.to_numeric(frame[col].replace("", None), errors="coerce").astype("float64")
         else:
             out[col] = frame[col].astype(str)

@@ -30,7 +30,9 @@ DEFAULT_MAX_AGE_S = 600.0
 """Default staleness limit: ten times the 60 s waiting heartbeat of loop mode, and longer
 than a slow cycle (a data fetch can hang ~130 s in yfinance). Cron (one cycle a day) needs
 ``--max-age 93600`` (26 h)."""
-HEALTHY_STATUSES = frozenset({"ok", "waiting", "starting"})
+HEALTHY_STATUSES = frozenset({"ok", "waiting", "starting", "degraded"})
+"""``degraded``: the run works but a cycle failed closed or entries were halted (see ``reasons``);
+after ``max_failed_cycles`` failed cycles in a row the run writes ``error``."""
 CLOCK_SKEW_S = 60.0
 
 

@@ -7,7 +7,7 @@ from stdlib ``logging`` users (alpaca-py, urllib3, yfinance), goes through the s
 - stderr: a human line, or with ``json_logs`` one JSON object a line::
 
     {"timestamp": "2026-01-02T21:10:00.123456Z", "level": "INFO",
-     "logger": "hybrid_core.engine.cycle", "message": "Cycle completed",
+     "logger": "hybrid_core.live.cycle", "message": "Cycle completed",
      "cycle": 42, "signals_count": 3}
 
   Structured extras (``logger.bind(cycle=42)`` or ``logger.info("...", cycle=42)``) are

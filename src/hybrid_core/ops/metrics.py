@@ -32,7 +32,7 @@ from .observer import RunInfo, RunObserver, error_component
 if TYPE_CHECKING:
     from ..contracts import OrderIntent
     from ..data.quality import QualityReport
-    from ..engine.cycle import CycleResult
+    from ..live.cycle import CycleResult
     from .notify_targets import NotifyTarget
 
 RUN_LABELS = ("profile", "mode")

@@ -43,7 +43,7 @@ from .observer import RunInfo, RunObserver, error_component
 if TYPE_CHECKING:
     from ..contracts import OrderIntent
     from ..data.quality import QualityReport
-    from ..engine.cycle import CycleResult
+    from ..live.cycle import CycleResult
 
 MAX_LINES = 10
 """Lines of one kind in one message; the rest are counted ("... and 30 more")."""

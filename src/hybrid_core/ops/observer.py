@@ -24,7 +24,7 @@ from loguru import logger
 if TYPE_CHECKING:
     from ..contracts import OrderIntent
     from ..data.quality import QualityReport
-    from ..engine.cycle import CycleResult
+    from ..live.cycle import CycleResult
 
 
 @attrs.frozen

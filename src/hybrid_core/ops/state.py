@@ -8,7 +8,10 @@ It holds what the run must not forget between cycles and across crashes:
   order is sent (status ``submitting``), then updated with the broker's answer, so a run
   killed between the two can ask the broker instead of sending a second order;
 - ``cycles``: one row per cycle (as-of date, start, end, outcome);
-- ``meta``: small values (peak portfolio value, value at the start of the day...).
+- ``meta``: small values (peak portfolio value, value at the start of the day, the window of
+  a replay...);
+- ``marks``: per cycle, the close each held position was marked at (market data, not the
+  last fill), so a report over the run values open positions as the cycle did.
 
 Every write is its own transaction (WAL journal, ``synchronous=FULL``).
 """
@@ -58,6 +61,7 @@ CREATE TABLE IF NOT EXISTS orders (
     filled_qty REAL DEFAULT 0,
     filled_avg_price REAL,
     filled_at TEXT,
+    commission REAL DEFAULT 0,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
@@ -76,7 +80,16 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS marks (
+    as_of TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    close REAL NOT NULL,
+    bar_date TEXT NOT NULL,
+    PRIMARY KEY (as_of, symbol)
+);
 """
+MIGRATIONS = {("orders", "commission"): "ALTER TABLE orders ADD COLUMN commission REAL DEFAULT 0"}
+"""Columns added since the first release, added to an older database when it is opened."""
 
 OPEN_STATUSES = ("submitting", "pending", "new", "accepted", "partially_filled", "held")
 """Order statuses that mean "not finished yet"."""
@@ -128,6 +141,7 @@ class StoredOrder:
     filled_qty: float = 0.0
     filled_avg_price: float | None = None
     filled_at: str | None = None
+    commission: float = 0.0
 
     @property
     def is_open(self) -> bool:
@@ -149,6 +163,10 @@ class StateStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._conn.executescript(SCHEMA)
+            for (table, column), statement in MIGRATIONS.items():
+                columns = {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}
+                if column not in columns:
+                    self._conn.execute(statement)
         except (sqlite3.Error, OSError) as exc:
             raise HybridError(f"cannot open state database {self.path}: {exc}; check the path "
                               f"(outputs.state_db) and that its folder is writable") from exc
@@ -248,7 +266,7 @@ class StateStore:
         """Update columns of one order (status, broker_order_id, filled_qty, ...)."""
         if not fields:
             return
-        allowed = {"status", "broker_order_id", "filled_qty", "filled_avg_price", "filled_at", "qty"}
+        allowed = {"status", "broker_order_id", "filled_qty", "filled_avg_price", "filled_at", "qty", "commission"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"cannot update order column(s) {sorted(unknown)}")
@@ -279,9 +297,34 @@ class StateStore:
                                  ).fetchone()
         return row["as_of"] if row else None
 
+    def failed_cycles_in_a_row(self) -> int:
+        """Finished cycles that failed since the last one that completed (0 after a success)."""
+        rows = self._conn.execute("SELECT status FROM cycles WHERE finished_at IS NOT NULL "
+                                  "ORDER BY id DESC LIMIT 1000").fetchall()
+        count = 0
+        for row in rows:
+            if row["status"] == "ok":
+                break
+            count += 1
+        return count
+
     def cycle_count(self) -> int:
         """How many cycles were started."""
         return int(self._conn.execute("SELECT COUNT(*) FROM cycles").fetchone()[0])
+
+    # ---------------------------------------------------------------- marks
+    def record_marks(self, as_of: Any, marks: Mapping[str, tuple[float, Any]]) -> None:
+        """The closes the cycle at ``as_of`` marked its positions at: ``{symbol: (close, bar date)}``."""
+        day = _iso_date(as_of)
+        with self.transaction() as db:
+            db.execute("DELETE FROM marks WHERE as_of = ?", (day,))
+            db.executemany("INSERT INTO marks (as_of, symbol, close, bar_date) VALUES (?,?,?,?)",
+                           [(day, s, float(c), _iso_date(d)) for s, (c, d) in marks.items()])
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('marks_as_of', ?)", (json.dumps(day),))
+
+    def latest_marks(self) -> tuple[str | None, dict[str, tuple[float, str]]]:
+        """The last cycle's marks: its as-of date and ``{symbol: (close, bar date)}`` (None, {} if none)."""
+        return read_latest_marks(self._conn)
 
     # ----------------------------------------------------------------- meta
     def get_meta(self, key: str, default: Any = None) -> Any:
@@ -294,6 +337,16 @@ class StateStore:
         with self.transaction() as db:
             db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                            [(k, json.dumps(v, default=_json_default)) for k, v in values.items()])
+
+
+def read_latest_marks(conn: sqlite3.Connection) -> tuple[str | None, dict[str, tuple[float, str]]]:
+    """The marks of the latest cycle (an empty dict when it held nothing), from an open connection."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'marks_as_of'").fetchone()
+    day = json.loads(row[0]) if row else None
+    if day is None:
+        return None, {}
+    rows = conn.execute("SELECT symbol, close, bar_date FROM marks WHERE as_of = ?", (day,)).fetchall()
+    return day, {str(r[0]): (float(r[1]), str(r[2])) for r in rows}
 
 
 def _finite(value: float | None) -> float | None:
@@ -316,4 +369,5 @@ def _order(row: sqlite3.Row) -> StoredOrder:
     data.pop("updated_at", None)
     data["signal"] = json.loads(data["signal"]) if data.get("signal") else {}
     data["filled_qty"] = data.get("filled_qty") or 0.0
+    data["commission"] = data.get("commission") or 0.0
     return StoredOrder(**data)

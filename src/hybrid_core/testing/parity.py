@@ -18,10 +18,10 @@ from typing import Any
 import attrs
 import pandas as pd
 
-from ..engine.backtest import run_backtest
+from ..engine.backtest import default_warmup, run_backtest
 from ..engine.replay import TradeDifference, compare_trades, replay, signal_numbers
-from ..engine.runner import RunOptions, RunSession
 from ..errors import ProfileError
+from ..live.runner import RunOptions, RunSession
 from ..plugins import PluginHost, build_plugin_host
 from ..profile import load_profile
 
@@ -65,14 +65,17 @@ def check_replay_matches_backtest(profile_path: str | Path, start: Any, end: Any
         out = Path(workdir) if workdir else Path(tmp)
         out.mkdir(parents=True, exist_ok=True)
         profile.broker.params = {**profile.broker.params, "account_file": str(out / "paper.sqlite")}
-        options = RunOptions(history_start=first, durable=False, simulated_clock=True,
-                             trade_log=str(out / "trades.csv"), state_db=str(out / "state.sqlite"),
+        options = RunOptions(durable=False, simulated_clock=True,
+                             trade_log=str(out / "order_events.csv"), state_db=str(out / "state.sqlite"),
                              health_file=str(out / "hybrid.health"))
         with RunSession(profile, host.registry, options) as session:
-            result = replay(session, first, last, progress=False)
+            warmup = profile.backtest.warmup
+            if warmup is None:
+                warmup = default_warmup(session.components.strategies)
+            result = replay(session, first, last, warmup=warmup, progress=False)
             cash = float(getattr(session.components.broker.params, "initial_cash", profile.backtest.cash))
             backtest = run_backtest(result.panel, session.components.strategies, session.components.risk_rules,
-                                    cash=cash, progress=False)
+                                    cash=cash, start=result.start, profile_name=profile.name, progress=False)
             difference = compare_trades(result.trades, backtest.trades)
             numbers: dict[str, Any] = {}
             if difference is not None:
@@ -86,6 +89,9 @@ def check_replay_matches_backtest(profile_path: str | Path, start: Any, end: Any
 def assert_replay_matches_backtest(profile_path: str | Path, start: Any, end: Any, **kwargs: Any) -> ParityReport:
     """:func:`check_replay_matches_backtest`, raising ``AssertionError`` with the first difference."""
     report = check_replay_matches_backtest(profile_path, start, end, **kwargs)
+    if report.ok and not len(report.backtest_trades):
+        raise AssertionError("replay and backtest both made 0 trades: nothing was compared; "
+                             "widen the window so the strategy trades")
     if report.difference is not None:
         raise AssertionError(f"{report.difference.describe()}\n  signal at the close before: {report.signal}")
     return report

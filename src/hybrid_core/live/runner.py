@@ -79,7 +79,8 @@ class RunSession:
             settings=CycleSettings(mode=self.mode, dry_run=options.dry_run, profile_name=profile.name,
                                    lookback_days=profile.data.lookback_days,
                                    history_start=options.history_start,
-                                   simulated_clock=options.simulated_clock),
+                                   simulated_clock=options.simulated_clock,
+                                   max_failed_cycles=profile.schedule.max_failed_cycles),
             observer=self.observer)
         self._checked = False
 
@@ -177,9 +178,11 @@ def run_loop(session: RunSession, stop: StopFlag, *, clock: Callable[[], datetim
              max_cycles: int | None = None) -> int:
     """Run cycles on the profile's schedule until stopped; returns the number of cycles run.
 
-    Between cycles the heartbeat is refreshed every minute (status ``waiting``) so a liveness
-    probe stays green while the loop sleeps. A failed cycle is logged and recorded in the
-    heartbeat; the loop goes on to the next scheduled time.
+    A cycle that fails on a :class:`~hybrid_core.errors.HybridError` (a component's failure is
+    one: see :mod:`hybrid_core.account.boundary`) failed closed and was recorded by the cycle;
+    the loop goes on to the next scheduled time. Between cycles the heartbeat is refreshed every
+    minute so a liveness probe stays green while the loop sleeps: ``waiting`` after a good
+    cycle, else the last cycle's ``degraded`` or ``error`` with its reasons.
     """
     now = clock or (lambda: datetime.now().astimezone())
     session.preflight()
@@ -190,19 +193,22 @@ def run_loop(session: RunSession, stop: StopFlag, *, clock: Callable[[], datetim
             session.cycle.run()
             last_error = None
         except HybridError as exc:
-            last_error = str(exc)
-            logger.error("Cycle failed: {error}", error=last_error)
+            last_error = str(exc)  # the cycle logged it and wrote the heartbeat
         cycles += 1
         if max_cycles is not None and cycles >= max_cycles:
             break
         due = next_run_time(session.profile, now())
         logger.info("Next cycle at {due}", due=due.isoformat())
+        last = session.cycle.last
+        status = "waiting" if last is None or last.health == "ok" else last.health
+        reasons = ([] if last is None else ([last.error] if last.error else []) + list(last.notes))
         while not stop.is_set:
             remaining = (due - now()).total_seconds()
             if remaining <= 0:
                 break
             session.heartbeat.write(cycle=session.state.cycle_count(), mode=session.mode,
-                                    status="waiting", last_error=last_error, next_cycle=due.isoformat())
+                                    status=status, last_error=last_error, next_cycle=due.isoformat(),
+                                    reasons=reasons)
             stop.event.wait(min(remaining, HEARTBEAT_WHILE_WAITING_S))
     session.heartbeat.write(cycle=session.state.cycle_count(), mode=session.mode, status="stopped",
                             last_error=last_error)

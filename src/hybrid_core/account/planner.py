@@ -22,6 +22,7 @@ import attrs
 import pandas as pd
 
 from ..contracts import Decision, OrderIntent, Position, RiskRule, lot_quantity
+from .boundary import component_error
 
 PendingOrders = Mapping[str, "OrderIntent | Sequence[OrderIntent]"]
 
@@ -38,16 +39,6 @@ class Plan:
     orders: list[OrderIntent] = attrs.field(factory=list)
     cancel: list[str] = attrs.field(factory=list)
     restart: list[str] = attrs.field(factory=list)
-
-    @property
-    def sells(self) -> list[OrderIntent]:
-        """The sell orders of the plan."""
-        return [o for o in self.orders if o.side == "sell"]
-
-    @property
-    def buys(self) -> list[OrderIntent]:
-        """The buy orders of the plan."""
-        return [o for o in self.orders if o.side == "buy"]
 
 
 def pending_list(value: OrderIntent | Sequence[OrderIntent] | None) -> Sequence[OrderIntent]:
@@ -113,19 +104,23 @@ def plan_orders(date: pd.Timestamp, decisions: Sequence[Decision], positions: Ma
             buying.add(sym)
             buys.append(_intent(sym, "buy", qty, name, "entry", date, price, decision.info.get(sym)))
 
-    time_exits = [rule.time_exit for rule in risk_rules if type(rule).time_exit is not RiskRule.time_exit]
-    for sym, pos in positions.items() if time_exits else ():
-        if sym in exiting:
-            continue
-        view = attrs.evolve(pos, bars_held=0) if restarted and sym in restarted else pos
-        for time_exit in time_exits:
-            reason = time_exit(view)
+    timers = [rule for rule in risk_rules if type(rule).time_exit is not RiskRule.time_exit]
+    rule = None
+    try:  # free until a rule raises; then the failure names the rule
+        for sym, pos in positions.items() if timers else ():
+            if sym in exiting:
+                continue
+            view = attrs.evolve(pos, bars_held=0) if restarted and sym in restarted else pos
+            for rule in timers:
+                reason = rule.time_exit(view)
+                if reason is not None:
+                    break
             if reason is not None:
-                break
-        if reason is not None:
-            exiting.add(sym)
-            sells.append(_intent(sym, "sell", pos.qty, pos.strategy, reason, date, _price(closes, sym),
-                                 {"bars_held": pos.bars_held}))
+                exiting.add(sym)
+                sells.append(_intent(sym, "sell", pos.qty, pos.strategy, reason, date, _price(closes, sym),
+                                     {"bars_held": pos.bars_held}))
+    except Exception as exc:
+        raise component_error(rule, "time_exit", exc) from exc
     return Plan(orders=sells + buys, cancel=cancel, restart=restart)
 
 

@@ -1,0 +1,121 @@
+"""The audit trail of the live cycle: one typed :class:`OrderEvent` per order transition.
+
+Every row of the order-events audit log (``order_events.csv``) is an :class:`OrderEvent` built
+by one of its constructors here and written by :class:`AuditTrail`, so the six places that
+once wrote dicts by hand (refused, dry run, submitted, rejected, canceled, filled) cannot drift
+apart. Other consumers (notifications, metrics) subscribe with :meth:`AuditTrail.subscribe`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import attrs
+import pandas as pd
+from loguru import logger
+
+from ..contracts import OrderIntent, OrderRequest
+from ..ops.state import StoredOrder
+
+EventStatus = Literal["submitted", "filled", "canceled", "rejected", "refused", "dry_run"]
+SIMULATED_CLOSE = pd.Timedelta(hours=21)
+"""Time of day (UTC) a replayed decision is stamped with: after the NYSE close, before midnight."""
+
+
+@attrs.frozen
+class OrderEvent:
+    """One order transition, as the audit log records it."""
+
+    status: EventStatus
+    symbol: str
+    side: str
+    qty: float
+    price: float | None
+    """Reference close (decisions), stop price (stop orders) or fill price (fills)."""
+    client_order_id: str
+    strategy: str = ""
+    reason: str = ""
+    order_id: str = ""
+    signal: Mapping[str, Any] = attrs.field(factory=dict)
+    timestamp: str = ""
+    """ISO time of the fill; empty: stamped when written (wall clock, or the simulated close)."""
+    commission: float | None = None
+
+    @classmethod
+    def decided(cls, intent: OrderIntent, cid: str, status: EventStatus, note: Mapping[str, Any] | None = None
+                ) -> OrderEvent:
+        """An order of the plan that was refused or only shown (dry run)."""
+        return cls(status=status, symbol=intent.symbol, side=intent.side, qty=intent.qty, price=intent.ref_price,
+                   client_order_id=cid, strategy=intent.strategy, reason=intent.reason,
+                   signal={**intent.signal, **(note or {})})
+
+    @classmethod
+    def sent(cls, request: OrderRequest, status: EventStatus, signal: Mapping[str, Any], *,
+             order_id: str = "", error: str | None = None) -> OrderEvent:
+        """The broker's answer to a submission (``submitted`` or ``rejected``)."""
+        price = request.stop_price if request.order_type != "market" else request.ref_price
+        return cls(status=status, symbol=request.symbol, side=request.side, qty=request.qty, price=price,
+                   client_order_id=request.client_order_id, strategy=request.strategy, reason=request.reason,
+                   order_id=order_id, signal={**signal, **({"error": error} if error else {})})
+
+    @classmethod
+    def canceled(cls, order: StoredOrder, why: str) -> OrderEvent:
+        """A cancel the broker confirmed."""
+        market = order.order_type == "market"
+        return cls(status="canceled", symbol=order.symbol, side=order.side, qty=order.qty,
+                   price=order.ref_price if market else order.stop_price, client_order_id=order.client_order_id,
+                   strategy=order.strategy or "", reason=why if market else "stop_loss",
+                   order_id=order.broker_order_id or "", signal=order.signal)
+
+    @classmethod
+    def filled(cls, order: StoredOrder, qty: float, price: float, when: str, reason: str, *,
+               order_id: str, commission: float = 0.0) -> OrderEvent:
+        """A fill (of a market order or a triggered stop)."""
+        return cls(status="filled", symbol=order.symbol, side=order.side, qty=qty, price=price,
+                   client_order_id=order.client_order_id, strategy=order.strategy or "", reason=reason,
+                   order_id=order_id, signal=order.signal, timestamp=utc_stamp(when), commission=commission)
+
+    def row(self) -> dict[str, Any]:
+        """The audit log row."""
+        return {"timestamp": self.timestamp, "symbol": self.symbol, "side": self.side, "qty": self.qty,
+                "price": self.price, "order_id": self.order_id, "status": self.status,
+                "client_order_id": self.client_order_id, "strategy": self.strategy, "reason": self.reason,
+                "signal": dict(self.signal), "commission": self.commission}
+
+
+class AuditTrail:
+    """Writes order events to the audit log (if any) and hands them to subscribers."""
+
+    def __init__(self, log: Any, *, simulated_clock: bool = False) -> None:
+        self.log = log
+        self.simulated_clock = simulated_clock
+        self.as_of: pd.Timestamp | None = None
+        self._subscribers: list[Callable[[OrderEvent], None]] = []
+
+    def subscribe(self, callback: Callable[[OrderEvent], None]) -> None:
+        """Call ``callback(event)`` after each event is written (notifications, metrics)."""
+        self._subscribers.append(callback)
+
+    def record(self, event: OrderEvent) -> None:
+        """Stamp and write one event."""
+        if not event.timestamp and self.simulated_clock and self.as_of is not None:
+            event = attrs.evolve(event, timestamp=utc_stamp(str(self.as_of + SIMULATED_CLOSE)))
+        if self.log is not None:
+            self.log.append(event.row())
+        for callback in self._subscribers:
+            try:
+                callback(event)
+            except Exception as exc:  # a subscriber never stops trading
+                logger.error("audit subscriber {cb} failed: {error}", cb=getattr(callback, "__name__", callback),
+                             error=f"{type(exc).__name__}: {exc}")
+
+
+def utc_stamp(when: str) -> str:
+    """An ISO time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC (a naive time is taken as UTC)."""
+    if not when:
+        return ""
+    stamp = pd.Timestamp(when)
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return stamp.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
