@@ -9,8 +9,10 @@ rm -rf "$out"
 .venv/bin/hybrid validate profiles/demo.yaml
 .venv/bin/hybrid replay profiles/demo.yaml --start 2021-01-04 --end 2021-04-21 --out "$out" \
   --compare-backtest --log-level ERROR
-.venv/bin/hybrid report --file "$out/trades.csv"
+.venv/bin/hybrid report "$out"
 echo
-echo "Trade log: $out/trades.csv   State: $out/state.sqlite   Heartbeat: $out/hybrid.health"
-echo "Next: .venv/bin/hybrid backtest profiles/demo.yaml --start 2020-01-02 --end 2021-04-21 --out runs/demo-backtest"
-echo "      .venv/bin/hybrid dashboard --trades $out/trades.csv --health $out/hybrid.health"
+echo "Audit log (order events): $out/order_events.csv   Round trips: $out/round_trips.csv"
+echo "State: $out/state.sqlite   Heartbeat: $out/hybrid.health"
+echo "Next: .venv/bin/hybrid backtest profiles/demo.yaml --start 2021-01-04 --end 2021-04-21 --out runs/demo-backtest"
+echo "      .venv/bin/hybrid report runs/demo-backtest          # the same numbers from the backtest"
+echo "      .venv/bin/hybrid dashboard --trades $out/order_events.csv --state $out/state.sqlite --health $out/hybrid.health"

@@ -91,7 +91,8 @@ class Schedule:
 class Outputs:
     """``outputs:`` where the run writes; relative paths are taken from the working folder."""
 
-    trade_log: str = "trades.csv"
+    trade_log: str = "order_events.csv"
+    """The order-events audit log (one row per order event; not a round-trip table)."""
     health_file: str = attrs.field(factory=lambda: _default_health_file())
     """Default: $HYBRID_HEALTH_FILE, else /tmp/hybrid_trader.health (where `hybrid health` looks)."""
     state_db: str = "state/hybrid.sqlite"

@@ -53,7 +53,7 @@ def test_defaults_fill_every_optional_section(tmp_path: Path) -> None:
     assert isinstance(profile, RunProfile)
     assert profile.broker.name == "paper"
     assert {r.name for r in profile.risk} >= {"stop_loss", "time_stop", "max_order_value"}
-    assert (profile.schedule.at, profile.outputs.trade_log) == ("16:10", "trades.csv")
+    assert (profile.schedule.at, profile.outputs.trade_log) == ("16:10", "order_events.csv")
     assert profile.data.lookback_days == 400
 
 

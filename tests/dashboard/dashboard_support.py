@@ -4,7 +4,6 @@ conftest.py, so ``from conftest import`` would depend on which one pytest import
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,11 +36,11 @@ def write_heartbeat(path: Path, *, age_seconds: float = 0.0, mode: str = "paper"
     return path
 
 
-def write_state_db(path: Path, positions: list[tuple[str, float, float, str, str]]) -> Path:
-    """A state database with a ``positions`` table (symbol, qty, entry_price, entry_date, strategy)."""
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE positions (symbol TEXT PRIMARY KEY, qty REAL, entry_price REAL,"
-                     " entry_date TEXT, strategy TEXT, bars_held INTEGER)")
-        conn.executemany("INSERT INTO positions (symbol, qty, entry_price, entry_date, strategy)"
-                         " VALUES (?, ?, ?, ?, ?)", positions)
+def write_state_db(path: Path, marks: dict[str, float], as_of: str = "2026-01-13") -> Path:
+    """A run's state database (the real StateStore) whose last cycle marked ``marks`` at ``as_of``."""
+    from hybrid_core.ops.state import StateStore
+
+    store = StateStore(path)
+    store.record_marks(as_of, {s: (c, as_of) for s, c in marks.items()})
+    store.close()
     return path

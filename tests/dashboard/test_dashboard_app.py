@@ -41,17 +41,18 @@ def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
 
 
-def test_tiles_equal_build_report(monkeypatch, sample_log: Path, heartbeat_file: Path) -> None:
-    at = run_app(monkeypatch, "--trades", sample_log, "--health", heartbeat_file)
+def test_tiles_equal_build_report(monkeypatch, sample_log: Path, heartbeat_file: Path, tmp_path: Path) -> None:
+    state = write_state_db(tmp_path / "state.sqlite", {"BTC/USD": 42000.0})
+    at = run_app(monkeypatch, "--trades", sample_log, "--health", heartbeat_file, "--state", state)
     shown = {m.label: m.value for m in at.metric}
     tiles = {label: tile_number(text) for label, text in shown.items()}
-    report = build_report(sample_log)
+    report = build_report(sample_log, {"BTC/USD": 42000.0})
     for label, number in (("Realised PnL", report.realised_pnl), ("Win rate", report.win_rate),
-                          ("Total trades", report.trades), ("Symbols", len(report.symbols)),
-                          ("Volume", report.volume)):
+                          ("Round trips", report.round_trips), ("Open positions", len(report.open_positions)),
+                          ("Unrealised PnL", report.unrealised_pnl), ("Fills", report.fills)):
         assert tiles[label] == pytest.approx(number, abs=tile_tolerance(shown[label])), label
     # and the report itself agrees with the hand-worked numbers
-    assert (tiles["Realised PnL"], tiles["Volume"]) == (EXPECTED["realised_pnl"], EXPECTED["volume"])
+    assert (tiles["Realised PnL"], report.volume) == (EXPECTED["realised_pnl"], EXPECTED["volume"])
     assert tiles["Unrealised PnL"] == EXPECTED["unrealised_pnl"]
     assert "ONLINE" in texts(at.markdown) and "PAPER" in texts(at.markdown)
     assert not at.error and not at.warning
@@ -67,7 +68,8 @@ def test_trade_table_and_positions(monkeypatch, sample_log: Path, heartbeat_file
     assert filled["value"].sum() == pytest.approx(EXPECTED["volume"])
     positions = frame_with(at, "unrealised_pnl")
     assert list(positions["symbol"]) == ["BTC/USD"]
-    assert positions["unrealised_pnl"].iloc[0] == pytest.approx(600.0)
+    assert positions["unrealised_pnl"].isna().all()  # no state database: no market close to mark with
+    assert "unmarked" in texts(at.caption)
     by_strategy = frame_with(at, "strategy", "round trips").set_index("strategy")
     assert by_strategy.loc["crypto_adx", "realised PnL"] == EXPECTED["by_strategy"]["crypto_adx"][0]
     assert by_strategy.loc["equity_reversal", "win rate"] == pytest.approx(100 / 3)
@@ -85,7 +87,7 @@ def test_empty_log_and_malformed_row(monkeypatch, tmp_path: Path, heartbeat_file
     empty = write_log(tmp_path / "empty.csv", rows=[])
     at = run_app(monkeypatch, "--trades", empty, "--health", heartbeat_file)
     assert "no order events yet" in texts(at.info)
-    assert {m.label: m.value for m in at.metric}["Total trades"] == "0"
+    assert {m.label: m.value for m in at.metric}["Round trips"] == "0"
     only_buys = write_log(tmp_path / "buys.csv", rows=[], extra_lines=(
         "2026-01-20T21:10:00Z,AAPL,buy,3,100,o,filled,c,equity_reversal,signal,{}\n"))
     at = run_app(monkeypatch, "--trades", only_buys, "--health", heartbeat_file)
@@ -128,18 +130,17 @@ def test_status_thresholds(tmp_path: Path) -> None:
     assert "no valid 'time'" in system_status(beat, 600, now).message
 
 
-def test_positions_from_state_database(monkeypatch, sample_log, heartbeat_file, tmp_path) -> None:
-    db = write_state_db(tmp_path / "state.sqlite", [("BTC/USD", 0.3, 40000.0, "2026-01-06", "crypto_adx"),
-                                                    ("MSFT", 2.0, 390.0, "2026-01-15", "equity_reversal")])
+def test_positions_marked_from_the_state_database(monkeypatch, sample_log, heartbeat_file, tmp_path) -> None:
+    db = write_state_db(tmp_path / "state.sqlite", {"BTC/USD": 41000.0, "MSFT": 380.0})
     at = run_app(monkeypatch, "--trades", sample_log, "--health", heartbeat_file, "--state", db)
     positions = frame_with(at, "unrealised_pnl").set_index("symbol")
-    # marks: the log's latest prices (BTC/USD 42000, MSFT 380)
-    assert positions.loc["MSFT", "unrealised_pnl"] == pytest.approx(2 * (380 - 390))
-    assert positions.loc["BTC/USD", "unrealised_pnl"] == pytest.approx(600.0)
+    # the open lots of the ledger (the log's fills), marked at the cycle's closes, not at log prices
+    assert list(positions.index) == ["BTC/USD"]
+    assert positions.loc["BTC/USD", "unrealised_pnl"] == pytest.approx(0.3 * (41000 - 40000))
     assert "state database" in texts(at.caption)
     at = run_app(monkeypatch, "--trades", sample_log, "--health", heartbeat_file,
                  "--state", tmp_path / "no.db")
-    assert "state database not found" in texts(at.info)
+    assert "not found" in texts(at.info)
     assert list(frame_with(at, "unrealised_pnl")["symbol"]) == ["BTC/USD"]
 
 
@@ -181,7 +182,7 @@ def test_report_cache_follows_the_file(tmp_path: Path) -> None:
     assert cached_report(log) is first
     with log.open("a", encoding="utf-8") as handle:
         handle.write("2026-01-20T21:10:00Z,KO,buy,10,60,o,filled,c-ko,equity_reversal,signal,{}\n")
-    assert cached_report(log).trades == EXPECTED["trades"] + 1
+    assert cached_report(log).fills == EXPECTED["trades"] + 1
 
 
 def test_bad_arguments_and_section_failures_show_one_line(monkeypatch, sample_log, heartbeat_file) -> None:

@@ -13,7 +13,7 @@ from sample_log import COLUMNS, EXPECTED, sample_rows, write_log
 
 from hybrid_core.commands.report import command as report_command
 from hybrid_core.errors import DataError
-from hybrid_core.ops.report import build_report, read_state_positions
+from hybrid_core.ops.report import build_report, load_report, read_state_marks
 
 
 def _fills(*trades: tuple) -> pd.DataFrame:
@@ -28,13 +28,16 @@ def _fills(*trades: tuple) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+MARKS = {"BTC/USD": 42000.0}  # the close the last cycle saw
+
+
 def test_sample_log_totals(sample_log: Path) -> None:
-    report = build_report(sample_log)
+    report = build_report(sample_log, MARKS)
     assert report.problems == ()
     assert report.realised_pnl == pytest.approx(EXPECTED["realised_pnl"])
     assert report.unrealised_pnl == pytest.approx(EXPECTED["unrealised_pnl"])
     assert report.win_rate == pytest.approx(EXPECTED["win_rate"])
-    assert (report.trades, report.round_trips, report.wins) == (10, 5, 2)
+    assert (report.fills, report.round_trips, report.wins) == (10, 5, 2)
     assert list(report.symbols) == EXPECTED["symbols"]
     assert report.volume == pytest.approx(EXPECTED["volume"])
     assert list(report.cumulative_pnl()["cumulative"]) == pytest.approx(EXPECTED["cumulative"])
@@ -52,13 +55,15 @@ def test_sample_log_breakdowns(sample_log: Path) -> None:
 
 
 def test_open_position_left_after_partial_sell(sample_log: Path) -> None:
-    (btc,) = build_report(sample_log).open_positions
+    unmarked = build_report(sample_log)
+    (btc,) = unmarked.open_positions
     assert (btc.symbol, btc.strategy) == ("BTC/USD", "crypto_adx")
     assert btc.qty == pytest.approx(0.3) and btc.entry_price == 40000
-    assert btc.last_price == 42000  # the later canceled order's reference price
-    assert btc.unrealised_pnl == pytest.approx(600.0)
-    marked = build_report(sample_log, last_prices={"BTC/USD": 39000}).open_positions[0]
-    assert marked.unrealised_pnl == pytest.approx(-300.0)
+    # no market data: never marked at a price from the log (fills, reference closes, stops)
+    assert btc.mark is None and unmarked.unrealised_pnl is None
+    assert "no market close for BTC/USD" in unmarked.notes[0]
+    marked = build_report(sample_log, {"BTC/USD": 39000}).open_positions[0]
+    assert marked.mark == 39000 and marked.unrealised_pnl == pytest.approx(-300.0)
 
 
 def test_multiple_buys_then_one_sell_is_one_round_trip() -> None:
@@ -114,7 +119,7 @@ def test_repeated_fill_of_one_client_order_id_counts_once() -> None:
     frame = _fills(("KO", "buy", 10, 60), ("KO", "sell", 10, 61))
     frame = pd.concat([frame, frame.iloc[[1]]], ignore_index=True)
     report = build_report(frame)
-    assert report.realised_pnl == pytest.approx(10.0) and report.trades == 2
+    assert report.realised_pnl == pytest.approx(10.0) and report.fills == 2
     assert "repeated fill" in report.problems[0].message and report.problems[0].line == 4
 
 
@@ -125,7 +130,7 @@ def test_missing_and_empty_logs(tmp_path: Path) -> None:
     assert build_report(tmp_path / "empty.csv").is_empty
     header_only = write_log(tmp_path / "h.csv", rows=[])
     report = build_report(header_only)
-    assert report.is_empty and report.trades == 0 and report.win_rate == 0.0
+    assert report.is_empty and report.fills == 0 and report.win_rate == 0.0
     assert report.cumulative_pnl().empty
     (tmp_path / "odd.csv").write_text("a,b,c\n1,2,3\n")
     with pytest.raises(DataError, match="lacks column"):
@@ -133,21 +138,39 @@ def test_missing_and_empty_logs(tmp_path: Path) -> None:
 
 
 def test_to_dict_is_json(sample_log: Path) -> None:
-    data = json.loads(json.dumps(build_report(sample_log).to_dict()))
+    data = json.loads(json.dumps(build_report(sample_log, MARKS).to_dict()))
     assert data["realised_pnl"] == pytest.approx(875.0)
     assert data["cumulative_pnl"][-1]["time"] == "2026-01-13T21:10:30Z"
     assert data["open_positions"][0]["symbol"] == "BTC/USD"
 
 
-def test_state_positions_read_only(tmp_path: Path) -> None:
-    db = write_state_db(tmp_path / "s.sqlite", [("MSFT", 5, 400.0, "2026-01-05", "equity_reversal")])
-    (pos,) = read_state_positions(db, marks={"MSFT": 410.0})
-    assert pos.unrealised_pnl == pytest.approx(50.0)
+def test_marks_come_from_the_state_database_read_only(sample_log: Path, tmp_path: Path) -> None:
+    db = write_state_db(tmp_path / "s.sqlite", MARKS)
+    before = db.read_bytes()
+    assert read_state_marks(db) == ("2026-01-13", {"BTC/USD": (42000.0, "2026-01-13")})
+    report = load_report(sample_log, db)
+    assert report.unrealised_pnl == pytest.approx(600.0) and report.marks_as_of == "2026-01-13"
+    assert db.read_bytes() == before
     with pytest.raises(DataError, match="not found"):
-        read_state_positions(tmp_path / "none.sqlite")
+        read_state_marks(tmp_path / "none.sqlite")
     (tmp_path / "empty.sqlite").write_bytes(b"")
-    with pytest.raises(DataError, match="positions"):
-        read_state_positions(tmp_path / "empty.sqlite")
+    with pytest.raises(DataError, match="marks"):
+        read_state_marks(tmp_path / "empty.sqlite")
+
+
+def test_report_reads_a_backtest_round_trip_table(tmp_path: Path) -> None:
+    folder = tmp_path / "bt"
+    folder.mkdir()
+    pd.DataFrame({"symbol": ["A", "B"], "entry_date": ["2026-01-02", "2026-01-05"], "entry_price": [10.0, 20.0],
+                  "exit_date": ["2026-01-06", "2026-01-09"], "exit_price": [12.0, 19.0], "qty": [5.0, 3.0],
+                  "exit_reason": ["rebalance", "end_of_data"], "pnl": [10.0, -3.0], "return": [0.2, -0.05],
+                  "strategy": ["s", "s"]}).to_csv(folder / "round_trips.csv", index=False)
+    report = load_report(folder)
+    assert (report.round_trips, report.realised_pnl, report.fills) == (1, 10.0, 3)
+    (b,) = report.open_positions
+    assert (b.symbol, b.mark, b.unrealised_pnl) == ("B", 19.0, pytest.approx(-3.0))
+    with pytest.raises(DataError, match="neither"):
+        load_report(tmp_path)
 
 
 def test_report_command_json_and_table(sample_log: Path, tmp_path: Path) -> None:
@@ -174,10 +197,10 @@ def test_torn_last_line_and_unpriced_refusal_are_not_problems(tmp_path: Path) ->
              "2026-01-20T21:11:00Z,AAPL,sell,5,105,o-x,fil")  # a write in progress: no newline yet
     report = build_report(write_log(tmp_path / "t.csv", extra_lines=extra))
     assert report.problems == ()
-    assert report.status_counts["refused"] == 2 and report.trades == EXPECTED["trades"]
+    assert report.status_counts["refused"] == 2 and report.fills == EXPECTED["trades"]
 
 
-def test_marks_skip_stop_orders_and_follow_file_order(tmp_path: Path) -> None:
+def test_a_log_price_never_marks_a_position(tmp_path: Path) -> None:
     rows = [  # a replay: fills stamped with simulated time, other events with wall time
         ("2026-11-25T20:21:08Z", "BA", "buy", "10", "244.87", "submitted", "entry"),
         ("2021-03-29T00:00:00Z", "BA", "buy", "10", "251.30", "filled", "entry"),
@@ -188,5 +211,6 @@ def test_marks_skip_stop_orders_and_follow_file_order(tmp_path: Path) -> None:
                            "signal": "{}"} for i, (t, s, d, q, p, st, r) in enumerate(rows)])
     report = build_report(frame)
     (ba,) = report.open_positions
-    assert ba.last_price == 251.30 and ba.unrealised_pnl == pytest.approx(0.0)
+    assert ba.mark is None and report.unrealised_pnl is None
+    assert build_report(frame, {"BA": 250.0}).unrealised_pnl == pytest.approx(10 * (250.0 - 251.30))
     assert list(report.recent_events()["status"]) == ["submitted", "filled", "submitted"][::-1]

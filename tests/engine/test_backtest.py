@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hybrid_core.account.decisions import DecisionTable
+from hybrid_core.account.ledger import ROUND_TRIP_COLUMNS as TRADE_COLUMNS
 from hybrid_core.builtin.risk_rules import StopLoss, TimeStop
 from hybrid_core.calendars import nyse_sessions
 from hybrid_core.contracts import Panel, Signals
 from hybrid_core.engine import stats
-from hybrid_core.account.decisions import DecisionTable
-from hybrid_core.account.ledger import ROUND_TRIP_COLUMNS as TRADE_COLUMNS
 from hybrid_core.engine.backtest import (
     compute_signals,
     lookahead_check,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pandas as pd
-from hybrid_core.account.planner import plan_orders
 
+from hybrid_core.account.planner import plan_orders
 from hybrid_core.builtin.risk_rules import StopLoss, TimeStop
 from hybrid_core.contracts import Decision, OrderIntent, Position
 

@@ -22,7 +22,7 @@ from hybrid_core.ops import audit
 from hybrid_core.ops.audit import TRADE_LOG_COLUMNS, TradeAuditLog, TradeLogError, read_trade_log
 
 EXPECTED_HEADER = ("timestamp,symbol,side,qty,price,order_id,status,client_order_id,"
-                   "strategy,reason,signal")
+                   "strategy,reason,signal,commission")
 
 
 def _row(i: int, **over: object) -> dict:
@@ -55,6 +55,18 @@ def test_append_and_read_typed(tmp_path: Path) -> None:
     assert frame["qty"].dtype == "float64" and frame["price"].dtype == "float64"
     assert frame["qty"].tolist() == [0.001234, 10.0, 0.001234]
     assert pd.isna(frame["price"].iloc[2]) and frame["status"].tolist() == ["filled", "filled", "refused"]
+
+
+def test_a_log_of_the_previous_format_is_still_appended_in_its_own_format(tmp_path: Path) -> None:
+    path = tmp_path / "trades.csv"
+    legacy = EXPECTED_HEADER.removesuffix(",commission")
+    path.write_text(legacy + "\n")
+    TradeAuditLog(path).append(_row(1, commission=0.5))
+    lines = path.read_text().splitlines()
+    assert lines[0] == legacy and len(lines) == 2
+    assert len(next(csv.reader([lines[1]]))) == len(TRADE_LOG_COLUMNS) - 1  # no commission cell
+    frame = read_trade_log(path)
+    assert frame["commission"].isna().all() and frame["client_order_id"].tolist() == ["hy-00001"]
 
 
 def test_header_written_once_across_reopens(tmp_path: Path) -> None:

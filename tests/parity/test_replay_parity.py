@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -45,7 +44,7 @@ def replay_and_backtest(tmp_path: Path, profile: Path, start: str, end: str) -> 
     hybrid("replay", str(profile), "--start", start, "--end", end, "--out", str(tmp_path / "replay"),
            "--log-level", "ERROR")
     hybrid("backtest", str(profile), "--start", start, "--end", end, "--out", str(tmp_path / "bt"))
-    return read_trades(tmp_path / "replay" / "replay_trades.csv"), read_trades(tmp_path / "bt" / "trades.csv")
+    return read_trades(tmp_path / "replay" / "round_trips.csv"), read_trades(tmp_path / "bt" / "round_trips.csv")
 
 
 def test_equity_replay_of_a_year_on_50_symbols_matches_the_backtest(tmp_path, make_profile):
@@ -55,7 +54,7 @@ def test_equity_replay_of_a_year_on_50_symbols_matches_the_backtest(tmp_path, ma
     assert {"rebalance", "stop_loss"} <= set(backtested["exit_reason"])
     assert_same_trades(replayed, backtested)
     # the trade log holds a filled row for every fill of the round trips (entries and exits)
-    log = pd.read_csv(tmp_path / "replay" / "trades.csv")
+    log = pd.read_csv(tmp_path / "replay" / "order_events.csv")
     fills = log[log["status"] == "filled"]
     closed = backtested[backtested["exit_reason"] != "end_of_data"]
     assert (fills["side"] == "buy").sum() == len(backtested)
@@ -81,31 +80,39 @@ def test_compare_backtest_reports_a_match(tmp_path, make_profile):
     assert "replay matches the backtest" in proc.stdout
 
 
+def replay_until_killed(args: list[str], after_sessions: int) -> int:
+    """Start a replay and SIGKILL it as soon as it reports its ``after_sessions``-th session done
+    (the kill lands inside the next cycle); returns the exit status (-9 when killed)."""
+    proc = subprocess.Popen([*HYBRID, *args, "--log-level", "INFO"], env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    done = 0
+    for line in proc.stderr:
+        if "Replayed session" in line:
+            done += 1
+            if done == after_sessions:
+                proc.send_signal(signal.SIGKILL)
+                break
+    proc.stderr.close()
+    return proc.wait()
+
+
 def test_killed_replay_resumes_and_still_matches_the_backtest(tmp_path, make_profile):
     profile = make_profile("kill", equity_symbols(25), ["BTC/USD", "ETH/USD"])
-    start, end = "2020-01-02", "2020-05-29"
+    start, end = "2020-01-02", "2020-05-29"  # 150 sessions (crypto trades every day)
     out = tmp_path / "replay"
     state = out / "state.sqlite"
-    kills = 0
-    for _ in range(3):
-        proc = subprocess.Popen([*HYBRID, "replay", str(profile), "--start", start, "--end", end, "--out", str(out),
-                                 "--log-level", "ERROR"], env=ENV, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        time.sleep(4.0 + 1.5 * kills)
-        if proc.poll() is not None:
-            break
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        kills += 1
-    assert kills >= 1, "the replay finished before it could be killed; lengthen the window"
+    args = ["replay", str(profile), "--start", start, "--end", end, "--out", str(out)]
+    for after in (15, 25, 35):  # each run resumes, then is killed mid-cycle after that many more sessions
+        assert replay_until_killed(args, after) == -signal.SIGKILL
     assert state.exists()
     resumed = hybrid("replay", str(profile), "--start", start, "--end", end, "--out", str(out),
                      "--log-level", "ERROR")
     assert "resumed" in resumed.stdout
     hybrid("backtest", str(profile), "--start", start, "--end", end, "--out", str(tmp_path / "bt"))
-    assert_same_trades(read_trades(out / "replay_trades.csv"), read_trades(tmp_path / "bt" / "trades.csv"))
+    assert_same_trades(read_trades(out / "round_trips.csv"), read_trades(tmp_path / "bt" / "round_trips.csv"))
     # nothing doubled in the audit trail either: one submitted and at most one filled row per order id
-    log = pd.read_csv(out / "trades.csv")
+    log = pd.read_csv(out / "order_events.csv")
     for status in ("submitted", "filled"):
         ids = log.loc[log["status"] == status, "client_order_id"]
         assert not ids.duplicated().any(), f"duplicated {status} rows: {ids[ids.duplicated()].tolist()[:5]}"

@@ -26,14 +26,14 @@ def streamlit_argv(options: DashboardOptions, port: int, address: str) -> list[s
 
 
 @click.command("dashboard")
-@click.option("--trades", type=click.Path(path_type=Path), default=Path("trades.csv"), show_default=True,
-              help="Trade audit CSV.")
+@click.option("--trades", type=click.Path(path_type=Path), default=Path("order_events.csv"), show_default=True,
+              help="Order-events audit log, or a backtest/replay output folder or round_trips.csv.")
 @click.option("--health", type=click.Path(path_type=Path), default=None,
               help="Heartbeat file [default: $HYBRID_HEALTH_FILE or /tmp/hybrid_trader.health].")
 @click.option("--backtest", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Backtest output directory (equity.csv, summary.json).")
 @click.option("--state", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="State database (SQLite) for the open positions.")
+              help="State database (SQLite) whose last cycle's closes mark the open positions.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
 @click.option("--address", default="127.0.0.1", show_default=True,
               help="Interface to listen on (0.0.0.0 to serve other machines).")

@@ -1,4 +1,7 @@
-"""``hybrid report``: realised PnL, win rate, volume and open positions from the trade log."""
+"""``hybrid report [PATH]``: realised PnL, round trips, win rate, volume and marked open positions.
+
+PATH is a run's output folder (its order-events audit log, marked with the state database's
+closes), a backtest's output folder (its round-trip table) or either file itself."""
 
 from __future__ import annotations
 
@@ -28,16 +31,17 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 def render_text(report: Report, source: str) -> str:
     """The human-readable report."""
     if report.is_empty:
-        lines = [f"Trade log {source}: no order events yet."]
+        lines = [f"{report.source or source}: no order events yet."]
     else:
         unreal = report.unrealised_pnl
+        statuses = ", ".join(f"{k} {v}" for k, v in report.status_counts.items())
         lines = [
-            f"Trade log {source}",
-            f"  realised PnL   {_money(report.realised_pnl)}"
-            + ("" if unreal is None else f"   (unrealised {_money(unreal)})"),
+            f"Report of {report.source or source}",
+            f"  round trips    {report.round_trips}  (realised PnL {_money(report.realised_pnl)})",
+            f"  open positions {len(report.open_positions)}  (unrealised PnL "
+            + (_money(unreal) if unreal is not None else "unknown: no marks") + ")",
             f"  win rate       {report.win_rate:.1%}  ({report.wins} of {report.round_trips} round trips)",
-            f"  trades         {report.trades} fills"
-            f"  ({', '.join(f'{k} {v}' for k, v in report.status_counts.items())})",
+            f"  fills          {report.fills}" + (f"  (order events: {statuses})" if statuses else ""),
             f"  symbols        {len(report.symbols)}  {' '.join(report.symbols)}",
             f"  volume         {_money(report.volume)}",
         ]
@@ -46,13 +50,16 @@ def render_text(report: Report, source: str) -> str:
             lines += _table(["key", "realised", "round trips", "win rate", "fills", "volume"], [
                 [b.key, _money(b.realised_pnl), str(b.round_trips), f"{b.win_rate:.0%}", str(b.fills),
                  _money(b.volume)] for b in parts])
-        lines += ["", "Open positions"]
+        marked = f" (marked at the closes of {report.marks_as_of})" if report.marks_as_of else ""
+        lines += ["", f"Open positions{marked}"]
         if report.open_positions:
-            lines += _table(["symbol", "qty", "entry", "last", "unrealised", "strategy"], [
-                [p.symbol, f"{p.qty:g}", _money(p.entry_price), _money(p.last_price),
+            lines += _table(["symbol", "qty", "entry", "mark", "unrealised", "strategy"], [
+                [p.symbol, f"{p.qty:g}", _money(p.entry_price), _money(p.mark),
                  _money(p.unrealised_pnl), p.strategy] for p in report.open_positions])
         else:
             lines.append("  none")
+    for note in report.notes:
+        lines += ["", f"Note: {note}"]
     if report.problems:
         lines += ["", f"Skipped {len(report.problems)} malformed row(s):"]
         lines += [f"  line {p.line}: {p.message}" for p in report.problems]
@@ -60,19 +67,27 @@ def render_text(report: Report, source: str) -> str:
 
 
 @click.command("report")
-@click.option("--file", "file", type=click.Path(path_type=Path), default=Path("trades.csv"),
-              show_default=True, help="Trade audit CSV written by the run.")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--file", "file", type=click.Path(path_type=Path), default=None,
+              help="The audit log (order_events.csv) or round-trip table (round_trips.csv) to read "
+                   "(same as PATH; default: order_events.csv).")
 @click.option("--state", type=click.Path(path_type=Path), default=None,
-              help="State database: list its open positions instead of the log's FIFO lots.")
+              help="State database whose last cycle's closes mark the open positions "
+                   "(default: state.sqlite beside the audit log, when PATH is a folder).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def command(file: Path, state: Path | None, as_json: bool) -> None:
-    """Realised PnL (FIFO per symbol), win rate, trades, volume and open positions."""
-    try:
-        from hybrid_core.ops.report import build_report, with_state_positions
+def command(path: Path | None, file: Path | None, state: Path | None, as_json: bool) -> None:
+    """Round trips, realised PnL (FIFO), win rate, fills, volume and marked open positions.
 
-        report = build_report(file)
-        if state is not None:
-            report = with_state_positions(report, state)
+    PATH: a run's or replay's output folder, a backtest's output folder, or one of their files.
+    """
+    if path is not None and file is not None:
+        click.echo("error: give PATH or --file, not both", err=True)
+        sys.exit(2)
+    file = path or file or Path("order_events.csv")
+    try:
+        from hybrid_core.ops.report import load_report
+
+        report = load_report(file, state)
     except HybridError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)  # SystemExit, not ctx.exit: the exit code survives standalone_mode=False

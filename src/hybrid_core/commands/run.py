@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 @click.option("--log-file", type=click.Path(dir_okay=False), help="Also log to this rotated file.")
 @click.option("--log-level", default="INFO", show_default=True, help="TRACE, DEBUG, INFO, WARNING, ERROR.")
 @click.option("--trade-log", type=click.Path(dir_okay=False),
-              help="Trade audit CSV (default: outputs.trade_log of the profile, else trades.csv).")
+              help="Order-events audit log (default: outputs.trade_log of the profile, else order_events.csv).")
 @click.option("--as-of", "as_of", type=SESSION_DATE,
               help="Decide at the close of this session instead of the latest bar (with --once).")
 @click.option("--metrics-port", type=click.IntRange(0, 65535),

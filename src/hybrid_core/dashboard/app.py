@@ -1,4 +1,4 @@
-"""Streamlit entry script: ``streamlit run app.py -- --trades trades.csv --health FILE``."""
+"""Streamlit entry script: ``streamlit run app.py -- --trades order_events.csv --health FILE``."""
 
 import sys
 

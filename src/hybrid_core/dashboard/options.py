@@ -18,7 +18,7 @@ DEFAULT_REFRESH_S = 30.0
 class DashboardOptions:
     """Where the dashboard reads from and how often it refreshes."""
 
-    trades: Path = Path("trades.csv")
+    trades: Path = Path("order_events.csv")
     health: Path = attrs.field(factory=lambda: Path(default_health_file()))
     backtest: Path | None = None
     state: Path | None = None

@@ -28,7 +28,7 @@ from hybrid_core.dashboard.sources import (
 from hybrid_core.ops.report import Report, positions_frame
 
 STATE_COLOURS = {ONLINE: "green", STALE: "orange"}  # anything else: red
-TILE_LABELS = ("Realised PnL", "Win rate", "Total trades", "Symbols", "Volume")
+TILE_LABELS = ("Realised PnL", "Round trips", "Win rate", "Open positions", "Unrealised PnL", "Fills")
 RECENT_ROWS = 100
 
 
@@ -122,14 +122,29 @@ def _badge(text: str, colour: str) -> str:
     return f":{colour}-background[**:{colour}[{text}]**]"
 
 
+def tile_values(report: Report) -> dict[str, str]:
+    """The tiles' texts by label (the same numbers as ``hybrid report``)."""
+    unreal = report.unrealised_pnl
+    return dict(zip(TILE_LABELS, (
+        money_tile(report.realised_pnl), f"{report.round_trips:,}", f"{report.win_rate:.1%}",
+        f"{len(report.open_positions):,}", "unmarked" if unreal is None else money_tile(unreal),
+        f"{report.fills:,}"), strict=True))
+
+
 def _render_tiles(report: Report) -> None:
-    values = (money_tile(report.realised_pnl), f"{report.win_rate:.1%}", f"{report.trades:,}",
-              f"{len(report.symbols):,}", money_tile(report.volume))
-    helps = (f"{money(report.realised_pnl)}: FIFO-matched realised profit and loss of filled orders",
-             f"{report.wins} winning of {report.round_trips} round trips (closing fills)",
-             "Filled orders", ", ".join(report.symbols) or "none",
-             f"{money(report.volume)}: sum of |qty × price| over fills")
-    for column, label, value, help_text in zip(st.columns(5), TILE_LABELS, values, helps, strict=True):
+    values = tile_values(report).values()
+    unreal = report.unrealised_pnl
+    helps = (f"{money(report.realised_pnl)}: realised profit and loss of the closed round trips, "
+             f"after commissions",
+             "Closing fills matched FIFO against the lots they close (the backtest's round trips)",
+             f"{report.wins} winning of {report.round_trips} round trips",
+             ", ".join(p.symbol for p in report.open_positions) or "none",
+             ("no market close to mark the open positions with (give the state database)" if unreal is None
+              else f"{money(unreal)}: open positions at the closes of {report.marks_as_of}"),
+             f"Filled orders; volume {money(report.volume)} (sum of |qty × price|) over "
+             f"{len(report.symbols)} symbol(s)")
+    for column, label, value, help_text in zip(st.columns(len(TILE_LABELS)), TILE_LABELS, values, helps,
+                                               strict=True):
         column.metric(label, value, help=help_text, border=True)
 
 
@@ -154,16 +169,18 @@ def _render_trades(report: Report) -> None:
 
 def _render_positions(report: Report, options: DashboardOptions) -> None:
     st.subheader("Open positions")
-    source = "state database" if options.state is not None and options.state.is_file() else "trade log"
     if not report.open_positions:
-        st.info(f"No open positions ({source}).")
+        st.info("No open positions.")
         return
     frame = positions_frame(report.open_positions)
     frame["entry_time"] = frame["entry_time"].fillna("")
-    st.caption(f"From the {source}; marked at the latest price in the trade log.")
+    frame["mark_date"] = frame["mark_date"].fillna("")
+    marked = (f"marked at the closes of {report.marks_as_of} (state database)" if report.marks_as_of
+              else "unmarked: no state database with the cycle's closes")
+    st.caption(f"Open lots of the round-trip ledger; {marked}.")
     st.dataframe(frame, hide_index=True, key="open_positions", column_config={
         "entry_price": st.column_config.NumberColumn(format="%.2f"),
-        "last_price": st.column_config.NumberColumn(format="%.2f"),
+        "mark": st.column_config.NumberColumn(format="%.2f"),
         "market_value": st.column_config.NumberColumn(format="%.2f"),
         "unrealised_pnl": st.column_config.NumberColumn("unrealised PnL", format="%.2f"),
     })

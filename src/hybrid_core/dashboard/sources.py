@@ -17,7 +17,8 @@ import pandas as pd
 
 from hybrid_core.errors import HybridError
 from hybrid_core.ops.heartbeat import check_health
-from hybrid_core.ops.report import Report, build_report, with_state_positions
+from hybrid_core.ops.report import Report
+from hybrid_core.ops.report import load_report as read_report
 
 ONLINE, STALE, OFFLINE = "ONLINE", "STALE", "OFFLINE"
 OFFLINE_AFTER_FACTOR = 6.0
@@ -86,33 +87,40 @@ class Loaded:
 
 
 @functools.lru_cache(maxsize=4)
-def _report_of_version(trades: Path, _mtime_ns: int, _size: int) -> Report:
-    return build_report(trades)
+def _report_of_version(trades: Path, state: Path | None, _versions: tuple[tuple[int, int], ...]) -> Report:
+    return read_report(trades, state)
 
 
-def cached_report(trades: Path) -> Report:
-    """:func:`build_report`, recomputed only when the file's modification time or size changes."""
+def _version(path: Path | None) -> tuple[int, int]:
     try:
-        stat = trades.stat()
+        stat = path.stat() if path is not None else None
     except OSError:
-        return build_report(trades)  # raises the one-line "not found" DataError
-    return _report_of_version(trades, stat.st_mtime_ns, stat.st_size)
+        return (0, 0)
+    return (stat.st_mtime_ns, stat.st_size) if stat is not None else (0, 0)
+
+
+def cached_report(trades: Path, state: Path | None = None) -> Report:
+    """:func:`hybrid_core.ops.report.load_report`, recomputed only when a file it reads changes."""
+    if not trades.exists():
+        return read_report(trades, state)  # raises the one-line "not found" DataError
+    wal = state.with_name(state.name + "-wal") if state is not None else None
+    return _report_of_version(trades, state, (_version(trades), _version(state), _version(wal)))
 
 
 def load_report(trades: Path, state: Path | None = None) -> Loaded:
-    """The trade report; open positions from the state database when one is given and readable."""
+    """The report of the audit log (or output folder, or round-trip table) ``trades``, its open
+    positions marked with the closes of the state database's last cycle when one is given."""
+    notes: list[str] = []
+    if state is not None and not state.is_file():
+        notes.append(f"State database {state} not found: open positions are shown unmarked.")
+        state = None
     try:
-        report: Report = cached_report(trades)
+        report: Report = cached_report(trades, state)
     except HybridError as exc:
         return Loaded(None, errors=(str(exc),))
-    notes: list[str] = []
     if report.is_empty:
         notes.append(f"The trade log {trades} has no order events yet.")
-    if state is not None:
-        try:
-            report = with_state_positions(report, state)
-        except HybridError as exc:
-            notes.append(f"{exc} Showing the open lots of the trade log instead.")
+    notes.extend(report.notes)
     errors = tuple(f"Skipped malformed row on line {p.line} of {trades}: {p.message}"
                    for p in report.problems)
     return Loaded(report, errors=errors, notes=tuple(notes))

@@ -17,9 +17,7 @@ decision where a replay and a backtest differ.
 from __future__ import annotations
 
 import math
-import os
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,9 +32,6 @@ from ..errors import HybridError
 from ..live.runner import RunSession
 from ..ops.state import StateStore
 from .backtest import Window, load_window
-
-HOLD_AFTER_ENV = "HYBRID_TEST_HOLD_AFTER_SESSIONS"
-"""Test hook: after this many sessions of one run, print a line and wait to be killed."""
 
 
 @attrs.define
@@ -96,7 +91,6 @@ def replay(session: RunSession, start: pd.Timestamp, end: pd.Timestamp, *, warmu
         from tqdm import tqdm
 
         iterator = tqdm(sessions, desc="replay", unit="session", file=sys.stderr)
-    hold_after = int(os.environ.get(HOLD_AFTER_ENV) or 0)
     ran = []
     for day in iterator:
         if stop is not None and stop.is_set:
@@ -105,10 +99,6 @@ def replay(session: RunSession, start: pd.Timestamp, end: pd.Timestamp, *, warmu
         ran.append(day)
         logger.info("Replayed session {day} ({done} of {total})", day=str(day.date()),
                     done=skipped + len(ran), total=skipped + len(sessions))
-        if hold_after and len(ran) == hold_after:
-            print(f"replay holding after {len(ran)} session(s) ({HOLD_AFTER_ENV})", file=sys.stderr, flush=True)
-            while True:  # the test kills the process here
-                time.sleep(60)
     trades = replay_round_trips(session.state)
     return ReplayResult(sessions=ran, skipped=skipped, trades=trades, panel=panel, start=window.start)
 

@@ -1,21 +1,27 @@
-"""Trade report: realised PnL by FIFO lot matching, win rate, volume and open positions.
+"""Trade report: realised PnL, round trips, win rate, volume and marked open positions.
 
-The single implementation of the trading numbers: ``hybrid report`` prints them and the
-dashboard shows them. Input is the trade audit CSV (one row per order event); only ``filled``
-rows move positions. A malformed row is listed in :attr:`Report.problems` with its line number
-and skipped, so a damaged log still yields a report. (The strict
-:func:`hybrid_core.ops.audit.read_trade_log` refuses a whole file instead, which suits the
-writer, not a report.) A last line without its newline is a write in progress and is ignored.
+The single implementation of the reported trading numbers: ``hybrid report`` prints them and
+the dashboard shows them. Round trips and open lots come from the account's ledger
+(:mod:`hybrid_core.account.ledger`), the code that builds a backtest's and a replay's round
+trips, so every tool counts the same round trips with the same PnL (after commissions).
 
-Definitions:
+Sources (:func:`load_report`):
 
-- a *fill* is a row with status ``filled``; ``trades`` counts fills;
-- a *round trip* is one closing fill (a sell against long lots, or a buy against short lots);
-  its PnL is the sum over the FIFO lots it consumes, attributed to the strategy that opened them;
-- ``win_rate`` = round trips with pnl > 0 / all round trips (0.0 when there are none);
-- ``volume`` = sum of |qty * price| over fills;
-- open positions are the FIFO lots left per symbol, marked at ``last_prices`` when given, else
-  at the last price the log shows for the symbol (:func:`latest_prices`).
+- an order-events audit log (``order_events.csv``, one row per order event; only ``filled``
+  rows move positions), marked with the closes the last cycle saw, read from the run's state
+  database (``marks`` table) when one is given or found beside the log. Without it the report
+  says that open positions are unmarked instead of marking them at a fill price;
+- a round-trip table (``round_trips.csv`` of a backtest or replay output folder), whose
+  ``end_of_data`` rows are the open positions marked at their last close.
+
+A malformed audit row is listed in :attr:`Report.problems` with its line number and skipped,
+so a damaged log still yields a report. (The strict :func:`hybrid_core.ops.audit.read_trade_log`
+refuses a whole file instead, which suits the writer, not a report.) A last line without its
+newline is a write in progress and is ignored.
+
+Definitions: a *fill* is a ``filled`` row (``fills`` counts them); a *round trip* is one
+closing fill matched FIFO against the lots it closes; ``win_rate`` = round trips with pnl > 0 /
+round trips (0.0 when none); ``volume`` = sum of |qty * price| over fills.
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ import csv
 import io
 import math
 import sqlite3
-from collections import deque
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,8 +38,9 @@ import attrs
 import numpy as np
 import pandas as pd
 
+from hybrid_core.account.ledger import END_OF_DATA, ROUND_TRIP_COLUMNS, Ledger, OpenLot, RoundTrip
 from hybrid_core.errors import DataError
-from hybrid_core.ops.audit import TRADE_LOG_COLUMNS, TRADE_SIDES, TRADE_STATUSES
+from hybrid_core.ops.audit import DEFAULT_FILE, TRADE_LOG_COLUMNS, TRADE_SIDES, TRADE_STATUSES
 
 REQUIRED_COLUMNS = ("timestamp", "symbol", "side", "qty", "price", "status")
 OPTIONAL_COLUMNS = tuple(c for c in TRADE_LOG_COLUMNS if c not in REQUIRED_COLUMNS)
@@ -50,46 +56,8 @@ class RowProblem:
     message: str
 
 
-@attrs.frozen
-class RoundTrip:
-    """One closing fill matched FIFO against the lots it closes."""
-
-    symbol: str
-    strategy: str
-    qty: float
-    entry_price: float  # quantity-weighted over the matched lots
-    exit_price: float
-    entry_time: pd.Timestamp
-    exit_time: pd.Timestamp
-    pnl: float
-    line: int
-
-
-@attrs.frozen
-class OpenPosition:
-    """What is left of a symbol's lots (qty < 0 for a short), with its mark."""
-
-    symbol: str
-    qty: float
-    entry_price: float  # average cost of the remaining lots
-    entry_time: pd.Timestamp | None
-    strategy: str
-    last_price: float | None = None
-
-    @property
-    def cost(self) -> float:
-        """Entry value of the position."""
-        return self.qty * self.entry_price
-
-    @property
-    def market_value(self) -> float | None:
-        """Value at the mark, or None without a mark."""
-        return None if self.last_price is None else self.qty * self.last_price
-
-    @property
-    def unrealised_pnl(self) -> float | None:
-        """(mark - entry) * qty, or None without a mark."""
-        return None if self.last_price is None else (self.last_price - self.entry_price) * self.qty
+OpenPosition = OpenLot
+"""An open position of the report: the ledger's open lot with its mark."""
 
 
 @attrs.frozen
@@ -115,7 +83,7 @@ class Report:
 
     realised_pnl: float
     win_rate: float
-    trades: int
+    fills: int
     round_trips: int
     wins: int
     symbols: tuple[str, ...]
@@ -128,6 +96,11 @@ class Report:
     status_counts: Mapping[str, int]
     marks: Mapping[str, float]
     events: pd.DataFrame = attrs.field(eq=False, repr=False)
+    source: str = ""
+    """What was read (the audit log or round-trip table, and where the marks came from)."""
+    marks_as_of: str | None = None
+    """As-of date of the cycle whose closes marked the open positions (None: unmarked)."""
+    notes: tuple[str, ...] = ()
 
     @property
     def losses(self) -> int:
@@ -136,20 +109,22 @@ class Report:
 
     @property
     def unrealised_pnl(self) -> float | None:
-        """Sum of the marked open positions' unrealised PnL (None when nothing is marked)."""
-        values = [p.unrealised_pnl for p in self.open_positions if p.unrealised_pnl is not None]
-        return sum(values) if values else None
+        """Sum of the open positions' unrealised PnL; None when one of them has no mark."""
+        values = [p.unrealised_pnl for p in self.open_positions]
+        if any(v is None for v in values):
+            return None
+        return float(sum(v for v in values if v is not None))
 
     @property
     def is_empty(self) -> bool:
-        """True when the log holds no valid order events at all."""
-        return self.events.empty
+        """True when the source holds no valid order events (or round trips) at all."""
+        return self.events.empty and not self.closed and not self.open_positions
 
     def cumulative_pnl(self) -> pd.DataFrame:
         """Realised PnL over time: one row per round trip, columns time, symbol, pnl, cumulative."""
         frame = pd.DataFrame(
             {
-                "time": [t.exit_time for t in self.closed],
+                "time": [t.exit_date for t in self.closed],
                 "symbol": [t.symbol for t in self.closed],
                 "pnl": [t.pnl for t in self.closed],
             }
@@ -164,11 +139,14 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every number (timestamps as ISO strings)."""
         return {
+            "source": self.source,
             "realised_pnl": self.realised_pnl,
             "unrealised_pnl": self.unrealised_pnl,
+            "marks_as_of": self.marks_as_of,
             "win_rate": self.win_rate,
-            "trades": self.trades,
+            "fills": self.fills,
             "round_trips": self.round_trips,
+            "open_position_count": len(self.open_positions),
             "wins": self.wins,
             "losses": self.losses,
             "symbols": list(self.symbols),
@@ -183,6 +161,7 @@ class Report:
                 for row in self.cumulative_pnl().itertuples(index=False)
             ],
             "problems": [{"line": p.line, "message": p.message} for p in self.problems],
+            "notes": list(self.notes),
         }
 
 
@@ -204,14 +183,15 @@ def _breakdown_dict(b: Breakdown) -> dict[str, Any]:
     }
 
 
-def _position_dict(p: OpenPosition) -> dict[str, Any]:
+def _position_dict(p: OpenLot) -> dict[str, Any]:
     return {
         "symbol": p.symbol,
         "qty": p.qty,
         "entry_price": p.entry_price,
-        "entry_time": _iso(p.entry_time),
+        "entry_time": _iso(p.entry_date),
         "strategy": p.strategy,
-        "last_price": p.last_price,
+        "mark": p.mark,
+        "mark_date": _iso(p.mark_date),
         "market_value": p.market_value,
         "unrealised_pnl": p.unrealised_pnl,
     }
@@ -335,15 +315,7 @@ def _empty_events() -> pd.DataFrame:
     return frame
 
 
-# ----------------------------------------------------------------------------- FIFO
-
-
-@attrs.define
-class _Lot:
-    qty: float  # signed: > 0 long, < 0 short
-    price: float
-    time: pd.Timestamp
-    strategy: str
+# ----------------------------------------------------------------------------- ledger
 
 
 def _fill_rows(events: pd.DataFrame, problems: list[RowProblem]) -> pd.DataFrame:
@@ -363,98 +335,16 @@ def _fill_rows(events: pd.DataFrame, problems: list[RowProblem]) -> pd.DataFrame
     return fills[pd.Series(keep, index=fills.index, dtype=bool)]
 
 
-@attrs.frozen
-class _FillRow:
-    symbol: str
-    side: str
-    qty: float
-    price: float
-    timestamp: pd.Timestamp
-    strategy: str
-    line: int
-
-
-def match_fifo(fills: pd.DataFrame) -> tuple[list[RoundTrip], dict[str, deque[_Lot]]]:
-    """Match time-ordered fills FIFO per symbol; return the round trips and the lots left."""
-    books: dict[str, deque[_Lot]] = {}
-    trips: list[RoundTrip] = []
-    columns = ["symbol", "side", "qty", "price", "timestamp", "strategy", "line"]
-    records = zip(*(fills[c].tolist() for c in columns), strict=True)  # lists: fast on arrow strings
-    for values in records:
-        row = _FillRow(*values)
-        lots = books.setdefault(row.symbol, deque())
-        signed = row.qty if row.side == "buy" else -row.qty
-        remaining = signed
-        matched_qty = matched_cost = pnl = 0.0
-        strategies: list[str] = []
-        entry_time = None
-        # close opposite-direction lots first
-        while lots and abs(remaining) > _EPS and (lots[0].qty > 0) != (remaining > 0):
-            lot = lots[0]
-            take = min(abs(remaining), abs(lot.qty))
-            direction = 1.0 if lot.qty > 0 else -1.0
-            pnl += direction * take * (row.price - lot.price)
-            matched_qty += take
-            matched_cost += take * lot.price
-            entry_time = lot.time if entry_time is None else entry_time
-            if lot.strategy and lot.strategy not in strategies:
-                strategies.append(lot.strategy)
-            lot.qty -= direction * take
-            remaining += direction * take
-            if abs(lot.qty) <= _EPS * max(1.0, take):
-                lots.popleft()
-        if matched_qty > 0:
-            trips.append(
-                RoundTrip(
-                    symbol=row.symbol,
-                    strategy="+".join(strategies) or row.strategy,
-                    qty=matched_qty,
-                    entry_price=matched_cost / matched_qty,
-                    exit_price=row.price,
-                    entry_time=entry_time,
-                    exit_time=row.timestamp,
-                    pnl=pnl,
-                    line=int(row.line),
-                )
-            )
-        if abs(remaining) > _EPS * max(1.0, abs(signed)):
-            lots.append(_Lot(remaining, row.price, row.timestamp, row.strategy))
-    return trips, books
-
-
-def _open_positions(
-    books: Mapping[str, deque[_Lot]], marks: Mapping[str, float]
-) -> list[OpenPosition]:
-    out = []
-    for symbol in sorted(books):
-        lots = books[symbol]
-        qty = sum(lot.qty for lot in lots)
-        if not lots or abs(qty) <= _EPS:
-            continue
-        out.append(
-            OpenPosition(
-                symbol=symbol,
-                qty=qty,
-                entry_price=sum(lot.qty * lot.price for lot in lots) / qty,
-                entry_time=lots[0].time,
-                strategy="+".join(dict.fromkeys(lot.strategy for lot in lots if lot.strategy)),
-                last_price=marks.get(symbol),
-            )
-        )
-    return out
-
-
-def latest_prices(events: pd.DataFrame) -> dict[str, float]:
-    """The last market price the log shows per symbol, in file (append) order.
-
-    Any row with a positive price counts (non-filled rows carry the reference close) except
-    an unfilled stop order, whose price is its trigger, not the market. File order, not
-    timestamps: a replay stamps fills with simulated time and other events with wall time.
-    """
-    price = events["price"].astype(float)
-    stop_order = (events["reason"] == "stop_loss") & (events["status"] != "filled")
-    priced = events[(price > 0) & ~stop_order].sort_values("line", kind="stable")
-    return {str(k): float(v) for k, v in priced.groupby("symbol")["price"].last().items()}
+def ledger_of(fills: pd.DataFrame) -> Ledger:
+    """The account's ledger fed with the log's time-ordered fills (commission when logged)."""
+    ledger = Ledger()
+    fees = pd.to_numeric(fills["commission"], errors="coerce").fillna(0.0) if "commission" in fills else None
+    columns = ["symbol", "side", "qty", "price", "timestamp", "strategy", "reason"]
+    rows = zip(*(fills[c].tolist() for c in columns), strict=True)  # lists: fast on arrow strings
+    for k, (symbol, side, qty, price, when, strategy, reason) in enumerate(rows):
+        ledger.fill(symbol, side, float(qty), float(price), when, strategy=strategy, reason=reason,
+                    commission=float(fees.iloc[k]) if fees is not None else 0.0)
+    return ledger
 
 
 def _breakdowns(trips: list[RoundTrip], fills: pd.DataFrame, key: str) -> list[Breakdown]:
@@ -479,87 +369,158 @@ def _breakdowns(trips: list[RoundTrip], fills: pd.DataFrame, key: str) -> list[B
     return out
 
 
-def build_report(
-    source: str | Path | pd.DataFrame, last_prices: Mapping[str, float] | None = None
-) -> Report:
-    """Read the trade log (path or frame of raw rows) and compute every report number.
+def build_report(source: str | Path | pd.DataFrame, marks: Mapping[str, float] | None = None, *,
+                 marks_as_of: str | None = None, mark_dates: Mapping[str, Any] | None = None,
+                 described: str = "") -> Report:
+    """Read an order-events audit log (path or frame of raw rows) and compute every report number.
 
-    ``last_prices`` marks open positions; symbols without one are marked at the latest price
-    in the log.
+    ``marks`` (closes from market data, e.g. :func:`read_state_marks`) value the open positions;
+    without them the open positions are listed unmarked and the report says so.
     """
     events, problems = read_events(source)
     fills = _fill_rows(events, problems)
-    trips, books = match_fifo(fills)
-    marks = {**latest_prices(events), **{k: float(v) for k, v in (last_prices or {}).items()}}
+    ledger = ledger_of(fills)
+    trips = list(ledger.closed)
+    given = {k: float(v) for k, v in (marks or {}).items()}
+    dates = {k: pd.Timestamp(v) for k, v in (mark_dates or {}).items()}
+    lots = ledger.open_lots(given, dates)
+    notes = []
+    unmarked = [lot.symbol for lot in lots if lot.mark is None]
+    if unmarked:
+        notes.append(f"no market close for {', '.join(unmarked)}: unrealised PnL unknown (the audit log "
+                     f"has fill prices, not marks; pass --state with the run's state database)")
+    volume_fills = fills.assign(value=fills["qty"] * fills["price"])
+    name = described or (str(source) if not isinstance(source, pd.DataFrame) else "(frame)")
     return Report(
         realised_pnl=float(sum(t.pnl for t in trips)),
         win_rate=(sum(1 for t in trips if t.pnl > 0) / len(trips)) if trips else 0.0,
-        trades=len(fills),
+        fills=len(fills),
         round_trips=len(trips),
         wins=sum(1 for t in trips if t.pnl > 0),
         symbols=tuple(sorted(set(fills["symbol"]))),
-        volume=float(fills["value"].abs().sum()),
-        by_symbol=tuple(_breakdowns(trips, fills, "symbol")),
-        by_strategy=tuple(_breakdowns(trips, fills, "strategy")),
-        open_positions=tuple(_open_positions(books, marks)),
+        volume=float(volume_fills["value"].abs().sum()),
+        by_symbol=tuple(_breakdowns(trips, volume_fills, "symbol")),
+        by_strategy=tuple(_breakdowns(trips, volume_fills, "strategy")),
+        open_positions=tuple(lots),
         closed=tuple(trips),
         problems=tuple(sorted(problems, key=lambda p: p.line)),
         status_counts={str(k): int(v) for k, v in events["status"].value_counts().sort_index().items()},
-        marks=marks,
+        marks=given,
         events=events,
+        source=name,
+        marks_as_of=marks_as_of if not unmarked else None,
+        notes=tuple(notes),
     )
+
+
+def report_from_round_trips(path: Path) -> Report:
+    """The report of a round-trip table (``round_trips.csv`` of a backtest or replay folder)."""
+    try:
+        table = pd.read_csv(path, parse_dates=["entry_date", "exit_date"])
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise DataError(f"cannot read the round-trip table {path}: {exc}") from exc
+    missing = [c for c in ROUND_TRIP_COLUMNS if c not in table.columns]
+    if missing:
+        raise DataError(f"{path} lacks column(s) {', '.join(missing)}: not a round-trip table")
+    closed_rows = table[table["exit_reason"] != END_OF_DATA]
+    open_rows = table[table["exit_reason"] == END_OF_DATA]
+    trips = [RoundTrip(symbol=r.symbol, strategy=r.strategy, qty=r.qty, entry_date=r.entry_date,
+                       entry_price=r.entry_price, exit_date=r.exit_date, exit_price=r.exit_price,
+                       exit_reason=r.exit_reason,
+                       commission=(r.exit_price - r.entry_price) * r.qty - r.pnl)
+             for r in closed_rows.itertuples(index=False)]
+    lots = [OpenLot(symbol=r.symbol, qty=r.qty, entry_price=r.entry_price, entry_date=r.entry_date,
+                    strategy=r.strategy, entry_commission=(r.exit_price - r.entry_price) * r.qty - r.pnl,
+                    mark=r.exit_price, mark_date=r.exit_date)
+             for r in open_rows.sort_values("symbol").itertuples(index=False)]
+    fills = pd.DataFrame({
+        "symbol": [*table["symbol"], *closed_rows["symbol"]],
+        "strategy": [*table["strategy"], *closed_rows["strategy"]],
+        "value": [*(table["entry_price"] * table["qty"]), *(closed_rows["exit_price"] * closed_rows["qty"])],
+    })
+    fills["line"] = range(len(fills))
+    marked = str(open_rows["exit_date"].max().date()) if len(open_rows) else None
+    return Report(
+        realised_pnl=float(sum(t.pnl for t in trips)),
+        win_rate=(sum(1 for t in trips if t.pnl > 0) / len(trips)) if trips else 0.0,
+        fills=len(fills),
+        round_trips=len(trips),
+        wins=sum(1 for t in trips if t.pnl > 0),
+        symbols=tuple(sorted(set(table["symbol"]))),
+        volume=float(fills["value"].abs().sum()),
+        by_symbol=tuple(_breakdowns(trips, fills, "symbol")),
+        by_strategy=tuple(_breakdowns(trips, fills, "strategy")),
+        open_positions=tuple(lots),
+        closed=tuple(trips),
+        problems=(),
+        status_counts={},
+        marks={lot.symbol: float(lot.mark) for lot in lots if lot.mark is not None},
+        events=_empty_events(),
+        source=f"round-trip table {path}",
+        marks_as_of=marked,
+    )
+
+
+def load_report(path: str | Path, state: str | Path | None = None) -> Report:
+    """The report of whatever ``path`` is: an output folder, an audit log or a round-trip table.
+
+    A folder is read as a run's folder when it holds ``order_events.csv`` (marked from the
+    ``state.sqlite`` beside it), else as a backtest's when it holds ``round_trips.csv``.
+    ``state`` names the state database whose last cycle's closes mark an audit log.
+    """
+    target = Path(path)
+    if target.is_dir():
+        log, table = target / DEFAULT_FILE, target / ROUND_TRIPS_FILE
+        if log.is_file():
+            found = target / "state.sqlite"
+            return load_report(log, state if state is not None else (found if found.is_file() else None))
+        if table.is_file():
+            return report_from_round_trips(table)
+        raise DataError(f"{target} holds neither {DEFAULT_FILE} (a run's audit log) nor {ROUND_TRIPS_FILE} "
+                        f"(a backtest's round trips); pass the folder or file the run wrote")
+    if target.is_file() and _header(target) >= set(ROUND_TRIP_COLUMNS):
+        return report_from_round_trips(target)
+    if state is None:
+        return build_report(target, described=f"audit log {target} (no state database: unmarked)")
+    as_of, marks = read_state_marks(state)
+    return build_report(target, {s: c for s, (c, _d) in marks.items()}, marks_as_of=as_of,
+                        mark_dates={s: d for s, (_c, d) in marks.items()},
+                        described=f"audit log {target}, marked at the closes of {as_of} ({state})")
+
+
+ROUND_TRIPS_FILE = "round_trips.csv"
+
+
+def _header(path: Path) -> set[str]:
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return {c.strip() for c in handle.readline().lstrip("\ufeff").split(",")}
 
 
 # ----------------------------------------------------------------------------- state database
 
 
-def read_state_positions(
-    db_path: str | Path, marks: Mapping[str, float] | None = None
-) -> list[OpenPosition]:
-    """Open positions from the state database's ``positions`` table, opened read-only.
+def read_state_marks(db_path: str | Path) -> tuple[str | None, dict[str, tuple[float, str]]]:
+    """The closes the run's last cycle marked its positions at: ``(as_of, {symbol: (close, bar date)})``.
 
-    Raises :class:`DataError` (one line) when the file, the table or a column is missing.
+    The state database is opened read-only. Raises :class:`DataError` (one line) when the file
+    or its ``marks`` table is missing (a state database from before marks were kept).
     """
+    from hybrid_core.ops.state import read_latest_marks
+
     path = Path(db_path)
     if not path.is_file():
         raise DataError(f"state database not found: {path}; pass --state with the profile's state_db")
     try:
         with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as conn:
-            conn.row_factory = sqlite3.Row
-            rows = conn.execute(
-                "SELECT symbol, qty, entry_price, entry_date, strategy FROM positions"
-            ).fetchall()
+            return read_latest_marks(conn)
     except sqlite3.Error as exc:
-        raise DataError(f"cannot read positions from state database {path}: {exc}") from exc
-    marks = marks or {}
-    out = []
-    for row in rows:
-        try:
-            qty, entry = float(row["qty"]), float(row["entry_price"])
-        except (TypeError, ValueError):
-            continue
-        when = pd.to_datetime(row["entry_date"], errors="coerce", utc=True)
-        out.append(
-            OpenPosition(
-                symbol=str(row["symbol"]),
-                qty=qty,
-                entry_price=entry,
-                entry_time=None if pd.isna(when) else when,
-                strategy=str(row["strategy"] or ""),
-                last_price=marks.get(str(row["symbol"])),
-            )
-        )
-    return sorted(out, key=lambda p: p.symbol)
-
-
-def with_state_positions(report: Report, db_path: str | Path) -> Report:
-    """The report with its open positions taken from the state database, marked like the log's."""
-    return attrs.evolve(report, open_positions=tuple(read_state_positions(db_path, report.marks)))
+        raise DataError(f"cannot read marks from state database {path}: {exc} (a run of this version "
+                        f"writes them each cycle)") from exc
 
 
 def positions_frame(positions: Iterable[OpenPosition]) -> pd.DataFrame:
     """Open positions as a display/JSON-friendly frame."""
     records = [_position_dict(p) for p in positions]
-    columns = ["symbol", "qty", "entry_price", "entry_time", "strategy", "last_price",
+    columns = ["symbol", "qty", "entry_price", "entry_time", "strategy", "mark", "mark_date",
                "market_value", "unrealised_pnl"]
     return pd.DataFrame(records, columns=columns)
