@@ -84,7 +84,7 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
     panel = window.panel
     t_load = time.perf_counter()
 
-    notes = survivorship_warnings(strategies, panel.select(start=window.start))
+    notes = survivorship_warnings(strategies, window.trading)
     if window.note:
         notes.append(window.note)
     for line in notes:

@@ -106,8 +106,9 @@ def _compare(session: RunSession, result) -> None:  # type: ignore[no-untyped-de
                    "(or check the warm-up) before trusting this profile's parity")
         raise SystemExit(1)
     if diff is None:
-        click.echo(f"replay matches the backtest: {len(bt.trades)} round trip(s), same symbols, dates, reasons, "
-                   f"quantities and prices (1e-9 relative)")
+        still = int((bt.trades["exit_reason"] == "end_of_data").sum())
+        click.echo(f"replay matches the backtest: {len(bt.trades) - still} round trip(s) and {still} open "
+                   f"position(s), same symbols, dates, reasons, quantities and prices (1e-9 relative)")
         return
     click.echo(diff.describe())
     decision_day = window.dates[window.dates < diff.date]

@@ -164,6 +164,11 @@ class Window:
     note: str | None = None
     """Set when the data holds fewer warm-up sessions than asked for."""
 
+    @property
+    def trading(self) -> Panel:
+        """The bars from ``start`` on (the panel itself on a cold start)."""
+        return self.panel if self.panel.dates[0] >= self.start else self.panel.select(start=self.start)
+
 
 def load_window(data_source: Any, strategies: Sequence[Strategy], start: pd.Timestamp | None,
                 end: pd.Timestamp | None, warmup: int = 0) -> Window:
@@ -201,7 +206,7 @@ def load_window(data_source: Any, strategies: Sequence[Strategy], start: pd.Time
         if short:
             note = (f"warm-up: {warmup} session(s) asked for, the data before {first.date()} holds fewer "
                     f"({', '.join(short)}); indicators start partly cold")
-    elif start is not None:
+    elif start is not None and len(panel.dates) and panel.dates[0] < first:
         panel = panel.select(start=first)
     return Window(panel=panel, start=first, warmup=warmup, note=note)
 

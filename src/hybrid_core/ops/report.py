@@ -389,8 +389,17 @@ def build_report(source: str | Path | pd.DataFrame, marks: Mapping[str, float] |
     if unmarked:
         notes.append(f"no market close for {', '.join(unmarked)}: unrealised PnL unknown (the audit log "
                      f"has fill prices, not marks; pass --state with the run's state database)")
-    volume_fills = fills.assign(value=fills["qty"] * fills["price"])
     name = described or (str(source) if not isinstance(source, pd.DataFrame) else "(frame)")
+    return _report(
+        trips, lots, fills.assign(value=fills["qty"] * fills["price"]),
+        problems=tuple(sorted(problems, key=lambda p: p.line)),
+        status_counts={str(k): int(v) for k, v in events["status"].value_counts().sort_index().items()},
+        marks=given, events=events, source=name, marks_as_of=marks_as_of if not unmarked else None,
+        notes=tuple(notes))
+
+
+def _report(trips: list[RoundTrip], lots: list[OpenLot], fills: pd.DataFrame, **fields: Any) -> Report:
+    """The numbers every source shares: ``fills`` has symbol, strategy, value and line per fill."""
     return Report(
         realised_pnl=float(sum(t.pnl for t in trips)),
         win_rate=(sum(1 for t in trips if t.pnl > 0) / len(trips)) if trips else 0.0,
@@ -398,18 +407,12 @@ def build_report(source: str | Path | pd.DataFrame, marks: Mapping[str, float] |
         round_trips=len(trips),
         wins=sum(1 for t in trips if t.pnl > 0),
         symbols=tuple(sorted(set(fills["symbol"]))),
-        volume=float(volume_fills["value"].abs().sum()),
-        by_symbol=tuple(_breakdowns(trips, volume_fills, "symbol")),
-        by_strategy=tuple(_breakdowns(trips, volume_fills, "strategy")),
+        volume=float(fills["value"].abs().sum()),
+        by_symbol=tuple(_breakdowns(trips, fills, "symbol")),
+        by_strategy=tuple(_breakdowns(trips, fills, "strategy")),
         open_positions=tuple(lots),
         closed=tuple(trips),
-        problems=tuple(sorted(problems, key=lambda p: p.line)),
-        status_counts={str(k): int(v) for k, v in events["status"].value_counts().sort_index().items()},
-        marks=given,
-        events=events,
-        source=name,
-        marks_as_of=marks_as_of if not unmarked else None,
-        notes=tuple(notes),
+        **fields,
     )
 
 
@@ -440,25 +443,9 @@ def report_from_round_trips(path: Path) -> Report:
     })
     fills["line"] = range(len(fills))
     marked = str(open_rows["exit_date"].max().date()) if len(open_rows) else None
-    return Report(
-        realised_pnl=float(sum(t.pnl for t in trips)),
-        win_rate=(sum(1 for t in trips if t.pnl > 0) / len(trips)) if trips else 0.0,
-        fills=len(fills),
-        round_trips=len(trips),
-        wins=sum(1 for t in trips if t.pnl > 0),
-        symbols=tuple(sorted(set(table["symbol"]))),
-        volume=float(fills["value"].abs().sum()),
-        by_symbol=tuple(_breakdowns(trips, fills, "symbol")),
-        by_strategy=tuple(_breakdowns(trips, fills, "strategy")),
-        open_positions=tuple(lots),
-        closed=tuple(trips),
-        problems=(),
-        status_counts={},
-        marks={lot.symbol: float(lot.mark) for lot in lots if lot.mark is not None},
-        events=_empty_events(),
-        source=f"round-trip table {path}",
-        marks_as_of=marked,
-    )
+    return _report(trips, lots, fills, problems=(), status_counts={},
+                   marks={lot.symbol: float(lot.mark) for lot in lots if lot.mark is not None},
+                   events=_empty_events(), source=f"round-trip table {path}", marks_as_of=marked)
 
 
 def load_report(path: str | Path, state: str | Path | None = None) -> Report:
