@@ -445,6 +445,10 @@ def validate(profile: RunProfile, registry: ComponentRegistry) -> list[str]:
         errors.append(f"schedule.at: expected HH:MM, got {profile.schedule.at!r}")
     if profile.schedule.days not in {"daily", "weekdays"}:
         errors.append(f"schedule.days: expected daily or weekdays, got {profile.schedule.days!r}")
+    if profile.schedule.max_failed_cycles < 1:
+        errors.append(f"schedule.max_failed_cycles: expected 1 or more, got {profile.schedule.max_failed_cycles}")
+    if profile.backtest.warmup is not None and profile.backtest.warmup < 0:
+        errors.append(f"backtest.warmup: expected 0 (cold start) or more sessions, got {profile.backtest.warmup}")
     return errors
 
 

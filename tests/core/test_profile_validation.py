@@ -55,6 +55,13 @@ def test_defaults_fill_every_optional_section(tmp_path: Path) -> None:
     assert {r.name for r in profile.risk} >= {"stop_loss", "time_stop", "max_order_value"}
     assert (profile.schedule.at, profile.outputs.trade_log) == ("16:10", "order_events.csv")
     assert profile.data.lookback_days == 400
+    assert (profile.backtest.warmup, profile.schedule.max_failed_cycles) == (None, 3)
+
+
+def test_warmup_and_failed_cycle_limits_are_checked(tmp_path: Path, registry) -> None:  # type: ignore[no-untyped-def]
+    lines = problems(tmp_path, minimal(backtest={"warmup": -1}, schedule={"max_failed_cycles": 0}), registry)
+    assert any(line.startswith("backtest.warmup: expected 0 (cold start)") for line in lines), lines
+    assert any(line.startswith("schedule.max_failed_cycles: expected 1 or more") for line in lines), lines
 
 
 def test_wrong_param_type_names_its_path(tmp_path: Path, registry) -> None:  # type: ignore[no-untyped-def]

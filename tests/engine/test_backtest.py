@@ -165,3 +165,56 @@ def test_csv_writer_quotes_like_pandas(tmp_path: Path) -> None:
                           "price": [0.1 + 0.2, 1e-17, np.nan], "qty": [4335.0, 1.5, 2.0]})
     write_csv(tmp_path / "x.csv", frame)
     assert (tmp_path / "x.csv").read_text() == frame.to_csv(index=False, date_format="%Y-%m-%d")
+
+
+class PanelSource:
+    """A data source over a panel (what `local` does with a file)."""
+
+    kind = "data_source"
+
+    def __init__(self, panel: Panel) -> None:
+        self.long = panel.to_long()
+
+    def fetch(self, symbols, start, end):  # type: ignore[no-untyped-def]
+        rows = self.long[self.long["symbol"].isin(symbols)]
+        if start is not None:
+            rows = rows[rows["date"] >= start]
+        return rows[rows["date"] <= end] if end is not None else rows
+
+
+def test_warm_up_loads_sessions_before_the_start_and_trades_only_from_it(panel: Panel) -> None:
+    from hybrid_core.engine.backtest import load_window
+
+    start = pd.Timestamp("2020-07-01")
+    strats = strategies()
+    cold = load_window(PanelSource(panel), strats, start, None, warmup=0)
+    assert cold.panel.dates[0] == start and cold.note is None
+    warm = load_window(PanelSource(panel), strats, start, None, warmup=30)
+    before = warm.panel.dates[warm.panel.dates < start]
+    # 30 sessions of each strategy's own calendar: 30 NYSE sessions reach further back than 30 crypto days
+    equity_days = warm.panel.select(EQUITIES, end=start - pd.Timedelta(days=1)).dates
+    assert len(equity_days) == 30 and before[0] == equity_days[0] and len(before) > 30
+    short = load_window(PanelSource(panel), strats, pd.Timestamp("2020-01-10"), None, warmup=30)
+    assert short.note is not None and "fewer" in short.note  # the data starts too late: said, not hidden
+
+    rules = [StopLoss(), TimeStop()]
+    hot = run_backtest(warm.panel, strats, rules, cash=100_000.0, start=start, progress=False)
+    assert hot.equity.index[0] == start and hot.equity.index.equals(cold.panel.dates)
+    assert (hot.trades["entry_date"] > start).all()  # decided at the start's close at the earliest
+    frozen = run_backtest(cold.panel, strats, rules, cash=100_000.0, progress=False)
+    # warm indicators trade from the first days; a cold start waits for its windows to fill
+    assert hot.trades["entry_date"].min() < frozen.trades["entry_date"].min()
+
+
+def test_backtest_vets_orders_like_the_live_cycle(panel: Panel) -> None:
+    from hybrid_core.builtin.guards import MaxOpenPositions
+    from hybrid_core.builtin.risk_rules import MaxOrderValue
+
+    free = run_backtest(panel, strategies(), [StopLoss(), TimeStop()], cash=100_000.0, progress=False)
+    limited = run_backtest(panel, strategies(), [StopLoss(), TimeStop(), MaxOrderValue(MaxOrderValue.Params(
+        value=20_000)), MaxOpenPositions(MaxOpenPositions.Params(limit=1))], cash=100_000.0, progress=False)
+    assert limited.refused and len(limited.trades) < len(free.trades)
+    assert any("max_order_value" in line for line in limited.refused)
+    assert any("max_open_positions" in line for line in limited.refused)
+    opened = limited.trades
+    assert (opened["qty"] * opened["entry_price"] <= 20_000 * 1.5).all()  # entries vetted at the decision close

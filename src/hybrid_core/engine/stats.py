@@ -156,7 +156,7 @@ def strategy_pnl(trades: pd.DataFrame, closes: pd.DataFrame, dates: pd.DatetimeI
     Built from the trades alone: a position counts at the closes of [entry date, exit date), is
     marked at the symbol's latest close; its entry and exit fills (with their commissions) move cash.
     Needs the ``commission`` and ``entry_commission`` columns of
-    :func:`~hybrid_core.engine.backtest.trades_frame`.
+    :func:`~hybrid_core.account.ledger.round_trips_frame`.
     The columns (one per strategy) add up to ``value - initial_cash``.
     """
     dates = pd.DatetimeIndex(dates)
