@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -191,6 +190,7 @@ WRITER = textwrap.dedent(f"""
     import sys
     from hybrid_core.ops.audit import TradeAuditLog
     log = TradeAuditLog(sys.argv[1])
+    stop_at = int(sys.argv[2]) if len(sys.argv) > 2 else None
     print("ready", flush=True)
     i = 0
     while i < {ROWS}:
@@ -202,6 +202,9 @@ WRITER = textwrap.dedent(f"""
                            "status": "filled", "client_order_id": f"id-{{k:05d}}",
                            "signal": {{"k": k, "text": "a, \\"quoted\\" value"}}}} for k in batch])
         i = batch[-1] + 1
+        if stop_at is not None and i >= stop_at:  # test hook: report, then wait to be killed
+            print(f"wrote {{i}}", flush=True)
+            sys.stdin.read()
     print("done", flush=True)
     """)
 
@@ -213,23 +216,23 @@ def _ids_in(path: Path) -> list[int]:
 
 
 def test_sigkill_at_random_moments_never_leaves_partial_or_duplicate_rows(tmp_path: Path) -> None:
-    """Kill a writer 20 times mid-stream; each restart replays every event from the start."""
+    """Kill a writer 20 times at random rows it reports; each restart replays every event from the start."""
     path = tmp_path / "trades.csv"
     rng = random.Random(7)
-    interrupted = 0
     for _ in range(20):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE,
-                                text=True)
+        stop_at = rng.randrange(1, ROWS)
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(stop_at)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0.0, 0.03))
+        wrote = int(proc.stdout.readline().split()[1])
+        assert stop_at <= wrote < ROWS
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         ids = _ids_in(path)
         assert ids == list(range(len(ids))), "rows must be a gap-free prefix, each exactly once"
-        interrupted += len(ids) < ROWS
+        assert len(ids) >= wrote
     final = subprocess.run([sys.executable, "-c", WRITER, str(path)], capture_output=True, text=True,
                            timeout=120)
     assert final.returncode == 0, final.stderr
     assert _ids_in(path) == list(range(ROWS))
     assert path.read_text().count(EXPECTED_HEADER) == 1
-    assert interrupted >= 10, f"only {interrupted} of 20 kills landed mid-stream; test too weak"

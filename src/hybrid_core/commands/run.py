@@ -80,6 +80,8 @@ def command(obj, profile_path: str, dry_run: bool, once: bool, json_logs: bool, 
                        f"{result.signals_count} signal(s), {len(result.orders)} order(s), "
                        f"{len(result.fills)} fill(s), {len(result.refused)} refused; portfolio value "
                        f"{result.portfolio_value:,.2f}{' (dry run: nothing sent)' if dry_run else ''}")
+            if result.health != "ok":
+                click.echo(f"health {result.health}: {'; '.join(result.notes)}")
             return
         stop = StopFlag()
         stop.install()
