@@ -218,3 +218,21 @@ def test_backtest_vets_orders_like_the_live_cycle(panel: Panel) -> None:
     assert any("max_open_positions" in line for line in limited.refused)
     opened = limited.trades
     assert (opened["qty"] * opened["entry_price"] <= 20_000 * 1.5).all()  # entries vetted at the decision close
+
+
+def test_a_bug_in_a_rule_stops_the_backtest_with_one_line_naming_it(panel: Panel) -> None:
+    from hybrid_core.contracts import RiskRule
+    from hybrid_core.errors import ComponentError
+
+    class Buggy(RiskRule):
+        name = "buggy"
+        plugin = "acme"
+
+        def vet(self, order, context):  # type: ignore[no-untyped-def]
+            return {}["missing"]
+
+    with pytest.raises(ComponentError) as failed:
+        run_backtest(panel, strategies(), [StopLoss(), TimeStop(), Buggy()], cash=100_000.0, progress=False)
+    message = str(failed.value)
+    assert message.startswith("risk rule 'buggy' (Buggy, plugin acme) failed in vet(): KeyError")
+    assert "\n" not in message

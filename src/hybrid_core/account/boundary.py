@@ -8,19 +8,16 @@ provides it and the method, and the callers decide (the backtest stops, the live
 the cycle closed and keeps running). A ``HybridError`` the component raised on purpose (a
 ``BrokerError``, a ``DataError``) passes through unchanged.
 
-Hot loops (the backtest's planner) keep a plain ``try`` around the whole loop, which costs
-nothing until something raises, and call :func:`component_error` with the component that
-was being called; everything else goes through :func:`call`.
+Hot loops (the planner's time stops, vetting) keep a plain ``try`` around the call, which
+costs nothing until something raises, and call :func:`component_error` with the component
+that was being called; everything else goes through :func:`call`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from ..errors import ComponentError, HybridError
-
-T = TypeVar("T")
 
 KIND_NAMES = {"strategy": "strategy", "risk_rule": "risk rule", "data_source": "data source",
               "broker": "broker"}
@@ -52,13 +49,3 @@ def call(component: Any, method: str, *args: Any, **kwargs: Any) -> Any:
         return getattr(component, method)(*args, **kwargs)
     except Exception as exc:
         raise component_error(component, method, exc) from exc
-
-
-def guarded(component: Any, method: str, fn: Callable[..., T]) -> Callable[..., T]:
-    """``fn`` (a bound method of ``component``) wrapped by the boundary, for repeated calls."""
-    def wrapper(*args: Any, **kwargs: Any) -> T:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            raise component_error(component, method, exc) from exc
-    return wrapper

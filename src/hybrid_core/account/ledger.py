@@ -16,8 +16,7 @@ So a round trip, its PnL (after commissions) and the open lots are computed once
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import attrs
 import numpy as np
@@ -219,14 +218,3 @@ def round_trips_frame(trips: Sequence[RoundTrip]) -> pd.DataFrame:
         "entry_commission": np.array([t.entry_commission for t in trips], dtype="float64"),
     }, columns=[*ROUND_TRIP_COLUMNS, "commission", "entry_commission"])
     return frame.sort_values(["entry_date", "symbol", "exit_date"], kind="stable", ignore_index=True)
-
-
-def ledger_from_fills(fills: Iterable[Mapping[str, Any]]) -> Ledger:
-    """A ledger of time-ordered fill records (keys symbol, side, qty, price, date, and optional
-    strategy, reason, commission)."""
-    ledger = Ledger()
-    for f in fills:
-        ledger.fill(f["symbol"], f["side"], float(f["qty"]), float(f["price"]), f["date"],
-                    strategy=f.get("strategy") or "", reason=f.get("reason") or "",
-                    commission=float(f.get("commission") or 0.0))
-    return ledger

@@ -41,19 +41,6 @@ class PortfolioBook(Account):
         self.commission = float(commission)
         self._slip = self.slippage_bps / 1e4
 
-    def cancel(self, symbol: str, side: str = "buy") -> list[OrderIntent]:
-        """Cancel the pending orders of ``side`` for ``symbol``; returns the cancelled orders."""
-        orders = self.pending.get(symbol)
-        if not orders:
-            return []
-        gone = [o for o in orders if o.side == side]
-        kept = [o for o in orders if o.side != side]
-        if kept:
-            self.pending[symbol] = kept
-        else:
-            del self.pending[symbol]
-        return gone
-
     # ------------------------------------------------------------------- bars
     def on_open(self, date: pd.Timestamp, opens: Mapping[str, float], lows: Mapping[str, float],
                 stop_candidates: Iterable[str] | None = None) -> list[Fill]:
