@@ -112,3 +112,14 @@ def test_two_failures_in_a_row_make_health_fail(tmp_path):
     assert _health(beat.path) == 0
     beat.write(cycle=2, mode="paper", status="error", reasons=["risk rule failed"], failed_cycles=2)
     assert _health(beat.path) == 1
+
+
+def test_entries_halted_by_the_data_quality_gate_make_the_heartbeat_degraded(demo_profile, monkeypatch):
+    monkeypatch.setenv("HYBRID_DISABLE_PLUGINS", "alpaca")
+    path = demo_profile()
+    with _session(path) as session:
+        result = session.run_cycle()  # wall clock: the bundled 2021 bars are stale today
+        beat = json.loads(session.heartbeat.path.read_text())
+    assert result.status == "ok" and result.health == "degraded"
+    assert beat["status"] == "degraded" and beat["reasons"][0].startswith("new entries halted: stale")
+    assert _health(session.heartbeat.path) == 0  # degraded is healthy, with its reason shown

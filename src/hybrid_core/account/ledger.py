@@ -15,6 +15,7 @@ So a round trip, its PnL (after commissions) and the open lots are computed once
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Mapping, Sequence
 
@@ -218,3 +219,13 @@ def round_trips_frame(trips: Sequence[RoundTrip]) -> pd.DataFrame:
         "entry_commission": np.array([t.entry_commission for t in trips], dtype="float64"),
     }, columns=[*ROUND_TRIP_COLUMNS, "commission", "entry_commission"])
     return frame.sort_values(["entry_date", "symbol", "exit_date"], kind="stable", ignore_index=True)
+
+
+def describe_round_trips(table: pd.DataFrame) -> str:
+    """One line about a round-trip table, as ``hybrid replay`` and ``hybrid backtest`` print it:
+    ``12 round trip(s) {"rebalance": 9, ...}, realised PnL 1,234.56; 3 open, unrealised -12.30``."""
+    still = table["exit_reason"] == END_OF_DATA
+    closed, held = table[~still], table[still]
+    counts = closed["exit_reason"].value_counts().to_dict() if len(closed) else {}
+    return (f"{len(closed)} round trip(s) {json.dumps(counts)}, realised PnL {closed['pnl'].sum():,.2f}; "
+            f"{len(held)} open, unrealised {held['pnl'].sum():,.2f}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -117,10 +116,11 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
     out = Path(out_dir)
     title = f"Backtest {profile.name} {meta['start']}..{meta['end']}"
     summary = write_outputs(out, result, panel, title=title, meta=meta, notes=[*notes, *checks], started=t0)
-    _print_summary(summary, out)
+    _print_summary(summary, out, result.trades)
 
 
-def _print_summary(summary: dict[str, Any], out: Path) -> None:
+def _print_summary(summary: dict[str, Any], out: Path, trades: Any) -> None:
+    from ..account.ledger import describe_round_trips
     from ..engine.backtest import ROUND_TRIPS_FILE
 
     total = summary["total"]
@@ -129,8 +129,7 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
         return "n/a" if value is None or value != value else f"{value * 100:.2f}%"
 
     click.echo(f"backtest {summary['profile']} {summary['start']}..{summary['end']}: "
-               f"{summary['dates']} dates, {summary['symbols']} symbols, {total['trades']} trades "
-               f"{json.dumps({k: v for k, v in total['trades_by_exit_reason'].items() if v})}")
+               f"{summary['dates']} dates, {summary['symbols']} symbols; {describe_round_trips(trades)}")
     click.echo(f"  final value {total['final_value']:,.2f}  CAGR {pct(total['cagr'])}  "
                f"Sharpe {total['sharpe']:.2f}  max drawdown {pct(total['max_drawdown'])}  "
                f"win rate {pct(total['win_rate'])}")

@@ -43,7 +43,7 @@ def command(obj, profile_path: str, start: pd.Timestamp, end: pd.Timestamp, out_
     the state database where it stopped; a folder holding another profile's or window's replay
     is refused.
     """
-    from ..account.ledger import ROUND_TRIP_COLUMNS
+    from ..account.ledger import ROUND_TRIP_COLUMNS, describe_round_trips
     from ..engine.backtest import ROUND_TRIPS_FILE, default_warmup, write_csv
     from ..engine.replay import replay
     from ..live.runner import RunOptions, RunSession, StopFlag
@@ -78,15 +78,6 @@ def command(obj, profile_path: str, start: pd.Timestamp, end: pd.Timestamp, out_
                    f"round trips {trades_path}")
         if compare_backtest:
             _compare(session, result)
-
-
-def describe_round_trips(trades) -> str:  # type: ignore[no-untyped-def]
-    """``12 round trip(s) {"rebalance": 9, ...}, realised PnL 1,234.56; 3 open, unrealised -12.30``."""
-    closed = trades[trades["exit_reason"] != "end_of_data"]
-    still = trades[trades["exit_reason"] == "end_of_data"]
-    counts = closed["exit_reason"].value_counts().to_dict() if len(closed) else {}
-    return (f"{len(closed)} round trip(s) {json.dumps(counts)}, realised PnL {closed['pnl'].sum():,.2f}; "
-            f"{len(still)} open, unrealised {still['pnl'].sum():,.2f}")
 
 
 def _compare(session: RunSession, result) -> None:  # type: ignore[no-untyped-def]

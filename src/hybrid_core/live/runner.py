@@ -19,6 +19,7 @@ import attrs
 import pandas as pd
 from loguru import logger
 
+from ..account.boundary import call
 from ..contracts import Panel
 from ..errors import HybridError, ProfileError
 from ..ops.audit import TradeAuditLog
@@ -68,7 +69,7 @@ class RunSession:
             self.state = StateStore(self.state_path, durable=options.durable)
             self.audit = TradeAuditLog(options.trade_log or outputs.trade_log)
             self.heartbeat = HeartbeatFile(options.health_file or outputs.health_file)
-            self.components.broker.configure(mode=self.mode, state_dir=str(self.state_path.parent))
+            call(self.components.broker, "configure", mode=self.mode, state_dir=str(self.state_path.parent))
         except BaseException:
             self.lock.release()
             raise
