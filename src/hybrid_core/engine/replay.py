@@ -62,7 +62,7 @@ def claim_folder(state: StateStore, profile: str, start: pd.Timestamp, end: pd.T
         return
     def show(run: Any) -> str:
         if not isinstance(run, dict):
-            return "a live or paper run"
+            return "a run without a replay window (a live or paper run, or an older replay)"
         return f"profile {run.get('profile')!r} {run.get('start')}..{run.get('end')} warm-up {run.get('warmup')}"
     raise HybridError(f"{state.path} holds the replay of {show(theirs)}, not of {show(mine)}; "
                       f"pass --out with a new folder (or delete that one) to replay this window")
