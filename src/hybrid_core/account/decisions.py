@@ -98,40 +98,59 @@ class DecisionTable:
         r = int(self.row_of[i])
         if r < 0:
             return None
-        symbols = self.symbols
-        entry_cols = np.flatnonzero(self.entry[r]).tolist()
-        if held is None:
-            exit_cols = np.flatnonzero(self.exit[r]).tolist()
-            keep_cols = np.flatnonzero(self.keep[r]).tolist()
-        else:
-            cols = [j for j in map(self.column.get, held) if j is not None]
-            exit_row, keep_row = self.exit[r], self.keep[r]
-            exit_cols = [j for j in cols if exit_row[j]]
-            keep_cols = [j for j in cols if keep_row[j]]
-        weight = self.weight[r]
-        info: dict[str, dict[str, Any]] = {}
-        if self.info is not None:
-            rows = {k: a[r] for k, a in self.info.items()}
-            info = {symbols[j]: {k: plain(row[j]) for k, row in rows.items()}
-                    for j in {*entry_cols, *exit_cols, *keep_cols}}
-        return Decision(date=self.dates[r], decided=bool(self.decided[r]),
-                        entries={symbols[j]: float(weight[j]) for j in entry_cols},
-                        exits=[symbols[j] for j in exit_cols], keeps=[symbols[j] for j in keep_cols],
-                        exit_reason=self.exit_reason, info=info, strategy=self.strategy)
+        info = None if self.info is None else {k: a[r] for k, a in self.info.items()}
+        return _decision(self.dates[r], bool(self.decided[r]), self.symbols, self.column, self.entry[r],
+                         self.exit[r], self.keep[r], self.weight[r], info, self.exit_reason, self.strategy, held)
 
 
 def decision_at(signals: Signals, date: pd.Timestamp, strategy: str = "",
                 held: Mapping[str, Any] | None = None) -> Decision:
-    """The decision of one date (an empty, undecided one when the strategy did nothing then)."""
-    empty = Decision(date=date, decided=False, exit_reason=signals.exit_reason, strategy=strategy)
-    if date not in signals.entry.index:
-        return empty
-    rows = [date]
-    one = Signals(entry=signals.entry.loc[rows], exit=signals.exit.loc[rows], keep=signals.keep.loc[rows],
-                  weight=signals.weight.loc[rows], decided=signals.decided.reindex(rows),
-                  exit_reason=signals.exit_reason,
-                  info={k: v.reindex(rows) for k, v in signals.info.items()})
-    return DecisionTable(one, strategy, rows).at(0, held) or empty
+    """The decision of one date (an empty, undecided one when the strategy did nothing then).
+
+    Reads only that date's row of each frame (the live cycle's last row), then builds the
+    decision exactly as :meth:`DecisionTable.at` does."""
+    index = signals.entry.index
+    if date not in index:
+        return Decision(date=date, decided=False, exit_reason=signals.exit_reason, strategy=strategy)
+    symbols = [str(s) for s in signals.entry.columns]
+
+    def row(frame: pd.DataFrame, dtype: str) -> np.ndarray:
+        values = frame.loc[date].reindex(signals.entry.columns)
+        if dtype == "bool":
+            return values.fillna(False).to_numpy(dtype=bool)
+        return values.to_numpy(dtype="float64", na_value=np.nan)
+
+    entry, exit_, keep = row(signals.entry, "bool"), row(signals.exit, "bool"), row(signals.keep, "bool")
+    flag = signals.decided.get(date, False)
+    decided = bool(flag) if pd.notna(flag) else False
+    if not (decided or entry.any() or exit_.any() or keep.any()):
+        return Decision(date=date, decided=False, exit_reason=signals.exit_reason, strategy=strategy)
+    info = {k: _array(v.loc[[date]].reindex(columns=signals.entry.columns))[0] for k, v in signals.info.items()}
+    return _decision(date, decided, symbols, {s: j for j, s in enumerate(symbols)}, entry, exit_, keep,
+                     row(signals.weight, "float"), info, signals.exit_reason, strategy, held)
+
+
+def _decision(date: pd.Timestamp, decided: bool, symbols: list[str], column: Mapping[str, int],
+              entry: np.ndarray, exit_: np.ndarray, keep: np.ndarray, weight: np.ndarray,
+              info_rows: Mapping[str, np.ndarray] | None, exit_reason: str, strategy: str,
+              held: Mapping[str, Any] | None) -> Decision:
+    """One decision from one date's rows (aligned on ``symbols``): the single place both readers use."""
+    entry_cols = np.flatnonzero(entry).tolist()
+    if held is None:
+        exit_cols = np.flatnonzero(exit_).tolist()
+        keep_cols = np.flatnonzero(keep).tolist()
+    else:
+        cols = [j for j in map(column.get, held) if j is not None]
+        exit_cols = [j for j in cols if exit_[j]]
+        keep_cols = [j for j in cols if keep[j]]
+    info: dict[str, dict[str, Any]] = {}
+    if info_rows is not None:
+        info = {symbols[j]: {k: plain(row[j]) for k, row in info_rows.items()}
+                for j in {*entry_cols, *exit_cols, *keep_cols}}
+    return Decision(date=date, decided=decided,
+                    entries={symbols[j]: float(weight[j]) for j in entry_cols},
+                    exits=[symbols[j] for j in exit_cols], keeps=[symbols[j] for j in keep_cols],
+                    exit_reason=exit_reason, info=info, strategy=strategy)
 
 
 def _array(frame: pd.DataFrame) -> np.ndarray:

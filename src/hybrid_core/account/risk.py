@@ -50,9 +50,21 @@ def reduces_exposure(order: OrderIntent, positions: Mapping[str, Position]) -> b
     return pos.qty < 0 and order.qty <= -pos.qty * (1 + 1e-9)
 
 
+@attrs.frozen
+class Refusal:
+    """Why an order was refused: the rule (a risk rule's name, ``data_quality`` or
+    ``reference_price``) and one line that names it."""
+
+    rule: str
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
 def vet(order: OrderIntent, rules: Sequence[RiskRule], context: CycleContext,
-        halt_reason: str | None = None) -> str | None:
-    """Why ``order`` is refused at this close (one line naming the rule), or None to let it through.
+        halt_reason: str | None = None) -> Refusal | None:
+    """Why ``order`` is refused at this close, or None to let it through.
 
     Entries are refused while the data quality gate halts them (``halt_reason``) and without a
     valid reference close; an exit is shown only to rules with ``sees_exits``.
@@ -60,9 +72,9 @@ def vet(order: OrderIntent, rules: Sequence[RiskRule], context: CycleContext,
     exit_ = reduces_exposure(order, context.positions)
     if not exit_:
         if halt_reason:
-            return f"new entries halted: {halt_reason}"
+            return Refusal("data_quality", f"new entries halted: {halt_reason}")
         if not (order.ref_price > 0) or not math.isfinite(order.ref_price):
-            return f"no valid reference price for {order.symbol} (got {order.ref_price})"
+            return Refusal("reference_price", f"no valid reference price for {order.symbol} (got {order.ref_price})")
     for rule in rules:
         if exit_ and not getattr(rule, "sees_exits", False):
             continue
@@ -71,7 +83,8 @@ def vet(order: OrderIntent, rules: Sequence[RiskRule], context: CycleContext,
         except Exception as exc:
             raise component_error(rule, "vet", exc) from exc
         if reason is not None:
-            return f"{getattr(rule, 'name', type(rule).__name__)}: {reason}"
+            name = getattr(rule, "name", type(rule).__name__)
+            return Refusal(name, f"{name}: {reason}")
     return None
 
 

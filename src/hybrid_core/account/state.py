@@ -22,7 +22,7 @@ from ..contracts import CycleContext, Decision, OrderIntent, Panel, Position, Ri
 from .decisions import RowPrices
 from .ledger import Ledger, OpenLot, RoundTrip
 from .planner import Plan, plan_orders
-from .risk import Watermarks, overrides, protective_stop, vet
+from .risk import Refusal, Watermarks, overrides, protective_stop, vet
 
 
 class LatestCloses(Mapping[str, float]):
@@ -137,7 +137,7 @@ class Account:
 
     def decide(self, date: pd.Timestamp, closes: Mapping[str, float], decisions: Sequence[Decision], *,
                halt_reason: str | None = None, context: Mapping[str, Any] | None = None
-               ) -> tuple[Plan, list[tuple[OrderIntent, str]]]:
+               ) -> tuple[Plan, list[tuple[OrderIntent, Refusal]]]:
         """Plan at the close of ``date`` (already marked), then vet every new order.
 
         Returns the plan with only the accepted orders, and the refused orders with their reason.
@@ -145,7 +145,7 @@ class Account:
         plan = plan_orders(date, decisions, self.positions, self.pending,
                            LatestCloses(closes, self.last_close, self.positions), self.last_value,
                            self.risk_rules)
-        refused: list[tuple[OrderIntent, str]] = []
+        refused: list[tuple[OrderIntent, Refusal]] = []
         if plan.orders and (self._vet_rules or halt_reason):
             ctx = self.cycle_context(date, **(context or {}))
             accepted = []

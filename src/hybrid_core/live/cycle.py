@@ -21,6 +21,7 @@ failed, then ``error``.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +36,7 @@ from ..account.state import Account
 from ..contracts import Broker, DataSource, Decision, OrderIntent, OrderStatus, Panel, Position, RiskRule, Strategy
 from ..data.quality import check_quality
 from ..errors import HybridError
+from ..ops.observer import RunObserver
 from ..ops.state import StateStore
 from .events import AuditTrail
 from .fills import FillRecorder
@@ -58,11 +60,14 @@ class CycleResult:
     notes: list[str] = attrs.field(factory=list)
     """Why the cycle is degraded (entries halted by the data quality gate...)."""
     portfolio_value: float = 0.0
+    cash: float = 0.0
+    open_positions: int = 0
     status: str = "ok"
-    """``ok`` or ``failed``."""
+    """``ok`` or ``error`` (the cycle failed closed)."""
     error: str | None = None
     health: str = "ok"
     """What the heartbeat says after this cycle: ``ok``, ``degraded`` or ``error``."""
+    duration_s: float = 0.0
 
 
 @attrs.define
@@ -86,14 +91,14 @@ class TradingCycle:
 
     def __init__(self, *, data_source: DataSource, strategies: Sequence[Strategy],
                  risk_rules: Sequence[RiskRule], broker: Broker, state: StateStore, audit: Any,
-                 heartbeat: Any, settings: CycleSettings) -> None:
+                 heartbeat: Any, settings: CycleSettings, observer: RunObserver | None = None) -> None:
         self.data_source = data_source
         self.strategies = list(strategies)
         self.risk_rules = list(risk_rules)
         self.broker = broker
         self.state = state
-        self.trail = audit if isinstance(audit, AuditTrail) else AuditTrail(
-            audit, simulated_clock=settings.simulated_clock)
+        self.observer = observer or RunObserver()
+        self.trail = AuditTrail(audit, simulated_clock=settings.simulated_clock, observer=self.observer)
         self.heartbeat = heartbeat
         self.settings = settings
         self.symbols = sorted({s for strat in self.strategies for s in strat.universe})
@@ -110,20 +115,21 @@ class TradingCycle:
         cycle_no = self.state.start_cycle(as_of or pd.Timestamp.now(tz="UTC").tz_localize(None).normalize())
         result = CycleResult(cycle=cycle_no, as_of=as_of)
         log = logger.bind(cycle=cycle_no, mode=self.settings.mode, dry_run=self.settings.dry_run)
+        started = time.monotonic()
         try:
             self._run(result, as_of, panel, log)
         except Exception as exc:
-            result.status = "failed"
+            result.status = "error"
             result.error = str(exc) if isinstance(exc, HybridError) else f"{type(exc).__name__}: {exc}"
-            self._finish(result, log)
+            self._finish(result, log, started, exc)
             raise
-        self._finish(result, log)
+        self._finish(result, log, started)
         return result
 
-    def _finish(self, result: CycleResult, log: Any) -> None:
-        self.state.finish_cycle(result.cycle, status="ok" if result.status == "ok" else "failed",
-                                error=result.error, signals_count=result.signals_count,
-                                orders_count=len(result.orders))
+    def _finish(self, result: CycleResult, log: Any, started: float, error: BaseException | None = None) -> None:
+        result.duration_s = time.monotonic() - started
+        self.state.finish_cycle(result.cycle, status=result.status, error=result.error,
+                                signals_count=result.signals_count, orders_count=len(result.orders))
         failed = self.state.failed_cycles_in_a_row()
         limit = self.settings.max_failed_cycles
         reasons = list(result.notes)
@@ -147,6 +153,7 @@ class TradingCycle:
         else:
             log.error("Cycle failed closed ({n} of {limit} in a row): {error}; no new orders this cycle, "
                       "protective stops stay at the broker", n=failed, limit=limit, error=result.error)
+        self.observer.cycle_finished(result, error)
 
     def _run(self, result: CycleResult, as_of: pd.Timestamp | None, panel: Panel | None, log: Any) -> None:
         # 0. bars up to this close, and whether they are good enough for new entries
@@ -165,7 +172,8 @@ class TradingCycle:
 
         # 2. the account at this close: positions, time-stop counts, marks, value, watermarks
         account = self._account(panel, as_of)
-        result.portfolio_value = account.last_value
+        result.portfolio_value, result.cash = account.last_value, account.cash
+        result.open_positions = len(account.positions)
 
         # 3. every strategy's decision at this close
         decisions = []
@@ -181,7 +189,8 @@ class TradingCycle:
             if panel.dates[-1] == as_of else {}
         plan, refused = account.decide(as_of, today, decisions, halt_reason=halt_reason)
         for intent, why in refused:
-            self.orders.refuse(intent, why, log)
+            self.orders.refuse(intent, str(why), log)
+            self.observer.order_refused(intent, why.rule, str(why))
             result.refused.append(f"{intent.symbol}: {why}")
         result.orders = self.orders.carry_out(plan, as_of, dry_run=self.settings.dry_run, log=log)
 
@@ -216,6 +225,7 @@ class TradingCycle:
         # older bars were checked by earlier cycles; the recent window is what this cycle trades on
         recent = panel.select(end=now, start=panel.dates[-1] - pd.Timedelta(days=QUALITY_WINDOW_DAYS))
         report = check_quality(recent, now)
+        self.observer.data_checked(report)
         if report.halt_entries:
             reason = str(report.reason or "stale data")
             log.warning("New entries halted for this cycle: {reason}", reason=reason)

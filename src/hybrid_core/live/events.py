@@ -3,19 +3,19 @@
 Every row of the order-events audit log (``order_events.csv``) is an :class:`OrderEvent` built
 by one of its constructors here and written by :class:`AuditTrail`, so the six places that
 once wrote dicts by hand (refused, dry run, submitted, rejected, canceled, filled) cannot drift
-apart. Other consumers (notifications, metrics) subscribe with :meth:`AuditTrail.subscribe`.
+apart. The trail hands each written row to the run's observer (notifications, metrics).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import attrs
 import pandas as pd
-from loguru import logger
 
 from ..contracts import OrderIntent, OrderRequest
+from ..ops.observer import RunObserver
 from ..ops.state import StoredOrder
 
 EventStatus = Literal["submitted", "filled", "canceled", "rejected", "refused", "dry_run"]
@@ -85,30 +85,22 @@ class OrderEvent:
 
 
 class AuditTrail:
-    """Writes order events to the audit log (if any) and hands them to subscribers."""
+    """Writes order events to the audit log (if any), then tells the run's observer."""
 
-    def __init__(self, log: Any, *, simulated_clock: bool = False) -> None:
+    def __init__(self, log: Any, *, simulated_clock: bool = False, observer: RunObserver | None = None) -> None:
         self.log = log
         self.simulated_clock = simulated_clock
+        self.observer = observer or RunObserver()
         self.as_of: pd.Timestamp | None = None
-        self._subscribers: list[Callable[[OrderEvent], None]] = []
-
-    def subscribe(self, callback: Callable[[OrderEvent], None]) -> None:
-        """Call ``callback(event)`` after each event is written (notifications, metrics)."""
-        self._subscribers.append(callback)
 
     def record(self, event: OrderEvent) -> None:
         """Stamp and write one event."""
         if not event.timestamp and self.simulated_clock and self.as_of is not None:
             event = attrs.evolve(event, timestamp=utc_stamp(str(self.as_of + SIMULATED_CLOSE)))
+        row = event.row()
         if self.log is not None:
-            self.log.append(event.row())
-        for callback in self._subscribers:
-            try:
-                callback(event)
-            except Exception as exc:  # a subscriber never stops trading
-                logger.error("audit subscriber {cb} failed: {error}", cb=getattr(callback, "__name__", callback),
-                             error=f"{type(exc).__name__}: {exc}")
+            self.log.append(row)
+        self.observer.order_event(row)
 
 
 def utc_stamp(when: str) -> str:
