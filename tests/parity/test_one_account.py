@@ -106,11 +106,11 @@ def test_replay_equals_backtest_with_vetoing_rules_and_guards(tmp_path, make_pro
     from hybrid_core.testing.parity import check_replay_matches_backtest
 
     risk = [{"name": "stop_loss"}, {"name": "time_stop"},
-            {"name": "max_order_value", "params": {"value": 176_000}},
+            {"name": "max_order_value", "params": {"value": 236_000}},
             {"name": "max_open_positions", "params": {"limit": 4}},
             {"name": "max_drawdown", "params": {"pct": 0.04}}, {"name": "veto_every_third"}]
-    profile = make_profile("veto", equity_symbols(40), ["BTC/USD", "ETH/USD"], risk=risk)
-    report = check_replay_matches_backtest(profile, "2019-06-03", "2019-12-31", workdir=tmp_path / "w",
+    profile = make_profile("veto", equity_symbols(30), ["BTC/USD", "ETH/USD"], risk=risk)
+    report = check_replay_matches_backtest(profile, "2019-06-03", "2019-10-31", workdir=tmp_path / "w",
                                            extra_plugins=[("veto", VetoPlugin())])
     assert report.difference is None, report.difference.describe()
     trades = report.backtest_trades
