@@ -248,9 +248,9 @@ class TradingCycle:
         marks = Watermarks.from_meta(self.state.get_meta)
         marks.update(as_of.strftime("%Y-%m-%d"), account.last_value)
         account.watermarks = marks
-        self.state.set_meta(marks.to_meta())
         self.state.record_marks(as_of, {s: (account.last_close[s], account.last_bar_date[s])
-                                        for s in account.positions if s in account.last_close})
+                                        for s in account.positions if s in account.last_close},
+                                meta=marks.to_meta())
         return account
 
     def _pending_intents(self) -> dict[str, list[OrderIntent]]:

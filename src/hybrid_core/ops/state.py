@@ -313,10 +313,14 @@ class StateStore:
         return int(self._conn.execute("SELECT COUNT(*) FROM cycles").fetchone()[0])
 
     # ---------------------------------------------------------------- marks
-    def record_marks(self, as_of: Any, marks: Mapping[str, tuple[float, Any]]) -> None:
-        """The closes the cycle at ``as_of`` marked its positions at: ``{symbol: (close, bar date)}``."""
+    def record_marks(self, as_of: Any, marks: Mapping[str, tuple[float, Any]],
+                     meta: Mapping[str, Any] | None = None) -> None:
+        """The closes the cycle at ``as_of`` marked its positions at: ``{symbol: (close, bar date)}``,
+        with ``meta`` values of the same close (the guards' watermarks) in the same transaction."""
         day = _iso_date(as_of)
         with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                           [(k, json.dumps(v, default=_json_default)) for k, v in (meta or {}).items()])
             db.execute("DELETE FROM marks WHERE as_of = ?", (day,))
             db.executemany("INSERT INTO marks (as_of, symbol, close, bar_date) VALUES (?,?,?,?)",
                            [(day, s, float(c), _iso_date(d)) for s, (c, d) in marks.items()])
