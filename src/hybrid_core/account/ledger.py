@@ -123,8 +123,18 @@ class Ledger:
              strategy: str = "", reason: str = "", commission: float = 0.0) -> list[RoundTrip]:
         """Record one fill; returns the round trips it closes (usually none or one)."""
         lots = self.lots.get(symbol)
-        if lots is None:
-            lots = self.lots[symbol] = deque()
+        if lots is None:  # fast path: a new position
+            self.lots[symbol] = deque([Lot(qty if side == "buy" else -qty, price, date, strategy, commission)])
+            return []
+        if len(lots) == 1 and lots[0].qty == (qty if side == "sell" else -qty):  # fast path: all of one lot
+            lot = lots[0]
+            del self.lots[symbol]
+            trip = RoundTrip(symbol=symbol, strategy=lot.strategy or strategy, qty=qty, entry_date=lot.date,
+                             entry_price=lot.price, exit_date=date, exit_price=price, exit_reason=reason,
+                             commission=lot.commission + commission, entry_commission=lot.commission,
+                             side=1 if lot.qty > 0 else -1)
+            self.closed.append(trip)
+            return [trip]
         remaining = qty if side == "buy" else -qty
         if lots and (lots[0].qty > 0) == (remaining > 0):  # adds to the position: no matching
             lots.append(Lot(remaining, price, date, strategy, commission))
