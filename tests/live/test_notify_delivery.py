@@ -14,8 +14,8 @@ from notify_receiver import NotifyReceiver
 from prometheus_client.parser import text_string_to_metric_families
 
 from hybrid_core.commands.run import run_observers
-from hybrid_core.live.runner import RunOptions, RunSession
 from hybrid_core.errors import HybridError
+from hybrid_core.live.runner import RunOptions, RunSession
 from hybrid_core.ops.audit import read_trade_log
 from hybrid_core.ops.notify_channel import EXIT_GRACE_S, QUEUE_SIZE, Message, NotifyChannel
 from hybrid_core.ops.notify_targets import NotifySpec, resolve_targets

@@ -11,8 +11,8 @@ import yaml
 from loguru import logger
 
 from hybrid_core.contracts import OrderIntent
-from hybrid_core.live.cycle import CycleResult
 from hybrid_core.errors import BrokerError, ProfileError
+from hybrid_core.live.cycle import CycleResult
 from hybrid_core.ops.logging_setup import configure_logging
 from hybrid_core.ops.notify import MAX_LINES, Notifier
 from hybrid_core.ops.notify_targets import NOTIFY_EVENTS, NotifySpec, resolve_targets, target_secrets
