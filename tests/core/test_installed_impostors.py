@@ -73,7 +73,7 @@ def hybrid(workdir: Path, *args: str | Path, env: dict[str, str] | None = None) 
 
 
 def trades(out: Path) -> pd.DataFrame:
-    return pd.read_csv(out / "trades.csv")
+    return pd.read_csv(out / "round_trips.csv")
 
 
 def test_an_impostor_whose_entry_point_sorts_first_replaces_nothing(tmp_path: Path) -> None:
@@ -97,7 +97,7 @@ def test_an_impostor_whose_entry_point_sorts_first_replaces_nothing(tmp_path: Pa
         result = hybrid(work, *args, env=env)
         assert result.code == 2, result.err
         assert expected in result.err and "name the one you mean by its qualified name" in result.err
-    assert not (work / "bare-bt" / "trades.csv").exists()  # never a silent backtest of the impostor
+    assert not (work / "bare-bt" / "round_trips.csv").exists()  # never a silent backtest of the impostor
 
     qualified = write_profile(work, "qualified", "equity_reversal:equity_reversal")
     result = hybrid(work, "backtest", qualified, "--out", work / "with", *BACKTEST, env=env)

@@ -19,7 +19,7 @@ import pandas as pd
 from loguru import logger
 
 from hybrid_core import hookimpl
-from hybrid_core.contracts import RiskRule
+from hybrid_core.contracts import CONTRACT_VERSION, RiskRule
 from hybrid_core.live.runner import RunOptions, RunSession, StopFlag, run_loop
 from hybrid_core.plugins import build_plugin_host
 from hybrid_core.profile import load_profile
@@ -40,6 +40,8 @@ class BuggyRule(RiskRule):
 
 
 class BuggyPlugin:
+    HYBRID_CONTRACT = CONTRACT_VERSION
+
     @hookimpl
     def hybrid_register_risk_rules(self, register):  # type: ignore[no-untyped-def]
         register(BuggyRule)

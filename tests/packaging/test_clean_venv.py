@@ -80,7 +80,7 @@ def test_generated_plugins_from_wheels_in_a_clean_venv(tmp_path: Path, core_whee
     assert summary["total"]["trades"] > 10, backtest
     replay = ok(env.run("hybrid", "replay", example, "--start", "2021-02-01", "--end", "2021-04-21",
                         "--out", work / "replay", "--compare-backtest", "--no-progress", cwd=work))
-    assert "replayed " in replay and "trade(s)" in replay
+    assert "replayed " in replay and "round trip(s)" in replay and "replay matches the backtest" in replay
 
 
 @pytest.mark.slow

@@ -22,7 +22,9 @@ from test_replay_parity import assert_same_trades, hybrid, read_trades
 
 from hybrid_core import hookimpl
 from hybrid_core.commands.dashboard import APP
-from hybrid_core.contracts import RiskRule
+from hybrid_core.contracts import CONTRACT_VERSION, RiskRule
+from hybrid_core.sample import EQUITY_UNIVERSE, sample_file
+from hybrid_core.testing import sample_bars_path
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_START, DEMO_END = "2021-01-04", "2021-04-21"
@@ -36,8 +38,8 @@ def _money(text: str) -> float:
 
 def demo_profile(tmp_path: Path) -> Path:
     profile = yaml.safe_load((REPO / "profiles" / "demo.yaml").read_text())
-    profile["data"]["params"]["path"] = str(REPO / "data" / "sample" / "bars.parquet")
-    profile["strategies"][0]["universe"] = str(REPO / "data" / "sample" / "universe_equities.txt")
+    profile["data"]["params"]["path"] = str(sample_bars_path())
+    profile["strategies"][0]["universe"] = str(sample_file(EQUITY_UNIVERSE))
     profile["outputs"] = {"trade_log": str(tmp_path / "o.csv"), "health_file": str(tmp_path / "h.health"),
                           "state_db": str(tmp_path / "s.sqlite")}
     profile["risk"] = [r for r in profile["risk"] if r["name"] != "kill_switch"]
@@ -97,6 +99,8 @@ class VetoEveryThirdEntry(RiskRule):
 
 
 class VetoPlugin:
+    HYBRID_CONTRACT = CONTRACT_VERSION
+
     @hookimpl
     def hybrid_register_risk_rules(self, register):  # type: ignore[no-untyped-def]
         register(VetoEveryThirdEntry)
