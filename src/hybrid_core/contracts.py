@@ -1,10 +1,11 @@
 """Component contracts and the value types that flow between components.
 
-Four kinds of component plug into hybrid: a :class:`DataSource` gives bars, a
+Five kinds of component plug into hybrid: a :class:`DataSource` gives bars, a
 :class:`Strategy` turns a :class:`Panel` of bars into :class:`Signals`, a
-:class:`RiskRule` adds stops, time stops and order vetoes, and a :class:`Broker`
-executes orders. Each is built from an attrs ``Params`` class that the run profile
-fills in (unknown keys are refused).
+:class:`RiskRule` adds stops, time stops and order vetoes, a :class:`Broker`
+executes orders, and a :class:`BacktestEngine` runs ``hybrid backtest``. Each is
+built from an attrs ``Params`` class that the run profile fills in (unknown keys
+are refused).
 
 Dates are session labels: tz-naive, normalised ``pandas.Timestamp`` (UTC days for
 crypto, NYSE sessions for equities).
@@ -16,7 +17,7 @@ import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import attrs
 import numpy as np
@@ -33,6 +34,9 @@ than this one; otherwise loading it is an error naming both versions. The major 
 change can break a plugin written for the previous one (a method or field removed or renamed,
 a meaning changed); the minor when something is only added.
 """
+
+if TYPE_CHECKING:  # the engine module imports this one
+    from .engine.backtest import BacktestResult
 
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 """Columns of a canonical long bar frame, after ``symbol`` and ``date``."""
@@ -512,3 +516,47 @@ class Broker(Component):
         a real broker reports fills it has seen.
         """
         return []
+
+
+@attrs.frozen
+class BacktestRequest:
+    """What ``hybrid backtest`` hands a :class:`BacktestEngine`: one object, so that a new
+    backtest option is one new field that every engine sees."""
+
+    panel: Panel
+    """Bars of every strategy's universe up to the end of the window, warm-up bars included."""
+    strategies: Sequence[Strategy]
+    risk_rules: Sequence[RiskRule] = ()
+    cash: float = 1_000_000.0
+    slippage_bps: float = 0.0
+    commission: float = 0.0
+    """A fraction of each fill's value."""
+    start: pd.Timestamp | None = None
+    """First session on which orders may be decided: bars before it only warm the signals up.
+    None: every date of ``panel`` trades (a cold start)."""
+    profile_name: str = "default"
+    """The run profile's name, as risk rules see it in their :class:`CycleContext`."""
+    progress: bool | None = None
+    """Show a progress bar on stderr (None: when stderr is a terminal)."""
+
+
+class BacktestEngine(Component):
+    """Runs ``hybrid backtest``: a profile's strategies and risk rules over history, per STRATEGIES.md.
+
+    ``native`` (hybrid's own backtester, the default) is built in; a plugin adds another through
+    ``hybrid_register_backtest_engines`` and ``hybrid backtest --engine NAME`` picks it. The
+    plugin host imports every engine's module to list it, so an engine imports its heavy
+    dependencies inside :meth:`run`, never at module level.
+    """
+
+    kind: ClassVar[str] = "backtest_engine"
+
+    def check(self, strategies: Sequence[Strategy], risk_rules: Sequence[RiskRule]) -> None:
+        """Refuse, before any bar is loaded, what this engine cannot run faithfully: raise a
+        :class:`~hybrid_core.errors.HybridError` whose one line names the problem and the fix."""
+
+    def run(self, request: BacktestRequest) -> BacktestResult:
+        """Backtest ``request`` and return the equity curve from ``start``, the round trips (the core's
+        round-trip table, open positions as ``end_of_data``), the fills, the refused orders and the
+        timings ``signals``, ``loop``, ``engine``."""
+        raise NotImplementedError

@@ -71,6 +71,16 @@ def hybrid_register_brokers(register: Register) -> None:
 
 
 @hookspec
+def hybrid_register_backtest_engines(register: Register) -> None:
+    """Register :class:`~hybrid_core.contracts.BacktestEngine` classes (``hybrid backtest --engine``).
+
+    Called once, when the plugin host is built; the built-in ``native`` engine registers here
+    too. Returns nothing: call ``register(cls)`` for each engine. The module holding this hook
+    must not import the engine's heavy dependencies (the host imports it to list the engine).
+    """
+
+
+@hookspec
 def hybrid_register_commands(cli: Any) -> None:
     """Add CLI commands to ``hybrid``: ``cli.add_command(cmd)``, or ``@cli.command()`` / ``@cli.group()``.
 

@@ -51,6 +51,7 @@ BUILTIN_MODULES = (
     "hybrid_core.builtin.paper_broker",
     "hybrid_core.builtin.risk_rules",
     "hybrid_core.builtin.guards",
+    "hybrid_core.builtin.native_engine",
 )
 """hybrid-core's own plugins; each one's plugin name is the last part of its module name."""
 
@@ -59,6 +60,7 @@ _HOOK_KINDS = {
     "hybrid_register_strategies": "strategy",
     "hybrid_register_risk_rules": "risk_rule",
     "hybrid_register_brokers": "broker",
+    "hybrid_register_backtest_engines": "backtest_engine",
 }
 _CONTRACT_PATTERN = re.compile(r"(\d+)\.(\d+)")
 

@@ -26,6 +26,7 @@ KIND_BASES = {
     "strategy": "Strategy",
     "risk_rule": "RiskRule",
     "broker": "Broker",
+    "backtest_engine": "BacktestEngine",
 }
 """Each kind and the :mod:`hybrid_core.contracts` base class its components subclass."""
 

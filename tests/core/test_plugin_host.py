@@ -247,7 +247,7 @@ def test_registering_a_non_component_is_refused() -> None:
 
 def test_every_hookspec_is_documented_and_typed() -> None:
     specs = [getattr(hookspecs, n) for n in dir(hookspecs) if n.startswith("hybrid_")]
-    assert len(specs) == 5
+    assert len(specs) == 6
     for spec in specs:
         doc = inspect.getdoc(spec) or ""
         assert "Called" in doc and "Returns" in doc, spec.__name__

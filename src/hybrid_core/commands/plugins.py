@@ -24,10 +24,10 @@ def command(obj, as_json: bool) -> None:  # type: ignore[no-untyped-def]
         click.echo(f"{plugin['name']}{tag}: {plugin['package']} {plugin['version']}")
         for comp in plugin["components"]:
             params = ", ".join(comp["params"]) or "no parameters"
-            click.echo(f"    {comp['kind']:<11} {comp['name']:<20} {comp['summary']}")
-            click.echo(f"    {'':<11} {'':<20} params: {params}")
+            click.echo(f"    {comp['kind']:<15} {comp['name']:<20} {comp['summary']}")
+            click.echo(f"    {'':<15} {'':<20} params: {params}")
         if plugin["commands"] and plugin["name"] != "commands":
-            click.echo(f"    {'commands':<11} {', '.join(plugin['commands'])}")
+            click.echo(f"    {'commands':<15} {', '.join(plugin['commands'])}")
     if info["conflicts"]:
         click.echo("")
         click.echo("Names provided by more than one plugin (a profile must use the qualified name):")
