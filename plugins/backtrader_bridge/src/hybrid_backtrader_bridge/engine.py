@@ -1,0 +1,67 @@
+"""The ``backtrader`` backtest engine: ``hybrid backtest PROFILE --engine backtrader``.
+
+This module is what the plugin host imports to list the engine, so it must not import
+Backtrader: :meth:`BacktraderEngine.run` does, when a run asks for it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from hybrid_core.contracts import BacktestEngine, BacktestRequest, RiskRule, Strategy
+
+from .rules import check_risk_rules
+
+if TYPE_CHECKING:
+    from hybrid_core.engine.backtest import BacktestResult
+
+
+class BacktraderEngine(BacktestEngine):
+    """Backtrader 1.9.78 as the engine: hybrid's signals and planner, Backtrader's fills, stops and cash."""
+
+    name = "backtrader"
+
+    def check(self, strategies: Sequence[Strategy], risk_rules: Sequence[RiskRule]) -> None:
+        """Refuse order-vetting risk rules (only stop-loss and time-stop rules map to Backtrader)."""
+        check_risk_rules(risk_rules)
+
+    def run(self, request: BacktestRequest) -> BacktestResult:
+        """Run ``request`` in a Cerebro of one feed per symbol and return hybrid's result."""
+        return run_in_backtrader(request)
+
+
+def run_in_backtrader(request: BacktestRequest) -> BacktestResult:
+    """Backtest ``request`` in Backtrader: the same result (trades, equity, fills) as the native engine.
+
+    Timings: ``feeds`` (building them), ``signals`` (the strategies, once), ``loop`` (Cerebro's
+    run, loading the feeds included) and ``engine`` (all of it).
+    """
+    import backtrader as bt
+    import numpy as np
+
+    from . import _core
+    from .broker import contract_broker
+    from .feeds import to_feeds
+    from .strategy import HybridStrategy
+
+    t0 = time.perf_counter()
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.broker = contract_broker(request.cash, slippage_bps=request.slippage_bps,
+                                     commission=request.commission)
+    for feed in to_feeds(request.panel):
+        cerebro.adddata(feed)
+    t_feeds = time.perf_counter()
+    cerebro.addstrategy(HybridStrategy, strategies=list(request.strategies), risk_rules=list(request.risk_rules),
+                        panel=request.panel, progress=request.progress)
+    strategy = cerebro.run()[0]
+    t_run = time.perf_counter()
+    trades = _core.trades_frame([*strategy.trades, *strategy.open_trades()])
+    signals = strategy.timings["signals"]
+    closes = request.panel.close.to_numpy(dtype="float64", na_value=np.nan)
+    timings = {"feeds": t_feeds - t0, "signals": signals, "loop": t_run - t_feeds - signals,
+               "engine": time.perf_counter() - t0}
+    return _core.BacktestResult(equity=strategy.equity(), trades=trades, fills=strategy.fills,
+                                strategies=[s.name for s in request.strategies], initial_cash=float(request.cash),
+                                timings=timings, bars=int(np.count_nonzero(~np.isnan(closes))))

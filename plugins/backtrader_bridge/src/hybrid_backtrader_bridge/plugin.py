@@ -1,0 +1,16 @@
+"""Entry point of the ``backtrader`` plugin (group ``hybrid``): registers the backtest engine.
+
+Importing this module does not import Backtrader (the plugin host loads it for every command).
+"""
+
+from __future__ import annotations
+
+from hybrid_core import hookimpl
+
+from .engine import BacktraderEngine
+
+
+@hookimpl
+def hybrid_register_backtest_engines(register):  # type: ignore[no-untyped-def]
+    """Register :class:`BacktraderEngine` as backtest engine ``backtrader``."""
+    register(BacktraderEngine)
