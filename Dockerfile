@@ -1,4 +1,4 @@
-# hybrid trader image: hybrid-core + the equity_reversal, crypto_adx and alpaca_broker plugins.
+# hybrid trader image: hybrid-core + the equity_reversal, crypto_adx, alpaca_broker and backtrader_bridge plugins.
 #   docker build -t hybrid-trader .
 #   docker run -d --name hybrid --env-file /etc/hybrid/hybrid.env \
 #     -v /etc/hybrid/profile.yaml:/etc/hybrid/profile.yaml:ro -v hybrid-data:/data hybrid-trader
@@ -17,7 +17,7 @@ WORKDIR /opt/hybrid
 COPY pyproject.toml README.md ./
 COPY src ./src
 COPY plugins ./plugins
-RUN pip install . ./plugins/equity_reversal ./plugins/crypto_adx ./plugins/alpaca_broker \
+RUN pip install . ./plugins/equity_reversal ./plugins/crypto_adx ./plugins/alpaca_broker ./plugins/backtrader_bridge \
     && HYBRID_STRICT_PLUGINS=1 hybrid plugins \
     && useradd --create-home --uid 10001 hybrid \
     && mkdir -p /data /etc/hybrid \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deploy.sh: update hybrid on a server and restart its systemd service.
 #
-# Steps: git pull (fast-forward only) -> venv -> dependencies (core + the three plugins)
+# Steps: git pull (fast-forward only) -> venv -> dependencies (core + the four plugins)
 #        -> full test suite (aborts the deploy on failure) -> mypy (warning only)
 #        -> systemctl restart hybrid-trader.
 # See docs/operations.md. Run ./deploy.sh --help for the options.
@@ -11,7 +11,7 @@ REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="${HYBRID_VENV:-$REPO_DIR/.venv}"
 PYTHON="${HYBRID_PYTHON:-python3}"
 SERVICE="${HYBRID_SERVICE:-hybrid-trader}"
-PLUGINS=(equity_reversal crypto_adx alpaca_broker)
+PLUGINS=(equity_reversal crypto_adx alpaca_broker backtrader_bridge)
 PYTEST_ARGS="${HYBRID_DEPLOY_PYTEST_ARGS:-}"
 MYPY_TARGETS="${HYBRID_DEPLOY_MYPY_TARGETS:-src}"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install hybrid: the core and the three plugin packages (editable).
+# Create .venv and install hybrid: the core and the four plugin packages (editable).
 #   scripts/setup.sh          runtime only
 #   scripts/setup.sh --test   plus test tools (pytest, playwright, streamlit) and, as root,
 #                             Debian's chromium for the dashboard's browser test, shellcheck and
@@ -21,7 +21,7 @@ extras=""
 stamp="$VENV/.hybrid-installed$extras"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ -n "$(find plugins -name pyproject.toml -newer "$stamp")" ]; then
   "$VENV/bin/python" -m pip install --quiet -e ".$extras" \
-    -e plugins/equity_reversal -e plugins/crypto_adx -e plugins/alpaca_broker
+    -e plugins/equity_reversal -e plugins/crypto_adx -e plugins/alpaca_broker -e plugins/backtrader_bridge
   touch "$stamp"
 fi
 

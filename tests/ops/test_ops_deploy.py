@@ -16,7 +16,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy.sh"
-PLUGINS = {"equity_reversal", "crypto_adx", "alpaca_broker"}
+PLUGINS = {"equity_reversal", "crypto_adx", "alpaca_broker", "backtrader_bridge"}
 RUN_ARGS = ["run", "/etc/hybrid/profile.yaml", "--json-logs"]
 
 
