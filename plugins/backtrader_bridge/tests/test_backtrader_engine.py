@@ -95,3 +95,16 @@ def test_hybrid_strategy_refuses_what_it_cannot_map(tmp_path: Path) -> None:
     run.addstrategy(HybridStrategy, strategies=components.strategies, risk_rules=[StopLoss(), MaxOrderValue()])
     with pytest.raises(ProfileError, match="risk rule 'max_order_value' vets orders"):
         run.run()
+
+
+def test_hybrid_strategy_needs_the_contract_broker(tmp_path: Path) -> None:
+    """Backtrader's stock broker would refuse buys for cash and fill stops on other symbols' days."""
+    import backtrader as bt
+    from hybrid_backtrader_bridge.strategy import BridgeError
+
+    components = build_components(load_profile(demo_profile(tmp_path)), build_plugin_host().registry)
+    run = cerebro(demo_profile(tmp_path), "2021-03-01", "2021-04-21")
+    run.broker = bt.brokers.BackBroker(cash=1_000_000)
+    run.addstrategy(HybridStrategy, strategies=components.strategies, risk_rules=[StopLoss(), TimeStop()])
+    with pytest.raises(BridgeError, match="contract_broker"):
+        run.run()

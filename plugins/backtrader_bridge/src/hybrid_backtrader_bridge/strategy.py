@@ -34,6 +34,7 @@ from hybrid_core.contracts import Fill, OrderIntent, Panel, Position, RiskRule, 
 from hybrid_core.errors import HybridError
 
 from . import _core
+from .broker import ContractBroker
 from .feeds import session_numbers
 from .rules import check_risk_rules
 
@@ -123,6 +124,11 @@ class HybridStrategy(bt.Strategy):
         import time
 
         t0 = time.perf_counter()
+        if not isinstance(self.broker, ContractBroker):
+            raise BridgeError(f"HybridStrategy trades by STRATEGIES.md, which Backtrader's "
+                              f"{type(self.broker).__name__} does not (it refuses buys for cash and tries stops on "
+                              f"other symbols' days); set cerebro.broker = "
+                              f"hybrid_backtrader_bridge.contract_broker(cash) or use cerebro(profile)")
         panel = self.p.panel if self.p.panel is not None else panel_from_feeds(self.datas)
         self.dates = panel.dates
         self._row = {num: i for i, num in enumerate(session_numbers(self.dates))}
@@ -203,7 +209,7 @@ class HybridStrategy(bt.Strategy):
         sym = order.data._name
         if status != bt.Order.Completed:
             raise BridgeError(f"Backtrader reports the {'buy' if order.isbuy() else 'sell'} order of {sym} as "
-                              f"{order.getstatusname()}; the bridge's broker never refuses or splits an order")
+                              f"{order.getstatusname()}; the ContractBroker never refuses or splits an order")
         bits = order.executed.exbits
         if len(bits) != 1:
             raise BridgeError(f"Backtrader filled the order of {sym} in {len(bits)} parts; the bridge expects one")
