@@ -108,3 +108,43 @@ def test_hybrid_strategy_needs_the_contract_broker(tmp_path: Path) -> None:
     run.addstrategy(HybridStrategy, strategies=components.strategies, risk_rules=[StopLoss(), TimeStop()])
     with pytest.raises(BridgeError, match="contract_broker"):
         run.run()
+
+
+def test_a_warm_start_feeds_the_signals_and_decides_nothing_before_start(tmp_path: Path) -> None:
+    """With start=, Cerebro steps through the warm-up bars without trading; the trades are those of
+    the native engine given the same full-history signals, and differ from a cold start's."""
+    import backtrader as bt
+    from hybrid_backtrader_bridge import contract_broker, to_feeds
+
+    from hybrid_core.engine.backtest import compute_signals
+
+    components = build_components(load_profile(demo_profile(tmp_path)), build_plugin_host().registry)
+    strategies, rules = components.strategies, [StopLoss(), TimeStop()]
+    panel = load_window(components.data_source, strategies, None, pd.Timestamp("2021-04-21"))
+    start = pd.Timestamp("2020-09-01")
+    signals = {s.name: compute_signals(s, panel) for s in strategies}
+    warm = run_backtest(panel.select(start=start), strategies, rules, signals=signals)
+    cold = run_backtest(panel.select(start=start), strategies, rules)
+    run = bt.Cerebro(stdstats=False)
+    run.broker = contract_broker(1_000_000.0)
+    for feed in to_feeds(panel):
+        run.adddata(feed)
+    run.addstrategy(HybridStrategy, strategies=strategies, risk_rules=rules, panel=panel, start=start)
+    strategy = run.run()[0]
+
+    def rows(trades: pd.DataFrame) -> list[tuple]:
+        return sorted(zip(trades["symbol"], trades["entry_date"], trades["exit_date"], trades["exit_reason"],
+                          trades["qty"], trades["entry_price"], trades["exit_price"], strict=True))
+
+    ours = rows(_core_trades(strategy))
+    assert ours == rows(warm.trades) != rows(cold.trades)
+    assert min(t[1] for t in ours) > start
+    equity = strategy.equity()
+    assert equity.index[0] == pd.Timestamp("2020-09-01") and equity.index.equals(warm.equity.index)
+    assert (equity["value"] / warm.equity["value"] - 1).abs().max() < 1e-12
+
+
+def _core_trades(strategy: HybridStrategy) -> pd.DataFrame:
+    from hybrid_core.engine.backtest import trades_frame
+
+    return trades_frame([*strategy.trades, *strategy.open_trades()])

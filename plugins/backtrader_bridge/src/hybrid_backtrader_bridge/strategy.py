@@ -89,12 +89,14 @@ class HybridStrategy(bt.Strategy):
     Params: ``strategies`` (a hybrid Strategy or a sequence of them, each with its universe
     and allocation), ``risk_rules`` (stop-loss and time-stop rules, e.g. the profile's
     ``stop_loss`` and ``time_stop``; order-vetting rules are refused), ``panel`` (the bars
-    behind the feeds; default: rebuilt from the feeds' DataFrames) and ``progress``.
+    behind the feeds; default: rebuilt from the feeds' DataFrames), ``start`` (a warm start: bars
+    before it feed the signals only, no order is decided before it; None: every date trades, a
+    cold start) and ``progress``.
     Feeds are found by symbol name (``data._name``). After the run, :attr:`trades`,
     :attr:`fills` and :meth:`equity` hold the results.
     """
 
-    params = (("strategies", ()), ("risk_rules", ()), ("panel", None), ("progress", False))
+    params = (("strategies", ()), ("risk_rules", ()), ("panel", None), ("start", None), ("progress", False))
 
     def __init__(self) -> None:
         given = self.p.strategies
@@ -134,9 +136,10 @@ class HybridStrategy(bt.Strategy):
         self._row = {num: i for i, num in enumerate(session_numbers(self.dates))}
         self._tables = [_core.DecisionTable(_core.compute_signals(s, panel), s.name, self.dates, with_info=False)
                         for s in self.hybrid_strategies]
+        self._first = 0 if self.p.start is None else int(self.dates.searchsorted(pd.Timestamp(self.p.start)))
         self._values = np.full(len(self.dates), np.nan)
         self._cash = np.full(len(self.dates), np.nan)
-        self._bar = _progress_bar(self.p.progress, len(self.dates))
+        self._bar = _progress_bar(self.p.progress, len(self.dates) - self._first)
         self.timings["signals"] = time.perf_counter() - t0
 
     # ------------------------------------------------------------ each close
@@ -146,6 +149,8 @@ class HybridStrategy(bt.Strategy):
         if i is None:
             raise BridgeError(f"Cerebro stepped to {bt.num2date(now).date()}, a date the panel does not have; "
                               f"feed HybridStrategy the feeds of its own panel (to_feeds(panel))")
+        if i < self._first:  # the warm-up: its bars fed the signals, nothing is decided
+            return
         date = self.dates[i]
         for sym, pos in self.positions_open.items():  # the close counts for symbols with a bar today
             if self._data_of[sym].datetime[0] == now:
@@ -265,13 +270,15 @@ class HybridStrategy(bt.Strategy):
         return out
 
     def equity(self) -> pd.DataFrame:
-        """The value, cash and exposure at every close of the panel (hybrid's ``equity.csv`` columns)."""
-        if np.isnan(self._values).any():
-            missing = self.dates[np.isnan(self._values)]
+        """The value, cash and exposure at every close from ``start`` on (hybrid's ``equity.csv`` columns)."""
+        first = self._first
+        values, cash, dates = self._values[first:], self._cash[first:], self.dates[first:]
+        if np.isnan(values).any():
+            missing = dates[np.isnan(values)]
             raise BridgeError(f"Cerebro never stepped on {len(missing)} date(s) of the panel (first "
                               f"{missing[0].date()}); every panel date needs a feed with a bar on it")
-        return pd.DataFrame({"value": self._values, "cash": self._cash, "exposure": self._values - self._cash},
-                            index=pd.DatetimeIndex(self.dates, name="date"))
+        return pd.DataFrame({"value": values, "cash": cash, "exposure": values - cash},
+                            index=pd.DatetimeIndex(dates, name="date"))
 
 
 def _progress_bar(enabled: bool | None, total: int) -> Any:
