@@ -25,8 +25,8 @@ import pandas as pd
 
 from .errors import HybridError, ProfileError, StrategyError
 
-CONTRACT_VERSION = "1.0"
-"""The version of the contracts in this module, ``"MAJOR.MINOR"``.
+CONTRACT_VERSION = "1.1"
+"""The version of the contracts in this module, ``"MAJOR.MINOR"`` (1.1 added :class:`BacktestEngine`).
 
 A plugin says which version it was built for with a string ``HYBRID_CONTRACT = "1.0"`` in the
 module its entry point names. It loads when the majors are equal and its minor is not newer

@@ -7,7 +7,7 @@ callback; call it once per component class::
 
     from hybrid_core import hookimpl
 
-    HYBRID_CONTRACT = "1.0"
+    HYBRID_CONTRACT = "1.1"
 
     @hookimpl
     def hybrid_register_strategies(register):

@@ -14,6 +14,7 @@ from core_helpers import CliResult, demo_profile_data, run_hybrid_process
 from wheels import pip_install, pure_wheel
 
 from hybrid_core.cli import main
+from hybrid_core.contracts import CONTRACT_VERSION
 
 IMPOSTOR_SOURCE = '''
 """Registers a strategy named like the genuine equity_reversal, which never trades."""
@@ -145,8 +146,8 @@ def test_broken_and_incompatible_installed_plugins_are_named_in_one_line_each(tm
         "warning: plugin 'broken_one' (hybrid-broken) failed to load: ModuleNotFoundError: "
         "No module named 'missing_dependency' (details: hybrid plugins)",
         "warning: plugin 'future' (hybrid-future) failed to load: PluginLoadError: hybrid-future 6.6.6 was built "
-        "for hybrid contract 2.0, but this hybrid-core 0.1.0 implements contract 1.0 (a plugin needs the same "
-        "major and a minor no newer); install a release of hybrid-future built for contract 1.x "
+        f"for hybrid contract 2.0, but this hybrid-core 0.1.0 implements contract {CONTRACT_VERSION} (a plugin "
+        "needs the same major and a minor no newer); install a release of hybrid-future built for contract 1.x "
         "(details: hybrid plugins)"]
     strict = hybrid(work, "validate", profile, env={**env, "HYBRID_STRICT_PLUGINS": "1"})
     assert strict.code == 3 and strict.err.strip() == (

@@ -196,15 +196,17 @@ def test_component_and_plugin_names_cannot_hold_the_qualifier() -> None:
 
 
 @pytest.mark.parametrize(("declared", "problem"), [
-    (None, 'hybrid_old does not declare the hybrid contract it was built for; add HYBRID_CONTRACT = "1.0" '
-           'to hybrid_old (this hybrid-core implements contract 1.0)'),
-    ("2.0", "hybrid_old 0 was built for hybrid contract 2.0, but this hybrid-core 0.1.0 implements "
-            "contract 1.0 (a plugin needs the same major and a minor no newer); install a release of "
-            "hybrid_old built for contract 1.x"),
-    ("1.7", "hybrid_old 0 was built for hybrid contract 1.7, but this hybrid-core 0.1.0 implements contract 1.0"),
+    (None, f'hybrid_old does not declare the hybrid contract it was built for; add HYBRID_CONTRACT = '
+           f'"{CONTRACT_VERSION}" to hybrid_old (this hybrid-core implements contract {CONTRACT_VERSION})'),
+    ("2.0", f"hybrid_old 0 was built for hybrid contract 2.0, but this hybrid-core 0.1.0 implements "
+            f"contract {CONTRACT_VERSION} (a plugin needs the same major and a minor no newer); install a "
+            f"release of hybrid_old built for contract 1.x"),
+    ("1.7", f"hybrid_old 0 was built for hybrid contract 1.7, but this hybrid-core 0.1.0 implements contract "
+            f"{CONTRACT_VERSION}"),
     ("0.9", "hybrid_old 0 was built for hybrid contract 0.9"),
-    (1, 'hybrid_old.HYBRID_CONTRACT must be a "MAJOR.MINOR" string such as "1.0", got 1'),
-    ("1.0.0", 'hybrid_old.HYBRID_CONTRACT must be a "MAJOR.MINOR" string such as "1.0", got \'1.0.0\''),
+    (1, f'hybrid_old.HYBRID_CONTRACT must be a "MAJOR.MINOR" string such as "{CONTRACT_VERSION}", got 1'),
+    ("1.0.0", f'hybrid_old.HYBRID_CONTRACT must be a "MAJOR.MINOR" string such as "{CONTRACT_VERSION}", '
+              f'got \'1.0.0\''),
 ])
 def test_a_plugin_built_for_another_contract_is_a_load_error(declared: Any, problem: str) -> None:
     module = strategy_plugin("hybrid_old")

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from clean_venv import REPO, CleanVenv, build_wheels
 
+from hybrid_core.contracts import CONTRACT_VERSION
+
 KINDS = ("strategy", "risk", "data", "broker")
 
 CHECK_ISOLATION = """
@@ -69,7 +71,8 @@ def test_generated_plugins_from_wheels_in_a_clean_venv(tmp_path: Path, core_whee
     listed = {p["name"]: p for p in info["plugins"]}
     for kind in KINDS:
         plugin = listed[f"wheel_{kind}"]
-        assert (plugin["package"], plugin["version"], plugin["contract"]) == (f"hybrid-wheel-{kind}", "0.1.0", "1.0")
+        assert (plugin["package"], plugin["version"], plugin["contract"]) == (f"hybrid-wheel-{kind}", "0.1.0",
+                                                                                     CONTRACT_VERSION)
     assert listed["wheel_strategy"]["components"][0]["qualified_name"] == "wheel_strategy:wheel_strategy"
 
     example = work / "hybrid-wheel-strategy" / "example.yaml"

@@ -9,6 +9,9 @@ from hybrid_core import hookimpl
 
 from .engine import BacktraderEngine
 
+HYBRID_CONTRACT = "1.1"
+"""The hybrid contract version this plugin is built for: 1.1 added backtest engines."""
+
 
 @hookimpl
 def hybrid_register_backtest_engines(register):  # type: ignore[no-untyped-def]
