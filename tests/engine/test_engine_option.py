@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from hybrid_core import hookimpl
 from hybrid_core.builtin.native_engine import NativeEngine
-from hybrid_core.cli import cli, main
-from hybrid_core.contracts import BacktestEngine, BacktestRequest
+from hybrid_core.cli import build_cli, main
+from hybrid_core.contracts import CONTRACT_VERSION, BacktestEngine, BacktestRequest
 from hybrid_core.errors import ProfileError
 from hybrid_core.plugins import build_plugin_host
 
@@ -42,20 +42,19 @@ class RecordingEngine(BacktestEngine):
 
 
 class RecordingPlugin:
+    HYBRID_CONTRACT = CONTRACT_VERSION
+
     @hookimpl
     def hybrid_register_backtest_engines(self, register: Any) -> None:
         register(RecordingEngine)
 
 
 @pytest.fixture
-def with_recording_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    import hybrid_core.plugins as plugins
-
-    real = plugins.build_plugin_host
-    monkeypatch.setattr(plugins, "build_plugin_host",
-                        lambda **kw: real(extra_plugins=[("recording", RecordingPlugin())], **kw))
+def with_recording_engine() -> Any:
+    """A ``hybrid`` CLI whose plugin host also holds the recording engine's plugin."""
     RecordingEngine.requests = []
     RecordingEngine.refuse = None
+    return build_cli(extra_plugins=[("recording", RecordingPlugin())])
 
 
 def test_native_is_a_builtin_engine_registered_through_the_hook() -> None:
@@ -64,15 +63,16 @@ def test_native_is_a_builtin_engine_registered_through_the_hook() -> None:
 
 
 def test_native_is_the_default(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["backtest", str(EQ50), *WINDOW, "--out", str(tmp_path)])
+    result = CliRunner().invoke(build_cli(), ["backtest", str(EQ50), *WINDOW, "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "summary.json").read_text())["engine"] == "native"
     assert "native engine" in result.output
 
 
-def test_a_plugin_engine_runs_the_profile_with_its_settings(tmp_path: Path, with_recording_engine: None) -> None:
-    result = CliRunner().invoke(cli, ["backtest", str(EQ50), *WINDOW, "--out", str(tmp_path), "--engine",
-                                      "recording", "--cash", "250000", "--slippage-bps", "3"])
+def test_a_plugin_engine_runs_the_profile_with_its_settings(tmp_path: Path, with_recording_engine: Any) -> None:
+    args = ["backtest", str(EQ50), *WINDOW, "--out", str(tmp_path), "--engine", "recording", "--cash", "250000",
+            "--slippage-bps", "3"]
+    result = CliRunner().invoke(with_recording_engine, args)
     assert result.exit_code == 0, result.output
     (request,) = RecordingEngine.requests
     assert (request.cash, request.slippage_bps, request.commission) == (250000.0, 3.0, 0.0)
@@ -86,11 +86,12 @@ def test_a_plugin_engine_runs_the_profile_with_its_settings(tmp_path: Path, with
     assert summary["engine"] == "recording" and summary["total"]["trades"] > 0
 
 
-def test_an_engine_refuses_before_any_bar_is_loaded(tmp_path: Path, with_recording_engine: None,
+def test_an_engine_refuses_before_any_bar_is_loaded(tmp_path: Path, with_recording_engine: Any,
                                                      capfd: pytest.CaptureFixture[str]) -> None:
     RecordingEngine.refuse = "risk rule 'x' cannot be applied by this engine; remove it"
     with pytest.raises(SystemExit) as exc:
-        main(["backtest", str(EQ50), *WINDOW, "--out", str(tmp_path / "out"), "--engine", "recording"])
+        main(["backtest", str(EQ50), *WINDOW, "--out", str(tmp_path / "out"), "--engine", "recording"],
+             cli=with_recording_engine)
     err = capfd.readouterr().err
     assert exc.value.code == 2 and err.strip() == f"error: {RecordingEngine.refuse}"
     assert RecordingEngine.requests == [] and not (tmp_path / "out").exists()

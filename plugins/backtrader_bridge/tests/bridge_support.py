@@ -11,11 +11,11 @@ import pandas as pd
 import yaml
 from click.testing import CliRunner
 
-from hybrid_core.cli import cli
+from hybrid_core.cli import build_cli
 from hybrid_core.engine.replay import compare_trades
+from hybrid_core.sample import bars_path, sample_file
 
 REPO = Path(__file__).resolve().parents[3]
-SAMPLE = REPO / "data" / "sample"
 BENCH = REPO / "bench" / "profiles"
 REFERENCE = REPO.parent / "shared" / "reference"
 
@@ -23,12 +23,12 @@ REFERENCE = REPO.parent / "shared" / "reference"
 def demo_profile(folder: Path, *, equity: float = 0.7, crypto: float | None = 0.3, **backtest: Any) -> Path:
     """The demo's data and strategies with only the rules the bridge maps (stop-loss, time stop)."""
     strategies: list[dict[str, Any]] = [{"name": "equity_reversal", "allocation": equity,
-                                         "universe": str(SAMPLE / "universe_equities.txt")}]
+                                         "universe": str(sample_file("universe_equities.txt"))}]
     if crypto:
         strategies.append({"name": "crypto_adx", "allocation": crypto, "universe": ["BTC/USD", "ETH/USD"]})
     profile = {
         "name": "demo_bridge",
-        "data": {"source": "local", "params": {"path": str(SAMPLE / "bars.parquet")}},
+        "data": {"source": "local", "params": {"path": str(bars_path())}},
         "strategies": strategies,
         "risk": [{"name": "stop_loss", "params": {"pct": 0.05}}, {"name": "time_stop", "params": {"bars": 5}}],
         "backtest": {"cash": 1_000_000, **backtest},
@@ -40,7 +40,7 @@ def demo_profile(folder: Path, *, equity: float = 0.7, crypto: float | None = 0.
 
 def backtest(profile: Path, out: Path, engine: str, *args: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``hybrid backtest PROFILE --engine ENGINE``; returns trades.csv and equity.csv."""
-    result = CliRunner().invoke(cli, ["backtest", str(profile), "--out", str(out), "--engine", engine,
+    result = CliRunner().invoke(build_cli(), ["backtest", str(profile), "--out", str(out), "--engine", engine,
                                       "--no-progress", "--lookahead-cuts", "0", *args])
     assert result.exit_code == 0, result.output + repr(result.exception)
     return (pd.read_csv(out / "trades.csv", parse_dates=["entry_date", "exit_date"]),
