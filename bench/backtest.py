@@ -6,7 +6,7 @@ RSS is the child's. Engine time (strategy signals + simulation loop, after the d
 and the other phases come from the run's summary.json. Reference cases are also checked
 against ../shared/reference (same trades, prices 1e-9, values 1e-6). ``--engines native backtrader``
 runs each case through both engines (the Backtrader one needs the backtrader_bridge plugin) and
-prints the time ratio and whether their trades.csv are identical.
+prints the time ratio and whether their round_trips.csv are identical.
 
     .venv/bin/python bench/backtest.py                 # all four cases, table + JSON
     .venv/bin/python bench/backtest.py --cases eq504_2015 --repeat 3 --json bench.json
@@ -77,7 +77,7 @@ def run_case(name: str, out: Path, engine: str = "native") -> dict[str, Any]:
         "final_value": summary["total"]["final_value"],
         "speedup_vs_backtrader": BACKTRADER_SECONDS[name] / wall,
         "reference": check_reference(name, out),
-        "trades_sha256": hashlib.sha256((out / "trades.csv").read_bytes()).hexdigest(),
+        "trades_sha256": hashlib.sha256((out / "round_trips.csv").read_bytes()).hexdigest(),
     }
 
 
@@ -148,7 +148,7 @@ def engine_ratios(rows: list[dict[str, Any]]) -> list[str]:
         same = "identical" if row["trades_sha256"] == base["trades_sha256"] else "DIFFERENT"
         out.append(f"{row['case']}: {row['engine']} {row['wall_s']:.2f}s wall / native {base['wall_s']:.2f}s = "
                    f"{row['wall_s'] / base['wall_s']:.1f}x; engine {row['engine_s']:.2f}s / "
-                   f"{base['engine_s']:.3f}s = {row['engine_s'] / base['engine_s']:.0f}x; trades.csv {same}")
+                   f"{base['engine_s']:.3f}s = {row['engine_s'] / base['engine_s']:.0f}x; round_trips.csv {same}")
     return out
 
 

@@ -12,10 +12,12 @@ import yaml
 from click.testing import CliRunner
 
 from hybrid_core.cli import build_cli
+from hybrid_core.engine.backtest import ROUND_TRIPS_FILE
 from hybrid_core.engine.replay import compare_trades
 from hybrid_core.sample import bars_path, sample_file
 
 REPO = Path(__file__).resolve().parents[3]
+DEMO = REPO / "profiles" / "demo.yaml"
 BENCH = REPO / "bench" / "profiles"
 REFERENCE = REPO.parent / "shared" / "reference"
 
@@ -39,11 +41,11 @@ def demo_profile(folder: Path, *, equity: float = 0.7, crypto: float | None = 0.
 
 
 def backtest(profile: Path, out: Path, engine: str, *args: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``hybrid backtest PROFILE --engine ENGINE``; returns trades.csv and equity.csv."""
+    """``hybrid backtest PROFILE --engine ENGINE``; returns round_trips.csv and equity.csv."""
     result = CliRunner().invoke(build_cli(), ["backtest", str(profile), "--out", str(out), "--engine", engine,
                                       "--no-progress", "--lookahead-cuts", "0", *args])
     assert result.exit_code == 0, result.output + repr(result.exception)
-    return (pd.read_csv(out / "trades.csv", parse_dates=["entry_date", "exit_date"]),
+    return (pd.read_csv(out / ROUND_TRIPS_FILE, parse_dates=["entry_date", "exit_date"]),
             pd.read_csv(out / "equity.csv", parse_dates=["date"]))
 
 

@@ -15,11 +15,13 @@ from .broker import contract_broker
 from .feeds import to_feeds
 
 
-def cerebro(profile: str | Path | RunProfile, start: Any = None, end: Any = None, *, host: Any = None,
-            **cerebro_kwargs: Any) -> bt.Cerebro:
+def cerebro(profile: str | Path | RunProfile, start: Any = None, end: Any = None, *, warmup: int = 0,
+            host: Any = None, **cerebro_kwargs: Any) -> bt.Cerebro:
     """A ``bt.Cerebro`` with one feed per symbol of the profile's strategies, from its data source.
 
-    ``start``/``end`` (dates; default: the profile's ``backtest.start``/``end``) bound the bars.
+    ``start``/``end`` (dates; default: the profile's ``backtest.start``/``end``) bound the bars;
+    ``warmup`` sessions before ``start`` are added (default 0: the feeds open at ``start``, so a
+    strategy of yours cannot trade before it).
     The broker is a :class:`~hybrid_backtrader_bridge.broker.ContractBroker` with the profile's
     ``backtest`` cash, commission and slippage. ``cerebro_kwargs`` go to ``bt.Cerebro``
     (default ``stdstats=False``: a buy/sell observer per feed slows a run of hundreds of symbols).
@@ -33,7 +35,7 @@ def cerebro(profile: str | Path | RunProfile, start: Any = None, end: Any = None
                    for d in (start if start is not None else spec.start, end if end is not None else spec.end))
     host = host if host is not None else build_plugin_host()
     components = build_components(loaded, host.registry)
-    panel = _core.load_window(components.data_source, components.strategies, first, last)
+    panel = _core.load_window(components.data_source, components.strategies, first, last, warmup).panel
     out = bt.Cerebro(**{"stdstats": False, **cerebro_kwargs})
     out.broker = contract_broker(spec.cash, slippage_bps=spec.slippage_bps, commission=spec.commission)
     for feed in to_feeds(panel):

@@ -3,21 +3,23 @@
 What is hybrid's and what is Backtrader's:
 
 - hybrid's: each strategy's ``signals()`` runs once over the panel; at every close, hybrid's
-  planner (the one the native backtest and the live cycle use) turns the decisions into
-  orders: exits (labelled ``rebalance`` or ``signal``), entries sized from the close
-  (``weight * portfolio value / close``: whole shares, crypto rounded down to 1e-6), time-stop
-  restarts of re-selected names, cancellation of a pending buy not selected again on the next
-  decided date, then the time stop. Trades are hybrid's round trips.
+  account model (the :class:`~hybrid_core.account.state.Account` of the native backtest, the
+  paper simulator and the live cycle) counts the bar for held symbols, plans (exits labelled
+  ``rebalance`` or ``signal``, entries sized from the close: whole shares, crypto rounded down
+  to 1e-6; time-stop restarts of re-selected names; a pending buy cancelled when the next
+  decided date does not select it again; then the time stop), lets every ``vet()`` rule and
+  guard refuse orders, and keeps the round trips.
 - Backtrader's: the fills (market orders at each data's next open, sells first), the stop-loss
   as a Backtrader ``Stop`` order placed at the entry fill (active from the next bar of its own
   data, at the open on a gap, else at the stop price), cash, commission, slippage, the
-  portfolio value the entries are sized from, and the calendar of mixed feeds (Cerebro steps
-  through the union of NYSE sessions and 24/7 crypto days; a symbol moves on its own bars).
+  portfolio value the entries are sized from and the guards judge, and the calendar of mixed
+  feeds (Cerebro steps through the union of NYSE sessions and 24/7 crypto days; a symbol moves
+  on its own bars).
 
 A market exit cancels the position's stop when it is sent, so at the next open the exit
 fills and the stop cannot (the contract's precedence). Orders still pending when the data
-ends are dropped; positions still open are reported as ``end_of_data`` trades at the
-symbol's own last close and bar date.
+ends are dropped; positions still open are ``end_of_data`` round trips at the symbol's own
+last close and bar date.
 """
 
 from __future__ import annotations
@@ -36,22 +38,22 @@ from hybrid_core.errors import HybridError
 from . import _core
 from .broker import ContractBroker
 from .feeds import session_numbers
-from .rules import check_risk_rules
 
 
 class BridgeError(HybridError):
     """Backtrader did something the bridge never asks for (a refused or partial order)."""
 
 
-class _LatestCloses(Mapping[str, float]):
-    """Each symbol's latest close: its data's close at its last bar so far (no bar yet: absent)."""
+class _TodayCloses(Mapping[str, float]):
+    """Today's close of each symbol that has a bar at the current step (others: absent)."""
 
-    def __init__(self, data_of: Mapping[str, Any]) -> None:
+    def __init__(self, data_of: Mapping[str, Any], now: float) -> None:
         self._data_of = data_of
+        self._now = now
 
     def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
         data = self._data_of.get(key)
-        if data is None or not len(data):
+        if data is None or not len(data) or data.datetime[0] != self._now:
             return default
         return data.close[0]
 
@@ -62,10 +64,30 @@ class _LatestCloses(Mapping[str, float]):
         return float(value)
 
     def __iter__(self) -> Iterator[str]:
-        return (s for s, d in self._data_of.items() if len(d))
+        return (s for s in self._data_of if self.get(s) is not None)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+class BrokerAccount(_core.Account):
+    """hybrid's account model kept beside Backtrader's broker.
+
+    Positions, pending orders, time-stop counts, marks, the plan at each close, the vetting by
+    every risk rule and guard, the watermarks and the round trips are hybrid's own (the
+    :class:`~hybrid_core.account.state.Account` of every engine); the cash and the portfolio
+    value that entries are sized from and guards judge are Backtrader's, read at each close.
+    """
+
+    def __init__(self, broker: Any, risk_rules: Sequence[RiskRule], context: Mapping[str, Any]) -> None:
+        super().__init__(float(broker.getcash()), risk_rules, context=context)
+        self.broker = broker
+
+    def mark(self, date: pd.Timestamp, closes: Mapping[str, float]) -> float:
+        super().mark(date, closes)  # counts the bar for held symbols, records their closes
+        self.cash = float(self.broker.getcash())
+        self.last_value = float(self.broker.getvalue())
+        return self.last_value
 
 
 def panel_from_feeds(datas: Sequence[Any]) -> Panel:
@@ -86,17 +108,18 @@ def panel_from_feeds(datas: Sequence[Any]) -> Panel:
 class HybridStrategy(bt.Strategy):
     """A ``bt.Strategy`` that trades hybrid strategies by the rules of STRATEGIES.md.
 
-    Params: ``strategies`` (a hybrid Strategy or a sequence of them, each with its universe
-    and allocation), ``risk_rules`` (stop-loss and time-stop rules, e.g. the profile's
-    ``stop_loss`` and ``time_stop``; order-vetting rules are refused), ``panel`` (the bars
-    behind the feeds; default: rebuilt from the feeds' DataFrames), ``start`` (a warm start: bars
-    before it feed the signals only, no order is decided before it; None: every date trades, a
-    cold start) and ``progress``.
-    Feeds are found by symbol name (``data._name``). After the run, :attr:`trades`,
-    :attr:`fills` and :meth:`equity` hold the results.
+    Params: ``strategies`` (a hybrid Strategy or a sequence of them, each with its universe and
+    allocation), ``risk_rules`` (the profile's rules: stop prices become Backtrader stop orders,
+    time stops and every ``vet()`` rule and guard act at each close as in the native engine),
+    ``panel`` (the bars behind the feeds; default: rebuilt from the feeds' DataFrames), ``start``
+    (a warm start: bars before it feed the signals only, no order is decided before it; None:
+    every date trades, a cold start), ``profile_name`` (what risk rules see) and ``progress``.
+    Feeds are found by symbol name (``data._name``). After the run, :attr:`account` holds the
+    round trips (``account.round_trips()``), :attr:`fills`, :attr:`refused` and :meth:`equity`.
     """
 
-    params = (("strategies", ()), ("risk_rules", ()), ("panel", None), ("start", None), ("progress", False))
+    params = (("strategies", ()), ("risk_rules", ()), ("panel", None), ("start", None),
+              ("profile_name", "default"), ("progress", False))
 
     def __init__(self) -> None:
         given = self.p.strategies
@@ -107,18 +130,14 @@ class HybridStrategy(bt.Strategy):
         if len(set(names)) != len(names):
             raise BridgeError(f"two strategies share a name in {names}; give each a distinct `id` in the profile")
         self.risk_rules: list[RiskRule] = list(self.p.risk_rules)
-        check_risk_rules(self.risk_rules)
-        self._stop_for = _core.stop_pricer(self.risk_rules)
         self._data_of = {d._name: d for d in self.datas}
-        self._closes = _LatestCloses(self._data_of)
-        self.positions_open: dict[str, Position] = {}
-        self._pending: dict[str, list[tuple[OrderIntent, bt.Order]]] = {}
-        self._intents: dict[int, OrderIntent] = {}
+        # bt.Strategy keeps its own ``_orders``: the bridge's attributes have names Backtrader does not use
+        self._open_orders: dict[int, tuple[OrderIntent, bt.Order]] = {}  # by id() of the account's pending intent
+        self._intent_of: dict[int, OrderIntent] = {}  # by Backtrader order ref
         self._stops: dict[str, bt.Order] = {}
         self._cancelled: set[int] = set()
-        self._entry_fee: dict[str, float] = {}
-        self.trades: list[_core.Trade] = []
         self.fills: list[Fill] = []
+        self.refused: list[str] = []
         self.timings: dict[str, float] = {}
 
     # ----------------------------------------------------------------- set-up
@@ -131,6 +150,8 @@ class HybridStrategy(bt.Strategy):
                               f"{type(self.broker).__name__} does not (it refuses buys for cash and tries stops on "
                               f"other symbols' days); set cerebro.broker = "
                               f"hybrid_backtrader_bridge.contract_broker(cash) or use cerebro(profile)")
+        self.account = BrokerAccount(self.broker, self.risk_rules,
+                                     {"mode": "backtest", "profile_name": self.p.profile_name})
         panel = self.p.panel if self.p.panel is not None else panel_from_feeds(self.datas)
         self.dates = panel.dates
         self._row = {num: i for i, num in enumerate(session_numbers(self.dates))}
@@ -151,16 +172,13 @@ class HybridStrategy(bt.Strategy):
                               f"feed HybridStrategy the feeds of its own panel (to_feeds(panel))")
         if i < self._first:  # the warm-up: its bars fed the signals, nothing is decided
             return
-        date = self.dates[i]
-        for sym, pos in self.positions_open.items():  # the close counts for symbols with a bar today
-            if self._data_of[sym].datetime[0] == now:
-                pos.bars_held += 1
-        decisions = [d for d in (t.at(i, self.positions_open) for t in self._tables) if d is not None]
-        if decisions or self.positions_open:
-            pending = {s: [intent for intent, _ in orders] for s, orders in self._pending.items()}
-            plan = _core.plan_orders(date, decisions, self.positions_open, pending, self._closes,
-                                     self.broker.getvalue(), self.risk_rules)
-            self._apply(plan, date)
+        account = self.account
+        decisions = [d for d in (t.at(i, account.positions) for t in self._tables) if d is not None]
+        new_orders = account.on_close(self.dates[i], _TodayCloses(self._data_of, now), decisions,
+                                      refused=self.refused)
+        self._cancel_dropped()
+        for intent in new_orders:  # sells first, then buys (the plan's order)
+            self._send(intent)
         self._values[i] = self.broker.getvalue()
         self._cash[i] = self.broker.getcash()
         if self._bar is not None:
@@ -169,39 +187,29 @@ class HybridStrategy(bt.Strategy):
     prenext = next  # feeds that list later have no bar yet: trade the others anyway
     nextstart = next
 
-    def _apply(self, plan: Any, date: pd.Timestamp) -> None:
-        for sym in plan.restart:
-            self.positions_open[sym].bars_held = 0
-        for sym in plan.cancel:
-            kept = []
-            for intent, order in self._pending.get(sym, []):
-                if intent.side == "buy" and intent.decision_date < date:
-                    self._cancel(order)
-                else:
-                    kept.append((intent, order))
-            self._set_pending(sym, kept)
-        for intent in plan.orders:
-            data = self._data_of[intent.symbol]
-            if intent.side == "sell":
-                stop = self._stops.pop(intent.symbol, None)
-                if stop is not None:  # the market exit takes precedence over the stop
-                    self._cancel(stop)
-                order = self.sell(data=data, size=intent.qty, exectype=bt.Order.Market)
-            else:
-                order = self.buy(data=data, size=intent.qty, exectype=bt.Order.Market)
-            self._pending.setdefault(intent.symbol, []).append((intent, order))
-            self._intents[order.ref] = intent
+    def _cancel_dropped(self) -> None:
+        """Cancel the Backtrader orders of pending buys the plan cancelled (not selected again)."""
+        pending = {id(intent) for orders in self.account.pending.values() for intent in orders}
+        for key in [k for k in self._open_orders if k not in pending]:
+            _, order = self._open_orders.pop(key)
+            self._cancel(order)
+
+    def _send(self, intent: OrderIntent) -> None:
+        data = self._data_of[intent.symbol]
+        if intent.side == "sell":
+            stop = self._stops.pop(intent.symbol, None)
+            if stop is not None:  # the market exit takes precedence over the stop
+                self._cancel(stop)
+            order = self.sell(data=data, size=intent.qty, exectype=bt.Order.Market)
+        else:
+            order = self.buy(data=data, size=intent.qty, exectype=bt.Order.Market)
+        self._open_orders[id(intent)] = (intent, order)
+        self._intent_of[order.ref] = intent
 
     def _cancel(self, order: bt.Order) -> None:
         self._cancelled.add(order.ref)
-        self._intents.pop(order.ref, None)
+        self._intent_of.pop(order.ref, None)
         self.broker.cancel(order)
-
-    def _set_pending(self, sym: str, orders: list[tuple[OrderIntent, bt.Order]]) -> None:
-        if orders:
-            self._pending[sym] = orders
-        else:
-            self._pending.pop(sym, None)
 
     # ------------------------------------------------------------- each fill
     def notify_order(self, order: bt.Order) -> None:
@@ -221,53 +229,45 @@ class HybridStrategy(bt.Strategy):
         # the fill's own price: ``executed.price`` is an average, (0 * 0 + size * price) / size, 1 ulp off
         date = self.dates[self._row[bits[0].dt]]
         price, qty, fee = float(bits[0].price), abs(float(bits[0].size)), float(order.executed.comm)
+        account = self.account
         stop = self._stops.get(sym)
         if stop is not None and stop.ref == order.ref:
             del self._stops[sym]
-            self._close(sym, date, price, qty, fee, "stop_loss")
+            self._record(account.close(sym, price, date, "stop_loss", commission=fee), "sell", qty, price, date,
+                         "stop_loss", fee)
             return
-        intent = self._intents.pop(order.ref)
-        self._set_pending(sym, [(i, o) for i, o in self._pending.get(sym, []) if o.ref != order.ref])
+        intent = self._intent_of.pop(order.ref)
+        del self._open_orders[id(intent)]
+        left = [o for o in account.pending.get(sym, []) if o is not intent]
+        if left:
+            account.pending[sym] = left
+        else:
+            account.pending.pop(sym, None)
         if intent.side == "sell":
-            self._close(sym, date, price, qty, fee, intent.reason)
+            self._record(account.close(sym, price, date, intent.reason, commission=fee), "sell", qty, price, date,
+                         intent.reason, fee)
             return
-        pos = Position(symbol=sym, qty=qty, entry_price=price, entry_date=date, strategy=intent.strategy,
-                       bars_held=0)
-        pos.stop_price = self._stop_for(pos)
-        self.positions_open[sym] = pos
-        self._entry_fee[sym] = fee
-        self.fills.append(Fill(symbol=sym, side="buy", qty=qty, price=price, date=date, strategy=intent.strategy,
-                               reason=intent.reason, commission=fee))
+        pos = account.open(sym, qty, price, date, intent.strategy, intent.reason, commission=fee)
+        self._record(pos, "buy", qty, price, date, intent.reason, fee)
         if pos.stop_price is not None:  # tried from the next bar of this data on (ContractBroker)
             self._stops[sym] = self.sell(data=order.data, size=qty, exectype=bt.Order.Stop, price=pos.stop_price)
 
-    def _close(self, sym: str, date: pd.Timestamp, price: float, qty: float, fee: float, reason: str) -> None:
-        pos = self.positions_open.pop(sym)
+    def _record(self, pos: Position, side: str, qty: float, price: float, date: pd.Timestamp, reason: str,
+                fee: float) -> None:
         if qty != pos.qty:
-            raise BridgeError(f"Backtrader sold {qty} {sym} from a position of {pos.qty}")
-        entry_fee = self._entry_fee.pop(sym, 0.0)
-        self.trades.append(_core.Trade(symbol=sym, strategy=pos.strategy, qty=pos.qty, entry_date=pos.entry_date,
-                                       entry_price=pos.entry_price, exit_date=date, exit_price=price,
-                                       exit_reason=reason, commission=entry_fee + fee, entry_commission=entry_fee))
-        self.fills.append(Fill(symbol=sym, side="sell", qty=qty, price=price, date=date, strategy=pos.strategy,
-                               reason=reason, commission=fee))
+            raise BridgeError(f"Backtrader filled {qty} {pos.symbol} for a position of {pos.qty}")
+        self.fills.append(Fill(symbol=pos.symbol, side=side, qty=qty, price=price,  # type: ignore[arg-type]
+                               date=date, strategy=pos.strategy, reason=reason, commission=fee))
 
     # ---------------------------------------------------------------- the end
     def stop(self) -> None:
         if self._bar is not None:
             self._bar.close()
 
-    def open_trades(self) -> list[Any]:
-        """Positions still open, as ``end_of_data`` trades at each symbol's own last close and bar date."""
-        out = []
-        for sym, pos in self.positions_open.items():
-            data = self._data_of[sym]
-            fee = self._entry_fee.get(sym, 0.0)
-            out.append(_core.Trade(symbol=sym, strategy=pos.strategy, qty=pos.qty, entry_date=pos.entry_date,
-                                   entry_price=pos.entry_price, exit_date=self.dates[self._row[data.datetime[0]]],
-                                   exit_price=float(data.close[0]), exit_reason="end_of_data", commission=fee,
-                                   entry_commission=fee))
-        return out
+    def round_trips(self) -> pd.DataFrame:
+        """The round-trip table: closed round trips, then open positions as ``end_of_data`` at each
+        symbol's own last close and bar date (hybrid's ledger, as the native engine writes it)."""
+        return _core.round_trips_frame(self.account.round_trips())
 
     def equity(self) -> pd.DataFrame:
         """The value, cash and exposure at every close from ``start`` on (hybrid's ``equity.csv`` columns)."""
