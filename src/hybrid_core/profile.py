@@ -112,6 +112,9 @@ class BacktestSpec:
     """Sessions of history loaded before the start date so strategies start warm (no order is
     decided before the start). Default: the longest ``lookback()`` of the profile's strategies;
     0 is a cold start (how the reference cases were made). Used by backtest and replay."""
+    benchmark: str = "universe"
+    """What results are compared with: ``universe`` (equal-weight buy-and-hold of the strategies'
+    symbols) or one symbol of the data, e.g. ``SPY`` (see engine/benchmark.py)."""
 
 
 def _default_health_file() -> str:

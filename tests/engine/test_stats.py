@@ -67,3 +67,53 @@ def test_trade_statistics() -> None:
 def test_json_ready_replaces_non_finite_numbers() -> None:
     assert stats.json_ready({"a": np.float64("nan"), "b": [np.inf, np.int64(3)], "c": True}) == {
         "a": None, "b": [None, 3], "c": True}
+
+
+@pytest.fixture(scope="module")
+def two_curves() -> tuple[pd.Series, pd.Series]:
+    """Two real equity curves on the same sessions: eq50 (the strategy) and eq504 (the benchmark)."""
+    def values(case: str) -> pd.Series:
+        return pd.read_csv(REFERENCE / f"{case}_values.csv", parse_dates=["date"], index_col="date")["value"]
+
+    strategy, benchmark = values("eq50_2015"), values("eq504_2015")
+    assert strategy.index.equals(benchmark.index)
+    return strategy, benchmark
+
+
+def test_relative_statistics_match_empyrical(empyrical, two_curves: tuple[pd.Series, pd.Series]) -> None:
+    strategy, benchmark = two_curves
+    r = stats.daily_returns(strategy, 1_000_000.0).to_numpy()
+    b = stats.daily_returns(benchmark, 1_000_000.0).to_numpy()
+    ours = stats.relative_stats(r, b, 252)
+    assert ours["beta"] == pytest.approx(empyrical.beta(r, b), rel=1e-12)
+    assert ours["alpha"] == pytest.approx(empyrical.alpha(r, b, annualization=252), rel=1e-12)
+    assert ours["tracking_error"] == pytest.approx(empyrical.annual_volatility(r - b, annualization=252), rel=1e-12)
+    assert ours["information_ratio"] == pytest.approx(empyrical.excess_sharpe(r, b) * np.sqrt(252), rel=1e-12)
+    assert ours["excess_return"] == pytest.approx(
+        empyrical.cum_returns_final(r) - empyrical.cum_returns_final(b), rel=1e-12)
+    assert ours["excess_return"] == pytest.approx((strategy.iloc[-1] - benchmark.iloc[-1]) / 1e6, rel=1e-9)
+
+
+def test_rolling_six_month_sharpe_matches_empyrical(empyrical, two_curves: tuple[pd.Series, pd.Series]) -> None:
+    returns = stats.daily_returns(two_curves[0], 1_000_000.0)
+    window = stats.rolling_window(252)
+    assert window == 126 and stats.rolling_window(365) == 182
+    ours = stats.rolling_sharpe(returns, window, 252)
+    theirs = empyrical.roll_sharpe_ratio(returns.to_numpy(), window=window, annualization=252)
+    assert ours.iloc[: window - 1].isna().all()
+    np.testing.assert_allclose(ours.to_numpy()[window - 1:], theirs, rtol=1e-10)
+
+
+def test_summary_carries_the_benchmark_block(two_curves: tuple[pd.Series, pd.Series]) -> None:
+    strategy, benchmark = two_curves
+    equity = pd.DataFrame({"value": strategy, "cash": strategy * 0.0, "exposure": strategy})
+    trades = pd.DataFrame(columns=["entry_date", "exit_date", "pnl", "exit_reason"])
+    summary = stats.summarize(equity, trades, [], 1_000_000.0, benchmark=("eq504", benchmark))
+    assert summary["benchmark"]["name"] == "eq504"
+    assert summary["benchmark"]["cagr"] == pytest.approx(
+        stats.return_stats(benchmark, 1_000_000.0, 252)["cagr"], rel=1e-12)
+    total = summary["total"]
+    assert {"excess_return", "beta", "alpha", "tracking_error", "information_ratio", "rolling_sharpe_6m"} <= set(total)
+    last_window = stats.daily_returns(strategy, 1_000_000.0).to_numpy()[-126:]
+    assert total["rolling_sharpe_6m"] == pytest.approx(
+        last_window.mean() / last_window.std(ddof=1) * np.sqrt(252), rel=1e-12)

@@ -60,6 +60,7 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
 
     from ..contracts import BacktestRequest
     from ..engine.backtest import default_warmup, load_window, lookahead_check, survivorship_warnings, write_outputs
+    from ..engine.benchmark import benchmark_curve
     from ..ops.logging_setup import configure_logging
     from ..profile import build_components, load_profile
 
@@ -106,6 +107,7 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
         for line in result.refused:
             logger.info("Order refused: {line}", line=line)
     dates = result.equity.index
+    benchmark = benchmark_curve(spec.benchmark, panel, strategies, components.data_source, dates, initial)
     meta = {
         "profile": profile.name, "profile_path": str(profile.path), "engine": engine_name,
         "start": str(dates[0].date()),
@@ -117,7 +119,8 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
     }
     out = Path(out_dir)
     title = f"Backtest {profile.name} {meta['start']}..{meta['end']}"
-    summary = write_outputs(out, result, panel, title=title, meta=meta, notes=[*notes, *checks], started=t0)
+    summary = write_outputs(out, result, panel, title=title, meta=meta, notes=[*notes, *checks], started=t0,
+                            benchmark=benchmark)
     _print_summary(summary, out, result.trades)
 
 
@@ -136,11 +139,19 @@ def _print_summary(summary: dict[str, Any], out: Path, trades: Any) -> None:
     def pct(value: Any) -> str:
         return "n/a" if value is None or value != value else f"{value * 100:.2f}%"
 
+    def num(value: Any) -> str:
+        return "n/a" if value is None or value != value else f"{value:.2f}"
+
     click.echo(f"backtest {summary['profile']} {summary['start']}..{summary['end']}: "
                f"{summary['dates']} dates, {summary['symbols']} symbols; {describe_round_trips(trades)}")
     click.echo(f"  final value {total['final_value']:,.2f}  CAGR {pct(total['cagr'])}  "
                f"Sharpe {total['sharpe']:.2f}  max drawdown {pct(total['max_drawdown'])}  "
                f"win rate {pct(total['win_rate'])}")
+    bench = summary.get("benchmark")
+    if bench:
+        click.echo(f"  benchmark ({bench['name']}): CAGR {pct(bench['cagr'])}  excess return "
+                   f"{pct(total['excess_return'])}  beta {num(total['beta'])}  alpha {pct(total['alpha'])}  "
+                   f"information ratio {num(total['information_ratio'])}")
     for name, stats in summary.get("strategies", {}).items():
         click.echo(f"  {name}: PnL {stats['pnl']:,.2f} ({pct(stats['contribution'])} of initial cash), "
                    f"{stats['trades']} trades")

@@ -291,11 +291,14 @@ def _needs_quotes(text: str) -> bool:
 
 def write_outputs(out_dir: Path, result: BacktestResult, panel: Panel, *, title: str,
                   meta: Mapping[str, Any], notes: Sequence[str] = (),
-                  started: float | None = None) -> dict[str, Any]:
+                  started: float | None = None,
+                  benchmark: tuple[str, pd.Series] | None = None) -> dict[str, Any]:
     """Write round_trips.csv, equity.csv, report.html and summary.json into ``out_dir`` (each file
     atomically); returns the summary.
 
     ``started`` (a ``time.perf_counter()`` value) adds ``write`` and ``total`` to ``meta["timings"]``.
+    ``benchmark`` (name, value curve on the equity's dates, see engine/benchmark.py) is shown
+    beside the results and adds the relative statistics to the summary.
     """
     t0 = time.perf_counter()
     from . import stats
@@ -308,10 +311,11 @@ def write_outputs(out_dir: Path, result: BacktestResult, panel: Panel, *, title:
     for name in result.strategies:  # strategies without trades contribute 0
         if name not in contributions.columns:
             contributions[name] = 0.0
-    summary = stats.summarize(result.equity, result.trades, result.fills, result.initial_cash, contributions)
+    summary = stats.summarize(result.equity, result.trades, result.fills, result.initial_cash, contributions,
+                              benchmark=benchmark)
     summary = {**meta, **summary, "notes": list(notes)}
     render_report(out_dir / "report.html", title=title, equity=result.equity, contributions=contributions,
-                  summary=summary, notes=list(notes))
+                  summary=summary, notes=list(notes), benchmark=benchmark[1] if benchmark else None)
     if started is not None and isinstance(summary.get("timings"), dict):
         now = time.perf_counter()
         summary["timings"] = {**summary["timings"], "write": now - t0, "total": now - started}

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..ops.atomic import atomic_replace
-from .stats import drawdown_series
+from .stats import daily_returns, drawdown_series, periods_per_year, rolling_sharpe, rolling_window
 
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
@@ -51,20 +51,48 @@ def _floats(values: Any) -> list[float | None]:
     return [None if not math.isfinite(v) else float(v) for v in np.asarray(values, dtype="float64")]
 
 
-def figures(equity: pd.DataFrame, contributions: pd.DataFrame,
-            initial_cash: float) -> dict[str, dict[str, Any]]:
-    """Plotly figure specs: equity curve, drawdown, monthly returns heat map, strategy contribution."""
+BASE_LAYOUT = {"margin": {"l": 60, "r": 20, "t": 40, "b": 40}, "hovermode": "x unified", "template": None}
+BENCHMARK_LINE = {"width": 1.5, "color": "#7f8c8d"}
+
+
+def equity_figure(values: pd.Series, benchmark: pd.Series | None = None, *, name: str = "portfolio value",
+                  title: str = "Equity curve") -> dict[str, Any]:
+    """An equity curve with the benchmark's value curve beside it."""
+    x = _dates(values.index)
+    data: list[dict[str, Any]] = [{"type": "scatter", "mode": "lines", "name": name, "x": x,
+                                   "y": _floats(values)}]
+    if benchmark is not None:
+        data.append({"type": "scatter", "mode": "lines", "name": "benchmark", "x": _dates(benchmark.index),
+                     "y": _floats(benchmark), "line": BENCHMARK_LINE})
+    return {"data": data, "layout": {**BASE_LAYOUT, "title": {"text": title},
+                                     "yaxis": {"title": {"text": "value"}}}}
+
+
+def rolling_sharpe_figure(values: pd.Series, initial: float, benchmark: pd.Series | None = None) -> dict[str, Any]:
+    """The rolling 6-month Sharpe ratio of an equity curve (and of the benchmark)."""
+    ppy = periods_per_year(pd.DatetimeIndex(values.index))
+    window = rolling_window(ppy)
+    curves: list[tuple[str, pd.Series, dict[str, Any]]] = [("strategy", values, {})]
+    if benchmark is not None:
+        curves.append(("benchmark", benchmark, {"line": BENCHMARK_LINE}))
+    data = [{"type": "scatter", "mode": "lines", "name": name, "x": _dates(curve.index),
+             "y": _floats(rolling_sharpe(daily_returns(curve, initial), window, ppy)), **extra}
+            for name, curve, extra in curves]
+    return {"data": data, "layout": {**BASE_LAYOUT, "title": {"text": f"Rolling 6-month Sharpe ({window} periods)"},
+                                     "yaxis": {"title": {"text": "Sharpe"}}}}
+
+
+def figures(equity: pd.DataFrame, contributions: pd.DataFrame, initial_cash: float,
+            benchmark: pd.Series | None = None) -> dict[str, dict[str, Any]]:
+    """Plotly figure specs: equity curve (with the benchmark), drawdown, rolling 6-month Sharpe,
+    monthly returns heat map, strategy contribution."""
     x = _dates(equity.index)
     values = equity["value"]
-    base_layout = {"margin": {"l": 60, "r": 20, "t": 40, "b": 40}, "hovermode": "x unified",
-                   "template": None}
-    equity_fig = {
-        "data": [{"type": "scatter", "mode": "lines", "name": "portfolio value", "x": x,
-                  "y": _floats(values)},
-                 {"type": "scatter", "mode": "lines", "name": "cash", "x": x, "y": _floats(equity["cash"]),
-                  "line": {"width": 1, "dash": "dot"}, "visible": "legendonly"}],
-        "layout": {**base_layout, "title": {"text": "Equity curve"}, "yaxis": {"title": {"text": "value"}}},
-    }
+    base_layout = BASE_LAYOUT
+    equity_fig = equity_figure(values, benchmark)
+    equity_fig["data"].insert(1, {"type": "scatter", "mode": "lines", "name": "cash", "x": x,
+                                  "y": _floats(equity["cash"]), "line": {"width": 1, "dash": "dot"},
+                                  "visible": "legendonly"})
     dd = drawdown_series(values, initial_cash)
     drawdown_fig = {
         "data": [{"type": "scatter", "mode": "lines", "fill": "tozeroy", "name": "drawdown", "x": x,
@@ -91,10 +119,13 @@ def figures(equity: pd.DataFrame, contributions: pd.DataFrame,
         "layout": {**base_layout, "title": {"text": "Cumulative PnL by strategy"},
                    "yaxis": {"title": {"text": "PnL"}}},
     }
-    return {"equity": equity_fig, "drawdown": drawdown_fig, "monthly": heat_fig, "contribution": contrib_fig}
+    return {"equity": equity_fig, "drawdown": drawdown_fig,
+            "rolling_sharpe": rolling_sharpe_figure(values, initial_cash, benchmark), "monthly": heat_fig,
+            "contribution": contrib_fig}
 
 
-PERCENT_KEYS = {"total_return", "cagr", "annual_volatility", "max_drawdown", "win_rate", "contribution"}
+PERCENT_KEYS = {"total_return", "cagr", "annual_volatility", "max_drawdown", "win_rate", "contribution",
+                "excess_return", "alpha", "tracking_error", "average_exposure", "exposure"}
 
 
 def _fmt(value: Any, key: str = "") -> str:
@@ -118,12 +149,17 @@ SUMMARY_ROWS = [("final_value", "Final value (initial cash + PnL)"), ("pnl", "Pn
                 ("trough_date", "Drawdown trough"), ("recovery_date", "Recovered"), ("trades", "Trades"),
                 ("win_rate", "Win rate"), ("profit_factor", "Profit factor"),
                 ("average_holding_days", "Average holding days"), ("annual_turnover", "Annual turnover"),
-                ("trades_by_exit_reason", "Exits by reason")]
+                ("trades_by_exit_reason", "Exits by reason"),
+                ("excess_return", "Excess return vs benchmark"), ("beta", "Beta"), ("alpha", "Alpha (annual)"),
+                ("tracking_error", "Tracking error"), ("information_ratio", "Information ratio"),
+                ("rolling_sharpe_6m", "Rolling 6-month Sharpe (latest)")]
 
 
 def summary_table(summary: dict[str, Any]) -> str:
-    """An HTML table of the summary: one column for the total, one per strategy."""
+    """An HTML table of the summary: one column for the total, one per strategy, one for the benchmark."""
     columns = [("total", summary["total"])] + list(summary.get("strategies", {}).items())
+    if summary.get("benchmark"):
+        columns.append(("benchmark", summary["benchmark"]))
     head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in columns)
     rows = []
     for key, label in SUMMARY_ROWS:
@@ -132,14 +168,24 @@ def summary_table(summary: dict[str, Any]) -> str:
     return f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
 
 
-def render_report(path: Path, *, title: str, equity: pd.DataFrame, contributions: pd.DataFrame,
-                  summary: dict[str, Any], notes: list[str] | None = None) -> Path:
-    """Write the report page to ``path`` and return it."""
-    figs = figures(equity, contributions, float(summary["initial_cash"]))
+def plot_script(figs: dict[str, dict[str, Any]]) -> tuple[str, str]:
+    """The ``<div>`` placeholders and the JavaScript drawing ``figs`` (Plotly specs by name)."""
     divs = "".join(f'<div id="fig-{name}" class="fig"></div>' for name in figs)
     script = "".join(
         f"Plotly.newPlot('fig-{name}', {json.dumps(fig['data'])}, {json.dumps(fig['layout'])}, "
         f"{{responsive: true, displaylogo: false}});" for name, fig in figs.items())
+    return divs, script
+
+
+def render_report(path: Path, *, title: str, equity: pd.DataFrame, contributions: pd.DataFrame,
+                  summary: dict[str, Any], notes: list[str] | None = None,
+                  benchmark: pd.Series | None = None) -> Path:
+    """Write the report page to ``path`` and return it; ``benchmark`` is drawn beside the equity curve."""
+    figs = figures(equity, contributions, float(summary["initial_cash"]), benchmark)
+    divs, script = plot_script(figs)
+    bench = summary.get("benchmark")
+    if bench:
+        notes = [*(notes or []), f"benchmark: {bench['name']} over the same window and data"]
     note_html = "".join(f"<li>{html.escape(n)}</li>" for n in (notes or []))
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>

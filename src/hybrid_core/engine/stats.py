@@ -7,6 +7,11 @@ empyrical-reloaded. They are re-implemented here because importing empyrical cos
 
 ``periods_per_year`` is 252 for a run on exchange sessions and 365 when the run's dates
 include weekends (24/7 crypto in the account).
+
+Against a benchmark (:func:`relative_stats`): excess return, beta and alpha (empyrical's
+``beta`` / ``alpha``, zero risk-free rate), tracking error (annualised volatility of the
+active returns) and information ratio (empyrical's ``excess_sharpe``, annualised); the
+rolling Sharpe ratio is empyrical's ``roll_sharpe_ratio`` over a window of half a year.
 """
 
 from __future__ import annotations
@@ -187,9 +192,82 @@ def strategy_pnl(trades: pd.DataFrame, closes: pd.DataFrame, dates: pd.DatetimeI
     return pd.DataFrame(out, index=dates)
 
 
+def total_return(returns: np.ndarray) -> float:
+    """Compounded return of a series of period returns."""
+    return float(np.prod(1.0 + returns) - 1.0) if len(returns) else math.nan
+
+
+def relative_stats(returns: np.ndarray, benchmark: np.ndarray, ppy: int) -> dict[str, float]:
+    """Excess return, beta, alpha, tracking error and information ratio of ``returns`` against
+    ``benchmark`` (period returns on the same dates, zero risk-free rate).
+
+    - ``excess_return``: compounded return minus the benchmark's.
+    - ``beta``: cov(r, b) / var(b) (empyrical ``beta``); NaN for a flat benchmark.
+    - ``alpha``: ``(1 + mean(r - beta * b)) ** ppy - 1`` (empyrical ``alpha``).
+    - ``tracking_error``: annualised standard deviation (ddof=1) of ``r - b``.
+    - ``information_ratio``: ``mean(r - b) / std(r - b) * sqrt(ppy)`` (empyrical ``excess_sharpe``, annualised).
+    """
+    r = np.asarray(returns, dtype="float64")
+    b = np.asarray(benchmark, dtype="float64")
+    out = {"excess_return": total_return(r) - total_return(b), "beta": math.nan, "alpha": math.nan,
+           "tracking_error": math.nan, "information_ratio": math.nan}
+    if len(r) < 2:
+        return out
+    centred = b - b.mean()
+    variance = float(np.mean(centred * centred))
+    beta = float(np.mean(centred * r)) / variance if variance >= 1e-30 else math.nan
+    active = r - b
+    spread = float(np.std(active, ddof=1))
+    out["beta"] = beta
+    out["alpha"] = (float(np.mean(r - beta * b)) + 1.0) ** ppy - 1.0 if beta == beta else math.nan
+    out["tracking_error"] = spread * math.sqrt(ppy)
+    out["information_ratio"] = float(np.mean(active)) / spread * math.sqrt(ppy) if spread > 0 else math.nan
+    return out
+
+
+def rolling_window(ppy: int, months: int = 6) -> int:
+    """Periods in ``months`` months: 126 sessions for 6 months of exchange days, 182 for 24/7 days."""
+    return ppy * months // 12
+
+
+def rolling_sharpe(returns: pd.Series, window: int, ppy: int) -> pd.Series:
+    """Annualised Sharpe ratio over the trailing ``window`` periods (NaN until the window is full)."""
+    roll = returns.astype("float64").rolling(window, min_periods=window)
+    std = roll.std(ddof=1)
+    return (roll.mean() / std.where(std > 0) * math.sqrt(ppy)).rename("rolling_sharpe")
+
+
+def benchmark_summary(name: str, values: pd.Series, initial: float, ppy: int,
+                      returns: pd.Series) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The benchmark's own statistics and the strategy's statistics relative to it.
+
+    ``values`` is the benchmark's value curve starting from ``initial`` on the strategy's dates;
+    ``returns`` are the strategy's period returns on those dates. Returns ``(benchmark block,
+    relative block)``: the latter (excess return, beta, alpha, tracking error, information ratio,
+    latest rolling 6-month Sharpe) goes into the summary's ``total``.
+    """
+    bench_returns = daily_returns(values, initial)
+    window = rolling_window(ppy)
+    block: dict[str, Any] = {"name": name, **return_stats(values, initial, ppy, returns=bench_returns),
+                             "rolling_sharpe_6m": _last(rolling_sharpe(bench_returns, window, ppy))}
+    relative: dict[str, Any] = relative_stats(returns.to_numpy(dtype="float64"),
+                                              bench_returns.to_numpy(dtype="float64"), ppy)
+    relative["rolling_sharpe_6m"] = _last(rolling_sharpe(returns, window, ppy))
+    return block, relative
+
+
+def _last(series: pd.Series) -> float:
+    return float(series.iloc[-1]) if len(series) else math.nan
+
+
 def summarize(equity: pd.DataFrame, trades: pd.DataFrame, fills: Sequence[Fill], initial_cash: float,
-              contributions: pd.DataFrame | None = None) -> dict[str, Any]:
-    """The ``summary.json`` content: total and per-strategy statistics."""
+              contributions: pd.DataFrame | None = None,
+              benchmark: tuple[str, pd.Series] | None = None) -> dict[str, Any]:
+    """The ``summary.json`` content: total and per-strategy statistics.
+
+    ``benchmark`` (its name and value curve from ``initial_cash`` on the equity's dates) adds a
+    ``benchmark`` block and the relative statistics of :func:`benchmark_summary` to ``total``.
+    """
     values = equity["value"]
     ppy = periods_per_year(pd.DatetimeIndex(equity.index))
     traded: dict[str, float] = {}
@@ -214,7 +292,15 @@ def summarize(equity: pd.DataFrame, trades: pd.DataFrame, fills: Sequence[Fill],
             stats.update(trade_stats(group))
             stats.update(turnover(traded.get(str(name), 0.0), values, ppy))
             per[str(name)] = stats
-    return {"periods_per_year": ppy, "initial_cash": initial_cash, "total": total, "strategies": per}
+    out: dict[str, Any] = {"periods_per_year": ppy, "initial_cash": initial_cash, "total": total,
+                           "strategies": per}
+    if benchmark is not None and len(values):
+        name, bench_values = benchmark
+        block, relative = benchmark_summary(name, bench_values, initial_cash, ppy,
+                                            daily_returns(values, initial_cash))
+        total.update(relative)
+        out["benchmark"] = block
+    return out
 
 
 def _iso(date: Any) -> str:

@@ -1,0 +1,83 @@
+"""The benchmark a backtest or a sweep is compared with: a value curve on the run's dates.
+
+``backtest.benchmark`` in the profile chooses it:
+
+- ``universe`` (the default): equal-weight buy-and-hold of every symbol the profile's strategies
+  trade, over the same window and data. Each symbol gets ``1/n`` of the initial cash and is
+  bought at its first close in the window (until then its share waits in cash); it is then
+  held to the end, valued at its latest close (a symbol whose bars stop keeps its last close).
+- a symbol (``SPY``, ``BTC/USD``): buy-and-hold of that symbol from its first close in the
+  window, read from the profile's data source like any other bars.
+
+Prices are the panel's adjusted closes, so dividends are in (STRATEGIES.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..contracts import Panel, Strategy
+from ..errors import ProfileError
+
+UNIVERSE = "universe"
+"""The ``backtest.benchmark`` value meaning the equal-weight buy-and-hold of the profile's universe."""
+
+
+def buy_and_hold(closes: pd.DataFrame, dates: pd.DatetimeIndex, initial: float) -> pd.Series:
+    """Value of ``initial`` split equally over the columns of ``closes``, each bought at its first
+    close on or after ``dates[0]`` and held; columns without any close in the window are left out."""
+    dates = pd.DatetimeIndex(dates)
+    marks = closes.reindex(index=dates).ffill().to_numpy(dtype="float64")
+    has = ~np.isnan(marks)
+    listed = has.any(axis=0)
+    marks, has = marks[:, listed], has[:, listed]
+    if marks.shape[1] == 0:
+        return pd.Series(np.full(len(dates), float(initial)), index=dates, name="benchmark")
+    first = marks[has.argmax(axis=0), np.arange(marks.shape[1])]
+    growth = np.where(has, marks / first, 1.0)  # before its first close a share is cash
+    values = initial * growth.mean(axis=1)
+    return pd.Series(values, index=dates, name="benchmark")
+
+
+def benchmark_curve(choice: str, panel: Panel, strategies: Sequence[Strategy], data_source: Any,
+                    dates: pd.DatetimeIndex, initial: float) -> tuple[str, pd.Series]:
+    """The benchmark named by ``choice`` (``backtest.benchmark``) as ``(description, values)``.
+
+    ``values`` start from ``initial`` on ``dates`` (the backtest's dates). A symbol that the panel
+    lacks is fetched from ``data_source``; one without any bar in the window is refused with a
+    :class:`~hybrid_core.errors.ProfileError` naming the key.
+    """
+    dates = pd.DatetimeIndex(dates)
+    if choice == UNIVERSE:
+        symbols = sorted({s for strat in strategies for s in strat.universe} & set(panel.symbols))
+        values = buy_and_hold(panel.close[symbols], dates, initial)
+        return f"equal-weight buy-and-hold of the {len(symbols)} universe symbols", values
+    if choice in panel.symbols:
+        closes = panel.close[[choice]]
+    else:
+        closes = _fetch_closes(choice, data_source, dates)
+    if not closes[choice].reindex(dates).notna().any():
+        first, last = (dates[0].date(), dates[-1].date()) if len(dates) else ("?", "?")
+        raise ProfileError(f"backtest.benchmark: no bars for {choice!r} between {first} and {last} in the "
+                           f"profile's data; name a symbol the data has, or leave the key out for the "
+                           f"equal-weight universe")
+    return f"buy-and-hold of {choice}", buy_and_hold(closes, dates, initial)
+
+
+def _fetch_closes(symbol: str, data_source: Any, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    from ..errors import DataError
+
+    empty = pd.DataFrame({symbol: pd.Series(dtype="float64")})
+    if not len(dates):
+        return empty
+    try:
+        bars = data_source.fetch([symbol], dates[0], dates[-1])
+    except DataError:
+        return empty
+    if bars.empty:
+        return empty
+    return Panel.from_long(bars).close.reindex(columns=[symbol])
