@@ -128,7 +128,8 @@ PERCENT_KEYS = {"total_return", "cagr", "annual_volatility", "max_drawdown", "wi
                 "excess_return", "alpha", "tracking_error", "average_exposure", "exposure"}
 
 
-def _fmt(value: Any, key: str = "") -> str:
+def format_value(value: Any, key: str = "") -> str:
+    """A summary value as table text: n/a for missing, percentages for the PERCENT_KEYS."""
     if value is None:
         return "n/a"
     if isinstance(value, float):
@@ -163,7 +164,7 @@ def summary_table(summary: dict[str, Any]) -> str:
     head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in columns)
     rows = []
     for key, label in SUMMARY_ROWS:
-        cells = "".join(f"<td>{_fmt(stats.get(key), key)}</td>" for _, stats in columns)
+        cells = "".join(f"<td>{format_value(stats.get(key), key)}</td>" for _, stats in columns)
         rows.append(f"<tr><th>{label}</th>{cells}</tr>")
     return f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
 

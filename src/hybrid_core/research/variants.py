@@ -124,6 +124,12 @@ class ProfileVariants:
                 lines.extend(f"{where}: {value!r}: {line}" for line in self.problems(data))
         return lines
 
+    def check(self, item: ParameterSet) -> tuple[dict[str, Any] | None, list[str]]:
+        """One set's variant data, or None and the profile's error lines."""
+        data = self.variant(item.values)
+        problems = self.problems(data)
+        return (None, problems) if problems else (data, [])
+
     def check_sets(self, sets: Sequence[ParameterSet], dimensions: Sequence[Dimension]
                    ) -> tuple[dict[str, dict[str, Any]], list[str]]:
         """Each valid set's variant data by set key, and error lines for the invalid sets."""
@@ -131,9 +137,8 @@ class ProfileVariants:
         lines: list[str] = []
         bad = reported = 0
         for item in sets:
-            data = self.variant(item.values)
-            problems = self.problems(data)
-            if not problems:
+            data, problems = self.check(item)
+            if data is not None:
                 variants[item.key] = data
                 continue
             bad += 1
