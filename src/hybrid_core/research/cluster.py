@@ -34,6 +34,7 @@ def sweep_client(workers: int | None = None, scheduler: str | None = None) -> It
     cluster = None
     if scheduler:
         try:
+            _probe(scheduler)
             client = Client(scheduler, timeout="15s")
         except (OSError, TimeoutError) as exc:
             raise HybridError(f"cannot reach the Dask scheduler at {scheduler} ({type(exc).__name__}: "
@@ -56,6 +57,17 @@ def sweep_client(workers: int | None = None, scheduler: str | None = None) -> It
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _probe(address: str) -> None:
+    """Fail at once when nothing listens at a ``tcp://host:port`` address (Dask would retry for 15 s)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme != "tcp" or parts.hostname is None or parts.port is None:
+        return  # tls://, ucx://...: let Dask connect
+    socket.create_connection((parts.hostname, parts.port), timeout=10).close()
 
 
 def check_versions(client: Any, mine: dict[str, Any] | None = None) -> dict[str, Any]:
