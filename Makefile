@@ -10,11 +10,12 @@ test:            ## install with test tools, run the test suite (pytest)
 test-slow:       ## the slow reference cases (eq504, hybrid_2016) and benchmark-sized tests
 	scripts/test.sh -m slow
 
-bench:           ## benchmarks: live cycle, backtests (native vs Backtrader on eq50), notifications and metrics
+bench:           ## benchmarks: live cycle, backtests (native vs Backtrader on eq50), notifications and metrics, sweeps
 	.venv/bin/python bench/cycle.py
 	.venv/bin/python bench/backtest.py
 	.venv/bin/python bench/backtest.py --cases eq50_2015 --engines native backtrader
 	.venv/bin/python bench/signals.py
+	.venv/bin/python bench/sweep.py
 
 lint:            ## ruff and mypy
 	.venv/bin/ruff check src plugins tests bench

@@ -104,3 +104,18 @@ def test_optuna_batches_do_not_depend_on_the_order_results_arrive(demo_profile, 
     assert len(sets) == 6 and batches[:2] == [3, 3]
     assert all(0.05 <= s.values[DECILE] <= 0.3 and 0.02 <= s.values[STOP] <= 0.1 for s in sets)
     assert all(outcomes[s.key].ok for s in sets)
+
+
+def test_the_guide_examples_are_valid(demo_profile) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    import yaml
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "sweeps.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", doc, flags=re.S)
+    plan = plan_from_mapping(yaml.safe_load(blocks[0]), "docs/sweeps.md")
+    assert plan.grid_size == 64
+    variants = ProfileVariants(load_profile(demo_profile()), build_plugin_host().registry)
+    assert variants.check_plan(plan) == []
+    manifests = list(yaml.safe_load_all(blocks[1]))
+    assert [m["kind"] for m in manifests] == ["Deployment", "Service", "Deployment"]

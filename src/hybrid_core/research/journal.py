@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sets (
     scope TEXT NOT NULL, key TEXT NOT NULL, set_id INTEGER NOT NULL, ok INTEGER NOT NULL, error TEXT NOT NULL,
     metrics TEXT NOT NULL, dates BLOB, returns BLOB, equity BLOB, trades BLOB,
-    worker TEXT NOT NULL, pid INTEGER NOT NULL, seconds REAL NOT NULL, peak_rss_mib REAL NOT NULL,
+    worker TEXT NOT NULL, pid INTEGER NOT NULL, seconds REAL NOT NULL, cpu_seconds REAL NOT NULL,
+    peak_rss_mib REAL NOT NULL,
     PRIMARY KEY (scope, key)
 );
 """
@@ -64,12 +65,12 @@ class SweepJournal:
         """Save one outcome (replacing an earlier one of the same set and scope)."""
         with self._conn:
             self._conn.execute(
-                "INSERT OR REPLACE INTO sets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO sets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (outcome.scope, outcome.key, outcome.set_id, int(outcome.ok), outcome.error,
                  json.dumps(outcome.metrics, default=_plain),
                  _array_bytes(outcome.dates, "datetime64[ns]"), _array_bytes(outcome.returns, "float64"),
                  _frame_bytes(outcome.equity), _frame_bytes(outcome.trades),
-                 outcome.worker, outcome.pid, outcome.seconds, outcome.peak_rss_mib))
+                 outcome.worker, outcome.pid, outcome.seconds, outcome.cpu_seconds, outcome.peak_rss_mib))
 
     def close(self) -> None:
         """Close the database."""
@@ -104,9 +105,9 @@ def _frame(blob: bytes | None) -> pd.DataFrame | None:
 
 
 def _outcome(row: tuple[Any, ...]) -> SetOutcome:
-    (scope, key, set_id, ok, error, metrics, dates, returns, equity, trades, worker, pid, seconds, rss) = row
+    (scope, key, set_id, ok, error, metrics, dates, returns, equity, trades, worker, pid, seconds, cpu, rss) = row
     return SetOutcome(set_id=int(set_id), key=key, scope=scope, ok=bool(ok), error=error, metrics=json.loads(metrics),
                       dates=None if dates is None else np.frombuffer(dates, dtype="datetime64[ns]"),
                       returns=None if returns is None else np.frombuffer(returns, dtype="float64"),
                       equity=_frame(equity), trades=_frame(trades), worker=worker, pid=int(pid),
-                      seconds=float(seconds), peak_rss_mib=float(rss))
+                      seconds=float(seconds), cpu_seconds=float(cpu), peak_rss_mib=float(rss))

@@ -32,6 +32,8 @@ class SetRunner:
         self.skipped = 0
         self.busy_seconds = 0.0
         """Wall time spent waiting for sets that ran (the cluster's time on this sweep's sets)."""
+        self.cpu_seconds = 0.0
+        """CPU time the workers spent in the sets that ran."""
 
     def run(self, tasks: Sequence[SetTask], desc: str = "sweep") -> dict[tuple[str, str], SetOutcome]:
         """Outcomes by (scope, key): from the journal when finished before, else run now."""
@@ -61,6 +63,7 @@ class SetRunner:
                 self.journal.record(outcome)
                 out[(task.scope, task.key)] = outcome
                 self.ran += 1
+                self.cpu_seconds += outcome.cpu_seconds
                 if not outcome.ok:
                     logger.warning("set {id} ({scope}) failed: {error}", id=task.set_id, scope=task.scope,
                                    error=outcome.error)

@@ -150,6 +150,7 @@ def run_sweep(request: SweepRequest, registry: ComponentRegistry) -> SweepResult
                 done = runner.run([task(s, data[s.key]) for s in sets])
                 by_key = {key: outcome for (_, key), outcome in done.items()}
             timings["sets"] = runner.busy_seconds
+            timings["sets_cpu"] = runner.cpu_seconds
             counts = {"sets": 0, "ran": runner.ran, "skipped": runner.skipped}
             sets = _first_of_each_key(sets)
             outcomes = {s.id: attrs.evolve(by_key[s.key], set_id=s.id) for s in sets}
@@ -238,9 +239,10 @@ def _workers(client: Any, outcomes: list[SetOutcome]) -> list[dict[str, Any]]:
     seen: dict[int, dict[str, Any]] = {}
     for o in outcomes:
         if o.pid:
-            row = seen.setdefault(o.pid, {"pid": o.pid, "worker": o.worker, "sets": 0, "peak_rss_mib": 0.0,
-                                          "alive": False, "bar_loads": None})
+            row = seen.setdefault(o.pid, {"pid": o.pid, "worker": o.worker, "sets": 0, "cpu_s": 0.0,
+                                          "peak_rss_mib": 0.0, "alive": False, "bar_loads": None})
             row["sets"] += 1
+            row["cpu_s"] += o.cpu_seconds
             row["peak_rss_mib"] = max(row["peak_rss_mib"], o.peak_rss_mib)
     try:
         answers = client.run(worker_report, on_error="return")
@@ -250,7 +252,7 @@ def _workers(client: Any, outcomes: list[SetOutcome]) -> list[dict[str, Any]]:
     for address, answer in answers.items():
         if isinstance(answer, dict):
             row = seen.setdefault(answer["pid"], {"pid": answer["pid"], "worker": address, "sets": 0,
-                                                  "peak_rss_mib": 0.0})
+                                                  "cpu_s": 0.0, "peak_rss_mib": 0.0})
             row.update(alive=True, worker=address, bar_loads=answer["loads"],
                        peak_rss_mib=max(row["peak_rss_mib"], answer["peak_rss_mib"]))
     return sorted(seen.values(), key=lambda r: (r["worker"], r["pid"]))

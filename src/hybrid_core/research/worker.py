@@ -88,6 +88,8 @@ class SetOutcome:
     worker: str = ""
     pid: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    """CPU time of the task's thread (independent of other load on the machine)."""
     peak_rss_mib: float = 0.0
 
 
@@ -249,7 +251,7 @@ def peak_rss_mib() -> float:
 
 def run_set(task: SetTask) -> SetOutcome:
     """Backtest one parameter set; a failure of the set is returned as an outcome, never raised."""
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.thread_time()
     address = _report({"event": "started", "set": task.set_id, "scope": task.scope})
     common: dict[str, Any] = {"set_id": task.set_id, "key": task.key, "scope": task.scope, "worker": address,
                               "pid": os.getpid()}
@@ -270,7 +272,7 @@ def run_set(task: SetTask) -> SetOutcome:
         message = str(exc).splitlines()[0] if str(exc) else ""
         error = message if isinstance(exc, HybridError) else f"{type(exc).__name__}: {message}"
         return SetOutcome(**common, ok=False, error=error, seconds=time.perf_counter() - t0,
-                          peak_rss_mib=peak_rss_mib())
+                          cpu_seconds=time.thread_time() - cpu0, peak_rss_mib=peak_rss_mib())
     values = result.equity["value"]
     from ..engine.stats import daily_returns
 
@@ -279,7 +281,8 @@ def run_set(task: SetTask) -> SetOutcome:
                       dates=values.index.to_numpy(dtype="datetime64[ns]") if task.keep_curve else None,
                       returns=returns, equity=result.equity if task.keep_trades else None,
                       trades=result.trades if task.keep_trades else None,
-                      seconds=time.perf_counter() - t0, peak_rss_mib=peak_rss_mib())
+                      seconds=time.perf_counter() - t0, cpu_seconds=time.thread_time() - cpu0,
+                      peak_rss_mib=peak_rss_mib())
 
 
 @attrs.frozen
