@@ -64,12 +64,15 @@ def journal(out: Path, sql: str, *params: object) -> list[tuple]:
         return conn.execute(sql, params).fetchall()
 
 
-def _kill_first_started_worker(proc: subprocess.Popen) -> tuple[tuple[int, int] | None, list[tuple[int, int]]]:
+def _kill_first_started_worker(proc: subprocess.Popen) -> tuple[tuple[int, int] | None, list[tuple[int, int]],
+                                                                  list[str]]:
     """Read the sweep's log lines; SIGKILL the worker of the first set it reports started."""
     killed: tuple[int, int] | None = None
     started: list[tuple[int, int]] = []
+    lines: list[str] = []
     assert proc.stderr is not None
     for line in proc.stderr:
+        lines.append(line)
         match = STARTED.search(line)
         if match is None:
             continue
@@ -77,7 +80,7 @@ def _kill_first_started_worker(proc: subprocess.Popen) -> tuple[tuple[int, int] 
         if killed is None:  # its worker dies while running it
             os.kill(int(match["pid"]), signal.SIGKILL)
             killed = started[-1]
-    return killed, started
+    return killed, started, lines
 
 
 def test_one_and_two_workers_a_killed_worker_and_a_rerun(tmp_path: Path) -> None:
@@ -95,7 +98,7 @@ def test_one_and_two_workers_a_killed_worker_and_a_rerun(tmp_path: Path) -> None
     watchdog = threading.Timer(240, proc.kill)
     watchdog.start()
     try:
-        killed, started = _kill_first_started_worker(proc)
+        killed, started, log = _kill_first_started_worker(proc)
         stdout = proc.stdout.read() if proc.stdout else ""
         code = proc.wait(timeout=30)
     finally:
@@ -107,12 +110,15 @@ def test_one_and_two_workers_a_killed_worker_and_a_rerun(tmp_path: Path) -> None
     (finisher,), = journal(two, "SELECT pid FROM sets WHERE scope = 'full' AND set_id = ?", killed_set)
     assert finisher != killed_pid  # the killed worker's set ran again on another worker
     assert any(s == killed_set and p != killed_pid for s, p in started)
+    assert any("left the cluster unexpectedly" in line and "WARNING" in line for line in log)
     assert (two / "results.csv").read_bytes() == (one / "results.csv").read_bytes()
     pd.testing.assert_frame_equal(pd.read_parquet(two / "returns.parquet"), pd.read_parquet(one / "returns.parquet"))
     summaries = [json.loads((out / "sweep.json").read_text()) for out in (one, two)]
     for key in ("best", "pbo", "deflated_sharpe", "benchmark"):
         assert summaries[0][key] == summaries[1][key], key
     assert killed_pid not in {w["pid"] for w in summaries[1]["cluster"]["workers"] if w["alive"]}
+    assert summaries[1]["counts"]["workers_lost"] == 1 and summaries[0]["counts"]["workers_lost"] == 0
+    assert [w["bar_loads"] for w in summaries[0]["cluster"]["workers"]] == [1]  # bars loaded once for 8 sets
 
     _check_rerun_with_walk_forward(tmp_path, one_worker=one, out=two)
 

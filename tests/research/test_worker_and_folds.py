@@ -129,3 +129,16 @@ def test_the_best_set_skips_failures_and_breaks_ties_by_id() -> None:
                       "sharpe")
     assert picked is not None and picked.set_id == 1
     assert best_set([outcome(0, None)], "sharpe") is None
+
+
+def test_a_worker_that_cannot_read_the_bars_is_refused_by_name(fresh_cache: worker.WorkerCache,  # type: ignore[no-untyped-def]
+                                                                make_task, tmp_path) -> None:
+    task = make_task({"data.params.path": str(tmp_path / "missing.parquet")})
+    with pytest.raises(HybridError, match=r"^worker tcp://w:1 cannot load the sweep's bars: data file not found: "):
+        worker.SweepPreload(task)._load("tcp://w:1")
+    mismatched = attrs.evolve(task, versions={**task.versions, "hybrid-core": "9.9"})
+    with pytest.raises(HybridError, match=r"^worker tcp://w:1 has hybrid-core .* \(this client: 9.9\); install"):
+        worker.SweepPreload(mismatched)._load("tcp://w:1")
+    fine = make_task({})
+    worker.SweepPreload(fine)._load("tcp://w:1")
+    assert fresh_cache.loads == 1 and worker.run_set(fine).ok and fresh_cache.loads == 1  # the set reuses them

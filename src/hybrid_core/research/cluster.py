@@ -87,5 +87,13 @@ def check_versions(client: Any, mine: dict[str, Any] | None = None) -> dict[str,
 
 
 def follow_events(client: Any, handler: Callable[[dict[str, Any]], None]) -> None:
-    """Call ``handler`` with each event the workers report (a set started, bars loaded)."""
+    """Call ``handler`` with each event the workers report (a set started) and with the scheduler's
+    ``add-worker`` / ``remove-worker`` events (a worker joined or left)."""
     client.subscribe_topic(EVENT_TOPIC, lambda event: handler(event[1]))
+
+    def membership(event: Any) -> None:
+        message = event[1] if isinstance(event, tuple) else event
+        if isinstance(message, dict) and message.get("action") in ("add-worker", "remove-worker"):
+            handler({"event": message["action"], **message})
+
+    client.subscribe_topic("all", membership)

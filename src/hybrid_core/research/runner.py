@@ -59,6 +59,8 @@ class SetRunner:
         try:
             for future, value in as_completed(futures, with_results=True, raise_errors=False):
                 task = futures[future]
+                if not isinstance(value, SetOutcome):
+                    self._check_cluster(future, len(out), len(tasks))
                 outcome = value if isinstance(value, SetOutcome) else _failed(task, future)
                 self.journal.record(outcome)
                 out[(task.scope, task.key)] = outcome
@@ -74,6 +76,16 @@ class SetRunner:
                 bar.close()
             self.busy_seconds += time.perf_counter() - t0
         return out
+
+
+    def _check_cluster(self, future: Any, done: int, total: int) -> None:
+        """Stop the sweep (finished sets stay in the journal) when the cluster itself went away."""
+        from concurrent.futures import CancelledError
+
+        exc = future.exception() if future.status != "cancelled" else CancelledError()
+        if isinstance(exc, CancelledError) or self.client.status in ("closing", "closed"):
+            raise HybridError(f"lost the Dask cluster after {done} of {total} sets ({type(exc).__name__}); rerun "
+                              f"into the same --out to go on: the finished sets are kept")
 
 
 def _failed(task: SetTask, future: Any) -> SetOutcome:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,7 @@ def run_sweep(request: SweepRequest, registry: ComponentRegistry) -> SweepResult
     template = SetTask(set_id=-1, key="base", scope="full", profile=variants.base,
                        profile_path=str(profile.path) if profile.path else None, window=request.window,
                        trade=request.window, versions=versions, lookahead_cuts=request.lookahead_cuts,
-                       log_level=request.log_level)
+                       log_level=request.log_level, sweep_id=uuid.uuid4().hex)
 
     def task(item: ParameterSet, variant: dict[str, Any], **changes: Any) -> SetTask:
         return attrs.evolve(template, set_id=item.id, key=item.key, profile=variant, **changes)
@@ -127,12 +128,13 @@ def run_sweep(request: SweepRequest, registry: ComponentRegistry) -> SweepResult
     journal = SweepJournal(request.out_dir / "sweep.sqlite", fingerprint(variants, request, versions))
     timings: dict[str, float] = {"validate": time.perf_counter() - t0}
     t_cluster = time.perf_counter()
+    cluster_log = ClusterLog()
     try:
         with sweep_client(request.workers, request.scheduler) as client:
             timings["cluster_start"] = time.perf_counter() - t_cluster
             t_bars = time.perf_counter()
             check_versions(client, versions)
-            follow_events(client, _log_event)
+            follow_events(client, cluster_log)
             client.register_plugin(SweepPreload(template))
             facts: WindowFacts = client.submit(window_facts, template, pure=False).result()
             timings["versions_and_bars"] = time.perf_counter() - t_bars
@@ -171,7 +173,8 @@ def run_sweep(request: SweepRequest, registry: ComponentRegistry) -> SweepResult
     result = SweepResult(request=request, profile_name=profile.name, sets=sets, outcomes=outcomes, facts=facts,
                          best=best, deflated=None, overfitting=None, overfitting_note="", walk_forward=walk,
                          workers=workers, counts={**counts, "sets": len(sets),
-                                                  "failed": sum(not o.ok for o in outcomes.values())},
+                                                  "failed": sum(not o.ok for o in outcomes.values()),
+                                                  "workers_lost": len(cluster_log.lost)},
                          timings=timings)
     _overfitting(result)
     result.timings["total"] = time.perf_counter() - t0
@@ -258,10 +261,33 @@ def _workers(client: Any, outcomes: list[SetOutcome]) -> list[dict[str, Any]]:
     return sorted(seen.values(), key=lambda r: (r["worker"], r["pid"]))
 
 
-def _log_event(event: dict[str, Any]) -> None:
-    logger.info("set {set} ({scope}) {event} on worker {worker} (pid {pid})", **{
-        "set": event.get("set"), "scope": event.get("scope"), "event": event.get("event"),
-        "worker": event.get("worker"), "pid": event.get("pid")})
+class ClusterLog:
+    """Logs what the cluster reports while a sweep runs, and counts the workers lost."""
+
+    def __init__(self) -> None:
+        self.lost: list[str] = []
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        """One event from :func:`~hybrid_core.research.cluster.follow_events`."""
+        kind = event.get("event")
+        if kind == "remove-worker":
+            if event.get("expected"):
+                return
+            self.lost.append(str(event.get("worker")))
+            running = [str(k).split("-")[3] for k in event.get("processing-tasks", ())
+                       if str(k).startswith("hybrid-set-")]
+            logger.warning("worker {worker} left the cluster unexpectedly{sets}; Dask runs its sets again on "
+                           "the other workers and a replacement joins", worker=event.get("worker"),
+                           sets=f" with set(s) {', '.join(running)} assigned" if running else "")
+        elif kind == "add-worker":
+            logger.info("worker {worker} joined the cluster", worker=event.get("worker"))
+        elif kind == "facts":
+            logger.info("the window's sessions and benchmark computed on worker {worker} (pid {pid})",
+                        worker=event.get("worker"), pid=event.get("pid"))
+        else:
+            logger.info("set {set} ({scope}) {event} on worker {worker} (pid {pid})", **{
+                "set": event.get("set"), "scope": event.get("scope"), "event": kind,
+                "worker": event.get("worker"), "pid": event.get("pid")})
 
 
 def best_metric(result: SweepResult) -> float:

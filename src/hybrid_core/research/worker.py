@@ -68,6 +68,9 @@ class SetTask:
     """Return the equity frame and the round trips (walk-forward test folds)."""
     log_level: str = "WARNING"
     """The client's log level, applied to the worker's own log lines (stderr of the worker process)."""
+    sweep_id: str = ""
+    """Unique per sweep run: a long-lived worker loads the bars again for the next sweep (the data
+    may have changed in between) instead of reusing an earlier sweep's."""
 
 
 @attrs.frozen
@@ -191,13 +194,15 @@ def _components(task: SetTask) -> tuple[Any, Any]:
 
 def _panel_key(task: SetTask, components: Any) -> str:
     symbols = sorted({s for strat in components.strategies for s in strat.universe})
-    return json.dumps({"data": task.profile["data"], "base": task.profile_path, "symbols": symbols,
+    return json.dumps({"sweep": task.sweep_id, "data": task.profile["data"], "base": task.profile_path,
+                       "symbols": symbols,
                        "window": [str(task.window.start), str(task.window.end)]}, sort_keys=True, default=str)
 
 
 def _load(components: Any, window: Window) -> Any:
+    panel = load_bars(components, window)
     CACHE.loads += 1
-    return load_bars(components, window)
+    return panel
 
 
 def panel_for(task: SetTask, components: Any) -> tuple[str, Any]:
