@@ -54,6 +54,9 @@ def sweep_client(workers: int | None = None, scheduler: str | None = None) -> It
     try:
         yield client
     finally:
+        for topic in (EVENT_TOPIC, "all"):  # else the scheduler may send the client's own leaving to it
+            with contextlib.suppress(Exception):
+                client.unsubscribe_topic(topic)
         client.close()
         if cluster is not None:
             cluster.close()

@@ -21,6 +21,8 @@ import pandas as pd
 from ..errors import HybridError
 from .worker import SetOutcome
 
+COLUMNS = ("scope", "key", "set_id", "ok", "error", "metrics", "dates", "returns", "equity", "trades", "worker", "pid",
+           "seconds", "cpu_seconds", "peak_rss_mib")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sets (
@@ -41,6 +43,11 @@ class SweepJournal:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(path)
         self._conn.executescript(SCHEMA)
+        columns = tuple(row[1] for row in self._conn.execute("PRAGMA table_info(sets)"))
+        if columns != COLUMNS:
+            self._conn.close()
+            raise HybridError(f"{path} was written by another version of hybrid's sweep (its columns differ); use "
+                              f"a new --out folder, or delete it to start over")
         self._check(fingerprint)
 
     def _check(self, fingerprint: dict[str, Any]) -> None:

@@ -49,7 +49,7 @@ HEATMAP_SCRIPT = """
         (y.value === '(none)' || key(r[y.value]) === yv)).map(r => r[m.value]).filter(v => v !== null),
         a.value)));
     Plotly.react('fig-heatmap', [{type: 'heatmap', x: xs.map(String), y: ys.map(String), z: z,
-        colorscale: 'RdYlGn', texttemplate: '%{z:.3f}', hovertemplate:
+        colorscale: [[0, '#b03a2e'], [0.5, '#f7f7f7'], [1, '#1e8449']], texttemplate: '%{z:.3f}', hovertemplate:
         `${x.value}=%{x}<br>${y.value}=%{y}<br>${a.value} ${m.value}=%{z:.4f}<extra></extra>`}],
       {title: {text: `${a.value} of ${m.value} over the other values`}, margin: {l: 90, r: 20, t: 40, b: 60},
        xaxis: {title: {text: x.value}, type: 'category'}, yaxis: {title: {text: y.value}, type: 'category'}},
@@ -62,11 +62,9 @@ HEATMAP_SCRIPT = """
 
 
 def _benchmark_metrics(summary: dict[str, Any]) -> dict[str, Any]:
-    """The benchmark's value of each metric (relative metrics: the benchmark against itself)."""
+    """The benchmark's own value of each metric that is not relative to the benchmark."""
     block = dict(summary.get("benchmark") or {})
     out = {k: block.get(k) for k in ("total_return", "cagr", "sharpe", "sortino", "max_drawdown")}
-    out.update({"excess_return": 0.0, "alpha": 0.0, "beta": 1.0, "information_ratio": None,
-                "tracking_error": 0.0})
     return out
 
 
@@ -76,9 +74,17 @@ def _curve(returns: np.ndarray, dates: pd.DatetimeIndex, initial: float) -> pd.S
 
 def _table(frame: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{fmt(_py(v), str(c))}</td>" for c, v in row.items()) + "</tr>"
-                   for _, row in frame.iterrows())
+    body = "".join("<tr>" + "".join(f"<td>{fmt(_py(v), _metric_name(str(c)))}</td>" for c, v in row.items())
+                   + "</tr>" for _, row in frame.iterrows())
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _metric_name(column: str) -> str:
+    """``test_cagr`` -> ``cagr`` (how walk-forward columns are formatted)."""
+    for prefix in ("test_", "train_"):
+        if column.startswith(prefix):
+            return column[len(prefix):]
+    return column
 
 
 def _py(value: Any) -> Any:
@@ -172,8 +178,7 @@ def render_sweep_report(path: Path, result: SweepResult, table: pd.DataFrame, su
     ok = table[table["status"] == "ok"].copy()
     ok["_sort"] = pd.to_numeric(ok[metric], errors="coerce").fillna(-np.inf)
     top = ok.sort_values(["_sort", "set_id"], ascending=[False, True]).head(TOP_SETS).drop(columns=["_sort", "error"])
-    bench_row = {"set_id": "benchmark", **{p: "" for p in params}, "status": summary["benchmark"].get("name", ""),
-                 **_benchmark_metrics(summary)}
+    bench_row = {"set_id": "benchmark", **{p: "" for p in params}, "status": "", **_benchmark_metrics(summary)}
     bench_row.update({k: None for k in METRIC_COLUMNS if k not in bench_row})
     top_html = _table(pd.concat([top, pd.DataFrame([bench_row])], ignore_index=True))
     failed = table[table["status"] != "ok"]
@@ -221,6 +226,7 @@ Benchmark: {html.escape(summary['benchmark'].get('name', 'none'))}, same window 
 <div id="fig-heatmap" class="fig"></div>
 <h2>Top sets by {html.escape(metric)}</h2>
 {top_html}
+<p>Last row: the benchmark, {html.escape(summary['benchmark'].get('name', 'none'))}.</p>
 {divs}
 {walk_html}
 {"<h2>Failed sets</h2>" + failed_html if failed_html else ""}
