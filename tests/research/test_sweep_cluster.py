@@ -110,7 +110,8 @@ def test_one_and_two_workers_a_killed_worker_and_a_rerun(tmp_path: Path) -> None
     (finisher,), = journal(two, "SELECT pid FROM sets WHERE scope = 'full' AND set_id = ?", killed_set)
     assert finisher != killed_pid  # the killed worker's set ran again on another worker
     assert any(s == killed_set and p != killed_pid for s, p in started)
-    assert any("left the cluster unexpectedly" in line and "WARNING" in line for line in log)
+    lost = [re.search(r"left the cluster unexpectedly with set\(s\) ([\d, ]+) assigned", line) for line in log]
+    assert [str(killed_set) in m[1].split(", ") for m in lost if m] == [True]  # one warning, naming the set
     assert (two / "results.csv").read_bytes() == (one / "results.csv").read_bytes()
     pd.testing.assert_frame_equal(pd.read_parquet(two / "returns.parquet"), pd.read_parquet(one / "returns.parquet"))
     summaries = [json.loads((out / "sweep.json").read_text()) for out in (one, two)]

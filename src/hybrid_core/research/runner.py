@@ -53,8 +53,7 @@ class SetRunner:
         if not todo:
             return out
         t0 = time.perf_counter()
-        futures = {self.client.submit(run_set, task, pure=False, key=f"hybrid-set-{task.scope}-{task.set_id}-"
-                                      f"{abs(hash(task.key)) % 10**10}"): task for task in todo.values()}
+        futures = {self.client.submit(run_set, task, pure=False, key=task_key(task)): task for task in todo.values()}
         bar = _bar(len(todo), desc, self.progress)
         try:
             for future, value in as_completed(futures, with_results=True, raise_errors=False):
@@ -86,6 +85,17 @@ class SetRunner:
         if isinstance(exc, CancelledError) or self.client.status in ("closing", "closed"):
             raise HybridError(f"lost the Dask cluster after {done} of {total} sets ({type(exc).__name__}); rerun "
                               f"into the same --out to go on: the finished sets are kept")
+
+
+def task_key(task: SetTask) -> str:
+    """The Dask key of a set's task: ``hybrid-set-<id>-<scope>-<sweep id>`` (unique on a shared cluster)."""
+    return f"hybrid-set-{task.set_id}-{task.scope}-{task.sweep_id}"
+
+
+def set_id_of(key: Any) -> str | None:
+    """The set id in a :func:`task_key`, or None for another task's key."""
+    text = str(key)
+    return text.split("-")[2] if text.startswith("hybrid-set-") else None
 
 
 def _failed(task: SetTask, future: Any) -> SetOutcome:

@@ -36,7 +36,7 @@ from .overfitting import (
     partitions_problem,
     probability_of_backtest_overfitting,
 )
-from .runner import SetRunner
+from .runner import SetRunner, set_id_of
 from .variant_backtest import Window
 from .variants import ProfileVariants
 from .walkforward import WalkForwardResult, WalkForwardSpec, best_set, make_folds, stitch
@@ -274,8 +274,7 @@ class ClusterLog:
             if event.get("expected"):
                 return
             self.lost.append(str(event.get("worker")))
-            running = [str(k).split("-")[3] for k in event.get("processing-tasks", ())
-                       if str(k).startswith("hybrid-set-")]
+            running = [i for i in map(set_id_of, event.get("processing-tasks", ())) if i is not None]
             logger.warning("worker {worker} left the cluster unexpectedly{sets}; Dask runs its sets again on "
                            "the other workers and a replacement joins", worker=event.get("worker"),
                            sets=f" with set(s) {', '.join(running)} assigned" if running else "")
