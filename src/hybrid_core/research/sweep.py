@@ -39,7 +39,7 @@ from .overfitting import (
 from .runner import SetRunner, set_id_of
 from .variant_backtest import Window
 from .variants import ProfileVariants
-from .walkforward import WalkForwardResult, WalkForwardSpec, best_set, make_folds, stitch
+from .walkforward import Fold, WalkForwardResult, WalkForwardSpec, best_set, make_folds, stitch
 from .worker import SetOutcome, SetTask, SweepPreload, WindowFacts, window_facts, worker_report, worker_versions
 
 
@@ -138,6 +138,8 @@ def run_sweep(request: SweepRequest, registry: ComponentRegistry) -> SweepResult
             client.register_plugin(SweepPreload(template))
             facts: WindowFacts = client.submit(window_facts, template, pure=False).result()
             timings["versions_and_bars"] = time.perf_counter() - t_bars
+            folds = (make_folds(pd.DatetimeIndex(facts.dates), request.walk_forward)  # refused before any set runs
+                     if request.walk_forward is not None else [])
             runner = SetRunner(client, journal, progress=request.progress)
             if plan.spec.method == "optuna":
                 from .optuna_search import optuna_sets
@@ -160,7 +162,8 @@ def run_sweep(request: SweepRequest, registry: ComponentRegistry) -> SweepResult
             if request.walk_forward is not None:
                 t_walk = time.perf_counter()
                 ran = [s for s in sets if outcomes[s.id].ok]  # a set that failed on the whole window is not tried
-                walk = _walk_forward(request, plan, ran, data, facts, runner, task, float(profile.backtest.cash))
+                walk = _walk_forward(request, plan, folds, ran, data, facts, runner, task,
+                                     float(profile.backtest.cash))
                 timings["walk_forward"] = time.perf_counter() - t_walk
                 counts.update(walk_forward_ran=runner.ran - counts["ran"],
                               walk_forward_skipped=runner.skipped - counts["skipped"])
@@ -213,11 +216,12 @@ def _overfitting(result: SweepResult) -> None:
     result.overfitting = probability_of_backtest_overfitting(returns, partitions)
 
 
-def _walk_forward(request: SweepRequest, plan: SweepPlan, sets: list[ParameterSet], data: dict[str, dict[str, Any]],
-                  facts: WindowFacts, runner: SetRunner, task: Any, cash: float) -> WalkForwardResult:
+def _walk_forward(request: SweepRequest, plan: SweepPlan, folds: list[Fold], sets: list[ParameterSet],
+                  data: dict[str, dict[str, Any]], facts: WindowFacts, runner: SetRunner, task: Any,
+                  cash: float) -> WalkForwardResult:
+    """Train every set on each fold, test each fold's best, stitch the tests (see :mod:`.walkforward`)."""
     assert request.walk_forward is not None
     dates = pd.DatetimeIndex(facts.dates)
-    folds = make_folds(dates, request.walk_forward)
     train_tasks = [task(s, data[s.key], scope=f.train_scope, trade=Window(*f.train_dates), keep_curve=False)
                    for f in folds for s in sets]
     trained = runner.run(train_tasks, desc="walk-forward training")
