@@ -11,7 +11,7 @@ from hybrid_core.cli import cli, main
 from hybrid_core.plugins import build_plugin_host
 from hybrid_core.profile import load_profile
 from hybrid_core.research import worker
-from hybrid_core.research.grid import plan_from_mapping
+from hybrid_core.research.grid import load_plan, plan_from_mapping
 from hybrid_core.research.optuna_search import optuna_sets
 from hybrid_core.research.variant_backtest import Window
 from hybrid_core.research.variants import ProfileVariants
@@ -119,3 +119,5 @@ def test_the_guide_examples_are_valid(demo_profile) -> None:  # type: ignore[no-
     assert variants.check_plan(plan) == []
     manifests = list(yaml.safe_load_all(blocks[1]))
     assert [m["kind"] for m in manifests] == ["Deployment", "Service", "Deployment"]
+    demo = load_plan(Path(__file__).resolve().parents[2] / "profiles" / "demo_sweep.yaml")
+    assert demo.grid_size == 18 and variants.check_plan(demo) == []
