@@ -54,6 +54,7 @@ def _backtest_bench() -> Any:
 def run_sweep(workers: int, work: Path) -> dict[str, Any]:
     """One `hybrid sweep` process on ``workers`` worker processes; its figures."""
     out = work / f"sweep-{workers}"
+    shutil.rmtree(out, ignore_errors=True)  # a rerun into the folder would skip every set
     grid = work / "grid.yaml"
     grid.write_text(GRID)
     cmd = [*_backtest_bench().hybrid_command(), "sweep", str(PROFILE), str(grid), "--start", START, "--end", END,
