@@ -11,10 +11,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from hybrid_core.cli import cli
+from hybrid_core.cli import build_cli
 from hybrid_core.contracts import Panel
 from hybrid_core.engine.benchmark import benchmark_curve, buy_and_hold
 from hybrid_core.errors import ProfileError
+from hybrid_core.sample import sample_file
 
 from .minimal_strategies import MiniEquityReversal
 
@@ -79,8 +80,8 @@ def test_universe_or_a_symbol_of_the_data() -> None:
 
 def _demo_profile(tmp_path: Path, **backtest: object) -> Path:
     data = yaml.safe_load(DEMO.read_text())
-    data["data"]["params"]["path"] = str(REPO / "data" / "sample" / "bars.parquet")
-    data["strategies"][0]["universe"] = str(REPO / "data" / "sample" / "universe_equities.txt")
+    data["data"]["params"]["path"] = str(sample_file("bars.parquet"))
+    data["strategies"][0]["universe"] = str(sample_file("universe_equities.txt"))
     data["backtest"].update(backtest)
     path = tmp_path / "profile.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -90,14 +91,14 @@ def _demo_profile(tmp_path: Path, **backtest: object) -> Path:
 def test_backtest_report_and_summary_show_the_benchmark(tmp_path: Path) -> None:
     profile = _demo_profile(tmp_path, benchmark="BTC/USD")
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["backtest", str(profile), "--start", "2020-06-01", "--end", "2021-04-21",
+    result = CliRunner().invoke(build_cli(), ["backtest", str(profile), "--start", "2020-06-01", "--end", "2021-04-21",
                                       "--out", str(out), "--no-progress", "--lookahead-cuts", "0"])
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     bench = summary["benchmark"]
     assert bench["name"] == "buy-and-hold of BTC/USD"
     equity = pd.read_csv(out / "equity.csv", parse_dates=["date"], index_col="date")
-    bars = pd.read_parquet(REPO / "data" / "sample" / "bars.parquet")
+    bars = pd.read_parquet(sample_file("bars.parquet"))
     btc = bars[bars["symbol"] == "BTC/USD"].set_index("date")["close"].reindex(equity.index).ffill()
     assert bench["total_return"] == pytest.approx(btc.iloc[-1] / btc.iloc[0] - 1.0, rel=1e-12)
     total = summary["total"]
@@ -111,7 +112,7 @@ def test_backtest_report_and_summary_show_the_benchmark(tmp_path: Path) -> None:
 def test_an_unknown_benchmark_symbol_is_refused_in_one_line(tmp_path: Path) -> None:
     profile = _demo_profile(tmp_path, benchmark="SPY")
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["backtest", str(profile), "--start", "2021-01-04", "--end", "2021-04-21",
+    result = CliRunner().invoke(build_cli(), ["backtest", str(profile), "--start", "2021-01-04", "--end", "2021-04-21",
                                       "--out", str(out), "--no-progress", "--lookahead-cuts", "0"])
     assert result.exit_code != 0 and isinstance(result.exception, ProfileError)
     assert str(result.exception).startswith("backtest.benchmark: no bars for 'SPY' between 2021-01-04 and 2021-04-21")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hybrid_core.cli import cli, main
+from hybrid_core.cli import build_cli, main
 from hybrid_core.plugins import build_plugin_host
 from hybrid_core.profile import load_profile
 from hybrid_core.research import worker
@@ -73,7 +73,7 @@ def test_an_unreachable_scheduler_is_one_line(demo_profile, sweep_file, tmp_path
 
 
 def test_sweep_is_a_command_with_help() -> None:
-    result = CliRunner().invoke(cli, ["sweep", "--help"])
+    result = CliRunner().invoke(build_cli(), ["sweep", "--help"])
     assert result.exit_code == 0 and "--walk-forward" in result.output and "--scheduler" in result.output
 
 

@@ -15,7 +15,7 @@ from ..errors import HybridError
 from ..hookspecs import hookimpl
 
 CORE_COMMANDS = ("backtest", "dashboard", "data", "health", "notify", "plugin", "plugins", "replay", "report",
-                 "run", "validate")
+                 "run", "sweep", "validate")
 """The modules of this package that are commands (their names are reserved: no plugin may take one)."""
 
 
