@@ -13,7 +13,7 @@ from hybrid_core.profile import load_profile
 from hybrid_core.research import worker
 from hybrid_core.research.grid import load_plan, plan_from_mapping
 from hybrid_core.research.optuna_search import optuna_sets
-from hybrid_core.research.variant_backtest import Window
+from hybrid_core.research.variant_backtest import DateSpan
 from hybrid_core.research.variants import ProfileVariants
 
 DECILE = "strategies[equity_reversal].params.decile"
@@ -84,7 +84,7 @@ def test_optuna_batches_do_not_depend_on_the_order_results_arrive(demo_profile, 
     plan = plan_from_mapping({"method": "optuna", "n_trials": 6, "batch": 3, "seed": 11,
                               "parameters": {DECILE: {"low": 0.05, "high": 0.3, "step": 0.05},
                                              STOP: {"low": 0.02, "high": 0.1}}})
-    window = Window(*map(lambda d: __import__("pandas").Timestamp(d), ("2020-06-01", "2021-04-21")))
+    window = DateSpan(*map(lambda d: __import__("pandas").Timestamp(d), ("2020-06-01", "2021-04-21")))
     versions = worker.worker_versions()
     batches: list[int] = []
 

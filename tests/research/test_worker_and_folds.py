@@ -13,13 +13,13 @@ from hybrid_core.plugins import build_plugin_host
 from hybrid_core.profile import build_components, load_profile
 from hybrid_core.research import worker
 from hybrid_core.research.grid import ParameterSet
-from hybrid_core.research.variant_backtest import Window, backtest_variant, load_bars, strategy_signals
+from hybrid_core.research.variant_backtest import DateSpan, backtest_variant, load_bars, strategy_signals
 from hybrid_core.research.variants import ProfileVariants, load_variant
 from hybrid_core.research.walkforward import WalkForwardSpec, best_set, make_folds
 
 DECILE = "strategies[equity_reversal].params.decile"
 STOP = "risk[stop_loss].params.pct"
-WINDOW = Window(pd.Timestamp("2020-01-02"), pd.Timestamp("2021-04-21"))
+WINDOW = DateSpan(pd.Timestamp("2020-01-02"), pd.Timestamp("2021-04-21"))
 
 
 @pytest.fixture
@@ -91,9 +91,9 @@ def test_a_fold_is_traded_warm(demo_profile) -> None:  # type: ignore[no-untyped
     wait a week; the decision of Friday 2020-05-29, before the fold, places no order."""
     profile = load_profile(demo_profile())
     components = build_components(profile, build_plugin_host().registry)
-    panel = load_bars(components, WINDOW)
+    panel = load_bars(profile, components, WINDOW).panel
     signals = {s.name: strategy_signals(s, panel) for s in components.strategies}
-    fold = Window(pd.Timestamp("2020-06-01"), pd.Timestamp("2020-09-30"))
+    fold = DateSpan(pd.Timestamp("2020-06-01"), pd.Timestamp("2020-09-30"))
     variant = load_variant(ProfileVariants(profile, build_plugin_host().registry).base, profile.path)
     warm = backtest_variant(variant, components, panel, signals, fold)
     assert (warm.equity.index[0], warm.equity.index[-1]) == (pd.Timestamp("2020-06-01"), pd.Timestamp("2020-09-30"))
@@ -142,3 +142,27 @@ def test_a_worker_that_cannot_read_the_bars_is_refused_by_name(fresh_cache: work
     fine = make_task({})
     worker.SweepPreload(fine)._load("tcp://w:1")
     assert fresh_cache.loads == 1 and worker.run_set(fine).ok and fresh_cache.loads == 1  # the set reuses them
+
+
+def test_a_set_is_backtested_exactly_as_hybrid_backtest_does(fresh_cache: worker.WorkerCache, make_task,  # type: ignore[no-untyped-def]
+                                                              demo_profile, tmp_path) -> None:
+    """The profile itself as a set, warm start and all, against the backtest command's summary.json."""
+    import json
+
+    from click.testing import CliRunner
+
+    from hybrid_core.cli import build_cli
+
+    window = DateSpan(pd.Timestamp("2020-06-01"), pd.Timestamp("2021-04-21"))
+    outcome = worker.run_set(attrs.evolve(make_task({}), window=window, trade=window, lookahead_cuts=3))
+    assert outcome.ok, outcome.error
+    result = CliRunner().invoke(build_cli(), ["backtest", str(demo_profile(name="again.yaml")), "--start",
+                                              "2020-06-01", "--end", "2021-04-21", "--out", str(tmp_path / "bt"),
+                                              "--no-progress"])
+    assert result.exit_code == 0, result.output
+    total = json.loads((tmp_path / "bt" / "summary.json").read_text())["total"]
+    for name in ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "trades", "win_rate", "excess_return",
+                 "alpha", "beta", "information_ratio", "tracking_error"):
+        assert outcome.metrics[name] == total[name], name
+    assert outcome.metrics["exposure"] == total["average_exposure"]
+    assert outcome.dates is not None and outcome.dates[0] == np.datetime64("2020-06-01")

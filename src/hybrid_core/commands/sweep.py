@@ -47,7 +47,7 @@ def command(obj: Any, profile_path: str, grid_path: str, start: Any, end: Any, o
     from ..research.grid import load_plan
     from ..research.outputs import write_sweep_outputs
     from ..research.sweep import SweepRequest, require_dates, run_sweep
-    from ..research.variant_backtest import Window
+    from ..research.variant_backtest import DateSpan
     from ..research.walkforward import WalkForwardSpec
 
     if workers is not None and scheduler:
@@ -57,7 +57,7 @@ def command(obj: Any, profile_path: str, grid_path: str, start: Any, end: Any, o
         profile = load_profile(profile_path)
         plan = load_plan(grid_path)
         spec = profile.backtest
-        window = Window(start if start is not None else _stamp(spec.start, "backtest.start"),
+        window = DateSpan(start if start is not None else _stamp(spec.start, "backtest.start"),
                         end if end is not None else _stamp(spec.end, "backtest.end"))
         require_dates(window)
         request = SweepRequest(profile_path=Path(profile_path), plan=plan, out_dir=Path(out_dir), window=window,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,8 @@ def results_table(result: SweepResult) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=columns)
     for name in METRIC_COLUMNS:
         table[name] = pd.to_numeric(table[name], errors="coerce").astype("float64")
-    table["trades"] = pd.Series([None if v != v else int(v) for v in table["trades"]], dtype=object)
+    for name in ("trades", "refused_orders"):  # counts: whole numbers, empty for a failed set
+        table[name] = pd.Series([None if v != v else int(v) for v in table[name]], dtype=object)
     return table.sort_values("set_id", ignore_index=True)
 
 
@@ -113,13 +113,13 @@ def write_sweep_outputs(result: SweepResult) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     table = results_table(result)
     _write_bytes(out / "results.parquet", _parquet(table))
-    _write_csv(out / "results.csv", table)
+    write_csv(out / "results.csv", table)
     _write_bytes(out / "returns.parquet", _parquet(result.returns_matrix().reset_index(names="date")))
     summary = sweep_summary(result)
     if result.walk_forward is not None:
         walk = result.walk_forward
-        _write_csv(out / "walk_forward.csv", walk.folds)
-        _write_csv(out / "oos_equity.csv", walk.equity.reset_index(names="date"))
+        write_csv(out / "walk_forward.csv", walk.folds)
+        write_csv(out / "oos_equity.csv", walk.equity.reset_index(names="date"))
     _write_bytes(out / "sweep.json", (json.dumps(summary, indent=2) + "\n").encode())
     render_sweep_report(out / "report.html", result, table, summary)
     return summary
@@ -136,7 +136,3 @@ def _write_bytes(path: Path, content: bytes) -> None:
         handle.write(content)
 
 
-def _write_csv(path: Path, frame: pd.DataFrame) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write_csv(tmp, frame)
-    os.replace(tmp, path)

@@ -37,7 +37,7 @@ from .overfitting import (
     probability_of_backtest_overfitting,
 )
 from .runner import SetRunner, set_id_of
-from .variant_backtest import Window
+from .variant_backtest import DateSpan
 from .variants import ProfileVariants
 from .walkforward import Fold, WalkForwardResult, WalkForwardSpec, best_set, make_folds, stitch
 from .worker import SetOutcome, SetTask, SweepPreload, WindowFacts, window_facts, worker_report, worker_versions
@@ -50,7 +50,7 @@ class SweepRequest:
     profile_path: Path
     plan: SweepPlan
     out_dir: Path
-    window: Window
+    window: DateSpan
     workers: int | None = None
     scheduler: str | None = None
     walk_forward: WalkForwardSpec | None = None
@@ -222,7 +222,7 @@ def _walk_forward(request: SweepRequest, plan: SweepPlan, folds: list[Fold], set
     """Train every set on each fold, test each fold's best, stitch the tests (see :mod:`.walkforward`)."""
     assert request.walk_forward is not None
     dates = pd.DatetimeIndex(facts.dates)
-    train_tasks = [task(s, data[s.key], scope=f.train_scope, trade=Window(*f.train_dates), keep_curve=False)
+    train_tasks = [task(s, data[s.key], scope=f.train_scope, trade=DateSpan(*f.train_dates), keep_curve=False)
                    for f in folds for s in sets]
     trained = runner.run(train_tasks, desc="walk-forward training")
     by_id = {s.key: s for s in sets}
@@ -231,7 +231,7 @@ def _walk_forward(request: SweepRequest, plan: SweepPlan, folds: list[Fold], set
         fold_outcomes = [attrs.evolve(o, set_id=by_id[key].id) for (scope, key), o in trained.items()
                          if scope == fold.train_scope]
         chosen.append(best_set(fold_outcomes, plan.spec.metric))
-    test_tasks = [task(by_id[pick.key], data[pick.key], scope=fold.test_scope, trade=Window(*fold.test_dates),
+    test_tasks = [task(by_id[pick.key], data[pick.key], scope=fold.test_scope, trade=DateSpan(*fold.test_dates),
                        keep_trades=True) for fold, pick in zip(folds, chosen, strict=True) if pick is not None]
     tested = runner.run(test_tasks, desc="walk-forward tests")
     tests = [tested.get((fold.test_scope, pick.key)) if pick is not None else None
@@ -300,7 +300,7 @@ def best_metric(result: SweepResult) -> float:
     return float(result.best.metrics.get(result.request.plan.spec.metric, np.nan))
 
 
-def require_dates(window: Window) -> None:
+def require_dates(window: DateSpan) -> None:
     """Refuse a window whose end is before its start."""
     if window.start is not None and window.end is not None and window.end < window.start:
         raise HybridError(f"--end {window.end.date()} is before --start {window.start.date()}")

@@ -28,17 +28,18 @@ import numpy as np
 import pandas as pd
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from ..engine.backtest import Window
 from ..errors import HybridError
 from .variant_backtest import (
-    Window,
+    DateSpan,
     backtest_variant,
     benchmark_values,
     check_lookahead,
     load_bars,
     set_metrics,
     strategy_signals,
-    survivorship_notes,
     trading_dates,
+    window_notes,
 )
 
 EVENT_TOPIC = "hybrid-sweep"
@@ -55,9 +56,9 @@ class SetTask:
     """``full`` for the sweep's window, ``train ...``/``test ...`` for walk-forward folds."""
     profile: dict[str, Any] = attrs.field(eq=False, repr=False)
     profile_path: str | None
-    window: Window
+    window: DateSpan
     """The bars loaded (the sweep's window)."""
-    trade: Window
+    trade: DateSpan
     """The sessions traded (the sweep's window, or a walk-forward fold inside it)."""
     versions: dict[str, Any] = attrs.field(eq=False, repr=False)
     """The client's hybrid and plugin versions; a worker with others refuses the set."""
@@ -192,23 +193,24 @@ def _components(task: SetTask) -> tuple[Any, Any]:
     return profile, build_components(profile, CACHE.host.registry)
 
 
-def _panel_key(task: SetTask, components: Any) -> str:
+def _bars_key(task: SetTask, components: Any) -> str:
     symbols = sorted({s for strat in components.strategies for s in strat.universe})
     return json.dumps({"sweep": task.sweep_id, "data": task.profile["data"], "base": task.profile_path,
-                       "symbols": symbols,
+                       "symbols": symbols, "warmup": task.profile["backtest"].get("warmup"),
                        "window": [str(task.window.start), str(task.window.end)]}, sort_keys=True, default=str)
 
 
-def _load(components: Any, window: Window) -> Any:
-    panel = load_bars(components, window)
+def _load(profile: Any, components: Any, span: DateSpan) -> Window:
+    bars = load_bars(profile, components, span)
     CACHE.loads += 1
-    return panel
+    return bars
 
 
-def panel_for(task: SetTask, components: Any) -> tuple[str, Any]:
-    """The bars of the task's window for its variant, loaded once per process and data window."""
-    key = _panel_key(task, components)
-    return key, CACHE.cached(CACHE.panels, CACHE.max_panels, key, lambda: _load(components, task.window))
+def bars_for(task: SetTask, profile: Any, components: Any) -> tuple[str, Window]:
+    """The bars of the task's window (warm-up included) for its variant, loaded once per process and
+    data window."""
+    key = _bars_key(task, components)
+    return key, CACHE.cached(CACHE.panels, CACHE.max_panels, key, lambda: _load(profile, components, task.window))
 
 
 def signals_for(task: SetTask, components: Any, panel_key: str, panel: Any) -> dict[str, Any]:
@@ -265,11 +267,10 @@ def run_set(task: SetTask) -> SetOutcome:
         if difference:
             raise HybridError(f"this worker has {difference}; install the same versions on every worker")
         profile, components = _components(task)
-        panel_key, panel = panel_for(task, components)
+        panel_key, bars = bars_for(task, profile, components)
+        panel = bars.panel
         signals = signals_for(task, components, panel_key, panel)
         dates = trading_dates(panel, task.trade)
-        if not len(dates):
-            raise HybridError(f"no sessions with bars in {task.trade.label()}")
         benchmark = _benchmark(task, profile, components, panel_key, panel, dates)
         result = backtest_variant(profile, components, panel, signals, task.trade)
         metrics = set_metrics(result, benchmark)
@@ -305,14 +306,15 @@ def window_facts(task: SetTask) -> WindowFacts:
     """The sessions, the benchmark curve and the survivorship notes of the base profile's window."""
     _report({"event": "facts", "set": task.set_id, "scope": task.scope})
     profile, components = _components(task)
-    panel_key, panel = panel_for(task, components)
+    panel_key, bars = bars_for(task, profile, components)
+    panel = bars.panel
     dates = trading_dates(panel, task.trade)
     if not len(dates):
         raise HybridError(f"no sessions with bars in {task.trade.label()} for the profile's symbols")
     name, values = _benchmark(task, profile, components, panel_key, panel, dates)
     return WindowFacts(dates=dates.to_numpy(dtype="datetime64[ns]"), benchmark_name=name,
                        benchmark_values=values.to_numpy(dtype="float64"),
-                       notes=survivorship_notes(components.strategies, panel))
+                       notes=window_notes(components.strategies, bars))
 
 
 def worker_report() -> dict[str, Any]:
@@ -346,8 +348,8 @@ class SweepPreload(WorkerPlugin):
             raise HybridError(f"worker {address} has {difference}; install the same hybrid and plugin versions "
                               f"on every worker (docs/sweeps.md)")
         try:
-            _, components = _components(self.task)
-            panel_for(self.task, components)
+            profile, components = _components(self.task)
+            bars_for(self.task, profile, components)
         except HybridError as exc:
             raise HybridError(f"worker {address} cannot load the sweep's bars: {exc}") from None
 
