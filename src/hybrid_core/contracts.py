@@ -272,21 +272,27 @@ OrderState = Literal["pending", "new", "accepted", "partially_filled", "filled",
 
 @attrs.define
 class OrderStatus:
-    """A broker's view of one order."""
+    """A broker's confirmed view of one order (an unconfirmed one is
+    :class:`~hybrid_core.errors.OrderUnconfirmed`, never a status)."""
 
     client_order_id: str
     broker_order_id: str
     symbol: str
     side: Side
     qty: float
+    """Quantity as the broker holds the order (after its rounding)."""
     status: OrderState
     filled_qty: float = 0.0
     filled_avg_price: float | None = None
     filled_at: str | None = None
+    """ISO time of the fill, UTC (``...Z``), as the broker reported it."""
     order_type: str = "market"
     stop_price: float | None = None
+    """Stop price as the broker holds it (after rounding to the price tick)."""
     commission: float = 0.0
     """Commission charged on the fill (account currency)."""
+    submitted_at: str | None = None
+    """ISO time, UTC (``...Z``), at which the broker received the order."""
 
 
 @attrs.define
@@ -296,6 +302,9 @@ class BrokerPosition:
     symbol: str
     qty: float
     avg_entry_price: float
+    min_order_qty: float | None = None
+    """Smallest quantity the exchange accepts in an order for this symbol (None: not known).
+    A position below it cannot be sold: it is dust (crypto fees taken in the asset leave some)."""
 
 
 @attrs.define
@@ -472,6 +481,14 @@ class Broker(Component):
 
     ``submit`` must be idempotent on ``client_order_id``: submitting an id the broker
     already knows returns that order instead of creating a second one.
+
+    Outcomes are told apart by what a method raises: :class:`~hybrid_core.errors.OrderRejected`
+    is the broker's explicit refusal (the order does not exist there), and
+    :class:`~hybrid_core.errors.OrderUnconfirmed` (or any other error) means the outcome is not
+    known: the live cycle then records the order ``unknown`` and asks :meth:`get_order` again,
+    never taking it for rejected. Retries of failed requests (rate limits, timeouts) are the
+    broker's, within its own per-cycle budget; the live cycle does not repeat a call in the
+    same breath.
     """
 
     kind: ClassVar[str] = "broker"
@@ -480,6 +497,10 @@ class Broker(Component):
 
     def configure(self, *, mode: Literal["paper", "live"], state_dir: str) -> None:
         """Called once before use with the mode chosen by the safety layer and a folder for state."""
+
+    def start_cycle(self, now: pd.Timestamp) -> None:
+        """A live cycle begins (before any other call of that cycle): reset per-cycle limits,
+        such as a time budget for retries. Default: nothing."""
 
     def health_check(self) -> HealthReport:
         """Connectivity and account status; called before the first order of a run."""
@@ -498,15 +519,29 @@ class Broker(Component):
         raise NotImplementedError
 
     def submit(self, order: OrderRequest) -> OrderStatus:
-        """Send an order (idempotent on ``client_order_id``)."""
+        """Send an order (idempotent on ``client_order_id``); returns the broker's acknowledgement.
+
+        Raises :class:`~hybrid_core.errors.OrderRejected` when the broker refused it (or it breaks
+        the exchange's rules and was not sent), :class:`~hybrid_core.errors.OrderUnconfirmed` when
+        it may or may not have reached the broker.
+        """
         raise NotImplementedError
 
     def get_order(self, client_order_id: str) -> OrderStatus | None:
-        """The order with this client id, or None if the broker never saw it."""
+        """The order with this client id, or None when the broker answers that it has none.
+
+        Raises :class:`~hybrid_core.errors.OrderUnconfirmed` when the broker could not be asked.
+        """
         raise NotImplementedError
 
-    def cancel(self, client_order_id: str) -> None:
-        """Cancel an open order (no error if it is already closed)."""
+    def cancel(self, client_order_id: str) -> OrderStatus | None:
+        """Ask the broker to cancel an order; returns the order as the broker then sees it.
+
+        ``canceled`` confirms the cancel; ``filled`` (or another closed state) means it closed
+        first; an open state means the cancel is not confirmed yet (ask again later). None: the
+        broker has no such order. Raises :class:`~hybrid_core.errors.OrderUnconfirmed` when the
+        request or its confirmation got no answer.
+        """
         raise NotImplementedError
 
     def sync(self, panel: Panel, now: pd.Timestamp) -> list[OrderStatus]:

@@ -43,6 +43,25 @@ class BrokerError(HybridError):
     exit_code = 6
 
 
+class OrderRejected(BrokerError):
+    """The broker's explicit answer that an order is refused: it does not exist at the broker.
+
+    Raised by ``Broker.submit`` for a refusal the broker gave (an HTTP 4xx that is not a rate
+    limit) or for an order the broker plugin refused to send (it breaks the exchange's rules).
+    Only this error makes the live cycle record an order ``rejected``.
+    """
+
+
+class OrderUnconfirmed(BrokerError):
+    """The broker did not confirm an order's outcome: it may or may not exist, or be canceled.
+
+    A submission whose answer never came (timeouts, 5xx, a rate limit outlasting the retry
+    budget), a cancel that was not confirmed, a lookup that got no answer. The live cycle
+    records the order ``unknown`` and looks it up by client_order_id until the broker answers;
+    it never records it ``rejected``.
+    """
+
+
 class DataError(HybridError):
     """Market data is missing, malformed, stale or unreadable."""
 
