@@ -7,9 +7,19 @@ runs its module once (no runpy warning).
 from typing import Any
 
 from .exchange import SimulatedExchange
-from .faults import Fault, html_500, rate_limit_burst
+from .faults import (
+    Fault,
+    created_then_error,
+    html_500,
+    ignored_cancel,
+    late_post,
+    rate_limit_burst,
+    rate_limit_storm,
+    unavailable,
+)
 
-__all__ = ["AlpacaTestServer", "Fault", "SimulatedExchange", "html_500", "rate_limit_burst"]
+__all__ = ["AlpacaTestServer", "Fault", "SimulatedExchange", "created_then_error", "html_500", "ignored_cancel",
+           "late_post", "rate_limit_burst", "rate_limit_storm", "unavailable"]
 
 
 def __getattr__(name: str) -> Any:

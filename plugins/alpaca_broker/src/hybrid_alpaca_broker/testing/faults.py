@@ -1,8 +1,14 @@
-"""Faults the local Alpaca server injects on demand (429 bursts, HTML 500s, hangs, drops)."""
+"""Faults the local Alpaca server injects on demand.
+
+429 bursts and storms of a few seconds, HTML 500s, hangs, dropped connections, a POST the
+server processes only after the client gave up, an order created but answered with an error,
+a DELETE answered 204 that cancels nothing: an operator's bad day, on demand.
+"""
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Literal
 
 import attrs
@@ -18,10 +24,16 @@ class Fault:
     - ``action="status"``: answer ``status`` with ``body`` (JSON text or HTML).
     - ``action="hang"``: wait ``hang_seconds`` before answering (past the client's timeout).
     - ``action="drop"``: close the connection without an answer.
+    - ``action="late"``: hold the request ``hang_seconds`` (past the client's timeout), then
+      process it and answer a client that is gone: the order appears after the client gave up.
+    - ``action="ignore"``: answer ``status`` (204 for a DELETE) without processing anything:
+      a cancel that is acknowledged but never happens.
     ``after_accept=True`` processes the request first (the order is created), then misbehaves.
+    ``seconds`` makes the fault a storm: it matches every request for that long after its
+    first match, whatever ``times`` says.
     """
 
-    action: Literal["status", "hang", "drop"] = "status"
+    action: Literal["status", "hang", "drop", "late", "ignore"] = "status"
     status: int = 500
     body: str | None = None
     content_type: str = "application/json"
@@ -33,6 +45,14 @@ class Fault:
     hang_seconds: float = 2.0
     retry_after: float | None = None
     """Seconds sent in a ``Retry-After`` header with ``action="status"``."""
+    skip: int = 0
+    """Matching requests let through untouched before the fault starts (the 2nd lookup fails...)."""
+    seconds: float | None = None
+    """Duration of a storm: the fault matches every request for this long after its first match."""
+    started: float | None = None
+    """Monotonic time of the first match (storms)."""
+    hits: int = 0
+    """Requests this fault has matched so far."""
 
     def matches(self, method: str, path: str) -> bool:
         """True if this fault applies to a request."""
@@ -51,6 +71,36 @@ class Fault:
 def rate_limit_burst(times: int, method: str | None = None, path: str | None = None) -> Fault:
     """``times`` consecutive 429 answers."""
     return Fault("status", 429, times=times, method=method, path=path)
+
+
+def rate_limit_storm(seconds: float, retry_after: float | None = None, method: str | None = None,
+                     path: str | None = None) -> Fault:
+    """429 to every matching request for ``seconds`` after the first one (with ``Retry-After``)."""
+    return Fault("status", 429, seconds=seconds, retry_after=retry_after, method=method, path=path)
+
+
+def late_post(hang_seconds: float = 2.0, times: int = 1) -> Fault:
+    """``POST /v2/orders`` processed ``hang_seconds`` late, after the client gave up waiting."""
+    return Fault("late", method="POST", path="/v2/orders", hang_seconds=hang_seconds, times=times)
+
+
+def created_then_error(status: int = 500, times: int = 1) -> Fault:
+    """``POST /v2/orders`` that creates the order and answers ``status`` (an HTML error page)."""
+    if status >= 500:
+        return html_500(times, method="POST", path="/v2/orders", after_accept=True)
+    return Fault("status", status, times=times, method="POST", path="/v2/orders", after_accept=True)
+
+
+def ignored_cancel(times: int = 1) -> Fault:
+    """``DELETE /v2/orders/{id}`` answered 204 while the order stays open."""
+    return Fault("ignore", 204, body="", times=times, method="DELETE", path="/v2/orders/")
+
+
+def unavailable(times: int = 1, method: str | None = None, path: str | None = None,
+                status: int = 503, skip: int = 0) -> Fault:
+    """``times`` answers ``status`` (503 Service Unavailable) to matching requests, after ``skip`` good ones."""
+    return Fault("status", status, body='{"code":50300000,"message":"service unavailable"}',
+                 times=times, method=method, path=path, skip=skip)
 
 
 def html_500(times: int = 1, method: str | None = None, path: str | None = None,
@@ -81,12 +131,29 @@ class FaultPlan:
             self._faults.clear()
 
     def take(self, method: str, path: str) -> Fault | None:
-        """The first fault matching the request (its count decremented), or None."""
+        """The first fault matching the request (its count decremented, a storm timed), or None."""
+        now = time.monotonic()
         with self._lock:
-            for fault in self._faults:
-                if fault.matches(method, path):
+            for fault in list(self._faults):
+                if not fault.matches(method, path):
+                    continue
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    continue
+                if fault.seconds is not None:
+                    fault.started = now if fault.started is None else fault.started
+                    if now - fault.started > fault.seconds:
+                        self._faults.remove(fault)
+                        continue
+                else:
                     fault.times -= 1
                     if fault.times <= 0:
                         self._faults.remove(fault)
-                    return fault
+                fault.hits += 1
+                return fault
         return None
+
+    def pending(self) -> list[Fault]:
+        """Faults not used up yet."""
+        with self._lock:
+            return list(self._faults)

@@ -7,7 +7,7 @@ The real alpaca-py clients talk to it through ``url_override``. Run it::
 Trading API: ``/v2/account``, ``/v2/clock``, ``/v2/positions[/{symbol}]`` (GET, DELETE),
 ``/v2/orders`` (POST, GET), ``/v2/orders:by_client_order_id``, ``/v2/orders/{id}`` (GET, DELETE),
 ``/v2/assets/{symbol}``. Data API: ``/v2/stocks/bars``, ``/v1beta3/crypto/us/bars``.
-Control (not Alpaca): ``POST /_control/fault`` (a :class:`Fault` as JSON),
+Control (not Alpaca): ``POST /_control/fault`` (a :class:`Fault` as JSON; ``DELETE`` clears them),
 ``POST /_control/price`` ``{"symbol", "price"}``, ``POST /_control/clock`` ``{"is_open"}``,
 ``POST /_control/advance`` ``{"date"}``, ``GET /_control/requests``.
 """
@@ -61,7 +61,10 @@ class AlpacaHandler(BaseHTTPRequestHandler):
             with ex.lock:
                 ex.requests.append((method, path, query))
         fault = None if path.startswith("/_control") else faults.take(method, path)
-        if fault is not None and not fault.after_accept:
+        if fault is not None and fault.action == "late":
+            faults.release.wait(fault.hang_seconds)  # the client times out meanwhile
+            fault = None
+        elif fault is not None and not fault.after_accept:
             self._misbehave(fault, None)
             return
         status, payload = self._route(method, path, query, body)
@@ -87,6 +90,10 @@ class AlpacaHandler(BaseHTTPRequestHandler):
                     self._send(504, {"code": 50400000, "message": "gateway timeout"})
             except OSError:
                 pass
+            return
+        if fault.action == "ignore":
+            self._send_raw(fault.status, (fault.body or "").encode(), None if not fault.body else
+                           fault.content_type)
             return
         extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
         self._send_raw(fault.status, fault.payload().encode(), fault.content_type, extra)
@@ -154,6 +161,12 @@ class AlpacaHandler(BaseHTTPRequestHandler):
         ex = self.server.exchange
         if method == "GET" and path == "/_control/requests":
             return 200, [[m, p, q] for m, p, q in ex.requests]
+        if method == "GET" and path == "/_control/orders":
+            with ex.lock:
+                return 200, list(ex.orders)
+        if method == "DELETE" and path == "/_control/fault":
+            self.server.faults.clear()
+            return 200, {"ok": True}
         if method != "POST":
             return 404, {"message": "control endpoints take POST"}
         if path == "/_control/fault":
