@@ -155,7 +155,7 @@ def write_profile(folder: Path, url: str, equities: list[str], crypto: list[str]
         "strategies": strategies,
         "risk": [{"name": "stop_loss"}, {"name": "time_stop"}],
         "broker": {"name": "alpaca", "params": {"base_url": url, "timeout": 2, "backoff": 0.01,
-                                                "read_attempts": 2, "cancel_wait": 1}},
+                                                "retry_budget": 2, "cancel_wait": 1}},
         "outputs": {"trade_log": str(folder / "trades.csv"), "state_db": str(folder / "state.sqlite"),
                     "health_file": str(folder / "hybrid.health")},
     }

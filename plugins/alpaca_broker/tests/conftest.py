@@ -10,8 +10,8 @@ from hybrid_alpaca_broker.broker import AlpacaBroker, AlpacaParams
 from hybrid_alpaca_broker.testing import AlpacaTestServer, SimulatedExchange
 from loguru import logger
 
-FAST = dict(timeout=0.5, backoff=0.01, read_attempts=4, submit_attempts=3, cancel_wait=1.0)
-"""Broker params that keep fault tests at a fraction of a second."""
+FAST = dict(timeout=0.5, backoff=0.01, retry_budget=3.0, cancel_wait=1.0)
+"""Broker params that keep fault tests at a fraction of a second (3 s of retries per cycle at most)."""
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
 from hybrid_alpaca_broker.broker import AlpacaBroker, AlpacaParams
 from hybrid_alpaca_broker.order_rules import OrderRefused
-from hybrid_alpaca_broker.testing import Fault, html_500
+from hybrid_alpaca_broker.testing import Fault, html_500, ignored_cancel
 
 from hybrid_core.contracts import OrderRequest
-from hybrid_core.errors import BrokerError
+from hybrid_core.errors import BrokerError, OrderRejected, OrderUnconfirmed
 
 NOW = pd.Timestamp.now()
 
@@ -63,20 +63,65 @@ def test_inactive_or_blocked_account_fails_health(make_broker, exchange):
     assert "trading is blocked" in make_broker().health_check().reason
 
 
-def test_rejected_keys_fail_health_with_a_hint(make_broker, exchange):
+def test_rejected_keys_fail_health_with_a_hint(make_broker, exchange, server):
     exchange.api_key = "PKOTHER"
     report = make_broker().health_check()
     assert not report.ok and "HTTP 401" in report.reason and "keys rejected" in report.reason
+    assert server.count("GET", "/v2/account") == 1  # a 401 is an answer: not retried
 
 
 def test_an_unreadable_clock_fails_health(make_broker, server):
     server.faults.add(html_500(times=10, method="GET", path="/v2/clock"))
-    report = make_broker(read_attempts=2).health_check()
+    report = make_broker(retry_budget=0.2).health_check()
     assert not report.ok and report.reason.startswith("alpaca GET /v2/clock failed")
     assert "HTTP 500: HTML error page" in report.reason
 
 
-def test_mode_picks_the_alpaca_url_when_no_base_url_is_given(keys, tmp_path):
+@pytest.mark.parametrize(("mode", "url", "key", "other"), [
+    ("paper", "https://api.alpaca.markets", "PKTEST0000", "live"),
+    ("live", "https://paper-api.alpaca.markets/", "AKLIVE0000", "paper"),
+])
+def test_a_url_of_the_other_environment_is_refused_before_any_request(monkeypatch, tmp_path, mode, url, key,
+                                                                      other):
+    monkeypatch.setenv("ALPACA_API_KEY", key)
+    monkeypatch.setenv("ALPACA_SECRET_KEY", "s")
+    broker = AlpacaBroker(AlpacaParams(base_url=url, timeout=0.2))
+    broker.configure(mode=mode, state_dir=str(tmp_path))
+    report = broker.health_check()  # no network here: an attempted request would time out, not say this
+    assert not report.ok and report.reason.startswith(f"URL/mode mismatch: {url.rstrip('/')} is Alpaca's "
+                                                      f"{other} URL but the run is in {mode} mode")
+    with pytest.raises(BrokerError, match="nothing sent: URL/mode mismatch"):
+        broker.submit(OrderRequest("x-1", "AAPL", "buy", 1))
+
+
+def test_paper_keys_against_the_live_url_name_the_key_first(monkeypatch, tmp_path):
+    monkeypatch.setenv("ALPACA_API_KEY", "PKTEST0000")
+    monkeypatch.setenv("ALPACA_SECRET_KEY", "s")
+    broker = AlpacaBroker(AlpacaParams(base_url="https://api.alpaca.markets"))
+    broker.configure(mode="live", state_dir=str(tmp_path))
+    assert broker.health_check().reason.startswith("key/mode mismatch: a paper key (PK...) used in live mode")
+
+
+def test_one_environment_variable_points_broker_and_data_at_one_server(server, keys, monkeypatch, tmp_path,
+                                                                     exchange):
+    from hybrid_alpaca_broker.data_source import AlpacaDataSource
+
+    monkeypatch.setenv("ALPACA_BASE_URL", server.url + "/")
+    broker = AlpacaBroker(AlpacaParams(timeout=0.5))
+    broker.configure(mode="paper", state_dir=str(tmp_path))
+    assert broker.url == server.url and broker.health_check().ok
+    exchange.load_bars(pd.DataFrame({"symbol": ["AAPL"], "date": [pd.Timestamp("2024-01-03")], "open": [1.0],
+                                     "high": [1.0], "low": [1.0], "close": [1.0], "volume": [1.0]}))
+    source = AlpacaDataSource()
+    assert source.url == server.url
+    assert len(source.fetch(["AAPL"], pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-05"))) == 1
+    assert server.count("GET", "/v2/stocks/bars") == 1
+    monkeypatch.setenv("ALPACA_BASE_URL", "https://paper-api.alpaca.markets")
+    assert AlpacaDataSource().url is None  # Alpaca's trading URL: data comes from data.alpaca.markets
+
+
+def test_mode_picks_the_alpaca_url_when_no_base_url_is_given(keys, tmp_path, monkeypatch):
+    monkeypatch.delenv("ALPACA_BASE_URL", raising=False)
     for mode, url in (("paper", "https://paper-api.alpaca.markets"), ("live", "https://api.alpaca.markets")):
         broker = AlpacaBroker()
         broker.configure(mode=mode, state_dir=str(tmp_path))
@@ -183,29 +228,89 @@ def test_server_refuses_a_market_exit_while_a_stop_reserves_the_shares(broker, s
     assert err.value.status_code == 403 and "insufficient qty" in str(err.value)
 
 
-def test_exit_cancels_the_stop_first(broker, server, logs):
+def test_an_exit_waits_for_the_stop_cancel_the_core_asks_for(broker, server, logs):
+    """The broker never cancels on its own: an exit while the stop holds the shares is refused
+    before any POST; once :meth:`cancel` confirms the stop canceled, the exit sells everything."""
     broker.submit(OrderRequest("eq-in", "AAPL", "buy", 10))
     stop = broker.submit(OrderRequest("eq-stop", "AAPL", "sell", 10, order_type="stop", stop_price=95))
     assert (stop.status, stop.order_type, stop.stop_price) == ("new", "stop", 95.0)
     assert orders_at_server(server, "eq-stop")[0]["time_in_force"] == "gtc"
     assert [o.client_order_id for o in broker.open_orders()] == ["eq-stop"]
-    out = broker.submit(OrderRequest("eq-out", "AAPL", "sell", 10, reason="time_stop"))
+    posts = server.count("POST", "/v2/orders")
+    with pytest.raises(OrderRejected, match="only 0 of 10 held is available: the rest is reserved by open orders"):
+        broker.submit(OrderRequest("eq-out", "AAPL", "sell", 10, reason="time_stop"))
+    assert server.count("POST", "/v2/orders") == posts
+    assert broker.cancel("eq-stop").status == "canceled"
+    out = broker.submit(OrderRequest("eq-out2", "AAPL", "sell", 10, reason="time_stop"))
     assert broker.get_order(out.client_order_id).status == "filled"
-    assert orders_at_server(server, "eq-stop")[0]["status"] == "canceled"
     assert broker.positions() == [] and broker.open_orders() == []
-    assert any("canceling stop eq-stop on AAPL before the exit" in line for line in logs)
 
 
-def test_an_exit_refused_for_reserved_shares_cancels_stops_and_retries_once(broker, server, logs):
-    """A stop placed between the broker's cancel and its POST (a race) still cannot block the exit."""
+def test_a_403_from_alpaca_is_an_explicit_refusal_sent_once(broker, server):
     broker.submit(OrderRequest("eq-in", "AAPL", "buy", 10))
     server.faults.add(Fault("status", 403, method="POST", path="/v2/orders", body=(
         '{"code":40310000,"message":"insufficient qty available for order (requested: 10, available: 0)"}')))
-    out = broker.submit(OrderRequest("eq-out", "AAPL", "sell", 10))
-    assert broker.get_order(out.client_order_id).status == "filled"
-    assert server.count("POST", "/v2/orders") == 3
-    assert any("insufficient qty available" in line and "canceling stop orders on AAPL and retrying once"
-               in line for line in logs)
+    with pytest.raises(OrderRejected, match="Alpaca refused the order: HTTP 403: .*insufficient qty"):
+        broker.submit(OrderRequest("eq-out", "AAPL", "sell", 10))
+    assert server.count("POST", "/v2/orders") == 2  # the buy, and the exit once
+
+
+def test_cancel_is_confirmed_by_alpaca_before_it_is_reported(broker, server):
+    broker.submit(OrderRequest("eq-in", "AAPL", "buy", 10))
+    broker.submit(OrderRequest("eq-stop", "AAPL", "sell", 10, order_type="stop", stop_price=95))
+    server.faults.add(ignored_cancel())  # 204, and nothing happens
+    started = pd.Timestamp.now()
+    still = broker.cancel("eq-stop")
+    assert still.status == "new" and orders_at_server(server, "eq-stop")[0]["status"] == "new"
+    assert (pd.Timestamp.now() - started).total_seconds() >= 1.0  # cancel_wait
+    assert broker.cancel("eq-stop").status == "canceled"
+
+
+def test_a_cancel_whose_delete_keeps_failing_is_unconfirmed_within_the_budget(make_broker, server):
+    broker = make_broker(retry_budget=1.0)
+    broker.submit(OrderRequest("eq-in", "AAPL", "buy", 10))
+    broker.submit(OrderRequest("eq-stop", "AAPL", "sell", 10, order_type="stop", stop_price=95))
+    server.faults.add(html_500(times=100, method="DELETE", path="/v2/orders/"))
+    started = pd.Timestamp.now()
+    with pytest.raises(OrderUnconfirmed, match="cancel of order eq-stop not confirmed .*HTML error page"):
+        broker.cancel("eq-stop")
+    assert (pd.Timestamp.now() - started).total_seconds() < 2.0
+    assert orders_at_server(server, "eq-stop")[0]["status"] == "new"
+
+
+def test_a_stop_that_filled_before_its_cancel_says_so(broker, server, exchange):
+    broker.submit(OrderRequest("eq-in", "AAPL", "buy", 10))
+    broker.submit(OrderRequest("eq-stop", "AAPL", "sell", 10, order_type="stop", stop_price=95))
+    exchange.set_price("AAPL", 94.0)
+    done = broker.cancel("eq-stop")
+    assert (done.status, done.filled_qty, done.filled_avg_price) == ("filled", 10, 94.0)
+    assert server.count("DELETE", f"/v2/orders/{done.broker_order_id}") == 0
+    assert broker.cancel("never-sent") is None
+
+
+def test_times_are_the_brokers_in_utc_and_the_stop_is_as_rounded(broker, server, exchange):
+    broker.submit(OrderRequest("eq-in", "AAPL", "buy", 10))
+    stop = broker.submit(OrderRequest("eq-stop", "AAPL", "sell", 10, order_type="stop", stop_price=95.1234))
+    held = orders_at_server(server, "eq-stop")[0]
+    assert stop.stop_price == 95.12 and held["stop_price"] == "95.12"
+    assert stop.submitted_at == held["submitted_at"] and stop.submitted_at.endswith("Z")
+    filled = broker.get_order("eq-in")
+    assert filled.filled_at == orders_at_server(server, "eq-in")[0]["filled_at"] and filled.filled_at.endswith("Z")
+
+
+def test_fee_dust_is_a_position_below_the_smallest_order(make_broker, exchange):
+    """Crypto fees are taken in the asset: the sell is capped at what is held, and what the
+    increment leaves behind is reported with the floor that makes it dust."""
+    exchange.crypto_fee_bps = 25
+    exchange.set_price("ETH/USD", 2000.0)
+    broker = make_broker()
+    broker.submit(OrderRequest("eth-in", "ETH/USD", "buy", 0.5))
+    broker.submit(OrderRequest("eth-out", "ETH/USD", "sell", 0.5))
+    [dust] = broker.positions()
+    assert (dust.symbol, dust.min_order_qty) == ("ETH/USD", 0.001)
+    assert dust.qty == pytest.approx(0.00075) and dust.qty < dust.min_order_qty
+    with pytest.raises(OrderRejected, match="below Alpaca's min_order_size 0.001"):
+        broker.submit(OrderRequest("eth-dust", "ETH/USD", "sell", dust.qty))
 
 
 def test_crypto_stop_is_a_stop_limit_at_the_broker_and_triggers(broker, server, exchange):
@@ -249,11 +354,11 @@ def test_sync_finds_a_stop_submitted_before_the_lookback_window(make_broker, exc
 def test_account_get_order_and_cancel(broker, exchange):
     assert broker.account().cash == 100_000.0
     assert broker.get_order("never-sent") is None
-    broker.cancel("never-sent")
+    assert broker.cancel("never-sent") is None
     broker.submit(OrderRequest("eq-in", "AAPL", "buy", 10))
-    broker.cancel("eq-in")  # filled: nothing to cancel, no error
+    assert broker.cancel("eq-in").status == "filled"  # nothing to cancel, no error
     broker.submit(OrderRequest("eq-stop", "AAPL", "sell", 10, order_type="stop", stop_price=90))
-    broker.cancel("eq-stop")
+    assert broker.cancel("eq-stop").status == "canceled"
     assert broker.get_order("eq-stop").status == "canceled"
     assert broker.account().cash == pytest.approx(99_000.0)
 

@@ -1,4 +1,4 @@
-"""Faults at the HTTP level: no duplicate orders, bounded time, clear logs."""
+"""Faults at the HTTP level: no duplicate orders, bounded time, clear logs, unknown is never rejected."""
 
 from __future__ import annotations
 
@@ -17,11 +17,19 @@ from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
-from hybrid_alpaca_broker.http import ReadRetry, harden_sdk_client
-from hybrid_alpaca_broker.testing import Fault, html_500, rate_limit_burst
+from hybrid_alpaca_broker.http import RetryBudget, harden_sdk_client
+from hybrid_alpaca_broker.testing import (
+    Fault,
+    created_then_error,
+    html_500,
+    late_post,
+    rate_limit_burst,
+    rate_limit_storm,
+    unavailable,
+)
 
 from hybrid_core.contracts import OrderRequest
-from hybrid_core.errors import BrokerError
+from hybrid_core.errors import BrokerError, OrderRejected, OrderUnconfirmed
 
 ORDERS = "/v2/orders"
 BY_ID = "/v2/orders:by_client_order_id"
@@ -68,18 +76,35 @@ def test_every_request_has_a_timeout(server):
     assert time.monotonic() - started < 1.5
 
 
-def test_read_retry_backs_off_and_gives_up():
-    calls, waits = [], []
-    retry = ReadRetry(attempts=3, backoff=0.1, max_wait=0.15, sleep=waits.append)
+class FakeClock:
+    """A monotonic clock that only moves when the budget sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+def test_retry_budget_backs_off_and_gives_up_when_the_next_wait_does_not_fit():
+    clock, calls = FakeClock(), []
+    budget = RetryBudget(seconds=1.0, backoff=0.1, max_wait=0.3, sleep=clock.sleep, clock=lambda: clock.now)
 
     def flaky():
         calls.append(1)
         raise requests.ConnectionError("down")
     with pytest.raises(requests.ConnectionError):
-        retry.call("GET x", flaky)
-    assert len(calls) == 3 and waits == [0.1, 0.15]
-    with pytest.raises(ValueError):  # not transient: no retry
-        retry.call("GET y", lambda: (_ for _ in ()).throw(ValueError("bad")))
+        budget.call("GET x", flaky)
+    assert clock.waits == [0.1, 0.2, 0.3, 0.3] and len(calls) == 5  # 0.9 s spent; 0.3 more does not fit
+    with pytest.raises(requests.ConnectionError):  # the budget is spent: tried once, not retried
+        budget.call("GET x", flaky)
+    assert len(calls) == 6 and len(clock.waits) == 4
+    budget.renew()  # the next cycle
+    with pytest.raises(ValueError):  # not transient: never retried
+        budget.call("GET y", lambda: (_ for _ in ()).throw(ValueError("bad")))
+    assert budget.left == 1.0
 
 
 def test_a_429_retry_after_header_is_honoured(broker, server, logs):
@@ -87,11 +112,21 @@ def test_a_429_retry_after_header_is_honoured(broker, server, logs):
     started = time.monotonic()
     assert broker.account().cash == 100_000.0
     assert 0.4 <= time.monotonic() - started < 1.5
-    assert any("retry 1/3 in 0.40s" in line for line in logs)
+    assert any("HTTP 429" in line and "retry 1 in 0.40s" in line for line in logs)
+
+
+def test_a_retry_after_longer_than_the_budget_is_not_waited_for(make_broker, server, logs):
+    broker = make_broker(retry_budget=1.0)
+    server.faults.add(Fault("status", 429, method="GET", path="/v2/account", retry_after=30))
+    started = time.monotonic()
+    with pytest.raises(BrokerError, match="HTTP 429"):
+        broker.account()
+    assert time.monotonic() - started < 0.5
+    assert any("not retried (next wait 30.00s, retry budget left" in line for line in logs)
 
 
 def test_429_storm_ends_with_one_order_and_a_clear_log(make_broker, server, logs):
-    broker = make_broker(read_attempts=6, submit_attempts=4)
+    broker = make_broker()
     server.faults.add(rate_limit_burst(2))
     server.faults.add(rate_limit_burst(3, method="POST", path=ORDERS))
     server.faults.add(rate_limit_burst(3, method="GET", path=BY_ID))
@@ -100,27 +135,88 @@ def test_429_storm_ends_with_one_order_and_a_clear_log(make_broker, server, logs
     assert server.count("POST", ORDERS) == 4
     posts = [line for line in logs if "POST /v2/orders storm-1" in line]
     assert len(posts) == 3 and all("HTTP 429" in line and "rate limit exceeded" in line and
-                                   "reconciling by client_order_id instead of resubmitting" in line
+                                   "asking Alpaca by client_order_id before any new POST" in line
                                    for line in posts)
 
 
-def test_429_storm_on_the_lookup_fails_clearly_without_sending(make_broker, server):
-    broker = make_broker(read_attempts=3)
-    server.faults.add(rate_limit_burst(50, method="GET", path=BY_ID))
-    with pytest.raises(BrokerError, match="lookup of order storm-0 failed .*HTTP 429.*nothing resubmitted"):
-        broker.submit(OrderRequest("storm-0", "AAPL", "buy", 3))
+def test_a_429_storm_of_seconds_delays_the_order_it_does_not_drop_it(make_broker, server, logs):
+    """Every request is refused for 1.2 s (Retry-After 0.3 s): the order goes out once it ends."""
+    broker = make_broker(retry_budget=5.0)
+    server.faults.add(rate_limit_storm(1.2, retry_after=0.3))
+    started = time.monotonic()
+    status = broker.submit(OrderRequest("storm-s", "AAPL", "buy", 3))
+    assert time.monotonic() - started >= 1.2
+    sent_once(status, server)
+    assert server.count("POST", ORDERS) == 1
+    assert all("in 0.30s" in line for line in logs if "retry " in line and "HTTP 429" in line)
+
+
+def test_lookup_503s_outlasting_the_budget_leave_the_order_unknown_and_unsent(make_broker, server):
+    broker = make_broker(retry_budget=0.5)
+    server.faults.add(unavailable(500, method="GET", path=BY_ID))
+    with pytest.raises(OrderUnconfirmed, match="lookup of order lookup-0 got no answer .*HTTP 503.*unknown"):
+        broker.submit(OrderRequest("lookup-0", "AAPL", "buy", 3))
     assert server.count("POST", ORDERS) == 0
+    server.faults.clear()
+    assert broker.get_order("lookup-0") is None  # the broker's answer, once it can give one
 
 
-def test_429_storm_outlasting_the_attempts_fails_clearly_then_a_retry_sends_once(make_broker, server, logs):
-    broker = make_broker(submit_attempts=2)
+def test_a_429_storm_outlasting_the_budget_is_unknown_not_rejected_then_sent_once(make_broker, server, logs):
+    broker = make_broker(retry_budget=0.5)
     server.faults.add(rate_limit_burst(1000, method="POST", path=ORDERS))
-    with pytest.raises(BrokerError, match="storm-2 .* not confirmed after 2 attempts .*HTTP 429"):
+    started = time.monotonic()
+    with pytest.raises(OrderUnconfirmed, match=r"storm-2 .* not confirmed after \d+ POST\(s\) within the "
+                                               r"retry budget of 0.5s .*HTTP 429"):
         broker.submit(OrderRequest("storm-2", "AAPL", "buy", 3))
+    assert time.monotonic() - started < 1.5
     assert server.exchange.orders == []
     server.faults.clear()
+    broker.start_cycle(pd.Timestamp.now())
     sent_once(broker.submit(OrderRequest("storm-2", "AAPL", "buy", 3)), server)
-    assert sum("attempt 1/2: HTTP 429" in line for line in logs) == 1
+
+
+def test_a_post_processed_after_the_client_gave_up_is_unknown_then_found(make_broker, server):
+    """The server holds the POST past the client's timeout and creates the order later; every
+    new POST meanwhile is refused (503): the outcome is unknown, never rejected, and the next
+    look-up finds the order (issue 12, case 2)."""
+    broker = make_broker(timeout=0.3, retry_budget=0.6)
+    server.faults.add(late_post(hang_seconds=1.5))
+    server.faults.add(unavailable(100, method="POST", path=ORDERS))
+    with pytest.raises(OrderUnconfirmed) as err:
+        broker.submit(OrderRequest("late-1", "AAPL", "buy", 2))
+    assert not isinstance(err.value, OrderRejected)
+    assert server.exchange.orders == []  # not yet: the first POST is still held
+    deadline = time.monotonic() + 5
+    while not server.exchange.orders and time.monotonic() < deadline:
+        time.sleep(0.05)
+    found = broker.get_order("late-1")
+    assert found is not None and found.status == "filled" and found.qty == 2
+    one_order(server, "late-1")
+
+
+def test_a_late_post_and_a_repeated_one_make_one_order(broker, server):
+    """The repeated POST creates the order; the late first one then meets the duplicate-id 422."""
+    server.faults.add(late_post(hang_seconds=1.5))
+    status = broker.submit(OrderRequest("late-2", "AAPL", "buy", 2))
+    time.sleep(1.6)  # let the held request reach the exchange (the assertion is about what it does then)
+    assert server.count("POST", ORDERS) == 2
+    sent_once(status, server)
+
+
+def test_a_stop_created_but_answered_with_an_error_is_unknown_then_found(make_broker, server):
+    """Case 3 of issue 12: the stop exists at Alpaca although its POST failed and no lookup answered."""
+    broker = make_broker(retry_budget=0.4)
+    broker.submit(OrderRequest("st-in", "AAPL", "buy", 10))
+    server.faults.add(created_then_error(500))
+    server.faults.add(unavailable(100, method="GET", path=BY_ID, skip=1))  # the check before the POST answers
+    with pytest.raises(OrderUnconfirmed):
+        broker.submit(OrderRequest("st-stop", "AAPL", "sell", 10, order_type="stop", stop_price=95))
+    server.faults.clear()
+    broker.start_cycle(pd.Timestamp.now())
+    assert broker.get_order("st-stop").status == "new"
+    with pytest.raises(OrderRejected, match="reserved by open orders"):  # a second stop: refused, not sent
+        broker.submit(OrderRequest("st-stop1", "AAPL", "sell", 10, order_type="stop", stop_price=95))
+    assert [o["client_order_id"] for o in server.exchange.orders] == ["st-in", "st-stop"]
 
 
 def test_post_that_hangs_after_the_order_was_accepted(broker, server):
@@ -136,7 +232,7 @@ def test_post_that_hangs_after_the_order_was_accepted(broker, server):
 
 
 def test_reads_that_keep_hanging_fail_within_a_bound(make_broker, server):
-    broker = make_broker(read_attempts=2, timeout=0.3)
+    broker = make_broker(retry_budget=0.3, timeout=0.3)
     server.faults.add(Fault("hang", method="GET", path="/v2/account", times=5, hang_seconds=2))
     started = time.monotonic()
     report = broker.health_check()
@@ -175,7 +271,7 @@ def test_an_unreadable_answer_to_an_accepted_post_is_reconciled(broker, server, 
     server.faults.add(Fault("status", 200, body=body, method="POST", path=ORDERS, after_accept=True))
     sent_once(broker.submit(OrderRequest("garbled-1", "AAPL", "buy", 2)), server)
     assert server.count("POST", ORDERS) == 1
-    assert any("unreadable answer" in line and "reconciling by client_order_id" in line for line in logs)
+    assert any("unreadable answer" in line and "asking Alpaca by client_order_id" in line for line in logs)
 
 
 def test_duplicate_id_422_is_reconciled(broker, server, logs):

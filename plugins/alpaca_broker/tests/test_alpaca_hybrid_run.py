@@ -34,7 +34,7 @@ PROFILE = """\
 name: alpaca-rehearsal
 data:
   source: alpaca
-  params: {{base_url: "{url}", timeout: 5}}
+  params: {{timeout: 5}}
   lookback_days: 90
 strategies:
   - {{name: equity_reversal, allocation: 0.7, universe: {universe}, params: {{decile: 0.25}}}}
@@ -45,7 +45,7 @@ risk:
   - {{name: max_order_value, params: {{value: 500000}}}}
 broker:
   name: alpaca
-  params: {{base_url: "{url}", timeout: 2, backoff: 0.01}}
+  params: {{timeout: 2, backoff: 0.01}}
 outputs:
   trade_log: {out}/trades.csv
   health_file: {out}/hybrid.health
@@ -69,8 +69,9 @@ def rehearsal(sample_bars, tmp_path, monkeypatch):
     monkeypatch.setenv("ALPACA_API_KEY", "PKLOCALTEST")
     monkeypatch.setenv("ALPACA_SECRET_KEY", "secret")
     with AlpacaTestServer(exchange) as server:
+        monkeypatch.setenv("ALPACA_BASE_URL", server.url)  # one URL for the broker and the data source
         profile = tmp_path / "alpaca.yaml"
-        profile.write_text(PROFILE.format(url=server.url, universe=UNIVERSE, out=tmp_path / "out"))
+        profile.write_text(PROFILE.format(universe=UNIVERSE, out=tmp_path / "out"))
         yield server, profile, tmp_path / "out"
 
 

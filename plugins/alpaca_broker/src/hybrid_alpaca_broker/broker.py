@@ -3,8 +3,13 @@
 Stops: equities get a plain ``stop`` sell order (tif gtc) that the core places once the entry
 has filled; crypto has no plain stop at Alpaca, so a ``stop`` request becomes a ``stop_limit``
 (tif gtc) whose limit sits ``crypto_stop_limit_offset`` below the stop. Both live at the
-broker between cycles. A market sell (an exit or a time stop) first cancels the open stop
-orders on that symbol, since shares reserved by a stop make the exit fail with 403.
+broker between cycles. Before a market sell (an exit or a time stop) the core cancels the
+position's stop and waits for :meth:`AlpacaBroker.cancel` to confirm it, since shares reserved
+by a stop make the exit fail with 403; the broker never cancels orders on its own.
+
+Every request goes through one :class:`~hybrid_alpaca_broker.http.RetryBudget` (renewed by
+:meth:`AlpacaBroker.start_cycle`): a rate limit or a slow server delays orders within the
+budget; an outcome still unknown when it runs out is :class:`~hybrid_core.errors.OrderUnconfirmed`.
 """
 
 from __future__ import annotations
@@ -28,21 +33,30 @@ from hybrid_core.contracts import (
     Panel,
     is_crypto,
 )
-from hybrid_core.errors import BrokerError
+from hybrid_core.errors import BrokerError, OrderUnconfirmed
 
 if TYPE_CHECKING:
     from alpaca.trading.client import TradingClient
 
-from .conversions import OPEN_STATES, account_snapshot, broker_position, order_status
-from .credentials import LIVE_URL, PAPER_URL, account_mode_mismatch, key_mode_mismatch, read_keys
+from .conversions import OPEN_STATES, account_snapshot, broker_position, order_status, position_symbol
+from .credentials import (
+    LIVE_URL,
+    PAPER_URL,
+    account_mode_mismatch,
+    base_url,
+    key_mode_mismatch,
+    read_keys,
+    url_mode_mismatch,
+)
 from .fill_journal import FillJournal
-from .http import ReadRetry, close_sdk_client, describe_failure, harden_sdk_client, status_of
-from .order_rules import AssetRules, OrderPlan, OrderPolicy, OrderRefused, plan_order
+from .http import RetryBudget, close_sdk_client, describe_failure, harden_sdk_client, status_of
+from .order_rules import AssetRules, OrderPolicy, OrderRefused, plan_order
 from .submission import OrderSender
 from .symbols import to_position_symbol
 
-STOP_TYPES = frozenset({"stop", "stop_limit", "trailing_stop"})
 log = logger.bind(broker="alpaca")
+CANCEL_POLL_S = 0.1
+"""Seconds between looks at an order whose cancel was requested, up to ``cancel_wait``."""
 
 
 def _positive(_: Any, attribute: Any, value: float) -> None:
@@ -67,19 +81,22 @@ class AlpacaParams:
     api_key_env: str = "ALPACA_API_KEY"
     secret_key_env: str = "ALPACA_SECRET_KEY"
     base_url: str | None = None
-    """url_override for a local or proxy server; None picks the paper or live URL by mode."""
+    """url_override for a local or proxy server; None: ``$ALPACA_BASE_URL``, else the paper or
+    live URL by mode."""
     timeout: float = attrs.field(default=10.0, validator=_positive)
-    read_attempts: int = attrs.field(default=4, validator=_positive)
+    retry_budget: float = attrs.field(default=60.0, validator=_not_negative)
+    """Seconds per cycle that failed requests and their retries may take in total."""
     backoff: float = attrs.field(default=0.5, validator=_not_negative)
-    submit_attempts: int = attrs.field(default=3, validator=_positive)
     equity_when_closed: Literal["queue", "skip"] = attrs.field(
         default="queue", validator=attrs.validators.in_(("queue", "skip")))
     stop_time_in_force: Literal["gtc", "day"] = attrs.field(
         default="gtc", validator=attrs.validators.in_(("gtc", "day")))
     crypto_stop_limit_offset: float = attrs.field(default=0.01, validator=_fraction)
     cancel_wait: float = attrs.field(default=3.0, validator=_not_negative)
+    """Seconds to wait for Alpaca to show an order canceled after the DELETE was accepted."""
     sync_lookback_days: int = attrs.field(default=7, validator=_not_negative)
     clock_ttl: float = attrs.field(default=30.0, validator=_not_negative)
+    """Seconds a read of the market clock is reused before it is read again."""
 
 
 def acknowledgement(status: OrderStatus) -> OrderStatus:
@@ -95,7 +112,13 @@ def acknowledgement(status: OrderStatus) -> OrderStatus:
 
 
 class AlpacaBroker(Broker):
-    """Alpaca paper/live broker: idempotent orders, stops at the broker, faults reconciled by id."""
+    """Alpaca paper/live broker: idempotent orders, stops at the broker, faults reconciled by id.
+
+    :meth:`submit` returns Alpaca's acknowledgement, raises :class:`OrderRefused` (an
+    ``OrderRejected``) for an order Alpaca refused or that breaks its rules, and
+    :class:`~hybrid_core.errors.OrderUnconfirmed` when Alpaca did not confirm within the retry
+    budget. :meth:`cancel` returns the order as Alpaca shows it after the cancel.
+    """
 
     name = "alpaca"
     Params = AlpacaParams
@@ -110,8 +133,11 @@ class AlpacaBroker(Broker):
         self._assets: dict[str, AssetRules] = {}
         self._clock: tuple[float, Any] | None = None
         self._journal = FillJournal(None)
-        self._reads = ReadRetry(self.params.read_attempts, self.params.backoff)
+        self._budget = RetryBudget(self.params.retry_budget, self.params.backoff)
         self._sender: OrderSender | None = None
+        self._url = base_url(self.params.base_url)
+        self._refusal: str | None = None
+        """Why no request may be sent at all (a URL of the other environment), set by configure."""
 
     # -- setup ---------------------------------------------------------------------------------
     def configure(self, *, mode: Literal["paper", "live"], state_dir: str) -> None:
@@ -121,18 +147,24 @@ class AlpacaBroker(Broker):
         self.mode = mode
         key, secret = read_keys(self.params.api_key_env, self.params.secret_key_env)
         self._key = key or ""
+        self._refusal = key_mode_mismatch(self._key, mode) or url_mode_mismatch(self.url, mode)
         from alpaca.trading.client import TradingClient  # imported on use: alpaca-py costs ~0.5 s
 
-        self.client = TradingClient(key, secret, paper=mode == "paper", url_override=self.params.base_url)
+        self.client = TradingClient(key, secret, paper=mode == "paper", url_override=self._url)
         harden_sdk_client(self.client, self.params.timeout)
-        self._sender = OrderSender(self.client, self._reads, self.params.submit_attempts)
+        self._sender = OrderSender(self.client, self._budget)
         self._journal = FillJournal(Path(state_dir) / "alpaca_reported_fills.json")
+        self._budget.renew()
         log.info("alpaca broker configured: mode={mode} url={url}", mode=mode, url=self.url)
+
+    def start_cycle(self, now: pd.Timestamp) -> None:
+        """A new cycle: the retry budget is whole again."""
+        self._budget.renew()
 
     @property
     def url(self) -> str:
         """The base URL the client talks to."""
-        return self.params.base_url or (PAPER_URL if self.mode == "paper" else LIVE_URL)
+        return self._url or (PAPER_URL if self.mode == "paper" else LIVE_URL)
 
     def close(self) -> None:
         """Close the HTTP session."""
@@ -142,11 +174,13 @@ class AlpacaBroker(Broker):
     def _api(self) -> TradingClient:
         if self.client is None:
             raise BrokerError("alpaca broker used before configure(mode=..., state_dir=...)")
+        if self._refusal:
+            raise BrokerError(f"alpaca: nothing sent: {self._refusal}")
         return self.client
 
     def _read(self, what: str, fn: Any) -> Any:
         try:
-            return self._reads.call(what, fn)
+            return self._budget.call(what, fn)
         except Exception as exc:
             if isinstance(exc, BrokerError):
                 raise
@@ -154,13 +188,15 @@ class AlpacaBroker(Broker):
 
     # -- health --------------------------------------------------------------------------------
     def health_check(self) -> HealthReport:
-        """Keys match the mode, account reachable, ACTIVE, not blocked, and the clock answers."""
+        """Keys and URL match the mode (checked before any request), account reachable, ACTIVE,
+        not blocked, and the clock answers."""
+        if self.client is None:
+            raise BrokerError("alpaca broker used before configure(mode=..., state_dir=...)")
+        if self._refusal:
+            return HealthReport(False, self._refusal, {"mode": self.mode, "url": self.url})
         api = self._api()
-        problem = key_mode_mismatch(self._key, self.mode)
-        if problem:
-            return HealthReport(False, problem, {"mode": self.mode, "url": self.url})
         try:
-            acct: Any = self._reads.call("GET /v2/account", api.get_account)
+            acct: Any = self._budget.call("GET /v2/account", api.get_account)
         except Exception as exc:
             status = status_of(exc)
             hint = (" (keys rejected: paper keys work only with the paper URL, live keys with the live URL)"
@@ -197,8 +233,15 @@ class AlpacaBroker(Broker):
         return account_snapshot(self._read("GET /v2/account", self._api().get_account))
 
     def positions(self) -> list[BrokerPosition]:
-        """Open positions, crypto symbols as ``BTC/USD``."""
-        return [broker_position(p) for p in self._read("GET /v2/positions", self._api().get_all_positions)]
+        """Open positions, crypto symbols as ``BTC/USD``, each with the asset's smallest order quantity."""
+        held = self._read("GET /v2/positions", self._api().get_all_positions)
+        return [broker_position(p, self._min_order_qty(position_symbol(p))) for p in held]
+
+    def _min_order_qty(self, symbol: str) -> float | None:
+        try:
+            return self._asset_rules(symbol).min_order_qty
+        except OrderRefused:  # an asset Alpaca no longer lists: no floor known
+            return None
 
     def open_orders(self) -> list[OrderStatus]:
         """Orders still open at Alpaca."""
@@ -213,13 +256,15 @@ class AlpacaBroker(Broker):
         return self._read(f"GET /v2/orders?status={status}", lambda: self._api().get_orders(req))
 
     def get_order(self, client_order_id: str) -> OrderStatus | None:
-        """The order with this client id, or None if Alpaca never saw it."""
+        """The order with this client id, or None when Alpaca answers it has none.
+
+        Raises :class:`~hybrid_core.errors.OrderUnconfirmed` when Alpaca did not answer."""
         found = self._sender_().lookup(client_order_id)
         return order_status(found) if found is not None else None
 
     def _sender_(self) -> OrderSender:
-        if self._sender is None:
-            raise BrokerError("alpaca broker used before configure(mode=..., state_dir=...)")
+        self._api()  # configured, and no URL or key of the other environment
+        assert self._sender is not None
         return self._sender
 
     # -- orders --------------------------------------------------------------------------------
@@ -228,9 +273,10 @@ class AlpacaBroker(Broker):
 
         Returns the acknowledgement: a fill is reported once, by :meth:`sync` (and
         :meth:`get_order`), never by ``submit``, even when a reconciled order has already filled.
-        An order breaking a rule (or refused by Alpaca with a 4xx) is not sent again: this raises
-        :class:`OrderRefused` (a ``BrokerError``, which the live cycle audits as ``rejected``)
-        with a one-line reason, also kept in :attr:`refusals`.
+        Raises :class:`OrderRefused` (an ``OrderRejected``) with a one-line reason, also kept in
+        :attr:`refusals`, for an order that breaks a rule (not sent) or that Alpaca refused;
+        :class:`~hybrid_core.errors.OrderUnconfirmed` when its outcome is not known within the
+        retry budget; :class:`BrokerError` when a read it needed failed (nothing sent).
         """
         sender = self._sender_()
         cid = order.client_order_id
@@ -241,21 +287,22 @@ class AlpacaBroker(Broker):
             log.info("alpaca order {cid} already exists (status {status}); not resubmitted",
                      cid=cid, status=getattr(existing.status, "value", existing.status))
             return acknowledgement(order_status(existing))
-        exiting = order.side == "sell" and order.order_type == "market"
         try:
             rules = self._asset_rules(order.symbol)
-            held = self._held_qty(order.symbol, count_stops=exiting) if order.side == "sell" else 0.0
+            held, available = self._holding(order.symbol) if order.side == "sell" else (0.0, 0.0)
             market_open = True if rules.crypto else bool(self._clock_now().is_open)
             plan = plan_order(order, rules, held_qty=held, market_open=market_open,
                               policy=OrderPolicy(self.params.equity_when_closed,
                                                  self.params.stop_time_in_force,
                                                  self.params.crypto_stop_limit_offset))
+            if order.side == "sell" and plan.qty > available + 1e-12:
+                raise OrderRefused(
+                    f"{order.symbol}: sell of {plan.qty:g} refused, only {available:g} of {held:g} held is "
+                    f"available: the rest is reserved by open orders at Alpaca (a stop not canceled yet)")
             if plan.qty != order.qty:
                 log.info("alpaca {cid}: qty {asked:g} -> {qty:g} ({symbol} rules)", cid=cid,
                          asked=order.qty, qty=plan.qty, symbol=order.symbol)
-            if exiting:  # only once the exit is sure to be sent: never leave a position unprotected
-                self._cancel_stops(order.symbol)
-            sent = self._send(plan, exiting)
+            sent = sender.send(plan)
         except OrderRefused as exc:
             self._refused(order, str(exc))
         except BrokerError:
@@ -263,25 +310,13 @@ class AlpacaBroker(Broker):
         except Exception as exc:
             code = status_of(exc)
             if code is None or code >= 500 or code == 429:
-                raise BrokerError(f"alpaca order {cid} failed: {describe_failure(exc)}") from exc
+                raise BrokerError(f"alpaca order {cid} not sent: {describe_failure(exc)}") from exc
             self._refused(order, f"Alpaca refused the order: {describe_failure(exc)}")
         status = acknowledgement(order_status(sent))
         log.info("alpaca order {cid} {side} {qty:g} {symbol} {type} -> {status}", cid=cid,
                  side=plan.side, qty=plan.qty, symbol=plan.symbol, type=plan.order_type,
                  status=status.status)
         return status
-
-    def _send(self, plan: OrderPlan, exiting: bool) -> Any:
-        sender = self._sender_()
-        try:
-            return sender.send(plan)
-        except Exception as exc:
-            if not (exiting and status_of(exc) == 403 and "insufficient" in str(exc).lower()):
-                raise
-            log.warning("alpaca exit {cid}: {failure}; canceling stop orders on {symbol} and retrying once",
-                        cid=plan.client_order_id, failure=describe_failure(exc), symbol=plan.symbol)
-            self._cancel_stops(plan.symbol)
-            return sender.send(plan)
 
     def _refused(self, order: OrderRequest, reason: str) -> NoReturn:
         self.refusals[order.client_order_id] = reason
@@ -309,12 +344,8 @@ class AlpacaBroker(Broker):
             self._assets[symbol] = AssetRules.from_asset(symbol, asset)
         return self._assets[symbol]
 
-    def _held_qty(self, symbol: str, count_stops: bool = False) -> float:
-        """Quantity a sell may use, 0 if nothing is held.
-
-        The position's ``qty_available`` (shares not reserved by open orders), or with
-        ``count_stops`` the whole ``qty`` (an exit, which cancels the stops first).
-        """
+    def _holding(self, symbol: str) -> tuple[float, float]:
+        """(quantity held, quantity not reserved by open orders) of ``symbol``; (0, 0) if nothing is held."""
         def fetch() -> Any:
             try:
                 return self._api().get_open_position(to_position_symbol(symbol))
@@ -324,46 +355,53 @@ class AlpacaBroker(Broker):
                 raise
         pos = self._read(f"GET /v2/positions/{to_position_symbol(symbol)}", fetch)
         if pos is None:
-            return 0.0
-        available = pos.qty if count_stops or pos.qty_available in (None, "") else pos.qty_available
-        return max(0.0, float(available))
+            return 0.0, 0.0
+        held = max(0.0, float(pos.qty))
+        available = held if pos.qty_available in (None, "") else max(0.0, float(pos.qty_available))
+        return held, available
 
-    def cancel(self, client_order_id: str) -> None:
-        """Cancel an open order; no error if it is unknown or already closed."""
-        found = self._sender_().lookup(client_order_id)
-        if found is None or order_status(found).status not in OPEN_STATES:
-            return
-        self._cancel_by_id(found)
+    def cancel(self, client_order_id: str) -> OrderStatus | None:
+        """Cancel an order and wait (up to ``cancel_wait``) for Alpaca to show it closed.
 
-    def _cancel_by_id(self, order: Any) -> None:
+        Returns the order as Alpaca then shows it: ``canceled``; ``filled`` or another closed
+        state if it closed first; still open if the cancel is not confirmed within
+        ``cancel_wait`` (Alpaca's ``pending_cancel``, or a DELETE answered without effect).
+        None: Alpaca has no such order. Raises :class:`~hybrid_core.errors.OrderUnconfirmed`
+        when the DELETE or a lookup got no answer within the retry budget.
+        """
+        sender = self._sender_()
+        found = sender.lookup(client_order_id)
+        if found is None:
+            return None
+        if order_status(found).status not in OPEN_STATES:
+            return order_status(found)
+
         def delete() -> None:
             try:
-                self._api().cancel_order_by_id(order.id)
+                self._api().cancel_order_by_id(found.id)
             except Exception as exc:
-                if status_of(exc) not in (404, 422):  # gone or no longer cancelable
+                if status_of(exc) not in (404, 422):  # gone, or no longer cancelable (closed meanwhile)
                     raise
-        self._read(f"DELETE /v2/orders/{order.id}", delete)
-        log.info("alpaca order {cid} canceled", cid=order.client_order_id)
-
-    def _cancel_stops(self, symbol: str) -> None:
-        """Cancel open sell stops on ``symbol`` and wait (bounded) until Alpaca confirms."""
-        stops = [o for o in self._orders("open", symbol)
-                 if getattr(o.side, "value", o.side) == "sell"
-                 and getattr(o.order_type or o.type, "value", o.order_type) in STOP_TYPES]
-        for stop in stops:
-            log.info("alpaca: canceling stop {cid} on {symbol} before the exit", cid=stop.client_order_id,
-                     symbol=symbol)
-            self._cancel_by_id(stop)
+        try:
+            self._budget.call(f"DELETE /v2/orders/{found.id}", delete)
+        except Exception as exc:
+            raise OrderUnconfirmed(f"alpaca cancel of order {client_order_id} not confirmed "
+                                   f"({describe_failure(exc)}); the order may still be open") from exc
         deadline = time.monotonic() + self.params.cancel_wait
-        for stop in stops:
-            while True:
-                now = self._sender_().lookup(stop.client_order_id)
-                if now is None or order_status(now).status not in OPEN_STATES:
-                    break
-                if time.monotonic() > deadline:
-                    raise BrokerError(f"alpaca stop {stop.client_order_id} on {symbol} still open "
-                                      f"{self.params.cancel_wait:g}s after cancel; exit not sent")
-                time.sleep(0.1)
+        while True:
+            now = sender.lookup(client_order_id)
+            status = order_status(now) if now is not None else None
+            if status is None or status.status not in OPEN_STATES:
+                break
+            if time.monotonic() >= deadline:
+                log.warning("alpaca order {cid}: cancel requested but still {status} after {wait:g}s; "
+                            "not confirmed", cid=client_order_id, status=status.status,
+                            wait=self.params.cancel_wait)
+                return status
+            time.sleep(CANCEL_POLL_S)
+        log.info("alpaca order {cid}: {status} after the cancel request", cid=client_order_id,
+                 status=status.status if status else "gone")
+        return status
 
     # -- reconciliation ------------------------------------------------------------------------
     def sync(self, panel: Panel, now: pd.Timestamp) -> list[OrderStatus]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from hybrid_core.contracts import AccountSnapshot, BrokerPosition, OrderStatus
@@ -31,10 +32,18 @@ def is_crypto_class(asset_class: Any) -> bool:
     return _value(asset_class) == "crypto"
 
 
+def utc_iso(moment: datetime | None) -> str | None:
+    """A broker timestamp as ISO 8601 in UTC with a ``Z`` (a naive one is taken as UTC)."""
+    if moment is None:
+        return None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def order_status(order: Any) -> OrderStatus:
-    """An alpaca-py ``Order`` as hybrid's :class:`OrderStatus`."""
+    """An alpaca-py ``Order`` as hybrid's :class:`OrderStatus`: quantities, prices and times as
+    Alpaca holds them (stop price after its rounding, times in UTC)."""
     raw = _value(order.status)
-    filled_at = order.filled_at.isoformat().replace("+00:00", "Z") if order.filled_at else None
     return OrderStatus(
         client_order_id=order.client_order_id,
         broker_order_id=str(order.id),
@@ -44,18 +53,25 @@ def order_status(order: Any) -> OrderStatus:
         status=STATUS_MAP.get(raw, raw),  # type: ignore[arg-type]
         filled_qty=_num(order.filled_qty) or 0.0,
         filled_avg_price=_num(order.filled_avg_price),
-        filled_at=filled_at,
+        filled_at=utc_iso(order.filled_at),
         order_type=_value(order.order_type or order.type) or "market",
         stop_price=_num(order.stop_price),
+        submitted_at=utc_iso(order.submitted_at or order.created_at),
     )
 
 
-def broker_position(position: Any) -> BrokerPosition:
-    """An alpaca-py ``Position`` as hybrid's :class:`BrokerPosition` (``BTCUSD`` -> ``BTC/USD``)."""
+def position_symbol(position: Any) -> str:
+    """An alpaca-py ``Position``'s symbol in hybrid's form (``BTCUSD`` -> ``BTC/USD``)."""
+    return to_pair(position.symbol, crypto=is_crypto_class(position.asset_class))
+
+
+def broker_position(position: Any, min_order_qty: float | None = None) -> BrokerPosition:
+    """An alpaca-py ``Position`` as hybrid's :class:`BrokerPosition`."""
     return BrokerPosition(
-        symbol=to_pair(position.symbol, crypto=is_crypto_class(position.asset_class)),
+        symbol=position_symbol(position),
         qty=float(position.qty),
         avg_entry_price=float(position.avg_entry_price),
+        min_order_qty=min_order_qty,
     )
 
 

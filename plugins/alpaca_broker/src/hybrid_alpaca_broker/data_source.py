@@ -19,12 +19,12 @@ from loguru import logger
 from hybrid_core.contracts import BAR_COLUMNS, DataSource, is_crypto
 from hybrid_core.errors import DataError
 
-from .credentials import read_keys
+from .credentials import base_url, read_keys, url_mode
 
 if TYPE_CHECKING:  # alpaca-py is imported on use: importing it costs about 0.5 s
     from alpaca.data.historical.crypto import CryptoHistoricalDataClient
     from alpaca.data.historical.stock import StockHistoricalDataClient
-from .http import ReadRetry, close_sdk_client, describe_failure, harden_sdk_client
+from .http import RetryBudget, close_sdk_client, describe_failure, harden_sdk_client
 
 COLUMNS = ["symbol", "date", *BAR_COLUMNS]
 
@@ -36,7 +36,8 @@ class AlpacaDataParams:
     api_key_env: str = "ALPACA_API_KEY"
     secret_key_env: str = "ALPACA_SECRET_KEY"
     base_url: str | None = None
-    """url_override for both data clients (a local server); None: data.alpaca.markets."""
+    """url_override for both data clients (a local server); None: ``$ALPACA_BASE_URL``, else
+    data.alpaca.markets (also when that variable holds Alpaca's own trading URL)."""
     feed: Literal["iex", "sip"] = attrs.field(default="iex", validator=attrs.validators.in_(("iex", "sip")))
     adjustment: Literal["all", "split", "dividend", "raw"] = attrs.field(
         default="all", validator=attrs.validators.in_(("all", "split", "dividend", "raw")))
@@ -47,7 +48,8 @@ class AlpacaDataParams:
     """Drop bars still in progress: today's equity bar before 16:00 New York, today's UTC crypto bar."""
     default_start: str = "2016-01-01"
     timeout: float = 30.0
-    read_attempts: int = 4
+    retry_budget: float = 60.0
+    """Seconds that failed requests and their retries may take in total, per fetch."""
     backoff: float = 1.0
 
 
@@ -59,7 +61,10 @@ class AlpacaDataSource(DataSource):
 
     def __init__(self, params: AlpacaDataParams | None = None) -> None:
         super().__init__(params)
-        self._reads = ReadRetry(self.params.read_attempts, self.params.backoff)
+        self._budget = RetryBudget(self.params.retry_budget, self.params.backoff)
+        url = base_url(self.params.base_url)
+        self.url = None if url is None or url_mode(url) is not None else url
+        """url_override of the data clients: a local or proxy server, None for Alpaca's data URL."""
         self.clock: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now("UTC")
         """Wall clock (UTC) used to tell finished bars from bars in progress."""
         self._stock: StockHistoricalDataClient | None = None
@@ -73,7 +78,7 @@ class AlpacaDataSource(DataSource):
                 raise DataError(f"alpaca stock bars need keys: {exc}") from None
             from alpaca.data.historical.stock import StockHistoricalDataClient
 
-            client = StockHistoricalDataClient(key, secret, url_override=self.params.base_url)
+            client = StockHistoricalDataClient(key, secret, url_override=self.url)
             self._stock = harden_sdk_client(client, self.params.timeout)
         return self._stock
 
@@ -84,7 +89,7 @@ class AlpacaDataSource(DataSource):
                 key = secret = None
             from alpaca.data.historical.crypto import CryptoHistoricalDataClient
 
-            client = CryptoHistoricalDataClient(key, secret, url_override=self.params.base_url)
+            client = CryptoHistoricalDataClient(key, secret, url_override=self.url)
             self._crypto = harden_sdk_client(client, self.params.timeout)
         return self._crypto
 
@@ -98,6 +103,7 @@ class AlpacaDataSource(DataSource):
               end: pd.Timestamp | None) -> pd.DataFrame:
         """Daily bars for ``symbols`` between ``start`` and ``end`` (inclusive) as the canonical frame."""
         symbols = list(dict.fromkeys(symbols))
+        self._budget.renew()
         if not symbols:
             return pd.DataFrame(columns=COLUMNS)
         first = pd.Timestamp(start if start is not None else self.params.default_start).normalize()
@@ -137,7 +143,7 @@ class AlpacaDataSource(DataSource):
                                    feed=DataFeed(self.params.feed))
             call, path = (lambda: client.get_stock_bars(req)), "/v2/stocks/bars"
         try:
-            barset = self._reads.call(f"GET {path}", call)
+            barset = self._budget.call(f"GET {path}", call)
         except Exception as exc:
             raise DataError(f"alpaca bars for {', '.join(symbols)} failed: {describe_failure(exc)}") from exc
         return bars_to_long(barset.data, tz="UTC" if crypto else "America/New_York")

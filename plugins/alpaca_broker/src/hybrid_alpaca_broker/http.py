@@ -4,8 +4,9 @@ alpaca-py retries 429 and 504 itself (three times, a fixed 3 s apart), POST /v2/
 included, so a retried POST can create a second order; and its ``requests`` session has
 no timeout, so a silent network hangs forever. :func:`harden_sdk_client` is the ONLY
 place that touches the SDK's private attributes (``_retry``, ``_retry_wait``,
-``_retry_codes``, ``_session``). Retries are then owned here: :class:`ReadRetry` for
-idempotent reads; order submission reconciles by client_order_id instead (broker.py).
+``_retry_codes``, ``_session``). Retries are then owned here, by one policy:
+:class:`RetryBudget` (a time budget per cycle that honours ``Retry-After``); order
+submission reconciles by client_order_id between its attempts (submission.py).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def close_sdk_client(client: Any) -> None:
 
 def status_of(exc: BaseException) -> int | None:
     """HTTP status of an alpaca-py APIError, else None."""
-    return exc.status_code if isinstance(exc, _api_error()) else None
+    return getattr(exc, "status_code", None) if isinstance(exc, _api_error()) else None
 
 
 def retry_after(exc: BaseException | None) -> float:
@@ -99,7 +100,7 @@ def describe_failure(exc: BaseException) -> str:
         body = " ".join(str(exc).split())
         if body.lstrip().startswith("<"):
             body = "HTML error page"
-        return f"HTTP {exc.status_code}: {body[:160]}"
+        return f"HTTP {status_of(exc)}: {body[:160]}"
     if isinstance(exc, requests.Timeout):
         return f"timeout ({type(exc).__name__})"
     if isinstance(exc, requests.ConnectionError):
@@ -109,39 +110,73 @@ def describe_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class ReadRetry:
-    """Bounded retries with exponential backoff for idempotent requests (GETs, DELETE of an order).
+class RetryBudget:
+    """The plugin's one retry policy: repeat transient failures within a total time budget.
 
-    ``attempts`` counts the first try; waits are ``backoff * 2**i`` capped at ``max_wait``.
+    A failed request (timeout, dropped connection, 429, 5xx) is repeated after a pause: the
+    server's ``Retry-After`` when it sends one, else ``backoff * 2**i`` capped at ``max_wait``.
+    Time spent on failed attempts and pauses is charged to one budget of ``seconds``, shared by
+    every request of the broker (reads, order submissions, lookups, cancels) and renewed by
+    :meth:`renew` at the start of each cycle. When the next pause does not fit in what is left,
+    the last failure is raised: a request is always tried once, never retried past the budget.
+    Callers that must not repeat a request blindly (an order POST) use :meth:`wait` and
+    :meth:`rest` themselves.
     """
 
-    def __init__(self, attempts: int = 4, backoff: float = 0.5, max_wait: float = 8.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.attempts = max(1, attempts)
+    def __init__(self, seconds: float = 60.0, backoff: float = 0.5, max_wait: float = 8.0,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
         self.backoff = backoff
         self.max_wait = max_wait
         self.sleep = sleep
+        self.clock = clock
+        self.spent = 0.0
+
+    def renew(self) -> None:
+        """A new cycle: the whole budget is available again."""
+        self.spent = 0.0
+
+    @property
+    def left(self) -> float:
+        """Seconds of the budget not yet spent."""
+        return max(0.0, self.seconds - self.spent)
+
+    def charge(self, seconds: float) -> None:
+        """Count ``seconds`` spent on a failed attempt against the budget."""
+        self.spent += max(0.0, seconds)
 
     def wait(self, attempt: int, exc: BaseException | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (0-based).
+        """The pause after failed attempt number ``attempt`` (0-based): the server's ``Retry-After``
+        when it sent one, else exponential backoff capped at ``max_wait``."""
+        hinted = retry_after(exc)
+        return hinted if hinted > 0 else min(self.max_wait, self.backoff * (2 ** attempt))
 
-        Exponential backoff, stretched to the server's ``Retry-After`` (seconds) when it sends
-        one, capped at ``max_wait``.
-        """
-        pause = self.backoff * (2 ** attempt)
-        return min(self.max_wait, max(pause, retry_after(exc)))
+    def rest(self, seconds: float) -> None:
+        """Sleep ``seconds`` before the next attempt, charged to the budget."""
+        self.sleep(seconds)
+        self.charge(seconds)
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
-        """Run ``fn``; repeat it on transient failures; re-raise the last failure when out of attempts."""
-        for attempt in range(self.attempts):
+        """Run ``fn``; repeat it on transient failures while the budget lasts; else re-raise the last one."""
+        attempt = 0
+        while True:
+            started = self.clock()
             try:
                 return fn()
             except Exception as exc:
-                if not is_transient(exc) or attempt == self.attempts - 1:
+                if not is_transient(exc):
                     raise
+                self.charge(self.clock() - started)
                 pause = self.wait(attempt, exc)
-                logger.warning("alpaca {what}: {failure}; retry {n}/{total} in {pause:.2f}s",
-                               what=what, failure=describe_failure(exc), n=attempt + 1,
-                               total=self.attempts - 1, pause=pause)
-                self.sleep(pause)
-        raise AssertionError("unreachable")  # pragma: no cover
+                if pause > self.left:
+                    logger.warning("alpaca {what}: {failure}; not retried (next wait {pause:.2f}s, retry "
+                                   "budget left {left:.2f}s of {total:g}s)", what=what,
+                                   failure=describe_failure(exc), pause=pause, left=self.left,
+                                   total=self.seconds)
+                    raise
+                attempt += 1
+                logger.warning("alpaca {what}: {failure}; retry {n} in {pause:.2f}s (retry budget left "
+                               "{left:.2f}s)", what=what, failure=describe_failure(exc), n=attempt,
+                               pause=pause, left=self.left)
+                self.rest(pause)

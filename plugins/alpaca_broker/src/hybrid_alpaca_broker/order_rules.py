@@ -19,11 +19,11 @@ from typing import Any
 import attrs
 
 from hybrid_core.contracts import OrderRequest
-from hybrid_core.errors import BrokerError
+from hybrid_core.errors import OrderRejected
 
 
-class OrderRefused(BrokerError):
-    """An order that breaks Alpaca's rules and is not sent; the message says why."""
+class OrderRefused(OrderRejected):
+    """An order that breaks Alpaca's rules (not sent) or that Alpaca refused; the message says why."""
 
 
 @attrs.frozen
@@ -46,6 +46,15 @@ class AssetRules:
                    fractionable=bool(asset.fractionable), min_order_size=asset.min_order_size,
                    min_trade_increment=asset.min_trade_increment,
                    price_increment=asset.price_increment)
+
+    @property
+    def min_order_qty(self) -> float | None:
+        """The smallest quantity an order may carry: crypto's ``min_order_size`` (or increment),
+        one share for an equity that is not fractionable, None when Alpaca sets no quantity floor."""
+        if self.crypto:
+            sizes = [x for x in (self.min_order_size, self.min_trade_increment) if x]
+            return max(sizes) if sizes else None
+        return None if self.fractionable else 1.0
 
 
 @attrs.frozen
