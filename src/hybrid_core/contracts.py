@@ -33,6 +33,10 @@ module its entry point names. It loads when the majors are equal and its minor i
 than this one; otherwise loading it is an error naming both versions. The major changes when a
 change can break a plugin written for the previous one (a method or field removed or renamed,
 a meaning changed); the minor when something is only added.
+
+1.1 also added, for brokers: ``OrderRejected`` / ``OrderUnconfirmed`` tell a refusal from an
+unknown outcome, ``Broker.cancel`` may return the order as the broker then sees it,
+``Broker.start_cycle``, ``OrderStatus.submitted_at`` and ``BrokerPosition.min_order_qty``.
 """
 
 if TYPE_CHECKING:  # the engine module imports this one

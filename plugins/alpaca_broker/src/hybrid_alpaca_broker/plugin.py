@@ -9,7 +9,7 @@ from hybrid_core import hookimpl
 from .broker import AlpacaBroker
 from .data_source import AlpacaDataSource
 
-HYBRID_CONTRACT = "1.0"
+HYBRID_CONTRACT = "1.1"
 """The hybrid contract version this plugin is built for (hybrid_core.contracts.CONTRACT_VERSION)."""
 
 
