@@ -85,6 +85,9 @@ class Schedule:
     max_failed_cycles: int = 3
     """Failed cycles in a row after which the heartbeat says ``error`` (``hybrid health`` fails);
     fewer say ``degraded``. The loop keeps running either way."""
+    settle_seconds: float = 10.0
+    """Seconds a cycle keeps looking up orders whose outcome the broker did not confirm (waits
+    of 0.5, 1, 2, 4 s...) before it ends; still unknown, they are looked up at every cycle's start."""
 
 
 @attrs.define(kw_only=True)
@@ -450,6 +453,8 @@ def validate(profile: RunProfile, registry: ComponentRegistry) -> list[str]:
         errors.append(f"schedule.days: expected daily or weekdays, got {profile.schedule.days!r}")
     if profile.schedule.max_failed_cycles < 1:
         errors.append(f"schedule.max_failed_cycles: expected 1 or more, got {profile.schedule.max_failed_cycles}")
+    if not profile.schedule.settle_seconds >= 0:
+        errors.append(f"schedule.settle_seconds: expected 0 or more seconds, got {profile.schedule.settle_seconds}")
     if profile.backtest.warmup is not None and profile.backtest.warmup < 0:
         errors.append(f"backtest.warmup: expected 0 (cold start) or more sessions, got {profile.backtest.warmup}")
     return errors

@@ -215,7 +215,8 @@ def test_demo_friday_orders_then_monday_fills_at_the_open(run_cli, write_profile
     assert first.out.startswith(f"cycle 1 at {FRIDAY}:")
     rows = trade_rows(workdir)
     submitted = rows[rows["status"] == "submitted"]
-    assert len(submitted) == len(rows) > 0  # equity rebalance: buys of the week's worst losers
+    # equity rebalance: buys of the week's worst losers, each submitted then accepted by the broker
+    assert len(submitted) > 0 and list(rows["status"]) == ["submitted", "accepted"] * len(submitted)
     assert set(submitted["side"]) == {"buy"} and set(submitted["strategy"]) == {"equity_reversal"}
     # the weight is 0.7 / n of the portfolio at the Friday close, in whole shares
     n = len(submitted)

@@ -107,7 +107,7 @@ def test_restart_after_a_crash_around_an_order_leaves_exactly_one_order(demo_pro
     # the Friday rebalance buys 4 names (10% of 40); every one is at the broker exactly once
     market = [o for o in orders if o.order_type == "market"]
     assert len(market) == 4
-    assert all(o.status == "pending" for o in market), [(o.symbol, o.status) for o in market]
+    assert all(o.status == "accepted" for o in market), [(o.symbol, o.status) for o in market]
     assert sorted(pending) == sorted(o.symbol for o in market)
     assert all(len(v) == 1 for v in pending.values())
     assert result.orders or crashing_broker == "crash_after_send"
@@ -138,7 +138,7 @@ def test_the_next_session_fills_at_the_open_and_places_stops(demo_profile):
         assert stored.stop_client_order_id
     state = StateStore(path.parent / "state" / "state.sqlite")
     stops = [o for o in state.orders() if o.order_type == "stop"]
-    assert len(stops) == 4 and all(o.status == "pending" for o in stops)
+    assert len(stops) == 4 and all(o.status == "accepted" for o in stops)
 
 
 class RefusesExits(PaperBroker):
@@ -147,10 +147,10 @@ class RefusesExits(PaperBroker):
     name = "refuses_exits"
 
     def submit(self, order):  # type: ignore[no-untyped-def]
-        from hybrid_core.errors import BrokerError
+        from hybrid_core.errors import OrderRejected
 
         if order.order_type == "market" and order.side == "sell":
-            raise BrokerError(f"{order.symbol}: trading halted")
+            raise OrderRejected(f"{order.symbol}: trading halted")
         return super().submit(order)
 
 
@@ -205,5 +205,5 @@ def test_an_unconfirmed_stop_for_a_position_no_longer_held_is_abandoned_not_sent
         session.run_cycle(FRIDAY)
         stored = session.state.get_order("hy-orphan-stop")
         at_broker = session.components.broker.get_order("hy-orphan-stop")
-    assert stored is not None and stored.status == "canceled"
+    assert stored is not None and stored.status == "expired"
     assert at_broker is None  # never sent: a stop without its position could open a short

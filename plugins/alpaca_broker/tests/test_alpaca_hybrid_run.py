@@ -93,14 +93,14 @@ def test_hybrid_run_once_trades_both_strategies_through_alpaca(rehearsal, capsys
     ex = server.exchange
     ex.advance("2021-03-25")  # prices = that close; nothing pending yet
 
-    # Thursday: crypto_adx enters ETH/USD (crypto fills at once, 24/7)
+    # Thursday: crypto_adx enters ETH/USD (crypto fills at once, 24/7); the cycle asks for its
+    # order before it ends, records the fill and places the position's stop (a stop_limit) at once
     assert hybrid("run", str(profile), "--once", "--as-of", "2021-03-25") == 0
     eth = [o for o in server_orders(server) if o["symbol"] == "ETH/USD"]
     assert [(o["side"], o["type"], o["time_in_force"], o["status"]) for o in eth] == \
-        [("buy", "market", "gtc", "filled")]
+        [("buy", "market", "gtc", "filled"), ("sell", "stop_limit", "gtc", "new")]
 
-    # Friday: equity_reversal rebalances (market closed: queued as day orders); the ETH fill
-    # is synced and its broker-side stop placed as a stop_limit
+    # Friday: equity_reversal rebalances (market closed: queued as day orders)
     ex.advance("2021-03-26")
     assert hybrid("run", str(profile), "--once", "--as-of", "2021-03-26") == 0
     equities = [o for o in server_orders(server) if "/" not in o["symbol"] and o["side"] == "buy"]
@@ -259,7 +259,8 @@ def test_hybrid_run_killed_mid_order_then_restarted_sends_it_once(rehearsal, cap
     assert "cycle 1" not in out  # killed before it could report
     server.faults.clear()
     assert hybrid("run", str(profile), "--once", "--as-of", "2021-03-25") == 0
-    assert "was sent by an interrupted run; adopting it, not resending" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the interrupted run's order, still intended, is found by id and adopted
+    assert "ETH/USD buy" in err and "(entry): intended -> filled" in err
     # one buy at the broker (adopted, not resent); its fill is recorded and its stop placed at once
     eth = [(o["side"], o["type"]) for o in ex.orders if o["symbol"] == "ETH/USD"]
     assert eth == [("buy", "market"), ("sell", "stop_limit")]

@@ -30,7 +30,7 @@ from ..contracts import (
     Panel,
 )
 from ..engine.book import PortfolioBook
-from ..errors import BrokerError
+from ..errors import BrokerError, OrderRejected
 from ..hookspecs import hookimpl
 
 SCHEMA = """
@@ -41,7 +41,11 @@ CREATE TABLE IF NOT EXISTS orders (client_order_id TEXT PRIMARY KEY, body TEXT N
 
 
 class PaperBroker(Broker):
-    """Paper simulator: fills at the next bar's open per STRATEGIES.md, account kept in SQLite."""
+    """Paper simulator: fills at the next bar's open per STRATEGIES.md, account kept in SQLite.
+
+    Its orders follow the same state machine as a real broker's (``accepted``, then ``filled``
+    or ``canceled``); an order it cannot take is :class:`~hybrid_core.errors.OrderRejected`;
+    it always answers, so its orders are never ``unknown``."""
 
     name = "paper"
     simulated = True
@@ -153,14 +157,14 @@ class PaperBroker(Broker):
         if existing is not None:  # idempotent: the same id never creates a second order
             return existing
         if order.qty <= 0:
-            raise BrokerError(f"paper broker: order {order.client_order_id} has quantity {order.qty}")
+            raise OrderRejected(f"paper broker: order {order.client_order_id} has quantity {order.qty}")
         status = OrderStatus(client_order_id=order.client_order_id,
                              broker_order_id=f"paper-{order.client_order_id}", symbol=order.symbol,
                              side=order.side, qty=order.qty, status="accepted",
                              order_type=order.order_type, stop_price=order.stop_price)
         if order.order_type == "market":
             if order.side == "sell" and order.symbol not in self.book.positions:
-                raise BrokerError(f"paper broker: no position in {order.symbol} to sell")
+                raise OrderRejected(f"paper broker: no position in {order.symbol} to sell")
             self.book.submit(OrderIntent(symbol=order.symbol, side=order.side, qty=order.qty,
                                          strategy=order.strategy, reason=order.reason,
                                          decision_date=pd.Timestamp(order.decision_date or "1970-01-01"),
@@ -168,18 +172,19 @@ class PaperBroker(Broker):
                                          signal={"client_order_id": order.client_order_id}))
         elif order.order_type in {"stop", "stop_limit"}:
             if order.side != "sell" or order.symbol not in self.book.positions or order.stop_price is None:
-                raise BrokerError(f"paper broker: a stop must be a sell on a held position with a "
-                                  f"stop price ({order.symbol})")
+                raise OrderRejected(f"paper broker: a stop must be a sell on a held position with a "
+                                    f"stop price ({order.symbol})")
             self.book.set_stop(order.symbol, order.stop_price)
         else:  # pragma: no cover - OrderRequest's type is a closed set
-            raise BrokerError(f"paper broker: unsupported order type {order.order_type}")
+            raise OrderRejected(f"paper broker: unsupported order type {order.order_type}")
         self._save([status])
         return status
 
-    def cancel(self, client_order_id: str) -> None:
+    def cancel(self, client_order_id: str) -> OrderStatus | None:
+        """Cancel an open order at once; returns the order as it then is (None for an unknown id)."""
         status = self.get_order(client_order_id)
         if status is None or status.status not in {"accepted", "new"}:
-            return
+            return status
         if status.order_type == "market":
             for intent in list(self.book.pending.get(status.symbol, [])):
                 if intent.signal.get("client_order_id") == client_order_id:
@@ -190,6 +195,7 @@ class PaperBroker(Broker):
             self.book.set_stop(status.symbol, None)
         status.status = "canceled"
         self._save([status])
+        return status
 
     # ----------------------------------------------------------------- bars
     def sync(self, panel: Panel, now: pd.Timestamp) -> list[OrderStatus]:

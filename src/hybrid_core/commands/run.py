@@ -78,7 +78,8 @@ def command(obj, profile_path: str, dry_run: bool, once: bool, json_logs: bool, 
             result = session.run_cycle(when)
             click.echo(f"cycle {result.cycle} at {result.as_of.date() if result.as_of is not None else '-'}: "
                        f"{result.signals_count} signal(s), {len(result.orders)} order(s), "
-                       f"{len(result.fills)} fill(s), {len(result.refused)} refused; portfolio value "
+                       f"{len(result.fills)} fill(s), {len(result.refused)} refused, {len(result.unknown)} unknown; "
+                       f"portfolio value "
                        f"{result.portfolio_value:,.2f}{' (dry run: nothing sent)' if dry_run else ''}")
             if result.health != "ok":
                 click.echo(f"health {result.health}: {'; '.join(result.notes)}")

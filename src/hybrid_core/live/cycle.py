@@ -1,8 +1,10 @@
 """The live cycle: the steps of one decision at a close, in order.
 
-load and gate bars -> sync with the broker (fills, reconcile, stops) -> the account at this
-close -> strategy signals -> decisions -> plan and vet (the backtest's own functions) ->
-orders -> one typed audit event per transition -> heartbeat.
+load and gate bars -> sync with the broker (fills, every open order by id, positions and dust,
+stops) -> the account at this close -> strategy signals -> decisions -> plan and vet (the
+backtest's own functions) -> orders (exits once their stop's cancel is confirmed) -> settle
+(this cycle's orders asked once, unknown ones looked up with bounded backoff, every held
+position protected) -> one typed audit event per transition -> heartbeat.
 
 One :class:`TradingCycle` runs these steps for ``hybrid run`` (paper or live),
 ``hybrid run --dry-run`` and ``hybrid replay``. The account at the close is
@@ -15,7 +17,8 @@ A component that fails (a strategy, a risk rule, the data source or the broker r
 own code) fails the cycle *closed*: nothing is sent after the failure (no new entries; the
 protective stops already at the broker stay), the cycle is recorded as failed with one ERROR
 line, and the heartbeat says ``degraded`` until ``schedule.max_failed_cycles`` cycles in a row
-failed, then ``error``.
+failed, then ``error``. A cycle that leaves orders ``unknown`` (the broker did not confirm them),
+or an exit waiting for its stop's cancel or refused, is ``degraded`` with those reasons.
 """
 
 from __future__ import annotations
@@ -37,9 +40,9 @@ from ..contracts import Broker, DataSource, Decision, OrderIntent, OrderStatus, 
 from ..data.quality import check_quality
 from ..errors import HybridError
 from ..ops.observer import RunObserver
-from ..ops.state import StateStore
+from ..ops.state import StateStore, StoredOrder
 from .events import AuditTrail
-from .fills import FillRecorder
+from .lifecycle import order_kind
 from .orders import OrderDesk
 from .reconcile import Reconciler
 
@@ -57,6 +60,10 @@ class CycleResult:
     orders: list[dict[str, Any]] = attrs.field(factory=list)
     fills: list[OrderStatus] = attrs.field(factory=list)
     refused: list[str] = attrs.field(factory=list)
+    unknown: list[str] = attrs.field(factory=list)
+    """Orders whose outcome the broker had not confirmed when the cycle ended (looked up at the next)."""
+    corrections: list[str] = attrs.field(factory=list)
+    """What reconciliation corrected or reported (one line each)."""
     notes: list[str] = attrs.field(factory=list)
     """Why the cycle is degraded (entries halted by the data quality gate...)."""
     portfolio_value: float = 0.0
@@ -84,6 +91,8 @@ class CycleSettings:
     """Stamp audit rows with the simulated close (replays) instead of the wall clock."""
     max_failed_cycles: int = 3
     """Failed cycles in a row after which the heartbeat says ``error`` instead of ``degraded``."""
+    settle_seconds: float = 10.0
+    """Seconds a cycle keeps looking up orders whose outcome is unknown before it ends."""
 
 
 class TradingCycle:
@@ -103,7 +112,6 @@ class TradingCycle:
         self.settings = settings
         self.symbols = sorted({s for strat in self.strategies for s in strat.universe})
         self.orders = OrderDesk(broker, state, self.trail, self.risk_rules, settings.profile_name)
-        self.fills = FillRecorder(broker, state, self.trail)
         self.reconciler = Reconciler(broker, state)
         self.last: CycleResult | None = None
 
@@ -144,10 +152,11 @@ class TradingCycle:
                              max_failed_cycles=limit,
                              as_of=result.as_of.strftime("%Y-%m-%d") if result.as_of is not None else None,
                              portfolio_value=round(result.portfolio_value, 2),
-                             dry_run=self.settings.dry_run)
+                             unknown_orders=len(result.unknown), dry_run=self.settings.dry_run)
         if result.status == "ok":
             log.info("Cycle completed", signals_count=result.signals_count, orders_count=len(result.orders),
-                     fills_count=len(result.fills), portfolio_value=round(result.portfolio_value, 2),
+                     fills_count=len(result.fills), unknown_orders=len(result.unknown),
+                     portfolio_value=round(result.portfolio_value, 2),
                      as_of=str(result.as_of.date()) if result.as_of is not None else None,
                      health=result.health)
         else:
@@ -163,11 +172,12 @@ class TradingCycle:
         if halt_reason:
             result.notes.append(f"new entries halted: {halt_reason}")
 
-        # 1. the broker catches up: fills and triggered stops since the last cycle
+        # 1. the broker catches up: fills and triggered stops since the last cycle; every order of
+        #    ours not finished is settled by id; positions, dust and open orders are reconciled
         if not self.settings.dry_run:
-            self.orders.recover_unconfirmed(as_of, log)
-            result.fills = self.fills.sync(panel, as_of, log)
-            self.reconciler.run(log)
+            call(self.broker, "start_cycle", as_of)
+            result.fills = self.orders.reconcile(as_of, call(self.broker, "sync", panel, as_of), log)
+            result.corrections = self.reconciler.run(log)
             self.orders.protect_positions(log)
 
         # 2. the account at this close: positions, time-stop counts, marks, value, watermarks
@@ -193,6 +203,27 @@ class TradingCycle:
             self.observer.order_refused(intent, why.rule, str(why))
             result.refused.append(f"{intent.symbol}: {why}")
         result.orders = self.orders.carry_out(plan, as_of, dry_run=self.settings.dry_run, log=log)
+
+        # 5. this cycle's orders are asked once (fills known now, positions protected now); orders
+        #    whose outcome is unknown are looked up (bounded backoff); what is still unknown, and
+        #    exits that wait or were refused, make the cycle degraded
+        if not self.settings.dry_run:
+            result.fills += self.orders.settle(self.settings.settle_seconds, as_of, log)
+            self._report_unknown(self.orders.unknown_orders(), as_of, result, log)
+            result.notes.extend(self.orders.exit_problems)
+
+    def _report_unknown(self, unknown: list[StoredOrder], as_of: pd.Timestamp, result: CycleResult, log: Any) -> None:
+        for order in unknown:
+            late = order_kind(order) == "entry" and pd.Timestamp(order.decision_date) < as_of
+            result.unknown.append(f"{order.client_order_id} ({order.symbol} {order.side} {order_kind(order)}, "
+                                  f"decided {order.decision_date})")
+            log.warning("Order {cid} ({symbol} {side} {kind}, decided {date}) is still unknown at the broker"
+                        "{late}; it is looked up by id at every cycle", cid=order.client_order_id,
+                        symbol=order.symbol, side=order.side, kind=order_kind(order), date=order.decision_date,
+                        late=" past its decision's deadline" if late else "", client_order_id=order.client_order_id)
+        if unknown:
+            result.notes.append(f"{len(unknown)} order(s) unknown at the broker: "
+                                + ", ".join(result.unknown[:5]) + (" ..." if len(unknown) > 5 else ""))
 
     # ----------------------------------------------------------------- data
     def _bars(self, as_of: pd.Timestamp | None, panel: Panel | None, log: Any

@@ -1,9 +1,10 @@
 """The audit trail of the live cycle: one typed :class:`OrderEvent` per order transition.
 
 Every row of the order-events audit log (``order_events.csv``) is an :class:`OrderEvent` built
-by one of its constructors here and written by :class:`AuditTrail`, so the six places that
-once wrote dicts by hand (refused, dry run, submitted, rejected, canceled, filled) cannot drift
-apart. The trail hands each written row to the run's observer (notifications, metrics).
+by one of its constructors here and written by :class:`AuditTrail`: a decision that never became
+an order (refused, dry run), an order's move through the state machine
+(:mod:`~hybrid_core.live.lifecycle`), or a fill. The trail hands each written row to the run's
+observer (notifications, metrics), so they hear of every transition.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from typing import Any, Literal
 import attrs
 import pandas as pd
 
-from ..contracts import OrderIntent, OrderRequest
+from ..contracts import OrderIntent
 from ..ops.observer import RunObserver
 from ..ops.state import StoredOrder
 
-EventStatus = Literal["submitted", "filled", "canceled", "rejected", "refused", "dry_run"]
+EventStatus = Literal["submitted", "accepted", "partially_filled", "filled", "canceled", "rejected", "expired",
+                      "unknown", "refused", "dry_run"]
+"""An order's move to a state of :mod:`~hybrid_core.live.lifecycle`, or a decision that was
+never an order (``refused`` by a risk rule, ``dry_run``)."""
 SIMULATED_CLOSE = pd.Timedelta(hours=21)
 """Time of day (UTC) a replayed decision is stamped with: after the NYSE close, before midnight."""
 
@@ -51,22 +55,17 @@ class OrderEvent:
                    signal={**intent.signal, **(note or {})})
 
     @classmethod
-    def sent(cls, request: OrderRequest, status: EventStatus, signal: Mapping[str, Any], *,
-             order_id: str = "", error: str | None = None) -> OrderEvent:
-        """The broker's answer to a submission (``submitted`` or ``rejected``)."""
-        price = request.stop_price if request.order_type != "market" else request.ref_price
-        return cls(status=status, symbol=request.symbol, side=request.side, qty=request.qty, price=price,
-                   client_order_id=request.client_order_id, strategy=request.strategy, reason=request.reason,
-                   order_id=order_id, signal={**signal, **({"error": error} if error else {})})
-
-    @classmethod
-    def canceled(cls, order: StoredOrder, why: str) -> OrderEvent:
-        """A cancel the broker confirmed."""
+    def moved(cls, order: StoredOrder, status: EventStatus, *, why: str = "", timestamp: str = "") -> OrderEvent:
+        """An order's move to ``status`` (a fill has :meth:`filled`): the order's reference close,
+        or its stop price as the broker holds it; ``why`` goes into the signal (``error`` for a
+        refusal or an unknown outcome, else ``note``)."""
         market = order.order_type == "market"
-        return cls(status="canceled", symbol=order.symbol, side=order.side, qty=order.qty,
+        note = ({"error" if status in ("rejected", "unknown") else "note": why} if why else {})
+        return cls(status=status, symbol=order.symbol, side=order.side, qty=order.qty,
                    price=order.ref_price if market else order.stop_price, client_order_id=order.client_order_id,
-                   strategy=order.strategy or "", reason=why if market else "stop_loss",
-                   order_id=order.broker_order_id or "", signal=order.signal)
+                   strategy=order.strategy or "", reason=(order.reason or "") if market else "stop_loss",
+                   order_id=order.broker_order_id or "", signal={**order.signal, **note},
+                   timestamp=utc_stamp(timestamp))
 
     @classmethod
     def filled(cls, order: StoredOrder, qty: float, price: float, when: str, reason: str, *,

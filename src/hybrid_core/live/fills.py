@@ -1,8 +1,10 @@
-"""Fill handling of the live cycle: what the broker filled since the last cycle, recorded once.
+"""Fill handling of the live cycle: what the broker filled, recorded once with its position.
 
-:class:`FillRecorder` gathers the fills the broker reports plus those of any open order of
-ours it has filled or closed meanwhile (asked by id, which catches what a crashed run never
-recorded), then moves positions in the state database and writes one ``filled`` event each.
+:class:`FillRecorder` moves the position in the state database (an entry opens it, a sell
+closes it) and the order to ``filled`` through :class:`~hybrid_core.live.lifecycle.OrderStates`,
+with one ``filled`` event carrying the broker's price, time (UTC) and commission. Which fills
+there are is the order desk's question (:meth:`~hybrid_core.live.orders.OrderDesk.reconcile`):
+the broker's ``sync`` report plus every open order of ours looked up by id.
 """
 
 from __future__ import annotations
@@ -12,64 +14,36 @@ from typing import Any
 
 import pandas as pd
 
-from ..account.boundary import call
-from ..contracts import Broker, OrderStatus, Panel
+from ..contracts import OrderStatus
 from ..ops.state import StateStore, StoredPosition
-from .events import AuditTrail, OrderEvent
-
-CLOSED_AT_BROKER = frozenset({"canceled", "rejected", "expired"})
+from .events import OrderEvent
+from .lifecycle import OrderStates, is_terminal
 
 
 class FillRecorder:
-    """Collects and records the fills of one run's orders."""
+    """Records the fills of one run's orders: position, order state and audit event together."""
 
-    def __init__(self, broker: Broker, state: StateStore, audit: AuditTrail) -> None:
-        self.broker = broker
+    def __init__(self, state: StateStore, states: OrderStates) -> None:
         self.state = state
-        self.audit = audit
+        self.states = states
 
-    def sync(self, panel: Panel, as_of: pd.Timestamp, log: Any) -> list[OrderStatus]:
-        """Let the broker catch up to ``as_of``, then record every new fill; returns the fills."""
-        fills = self.collect(call(self.broker, "sync", panel, as_of), log)
-        self.record(fills, log)
-        return fills
-
-    def collect(self, reported: Sequence[OrderStatus], log: Any) -> list[OrderStatus]:
-        """Fills the broker reported, plus any open order of ours it has filled or closed meanwhile."""
-        fills = list(reported)
-        seen = {f.client_order_id for f in fills}
-        for order in self.state.orders(open_only=True):
-            if order.client_order_id in seen or order.status == "submitting":
-                continue
-            status = call(self.broker, "get_order", order.client_order_id)
-            if status is None:
-                continue
-            if status.status == "filled":
-                fills.append(status)
-            elif status.status in CLOSED_AT_BROKER:
-                self.state.update_order(order.client_order_id, status=status.status)
-                log.warning("Order {cid} ({symbol} {side}) is {status} at the broker", cid=order.client_order_id,
-                            symbol=order.symbol, side=order.side, status=status.status)
-                if order.order_type != "market":
-                    self.state.set_stop(order.symbol, None, None)
-        fills.sort(key=lambda f: (str(f.filled_at or ""), 0 if f.side == "sell" else 1))
-        return fills
-
-    def record(self, fills: Sequence[OrderStatus], log: Any) -> None:
-        """Open or close the position of each new fill and write its ``filled`` event."""
-        for fill in fills:
+    def record(self, fills: Sequence[OrderStatus], log: Any) -> list[OrderStatus]:
+        """Open or close the position of each new fill, in time order (sells first at one time);
+        returns the fills recorded now."""
+        recorded = []
+        for fill in sorted(fills, key=lambda f: (str(f.filled_at or ""), 0 if f.side == "sell" else 1)):
             stored = self.state.get_order(fill.client_order_id)
             if stored is None:
                 log.warning("Broker reports a fill for an order this run did not send: {cid} {symbol}",
                             cid=fill.client_order_id, symbol=fill.symbol)
                 continue
-            if stored.status == "filled":
+            if is_terminal(stored.status):
+                if stored.status != "filled":
+                    self.states.move(stored, "filled", log)  # logs the conflict, keeps the first
                 continue
             price = float(fill.filled_avg_price or 0.0)
             when = fill.filled_at or ""
             commission = float(getattr(fill, "commission", 0.0) or 0.0)
-            self.state.update_order(fill.client_order_id, status="filled", filled_qty=fill.filled_qty,
-                                    filled_avg_price=price, filled_at=when, commission=commission)
             if fill.side == "buy":
                 self.state.open_position(StoredPosition(
                     symbol=fill.symbol, qty=float(fill.filled_qty), entry_price=price,
@@ -78,10 +52,14 @@ class FillRecorder:
             else:
                 self.state.close_position(fill.symbol)
             reason = fill_reason(stored.side, stored.order_type, stored.reason)
+            self.states.move(stored, "filled", log, event=OrderEvent.filled(
+                stored, fill.filled_qty, price, when, reason, order_id=fill.broker_order_id, commission=commission),
+                broker_order_id=fill.broker_order_id or stored.broker_order_id, filled_qty=fill.filled_qty,
+                filled_avg_price=price, filled_at=when, commission=commission)
             log.info("Fill: {side} {qty} {symbol} at {price}", side=fill.side, qty=fill.filled_qty,
                      symbol=fill.symbol, price=price, client_order_id=fill.client_order_id, reason=reason)
-            self.audit.record(OrderEvent.filled(stored, fill.filled_qty, price, when, reason,
-                                                order_id=fill.broker_order_id, commission=commission))
+            recorded.append(fill)
+        return recorded
 
 
 def fill_reason(side: str, order_type: str, reason: str | None) -> str:

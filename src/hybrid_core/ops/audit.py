@@ -46,7 +46,10 @@ LEGACY_COLUMNS = TRADE_LOG_COLUMNS[:-1]
 """Columns of logs written before ``commission`` was added; such a log is still appended to in its
 own format (its rows then carry no commission)."""
 DEFAULT_FILE = "order_events.csv"
-TRADE_STATUSES = frozenset({"submitted", "filled", "canceled", "rejected", "refused", "dry_run"})
+TRADE_STATUSES = frozenset({"submitted", "accepted", "partially_filled", "filled", "canceled", "rejected", "expired",
+                            "unknown", "refused", "dry_run"})
+"""An order's states (hybrid_core.live.lifecycle, ``intended`` aside: nothing has happened yet),
+plus decisions that never became orders: ``refused`` by a risk rule, ``dry_run``."""
 TRADE_SIDES = frozenset({"buy", "sell"})
 REQUIRED_COLUMNS = ("symbol", "side", "qty", "status")
 HEADER_LINE = ",".join(TRADE_LOG_COLUMNS) + "\n"

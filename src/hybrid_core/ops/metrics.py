@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 RUN_LABELS = ("profile", "mode")
 CYCLE_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 """Cycle duration buckets (s): a paper cycle on 40 symbols takes ~1 s, a slow data fetch minutes."""
-ORDER_OUTCOMES = ("submitted", "filled", "canceled", "rejected", "refused", "dry_run")
+ORDER_OUTCOMES = ("submitted", "accepted", "partially_filled", "filled", "canceled", "rejected", "expired", "unknown",
+                  "refused", "dry_run")
 ERROR_COMPONENTS = ("cycle", "broker", "strategy", "data", "risk_rule", "component", "audit", "notify", "internal")
 SLEEVES = ("equity", "crypto")
 METRICS: Mapping[str, tuple[str, str, tuple[str, ...]]] = {

@@ -5,8 +5,9 @@ It holds what the run must not forget between cycles and across crashes:
 - ``positions``: open positions with entry date and price (for stops and time stops), the
   date their time-stop count was last restarted, and the client id of their stop order;
 - ``orders``: every order by its deterministic ``client_order_id``, written *before* the
-  order is sent (status ``submitting``), then updated with the broker's answer, so a run
-  killed between the two can ask the broker instead of sending a second order;
+  order is sent (state ``intended``), then moved through the order state machine
+  (:mod:`hybrid_core.live.lifecycle`) by the broker's answers, so a run killed between the two
+  can ask the broker instead of sending a second order;
 - ``cycles``: one row per cycle (as-of date, start, end, outcome);
 - ``meta``: small values (peak portfolio value, value at the start of the day, the window of
   a replay...);
@@ -91,8 +92,10 @@ CREATE TABLE IF NOT EXISTS marks (
 MIGRATIONS = {("orders", "commission"): "ALTER TABLE orders ADD COLUMN commission REAL DEFAULT 0"}
 """Columns added since the first release, added to an older database when it is opened."""
 
-OPEN_STATUSES = ("submitting", "pending", "new", "accepted", "partially_filled", "held")
-"""Order statuses that mean "not finished yet"."""
+OPEN_STATUSES = ("intended", "submitted", "accepted", "partially_filled", "unknown")
+"""Order states that mean "not finished yet" (:mod:`hybrid_core.live.lifecycle`)."""
+LEGACY_STATUSES = {"submitting": "intended", "pending": "accepted", "new": "accepted", "held": "accepted"}
+"""Order statuses of older state databases and the state each now reads as (renamed on open)."""
 
 
 def utc_now() -> str:
@@ -146,7 +149,7 @@ class StoredOrder:
     @property
     def is_open(self) -> bool:
         """True while the order may still fill."""
-        return self.status in OPEN_STATUSES
+        return LEGACY_STATUSES.get(self.status, self.status) in OPEN_STATUSES
 
 
 class StateStore:
@@ -167,6 +170,8 @@ class StateStore:
                 columns = {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}
                 if column not in columns:
                     self._conn.execute(statement)
+            self._conn.executemany("UPDATE orders SET status = ? WHERE status = ?",
+                                   [(new, old) for old, new in LEGACY_STATUSES.items()])
         except (sqlite3.Error, OSError) as exc:
             raise HybridError(f"cannot open state database {self.path}: {exc}; check the path "
                               f"(outputs.state_db) and that its folder is writable") from exc
@@ -258,18 +263,21 @@ class StateStore:
                 (order.client_order_id, order.symbol, order.side, order.qty, order.order_type,
                  order.stop_price, order.strategy, order.reason, _iso_date(order.decision_date),
                  _finite(order.ref_price), json.dumps(order.signal, default=_json_default),
-                 order.status, order.broker_order_id, order.filled_qty, order.filled_avg_price,
-                 order.filled_at, now, now))
+                 LEGACY_STATUSES.get(order.status, order.status), order.broker_order_id, order.filled_qty,
+                 order.filled_avg_price, order.filled_at, now, now))
             return cur.rowcount == 1
 
     def update_order(self, client_order_id: str, **fields: Any) -> None:
         """Update columns of one order (status, broker_order_id, filled_qty, ...)."""
         if not fields:
             return
-        allowed = {"status", "broker_order_id", "filled_qty", "filled_avg_price", "filled_at", "qty", "commission"}
+        allowed = {"status", "broker_order_id", "filled_qty", "filled_avg_price", "filled_at", "qty", "commission",
+                   "stop_price"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"cannot update order column(s) {sorted(unknown)}")
+        if "status" in fields:
+            fields["status"] = LEGACY_STATUSES.get(fields["status"], fields["status"])
         sets = ", ".join(f"{k} = ?" for k in fields)
         with self.transaction() as db:
             db.execute(f"UPDATE orders SET {sets}, updated_at = ? WHERE client_order_id = ?",
