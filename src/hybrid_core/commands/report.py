@@ -58,6 +58,11 @@ def render_text(report: Report, source: str) -> str:
                  _money(p.unrealised_pnl), p.strategy] for p in report.open_positions])
         else:
             lines.append("  none")
+    if report.dust:
+        lines += ["", "Dust (held at the broker below the smallest order it takes: not traded, not a discrepancy)"]
+        lines += _table(["symbol", "qty", "smallest order"], [
+            [sym, f"{item.get('qty', 0):g}", f"{item.get('min_order_qty') or 0:g}"]
+            for sym, item in sorted(report.dust.items())])
     for note in report.notes:
         lines += ["", f"Note: {note}"]
     if report.problems:

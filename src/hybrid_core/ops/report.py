@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import sqlite3
 from collections.abc import Iterable, Mapping
@@ -101,6 +102,9 @@ class Report:
     marks_as_of: str | None = None
     """As-of date of the cycle whose closes marked the open positions (None: unmarked)."""
     notes: tuple[str, ...] = ()
+    dust: Mapping[str, Mapping[str, float]] = attrs.field(factory=dict)
+    """Positions at the broker below the exchange's smallest order (``{symbol: {qty, min_order_qty}}``,
+    from the state database): held, not tradable, never a discrepancy."""
 
     @property
     def losses(self) -> int:
@@ -162,6 +166,7 @@ class Report:
             ],
             "problems": [{"line": p.line, "message": p.message} for p in self.problems],
             "notes": list(self.notes),
+            "dust": {s: dict(v) for s, v in self.dust.items()},
         }
 
 
@@ -470,9 +475,10 @@ def load_report(path: str | Path, state: str | Path | None = None) -> Report:
     if state is None:
         return build_report(target, described=f"audit log {target} (no state database: unmarked)")
     as_of, marks = read_state_marks(state)
-    return build_report(target, {s: c for s, (c, _d) in marks.items()}, marks_as_of=as_of,
-                        mark_dates={s: d for s, (_c, d) in marks.items()},
-                        described=f"audit log {target}, marked at the closes of {as_of} ({state})")
+    report = build_report(target, {s: c for s, (c, _d) in marks.items()}, marks_as_of=as_of,
+                          mark_dates={s: d for s, (_c, d) in marks.items()},
+                          described=f"audit log {target}, marked at the closes of {as_of} ({state})")
+    return attrs.evolve(report, dust=read_state_dust(state))
 
 
 ROUND_TRIPS_FILE = "round_trips.csv"
@@ -503,6 +509,22 @@ def read_state_marks(db_path: str | Path) -> tuple[str | None, dict[str, tuple[f
     except sqlite3.Error as exc:
         raise DataError(f"cannot read marks from state database {path}: {exc} (a run of this version "
                         f"writes them each cycle)") from exc
+
+
+def read_state_dust(db_path: str | Path) -> dict[str, dict[str, float]]:
+    """The dust the run's last reconciliation found: ``{symbol: {"qty": ..., "min_order_qty": ...}}``.
+
+    Written by :class:`~hybrid_core.live.reconcile.Reconciler` (``meta`` key ``dust``); empty when
+    there is none or the database predates it. Opened read-only.
+    """
+    path = Path(db_path)
+    try:
+        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'dust'").fetchone()
+    except sqlite3.Error:
+        return {}
+    value = json.loads(row[0]) if row else {}
+    return value if isinstance(value, dict) else {}
 
 
 def positions_frame(positions: Iterable[OpenPosition]) -> pd.DataFrame:
