@@ -81,19 +81,32 @@ class RunSession:
                                    lookback_days=profile.data.lookback_days,
                                    history_start=options.history_start,
                                    simulated_clock=options.simulated_clock,
-                                   max_failed_cycles=profile.schedule.max_failed_cycles),
+                                   max_failed_cycles=profile.schedule.max_failed_cycles,
+                                   settle_seconds=profile.schedule.settle_seconds),
             observer=self.observer)
         self._checked = False
 
     def preflight(self) -> None:
-        """Safety before the first order: the LIVE banner, then the broker's health check."""
+        """Safety before the first order: the LIVE banner, then the broker's health check.
+
+        A refusal (or an error) here stops the run: the heartbeat then says ``stopped`` (``error``
+        for an unexpected failure) with the reason, so ``hybrid health`` fails instead of reading
+        the ``starting`` written a moment before."""
         if self._checked:
             return
         self.heartbeat.write(cycle=self.state.cycle_count(), mode=self.mode, status="starting")
-        if self.mode == "live" and not self.options.dry_run:
-            live_banner(self.options.banner_seconds)
-        if not self.options.dry_run:
-            require_healthy_broker(self.components.broker)
+        try:
+            if self.mode == "live" and not self.options.dry_run:
+                live_banner(self.options.banner_seconds)
+            if not self.options.dry_run:
+                require_healthy_broker(self.components.broker)
+        except BaseException as exc:
+            refused = isinstance(exc, (HybridError, KeyboardInterrupt))
+            reason = str(exc) if isinstance(exc, HybridError) else f"{type(exc).__name__}: {exc}"
+            self.heartbeat.write(cycle=self.state.cycle_count(), mode=self.mode,
+                                 status="stopped" if refused else "error", last_error=reason or "interrupted",
+                                 reasons=[f"run stopped before its first cycle: {reason or 'interrupted'}"])
+            raise
         logger.info("Run starting", profile=self.profile.name, mode=self.mode, dry_run=self.options.dry_run,
                     broker=self.profile.broker.name,
                     strategies=[s.name for s in self.components.strategies])

@@ -161,11 +161,12 @@ class Notifier(RunObserver):
             why = ", ".join(str(v) for v in (event.get("reason"), event.get("strategy")) if v)
             self._pending.append(Notice(("fill",), str(event.get("client_order_id") or what),
                                         f"FILL {what}{f' ({why})' if why else ''}"))
-        elif status == "rejected":
+        elif status in ("rejected", "unknown"):
             signal = event.get("signal")
             error = signal.get("error") if isinstance(signal, Mapping) else None
+            verdict = "broker rejected" if status == "rejected" else "broker did not confirm (unknown, looked up by id)"
             self._pending.append(Notice(("error",), f"broker:{event.get('symbol')}",
-                                        f"ERROR broker rejected {what}: {error or 'no reason given'}"))
+                                        f"ERROR {verdict} {what}: {error or 'no reason given'}"))
 
     def cycle_finished(self, result: CycleResult, error: BaseException | None = None) -> None:
         self.cycles += 1
