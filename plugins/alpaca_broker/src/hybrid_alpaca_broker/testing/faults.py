@@ -40,6 +40,8 @@ class Fault:
     method: str | None = None
     path: str | None = None
     """Path prefix to match (``/v2/orders``); None matches every path."""
+    contains: str | None = None
+    """Text the request's query string or JSON body must contain (a client_order_id, ``stop_limit``)."""
     times: int = 1
     after_accept: bool = False
     hang_seconds: float = 2.0
@@ -54,10 +56,11 @@ class Fault:
     hits: int = 0
     """Requests this fault has matched so far."""
 
-    def matches(self, method: str, path: str) -> bool:
-        """True if this fault applies to a request."""
+    def matches(self, method: str, path: str, text: str = "") -> bool:
+        """True if this fault applies to a request (``text``: its query string and body)."""
         return ((self.method is None or self.method.upper() == method.upper())
-                and (self.path is None or path.startswith(self.path)))
+                and (self.path is None or path.startswith(self.path))
+                and (self.contains is None or self.contains in text))
 
     def payload(self) -> str:
         """The body sent with ``action="status"``."""
@@ -79,16 +82,18 @@ def rate_limit_storm(seconds: float, retry_after: float | None = None, method: s
     return Fault("status", 429, seconds=seconds, retry_after=retry_after, method=method, path=path)
 
 
-def late_post(hang_seconds: float = 2.0, times: int = 1) -> Fault:
+def late_post(hang_seconds: float = 2.0, times: int = 1, contains: str | None = None) -> Fault:
     """``POST /v2/orders`` processed ``hang_seconds`` late, after the client gave up waiting."""
-    return Fault("late", method="POST", path="/v2/orders", hang_seconds=hang_seconds, times=times)
+    return Fault("late", method="POST", path="/v2/orders", hang_seconds=hang_seconds, times=times,
+                 contains=contains)
 
 
-def created_then_error(status: int = 500, times: int = 1) -> Fault:
+def created_then_error(status: int = 500, times: int = 1, contains: str | None = None) -> Fault:
     """``POST /v2/orders`` that creates the order and answers ``status`` (an HTML error page)."""
-    if status >= 500:
-        return html_500(times, method="POST", path="/v2/orders", after_accept=True)
-    return Fault("status", status, times=times, method="POST", path="/v2/orders", after_accept=True)
+    fault = (html_500(times, method="POST", path="/v2/orders", after_accept=True) if status >= 500 else
+             Fault("status", status, times=times, method="POST", path="/v2/orders", after_accept=True))
+    fault.contains = contains
+    return fault
 
 
 def ignored_cancel(times: int = 1) -> Fault:
@@ -97,10 +102,12 @@ def ignored_cancel(times: int = 1) -> Fault:
 
 
 def unavailable(times: int = 1, method: str | None = None, path: str | None = None,
-                status: int = 503, skip: int = 0) -> Fault:
-    """``times`` answers ``status`` (503 Service Unavailable) to matching requests, after ``skip`` good ones."""
+                status: int = 503, skip: int = 0, contains: str | None = None,
+                seconds: float | None = None) -> Fault:
+    """``times`` answers ``status`` (503 Service Unavailable) to matching requests after ``skip`` good
+    ones, or every answer for ``seconds`` after the first."""
     return Fault("status", status, body='{"code":50300000,"message":"service unavailable"}',
-                 times=times, method=method, path=path, skip=skip)
+                 times=times, method=method, path=path, skip=skip, contains=contains, seconds=seconds)
 
 
 def html_500(times: int = 1, method: str | None = None, path: str | None = None,
@@ -130,12 +137,12 @@ class FaultPlan:
         with self._lock:
             self._faults.clear()
 
-    def take(self, method: str, path: str) -> Fault | None:
+    def take(self, method: str, path: str, text: str = "") -> Fault | None:
         """The first fault matching the request (its count decremented, a storm timed), or None."""
         now = time.monotonic()
         with self._lock:
             for fault in list(self._faults):
-                if not fault.matches(method, path):
+                if not fault.matches(method, path, text):
                     continue
                 if fault.skip > 0:
                     fault.skip -= 1

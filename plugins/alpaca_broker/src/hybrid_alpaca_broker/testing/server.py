@@ -55,12 +55,14 @@ class AlpacaHandler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path, query = unquote(parts.path), dict(parse_qsl(parts.query))
         length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+        raw = self.rfile.read(length) if length else b""
+        body = json.loads(raw or b"{}")
         ex, faults = self.server.exchange, self.server.faults
         if not path.startswith("/_control"):
             with ex.lock:
                 ex.requests.append((method, path, query))
-        fault = None if path.startswith("/_control") else faults.take(method, path)
+        text = unquote(parts.query) + raw.decode("utf-8", "replace")
+        fault = None if path.startswith("/_control") else faults.take(method, path, text)
         if fault is not None and fault.action == "late":
             faults.release.wait(fault.hang_seconds)  # the client times out meanwhile
             fault = None
