@@ -188,3 +188,18 @@ def test_an_open_order_state_reads_the_same_in_an_older_state_database(tmp_path:
 @pytest.mark.parametrize("status", OPEN)
 def test_open_states_are_open(status):
     assert stored("x", status).is_open and not stored("x", "filled").is_open
+
+
+def test_a_run_ended_by_an_internal_error_says_error_and_fails_the_health_check(demo_profile, monkeypatch):
+    import json
+
+    from hybrid_core.ops.heartbeat import check_health
+
+    monkeypatch.setenv("HYBRID_DISABLE_PLUGINS", "alpaca")
+    path = demo_profile()
+    with pytest.raises(RuntimeError), _session(path) as session:
+        session.preflight()
+        raise RuntimeError("a bug in the loop")
+    beat = json.loads((path.parent / "h.health").read_text())
+    assert beat["status"] == "error" and beat["last_error"] == "RuntimeError: a bug in the loop"
+    assert not check_health(path.parent / "h.health").ok

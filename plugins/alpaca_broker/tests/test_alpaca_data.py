@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,7 +28,7 @@ def synthetic_bars(symbols: list[str], dates: pd.DatetimeIndex, seed: int = 1) -
 
 @pytest.fixture
 def source(server, keys) -> AlpacaDataSource:
-    return AlpacaDataSource(AlpacaDataParams(base_url=server.url, timeout=0.5, backoff=0.01))
+    return AlpacaDataSource(AlpacaDataParams(base_url=server.url, timeout=0.5, backoff=0.01, retry_budget=1.0))
 
 
 def test_stock_bars_follow_pages_and_match_the_server(source, server, exchange):
@@ -88,10 +90,13 @@ def test_rate_limited_bars_are_retried(source, server, exchange):
     assert server.count("GET", STOCKS) == 3
 
 
-def test_persistent_data_failure_is_one_data_error(source, server, exchange):
+def test_persistent_data_failure_is_one_data_error_within_the_retry_budget(source, server, exchange):
     server.faults.add(rate_limit_burst(100, method="GET", path=STOCKS))
+    started = time.monotonic()
     with pytest.raises(DataError, match="alpaca bars for AAPL failed: HTTP 429"):
         source.fetch(["AAPL"], pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-10"))
+    assert time.monotonic() - started < 3  # the fetch's retry budget is 1 s
+    assert 3 <= server.count("GET", STOCKS) < 100
 
 
 @pytest.mark.parametrize("now_utc, last_equity, last_crypto", [

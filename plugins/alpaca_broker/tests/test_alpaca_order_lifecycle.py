@@ -19,7 +19,6 @@ The real CLI, the real alpaca broker and data source over alpaca-py; nothing is 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -41,11 +40,10 @@ from hybrid_alpaca_broker.testing import (
     rate_limit_storm,
     unavailable,
 )
+from hybrid_alpaca_broker.testing.rehearsal import Rehearsal, doubled_terminal_states, hybrid
 from hybrid_alpaca_broker.testing.server import read_bars_file
-from test_alpaca_hybrid_run import hybrid
 
 from hybrid_core.errors import SafetyError
-from hybrid_core.live.lifecycle import TERMINAL
 from hybrid_core.live.orders import client_order_id
 from hybrid_core.testing import sample_bars_path
 
@@ -63,57 +61,21 @@ risk:
   - {{name: time_stop, params: {{bars: 2}}}}
 broker:
   name: alpaca
-  params: {{timeout: 0.5, backoff: 0.01, retry_budget: {budget}, cancel_wait: 0.5}}
+  params: {{timeout: 2, backoff: 0.01, retry_budget: {budget}, cancel_wait: 0.5}}
 schedule: {{settle_seconds: {settle}}}
 outputs: {{trade_log: {out}/trades.csv, health_file: {out}/hybrid.health, state_db: {out}/state/hybrid.sqlite}}
 """
 
 
-class Rehearsal:
-    """A server with the sample bars (crypto fees of 25 bps) and a profile pointing at it."""
-
-    def __init__(self, root: Path, server: AlpacaTestServer, budget: float = 1.0, settle: float = 1.5) -> None:
-        self.server, self.exchange, self.out = server, server.exchange, root / "out"
-        self.profile = root / "lifecycle.yaml"
-        self.profile.write_text(PROFILE.format(out=self.out, budget=budget, settle=settle))
-        self.codes: list[int] = []
-        self.health: list[dict] = []
-
-    def cycle(self, day: str, before: Callable[[], None] | None = None) -> int:
-        """The session ``day`` happens at the server, then the 16:10 cycle runs; returns the exit code."""
-        self.exchange.advance(day)
-        if before is not None:
-            before()
-        code = hybrid("run", str(self.profile), "--once", "--as-of", day, "--log-level", "WARNING")
-        self.codes.append(code)
-        self.health.append(json.loads((self.out / "hybrid.health").read_text()))
-        assert_protected(self.exchange)
-        return code
-
-    def decisions(self) -> Counter:
-        """What reached the broker: (symbol, side, type, qty) of every order, whatever its day."""
-        return Counter((o["symbol"], o["side"], o["type"], o["qty"]) for o in self.exchange.orders)
-
-    def events(self) -> pd.DataFrame:
-        return pd.read_csv(self.out / "trades.csv")
-
-
-def assert_protected(exchange: SimulatedExchange) -> None:
-    """Every position above dust has an open sell stop at the broker, or an exit on its way."""
-    for key, pos in exchange.positions.items():
-        asset = pos["asset"]
-        if pos["qty"] < (asset.get("min_order_size") or 0):
-            continue
-        open_sells = [o for o in exchange.orders if o["symbol"] == asset["symbol"] and o["side"] == "sell"
-                      and o["status"] in ("new", "accepted", "held")]
-        assert open_sells, f"{key} ({pos['qty']}) is held without a stop at the broker"
+def start(root: Path, server: AlpacaTestServer, budget: float = 1.0, settle: float = 1.5) -> Rehearsal:
+    """A rehearsal of the lifecycle profile in ``root`` against ``server``."""
+    profile = root / "lifecycle.yaml"
+    profile.write_text(PROFILE.format(out=root / "out", budget=budget, settle=settle))
+    return Rehearsal(server, profile, root / "out")
 
 
 def assert_one_terminal_state(events: pd.DataFrame) -> None:
-    terminal = events[events.status.isin(TERMINAL)]
-    counts = terminal.groupby("client_order_id").status.apply(list)
-    doubled = {cid: states for cid, states in counts.items() if len(states) > 1}
-    assert not doubled, f"orders with more than one terminal state: {doubled}"
+    assert not (doubled := doubled_terminal_states(events)), f"orders with more than one terminal state: {doubled}"
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +100,7 @@ def rehearse(sample_bars, tmp_path, monkeypatch) -> Iterator[Callable[..., Rehea
         monkeypatch.setenv("ALPACA_BASE_URL", server.url)
         root = tmp_path / name
         root.mkdir()
-        return Rehearsal(root, server, **settings)
+        return start(root, server, **settings)
     yield make
     for server in servers:
         server.stop()
@@ -159,7 +121,7 @@ def fault_free(sample_bars, tmp_path_factory) -> Counter:
         exchange.load_bars(sample_bars)
         with AlpacaTestServer(exchange) as server:
             mp.setenv("ALPACA_BASE_URL", server.url)
-            run = Rehearsal(root, server)
+            run = start(root, server)
             for day in DAYS:
                 assert run.cycle(day) == 0
             assert [h["status"] for h in run.health] == ["ok", "ok", "ok"]
@@ -173,6 +135,7 @@ def fault_free(sample_bars, tmp_path_factory) -> Counter:
 
 def assert_like_fault_free(run: Rehearsal, fault_free: Counter) -> None:
     assert run.decisions() == fault_free, "the broker's orders differ from the fault-free run's"
+    assert run.unprotected_after == [[]] * len(run.codes), "a held position was left without a stop"
     events = run.events()
     assert_one_terminal_state(events)
     assert "rejected" not in set(events.status), events[events.status == "rejected"]
@@ -229,17 +192,17 @@ def test_case1_an_entry_unknown_past_its_deadline_is_reported_never_dropped_sile
 
 
 def test_case2_a_post_processed_after_the_client_gave_up_is_adopted_not_rejected(rehearse, fault_free):
-    """The entry's POST is held 4 s and processed after the client gave up; every other POST
-    gets 503 until the budget ends. The entry is unknown, never rejected; the next cycle finds
-    it filled, records the fill and protects the position."""
+    """The entry's POST is held 6 s (past the 2 s timeout) and processed after the client gave up;
+    every other POST gets 503 until the budget ends. The entry is unknown, never rejected; the
+    next cycle finds it filled, records the fill and protects the position."""
     run = rehearse(budget=0.3, settle=0.5)
 
     def late() -> None:
-        run.server.faults.add(late_post(hang_seconds=4.0))
+        run.server.faults.add(late_post(hang_seconds=6.0))
         run.server.faults.add(unavailable(100, method="POST", path=ORDERS))
     run.cycle(DAYS[0], before=late)
     assert run.health[0]["status"] == "degraded" and run.health[0]["unknown_orders"] == 1
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 15
     while not run.exchange.orders and time.monotonic() < deadline:
         time.sleep(0.05)  # the held request reaches the exchange (the test waits for that event)
     run.server.faults.clear()

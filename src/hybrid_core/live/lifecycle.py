@@ -16,11 +16,12 @@
   up by client_order_id at the start of every cycle (and during the cycle) until the broker
   answers. It is never taken for ``rejected``.
 
-States only move forward: an answer that would move an order back (a stale read saying
-``submitted`` after ``accepted``) changes nothing, and a terminal state is final, so the audit
-log never shows two terminal states for one order. :class:`OrderStates` is the only code that
-changes an order's state: it checks the move, writes the state database, writes one audit
-event (which the run's observer hears) and logs one line.
+An order closed after a partial fill is recorded ``filled`` with the quantity that filled (its
+fill is what the account and the audit log need). States only move forward: an answer that
+would move an order back (a stale read saying ``submitted`` after ``accepted``) changes nothing,
+and a terminal state is final, so the audit log never shows two terminal states for one order.
+:class:`OrderStates` is the only code that changes an order's state: it checks the move, writes
+the state database, writes one audit event (which the run's observer hears) and logs one line.
 """
 
 from __future__ import annotations

@@ -140,6 +140,11 @@ class RunSession:
         return self
 
     def __exit__(self, _type: Any, error: BaseException | None, _tb: Any) -> None:
+        if isinstance(error, Exception) and not isinstance(error, HybridError) and self._checked:
+            # a bug ends the run: the heartbeat says so (a HybridError was recorded by its cycle)
+            self.heartbeat.write(cycle=self.state.cycle_count(), mode=self.mode, status="error",
+                                 last_error=f"{type(error).__name__}: {error}",
+                                 reasons=[f"run stopped by an internal error: {type(error).__name__}: {error}"])
         try:
             self.observer.run_stopped(self.stop_reason if error is None else "failed", error)
             self.observer.close()
