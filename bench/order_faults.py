@@ -90,7 +90,7 @@ def run_scenario(name: str, bars: Any, root: Path) -> dict[str, Any]:
     day, inject, settings = SCENARIOS[name]
     exchange = SimulatedExchange(cash=1_000_000.0, market_open=False, crypto_fee_bps=25)
     exchange.load_bars(bars)
-    folder = root / name.replace(" ", "_").replace("/", "")
+    folder = root / "".join(c if c.isalnum() else "_" for c in name)
     folder.mkdir()
     with AlpacaTestServer(exchange) as server:
         os.environ["ALPACA_BASE_URL"] = server.url
@@ -106,7 +106,7 @@ def run_scenario(name: str, bars: Any, root: Path) -> dict[str, Any]:
                     time.sleep(0.05)  # the held POST reaches the exchange before the next session
                 server.faults.clear()  # the fault is over when the next session comes
             started = time.perf_counter()
-            run.cycle(session, (lambda: inject(server)) if i == day else None)
+            run.cycle(session, (lambda: inject(server)) if i == day else None, "--log-level", "ERROR")
             seconds.append(round(time.perf_counter() - started, 2))
         events = run.events()
         return {"scenario": name, "codes": run.codes, "health": [h.get("status") for h in run.health],
