@@ -43,7 +43,7 @@ from hybrid_alpaca_broker.testing import (
     rate_limit_storm,
     unavailable,
 )
-from hybrid_alpaca_broker.testing.rehearsal import Rehearsal, doubled_terminal_states
+from hybrid_alpaca_broker.testing.rehearsal import LIFECYCLE_DAYS, doubled_terminal_states, lifecycle_rehearsal
 from hybrid_alpaca_broker.testing.server import read_bars_file
 from loguru import logger
 
@@ -51,21 +51,7 @@ from hybrid_core.contracts import OrderRequest
 from hybrid_core.live.orders import client_order_id
 from hybrid_core.testing import sample_bars_path
 
-DAYS = ("2021-03-25", "2021-03-26", "2021-03-27")
-PROFILE = """\
-name: lifecycle
-data: {{source: alpaca, params: {{timeout: 5}}, lookback_days: 90}}
-strategies:
-  - {{name: crypto_adx, allocation: 0.3, universe: [BTC/USD, ETH/USD], params: {{adx_max: 25}}}}
-risk:
-  - {{name: stop_loss, params: {{pct: 0.05}}}}
-  - {{name: time_stop, params: {{bars: 2}}}}
-broker:
-  name: alpaca
-  params: {{timeout: 2, backoff: 0.05, retry_budget: {budget}, cancel_wait: 0.5}}
-schedule: {{settle_seconds: {settle}}}
-outputs: {{trade_log: {out}/trades.csv, health_file: {out}/hybrid.health, state_db: {out}/state/hybrid.sqlite}}
-"""
+DAYS = LIFECYCLE_DAYS
 ORDERS, BY_ID = "/v2/orders", "/v2/orders:by_client_order_id"
 STOP_ID = client_order_id("lifecycle", "crypto_adx", "ETH/USD", "sell", DAYS[0], kind="stop")
 Fault = Callable[[AlpacaTestServer], None]
@@ -91,13 +77,10 @@ def run_scenario(name: str, bars: Any, root: Path) -> dict[str, Any]:
     exchange = SimulatedExchange(cash=1_000_000.0, market_open=False, crypto_fee_bps=25)
     exchange.load_bars(bars)
     folder = root / "".join(c if c.isalnum() else "_" for c in name)
-    folder.mkdir()
     with AlpacaTestServer(exchange) as server:
         os.environ["ALPACA_BASE_URL"] = server.url
-        profile = folder / "profile.yaml"
-        profile.write_text(PROFILE.format(out=folder / "out", budget=settings.get("budget", 1.0),
-                                          settle=settings.get("settle", 1.5)))
-        run = Rehearsal(server, profile, folder / "out")
+        run = lifecycle_rehearsal(folder, server, budget=settings.get("budget", 1.0),
+                                  settle=settings.get("settle", 1.5), backoff=0.05)
         seconds = []
         for i, session in enumerate(DAYS):
             if i == day + 1:

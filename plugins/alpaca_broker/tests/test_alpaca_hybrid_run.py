@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from hybrid_alpaca_broker.testing import AlpacaTestServer, Fault, SimulatedExchange
+from hybrid_alpaca_broker.testing.rehearsal import hybrid
 from hybrid_alpaca_broker.testing.server import read_bars_file
 
-from hybrid_core.cli import main
 from hybrid_core.errors import SafetyError
 from hybrid_core.live.runner import RunOptions, RunSession
 from hybrid_core.plugins import build_plugin_host
@@ -73,15 +73,6 @@ def rehearsal(sample_bars, tmp_path, monkeypatch):
         profile = tmp_path / "alpaca.yaml"
         profile.write_text(PROFILE.format(universe=UNIVERSE, out=tmp_path / "out"))
         yield server, profile, tmp_path / "out"
-
-
-def hybrid(*args: str) -> int:
-    """Run the real CLI in-process; returns the exit code."""
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def server_orders(server: AlpacaTestServer) -> list[dict]:

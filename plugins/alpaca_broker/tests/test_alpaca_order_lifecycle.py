@@ -40,38 +40,27 @@ from hybrid_alpaca_broker.testing import (
     rate_limit_storm,
     unavailable,
 )
-from hybrid_alpaca_broker.testing.rehearsal import Rehearsal, doubled_terminal_states, hybrid
+from hybrid_alpaca_broker.testing.rehearsal import (
+    LIFECYCLE_DAYS,
+    Rehearsal,
+    doubled_terminal_states,
+    hybrid,
+    lifecycle_rehearsal,
+)
 from hybrid_alpaca_broker.testing.server import read_bars_file
 
 from hybrid_core.errors import SafetyError
 from hybrid_core.live.orders import client_order_id
 from hybrid_core.testing import sample_bars_path
 
-DAYS = ("2021-03-25", "2021-03-26", "2021-03-27")
-"""Entry (crypto fills at once), stop then time-stop exit, and a day for what had to wait."""
+DAYS = LIFECYCLE_DAYS
 ORDERS = "/v2/orders"
 BY_ID = "/v2/orders:by_client_order_id"
-PROFILE = """\
-name: lifecycle
-data: {{source: alpaca, params: {{timeout: 5}}, lookback_days: 90}}
-strategies:
-  - {{name: crypto_adx, allocation: 0.3, universe: [BTC/USD, ETH/USD], params: {{adx_max: 25}}}}
-risk:
-  - {{name: stop_loss, params: {{pct: 0.05}}}}
-  - {{name: time_stop, params: {{bars: 2}}}}
-broker:
-  name: alpaca
-  params: {{timeout: 2, backoff: 0.01, retry_budget: {budget}, cancel_wait: 0.5}}
-schedule: {{settle_seconds: {settle}}}
-outputs: {{trade_log: {out}/trades.csv, health_file: {out}/hybrid.health, state_db: {out}/state/hybrid.sqlite}}
-"""
 
 
 def start(root: Path, server: AlpacaTestServer, budget: float = 1.0, settle: float = 1.5) -> Rehearsal:
     """A rehearsal of the lifecycle profile in ``root`` against ``server``."""
-    profile = root / "lifecycle.yaml"
-    profile.write_text(PROFILE.format(out=root / "out", budget=budget, settle=settle))
-    return Rehearsal(server, profile, root / "out")
+    return lifecycle_rehearsal(root, server, budget=budget, settle=settle)
 
 
 def assert_one_terminal_state(events: pd.DataFrame) -> None:

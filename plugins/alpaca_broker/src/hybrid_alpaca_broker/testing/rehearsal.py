@@ -21,6 +21,26 @@ from .exchange import OPEN_STATUSES
 from .server import AlpacaTestServer
 
 TERMINAL_STATES = frozenset({"filled", "canceled", "rejected", "expired"})
+LIFECYCLE_DAYS = ("2021-03-25", "2021-03-26", "2021-03-27")
+"""Sessions of :data:`LIFECYCLE_PROFILE` on the bundled sample bars: crypto_adx enters ETH/USD on
+the first (crypto fills at once) and its 2-bar time stop exits it on the second, once its stop is
+canceled; the third is for what had to wait."""
+LIFECYCLE_PROFILE = """\
+name: lifecycle
+data: {{source: alpaca, params: {{timeout: 5}}, lookback_days: 90}}
+strategies:
+  - {{name: crypto_adx, allocation: 0.3, universe: [BTC/USD, ETH/USD], params: {{adx_max: 25}}}}
+risk:
+  - {{name: stop_loss, params: {{pct: 0.05}}}}
+  - {{name: time_stop, params: {{bars: 2}}}}
+broker:
+  name: alpaca
+  params: {{timeout: 2, backoff: {backoff}, retry_budget: {budget}, cancel_wait: 0.5}}
+schedule: {{settle_seconds: {settle}}}
+outputs: {{trade_log: {out}/trades.csv, health_file: {out}/hybrid.health, state_db: {out}/state/hybrid.sqlite}}
+"""
+"""A crypto profile that goes through an order's whole life in three sessions (format it with
+``out``, ``budget``, ``settle`` and ``backoff``)."""
 
 
 def hybrid(*args: str) -> int:
@@ -79,6 +99,15 @@ class Rehearsal:
                            for o in self.exchange.orders):
                     found.append(f"{key} {pos['qty']:g}")
         return found
+
+
+def lifecycle_rehearsal(root: Path, server: AlpacaTestServer, *, budget: float = 1.0, settle: float = 1.5,
+                        backoff: float = 0.01) -> Rehearsal:
+    """A rehearsal of :data:`LIFECYCLE_PROFILE` with its outputs in ``root/out``."""
+    root.mkdir(parents=True, exist_ok=True)
+    profile = root / "lifecycle.yaml"
+    profile.write_text(LIFECYCLE_PROFILE.format(out=root / "out", budget=budget, settle=settle, backoff=backoff))
+    return Rehearsal(server, profile, root / "out")
 
 
 def doubled_terminal_states(events: pd.DataFrame) -> dict[str, list[str]]:
