@@ -7,8 +7,9 @@ of the plugin host (built-in components, entry points) only when a command uses 
 ``--help``, or for a command name hybrid-core does not have. Whenever the whole host is loaded,
 each plugin that failed to load gets one warning line on stderr.
 
-:func:`main` turns :class:`HybridError` into one line on stderr and the error's exit code; a
-traceback is shown only for bugs (or with HYBRID_DEBUG=1).
+:func:`main` turns :class:`HybridError` into one line on stderr and the error's exit code (table in
+:mod:`hybrid_core.exit_codes`, mapping in :mod:`hybrid_core.failures`); a traceback is shown only
+for bugs with HYBRID_DEBUG=1.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from typing import Any
 import click
 
 from . import __version__
+from .env import TRUE_WORDS
 from .errors import HybridError
+from .exit_codes import epilogue
+from .failures import is_bug, outcome
 from .plugins import COMMANDS_MODULE, CommandSpec, PluginHost
 
 
@@ -128,43 +132,34 @@ def build_cli(*, load_entry_points: bool = True, extra_plugins: list[tuple[str, 
 
     group = HybridCLI(name="hybrid", callback=callback, help=callback.__doc__,
                       load_entry_points=load_entry_points, extra_plugins=extra_plugins,
-                      context_settings={"help_option_names": ["-h", "--help"]})
+                      context_settings={"help_option_names": ["-h", "--help"]}, epilog=epilogue())
     click.version_option(__version__, prog_name="hybrid")(group)
     return group
 
 
 def main(argv: list[str] | None = None, *, cli: click.Group | None = None) -> None:
-    """Entry point of the ``hybrid`` script (``cli``: a group from :func:`build_cli`, default a new one)."""
+    """Entry point of the ``hybrid`` script (``cli``: a group from :func:`build_cli`, default a new one).
+
+    Exit codes come from :mod:`hybrid_core.exit_codes` through :func:`hybrid_core.failures.outcome`."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         code = (cli or build_cli()).main(args=args, prog_name="hybrid", standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.UsageError as exc:
-        where = exc.ctx.command_path if exc.ctx is not None else "hybrid"
-        click.echo(f"error: {exc.format_message()} (see '{where} --help')", err=True)
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except HybridError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    except Exception as exc:
-        if os.environ.get("HYBRID_DEBUG"):
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        if is_bug(exc) and _debug():
             raise
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        click.echo(f"internal error: {type(exc).__name__}: {first} "
-                   f"(a bug in hybrid or a plugin; run with HYBRID_DEBUG=1 for the traceback)", err=True)
-        sys.exit(70)
+        code, line = outcome(exc)
+        if line:
+            click.echo(line, err=True)
+        sys.exit(code)
+
+
+def _debug() -> bool:
+    """HYBRID_DEBUG=1: show the traceback of an internal error (lenient: any other word is no)."""
+    return os.environ.get("HYBRID_DEBUG", "").strip().lower() in TRUE_WORDS
 
 
 if __name__ == "__main__":  # pragma: no cover

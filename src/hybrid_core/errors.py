@@ -1,30 +1,51 @@
-"""The error hierarchy. The CLI turns each into one line and a distinct exit code."""
+"""The error hierarchy. The CLI turns each into one line and its exit code from
+:mod:`hybrid_core.exit_codes` (the one table of codes)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from . import exit_codes
+
 
 class HybridError(Exception):
-    """Base of every error hybrid raises on purpose; the message is one line for a user."""
+    """Base of every error hybrid raises on purpose; the message is one line for a user.
 
-    exit_code = 1
+    Without a more specific class it is invalid input (a bad option, date or setting).
+    """
+
+    exit_code = exit_codes.USAGE
 
 
 class ProfileError(HybridError):
-    """The run profile is missing, malformed or names something that does not exist."""
+    """The run profile is missing, malformed or names something that does not exist.
 
-    exit_code = 2
+    ``lines`` holds one line per problem (all problems of a profile are reported together).
+    """
+
+    exit_code = exit_codes.USAGE
+
+    def __init__(self, message: str = "", *, lines: Sequence[str] | None = None) -> None:
+        self.lines = [str(line) for line in lines] if lines else [message]
+        super().__init__(message or "; ".join(self.lines))
+
+
+class EnvironmentValueError(HybridError):
+    """An environment variable holds a value hybrid cannot use; the message names the variable."""
+
+    exit_code = exit_codes.USAGE
 
 
 class PluginLoadError(HybridError):
     """A plugin could not be imported or registered (fatal only in strict mode)."""
 
-    exit_code = 3
+    exit_code = exit_codes.PLUGIN_LOAD
 
 
 class ComponentError(HybridError):
     """A component (strategy, data source, risk rule, broker) failed in its own code."""
 
-    exit_code = 4
+    exit_code = exit_codes.COMPONENT
 
 
 class StrategyError(ComponentError):
@@ -34,13 +55,13 @@ class StrategyError(ComponentError):
 class SafetyError(HybridError):
     """A safety layer refused to go on (live trading not enabled, health check failed...)."""
 
-    exit_code = 5
+    exit_code = exit_codes.SAFETY
 
 
 class BrokerError(HybridError):
     """The broker refused or failed a request."""
 
-    exit_code = 6
+    exit_code = exit_codes.BROKER
 
 
 class OrderRejected(BrokerError):
@@ -63,6 +84,6 @@ class OrderUnconfirmed(BrokerError):
 
 
 class DataError(HybridError):
-    """Market data is missing, malformed, stale or unreadable."""
+    """Market data is missing, malformed, stale, unreadable or refused by the quality gate."""
 
-    exit_code = 7
+    exit_code = exit_codes.DATA

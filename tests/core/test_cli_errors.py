@@ -82,7 +82,7 @@ def test_bad_trading_mode(run_cli, write_profile, workdir: Path, monkeypatch, va
 
 def test_bad_log_level(run_cli, write_profile, workdir: Path) -> None:  # type: ignore[no-untyped-def]
     result = run_cli("run", write_profile(), "--once", "--dry-run", "--log-level", "LOUD")
-    assert_one_clear_line(result, 1, "unknown log level 'LOUD'")
+    assert_one_clear_line(result, 2, "unknown log level 'LOUD'")
 
 
 def test_invalid_param_stops_run_before_anything(run_cli, write_profile, workdir: Path) -> None:  # type: ignore[no-untyped-def]
