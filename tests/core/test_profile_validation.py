@@ -30,10 +30,14 @@ def minimal(**extra: object) -> dict:
 
 
 def problems(tmp_path: Path, data: dict | str, registry) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every problem of the profile, both passes, without the file name each line starts with."""
+    path = write(tmp_path, data)
     try:
-        profile = load_profile(write(tmp_path, data))
+        profile = load_profile(path, registry)
     except ProfileError as exc:
-        return problem_lines(exc)
+        lines = problem_lines(exc)
+        assert all(line.startswith(f"{path}: ") for line in lines), lines  # every line names the file
+        return [line[len(f"{path}: "):] for line in lines]
     return validate(profile, registry)
 
 
@@ -77,9 +81,10 @@ def test_every_problem_is_reported_one_per_line(tmp_path: Path, registry) -> Non
         broker={"name": "paper", "params": {"initial_cash": "lots"}},
         risk=[{"name": "time_stop", "params": {"bars": 2.5}}])
     lines = problems(tmp_path, data, registry)
-    assert lines[0] == "strategies[0].params.decile: expected a number, got 'ten'"
-    assert lines[1].startswith("strategies[0].params.bogus: unknown key (allowed: decile,")
-    assert lines[2].startswith("strategies[1].name: unknown strategy 'nosuch'; installed: crypto_adx, ")
+    assert "strategies[0].params.decile: expected a number, got 'ten'" in lines
+    assert any(line.startswith("strategies[0].params.bogus: unknown key (allowed: decile,") for line in lines)
+    assert any(line.startswith("strategies[1].name: unknown strategy 'nosuch'; installed: crypto_adx, ")
+               for line in lines)
     assert "risk[0].params.bars: expected a whole number, got 2.5" in lines
     assert "broker.params.initial_cash: expected a number, got 'lots'" in lines
     assert len(lines) == 5
@@ -88,13 +93,19 @@ def test_every_problem_is_reported_one_per_line(tmp_path: Path, registry) -> Non
 def test_unknown_top_level_and_section_keys(tmp_path: Path, registry) -> None:  # type: ignore[no-untyped-def]
     lines = problems(tmp_path, minimal(stratgies=[], outputs={"trade_log": "t.csv", "helth_file": "x"}),
                      registry)
-    assert any(line.startswith("stratgies: unknown key (allowed: name, data, strategies,") for line in lines)
-    assert any(line.startswith("outputs.helth_file: unknown key (allowed: trade_log, health_file,")
-               for line in lines)
+    assert "stratgies: unknown key (did you mean 'strategies'? allowed: name, data, strategies, risk, " \
+           "broker, schedule, outputs, backtest)" in lines
+    assert "outputs.helth_file: unknown key (did you mean 'health_file'? allowed: trade_log, health_file, " \
+           "state_db, log_file)" in lines
 
 
 def test_missing_keys(tmp_path: Path, registry) -> None:  # type: ignore[no-untyped-def]
     assert problems(tmp_path, {"name": "t"}, registry) == ["strategies: required key is missing"]
+    assert problems(tmp_path, "foo: 1\nbar: 2\n", registry) == [
+        "foo: unknown key (allowed: name, data, strategies, risk, broker, schedule, outputs, backtest)",
+        "bar: unknown key (allowed: name, data, strategies, risk, broker, schedule, outputs, backtest)",
+        "strategies: required key is missing",
+        "none of the top-level keys is a run profile key: is this a run profile? (see docs/profile.md)"]
     assert problems(tmp_path, minimal(strategies=[{"allocation": 0.5}]), registry) == [
         "strategies[0].name: required key is missing"]
     assert problems(tmp_path, minimal(strategies=[]), registry) == ["strategies: name at least one strategy"]
@@ -106,14 +117,14 @@ def test_allocations_and_schedule_are_checked(tmp_path: Path, registry) -> None:
                    schedule={"at": "25h", "days": "sundays"})
     lines = problems(tmp_path, data, registry)
     assert "strategies: allocations add up to 1.20, more than 1.0 of capital" in lines
-    assert "schedule.at: expected HH:MM, got '25h'" in lines
+    assert "schedule.at: expected a time HH:MM (00:00 to 23:59), got '25h'" in lines
     assert "schedule.days: expected daily or weekdays, got 'sundays'" in lines
 
 
 def test_param_validators_reject_out_of_range(tmp_path: Path, registry) -> None:  # type: ignore[no-untyped-def]
     lines = problems(tmp_path, minimal(risk=[{"name": "stop_loss", "params": {"pct": 2}}]), registry)
     assert len(lines) == 1 and lines[0].startswith("risk[0].params")
-    assert "pct must be between 0 and 1" in lines[0]
+    assert lines[0] == "risk[0].params.pct: must be between 0 and 1 (exclusive), got 2.0"
 
 
 @pytest.mark.parametrize("key", ["api_key", "secret_key", "password", "ALPACA_SECRET_KEY", "token"])
@@ -138,7 +149,7 @@ def test_yaml_syntax_error_gives_the_line(tmp_path: Path, registry) -> None:  # 
 
 @pytest.mark.parametrize("text, expected", [
     ("", "the profile is empty"),
-    ("- a\n- b\n", "expected a mapping at the top level, got a list"),
+    ("- a\n- b\n", "expected a mapping of keys to values at the top level, got a list"),
 ])
 def test_empty_or_non_mapping_profile(tmp_path: Path, registry, text: str, expected: str) -> None:  # type: ignore[no-untyped-def]
     (line,) = problems(tmp_path, text, registry)
@@ -158,8 +169,8 @@ def test_validate_command_exit_codes(tmp_path: Path, run_cli, workdir) -> None: 
     result = run_cli("validate", bad)
     assert result.code == 2
     assert result.err.splitlines() == [
-        "error: strategies[0].params.decile: expected a number, got 'ten'",
-        "error: strategies[1].params.adx_max: expected a number, got 'high'"]
+        f"error: {bad}: strategies[0].params.decile: expected a number, got 'ten'",
+        f"error: {bad}: strategies[1].params.adx_max: expected a number, got 'high'"]
     assert result.out == ""
 
     result = run_cli("validate", tmp_path / "missing.yaml")

@@ -1,0 +1,237 @@
+"""Reading a YAML run profile safely: one line naming the file for every way it can be wrong.
+
+API::
+
+    data = read_profile_yaml(path)    # a dict, or ProfileError (one line per problem)
+
+What is refused, before anything is built from the profile:
+
+- a path that is not a regular file (a folder, a named pipe: never opened), or one larger
+  than :data:`MAX_BYTES`;
+- text that is not UTF-8 (a byte-order mark for UTF-8, UTF-16 or UTF-32 is honoured), with
+  the line and column of the first bad byte;
+- YAML syntax errors (line and column), tags other than the standard ones;
+- the same key twice in one mapping (both lines named): YAML would keep the last one, and a
+  second ``risk: []`` would silently turn every risk rule off;
+- alias bombs and deep nesting: more than :data:`MAX_ALIASES` aliases, a structure nested
+  deeper than :data:`MAX_DEPTH`, more than :data:`MAX_NODES` values once aliases are
+  expanded (counted without expanding them), or an alias that contains itself.
+
+Dates are read as text (``start: 2021-01-04`` is the string ``"2021-01-04"``), so every
+date of a profile goes through the same date check.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .errors import ProfileError
+
+MAX_BYTES = 1 << 20
+"""A profile is a page of settings; 1 MiB leaves room for universes of thousands of symbols."""
+MAX_DEPTH = 64
+MAX_ALIASES = 256
+MAX_NODES = 200_000
+
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _YamlLimit(yaml.YAMLError):
+    """A limit of this loader was reached (message and mark as PyYAML's own errors)."""
+
+    def __init__(self, problem: str, mark: Any) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.problem_mark = mark
+
+
+class ProfileLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without implicit timestamps, with depth and alias limits."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise _YamlLimit(f"more than {MAX_ALIASES} aliases (*name); a run profile needs few, "
+                                 f"this looks like an alias bomb", self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _YamlLimit(f"values nested more than {MAX_DEPTH} levels deep",
+                                 self.peek_event().start_mark)
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._depth -= 1
+
+
+def read_profile_text(path: Path) -> str:
+    """The profile's text: a regular, readable file of at most MAX_BYTES, decoded (BOM-aware)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise ProfileError(f"profile not found: {path} (give the path of a YAML run profile, "
+                           f"e.g. profiles/demo.yaml)") from None
+    except OSError as exc:
+        raise ProfileError(f"cannot read profile {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ProfileError(f"profile {path} is a folder; give the path of a YAML file inside it")
+    if not stat.S_ISREG(info.st_mode):
+        raise ProfileError(f"profile {path} is not a regular file (a pipe, socket or device); "
+                           f"give the path of a YAML file")
+    if info.st_size > MAX_BYTES:
+        raise ProfileError(f"profile {path} is {info.st_size:,} bytes, more than the {MAX_BYTES:,} a "
+                           f"run profile may have; is it the right file?")
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise ProfileError(f"cannot read profile {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_BYTES:
+        raise ProfileError(f"profile {path} is more than {MAX_BYTES:,} bytes; is it the right file?")
+    return decode_text(raw, path, "profile")
+
+
+def decode_text(raw: bytes, path: Path | str, what: str) -> str:
+    """``raw`` as text: the encoding of its byte-order mark, else strict UTF-8 (error names the place)."""
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw.decode(encoding).lstrip("\ufeff")
+            except UnicodeDecodeError as exc:
+                raise ProfileError(f"{what} {path}: starts with a {encoding.upper()} byte-order mark but is "
+                                   f"not valid {encoding.upper()} (byte {exc.start}); save it as UTF-8") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        hint = ("it looks like UTF-16 without a byte-order mark" if b"\x00" in raw[:64]
+                else "it looks like Latin-1 or Windows-1252 text")
+        raise ProfileError(f"{what} {path}: line {line}, column {column}: byte 0x{raw[exc.start]:02x} is not "
+                           f"UTF-8 ({hint}); save the file as UTF-8") from None
+
+
+def _mark(node: Node) -> str:
+    return f"line {node.start_mark.line + 1}"
+
+
+def _check_graph(root: Node) -> list[str]:
+    """Cycles, expanded size and depth of the node graph (aliases shared, never expanded);
+    duplicate keys of every mapping. Returns problems, one line each."""
+    problems: list[str] = []
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    state: dict[int, int] = {}  # 1 on the walk's stack, 2 done
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if children_done:
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+            state[key] = 2
+            if size[key] > MAX_NODES:
+                return [f"{_mark(node)}: more than {MAX_NODES:,} values once aliases are expanded; "
+                        f"this looks like an alias bomb"]
+            if depth[key] > MAX_DEPTH:
+                return [f"{_mark(node)}: values nested more than {MAX_DEPTH} levels deep once aliases "
+                        f"are expanded"]
+            continue
+        if state.get(key) == 2:
+            continue
+        state[key] = 1
+        if isinstance(node, MappingNode):
+            problems.extend(_duplicate_keys(node))
+        stack.append((node, True))
+        for child in children:
+            if state.get(id(child)) == 1:
+                return [f"{_mark(child)}: an alias refers to a value that contains it (a recursive "
+                        f"structure); write the values out instead"]
+            if state.get(id(child)) != 2:
+                stack.append((child, False))
+    return problems
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _duplicate_keys(node: MappingNode) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for key_node, _value in node.value:
+        if not isinstance(key_node, ScalarNode) or key_node.tag == _MERGE_TAG:
+            continue
+        name = str(key_node.value)
+        line = key_node.start_mark.line + 1
+        if name in seen:
+            out.append(f"line {line}: key {name!r} appears twice in one mapping (first on line {seen[name]}); "
+                       f"YAML would silently keep the last one: remove one of them")
+        else:
+            seen[name] = line
+    return out
+
+
+def parse_profile_yaml(text: str, path: Path | str) -> Any:
+    """The data of the profile's YAML ``text``; ProfileError (one line per problem) if unsafe or invalid."""
+    if "\x00" in text:
+        raise ProfileError(f"{path}: line {text.count(chr(10), 0, text.index(chr(0))) + 1}: holds NUL "
+                           f"characters (UTF-16 without a byte-order mark, or not a text file); save it "
+                           f"as UTF-8")
+    loader = None
+    try:
+        loader = ProfileLoader(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        problems = _check_graph(node)
+        if problems:
+            raise ProfileError(lines=[f"{path}: {p}" for p in problems])
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{path}: {_yaml_problem(exc)} (the profile is not valid YAML)") from None
+    except RecursionError:
+        raise ProfileError(f"{path}: values nested too deeply to read (the profile is not a plain "
+                           f"YAML run profile)") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    if isinstance(exc, yaml.reader.ReaderError):
+        return (f"character {exc.character!r} at position {exc.position} is not allowed in YAML "
+                f"({exc.reason})")
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{where}{problem}"
+
+
+def read_profile_yaml(path: Path) -> Any:
+    """Read, decode and parse the profile at ``path`` (see the module docstring)."""
+    return parse_profile_yaml(read_profile_text(path), path)
