@@ -362,6 +362,16 @@ class Component:
     def close(self) -> None:
         """Release resources (files, sessions). Called once when the run ends."""
 
+    def check(self) -> Sequence[HybridError]:
+        """Offline self-check, run by ``hybrid validate``: what would stop a run at set-up.
+
+        No network, no orders, nothing written. Return one error per problem, of the class a
+        run would raise (a missing or unreadable file: :class:`~hybrid_core.errors.DataError`;
+        incomplete configuration such as unset key variables: :class:`ProfileError`). Cheap:
+        read a file's header or schema, never the whole file. Default: no problem.
+        """
+        return ()
+
 
 class DataSource(Component):
     """Gives daily bars in the canonical long format, adjusted per STRATEGIES.md."""
@@ -378,6 +388,17 @@ class DataSource(Component):
         naming the file or symbols when nothing usable comes back.
         """
         raise NotImplementedError
+
+    def fetch_unchecked(self, symbols: Sequence[str], start: pd.Timestamp | None,
+                        end: pd.Timestamp | None) -> pd.DataFrame:
+        """The bars as the source holds them, for the engine's quality gate to judge.
+
+        Same columns as :meth:`fetch`, but duplicate or bad rows may still be there and the
+        order is free; the gate (:mod:`hybrid_core.data.quality`) then refuses, drops or keeps
+        them under the profile's ``data.quality``. Optional: the default is :meth:`fetch`
+        (sources that clean their own bars lose nothing; the gate still checks them).
+        """
+        return self.fetch(symbols, start, end)
 
     def latest_date(self, symbols: Sequence[str]) -> pd.Timestamp | None:
         """The most recent session any of ``symbols`` has a bar for, if cheaply known.

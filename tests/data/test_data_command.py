@@ -62,10 +62,17 @@ def test_update_reports_symbols_without_bars(fake_yahoo, tmp_path: Path) -> None
     assert "no bars for: NOPE" in result.output
 
 
-def test_a_local_profile_is_refused_with_a_hint(tmp_path: Path) -> None:
+def test_a_local_profile_reports_what_its_files_cover(tmp_path: Path, raw_bars) -> None:  # type: ignore[no-untyped-def]
+    raw_bars.to_parquet(tmp_path / "bars.parquet", index=False)
     path = tmp_path / "local.yaml"
     path.write_text("data: {source: local, params: {path: bars.parquet}}\n"
-                    "strategies: [{name: crypto_adx, universe: [BTC/USD]}]\n")
-    result = CliRunner().invoke(build_cli(), ["data", "status", str(path)])
-    assert result.exit_code != 0
-    assert "keeps no local cache" in str(result.exception) + result.output
+                    "strategies: [{name: crypto_adx, universe: [BTC/USD, ETH/USD, DOGE/USD]}]\n")
+    result = CliRunner().invoke(build_cli(), ["data", "status", str(path), "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.output)
+    rows = {r["symbol"]: r for r in status["symbols"]}
+    assert rows["BTC/USD"]["first"] == str(raw_bars["date"].min().date())
+    assert rows["BTC/USD"]["missing"] == 3 and rows["DOGE/USD"]["bars"] == 0  # the source lost 3 days
+    assert status["summary"].startswith("2 of 3 symbol(s) with bars") and "no bars for DOGE/USD" in status["summary"]
+    update = CliRunner().invoke(build_cli(), ["data", "update", str(path)], catch_exceptions=False)
+    assert update.exit_code == 0 and "nothing to fetch" in update.output

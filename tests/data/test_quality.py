@@ -43,7 +43,9 @@ def test_stale_universe_halts_entries_with_a_reason(bars: pd.DataFrame, log_line
     assert "stale equity data: 5 of 5" in report.reason and "2020-11-30" in report.reason
     assert "stale crypto data: 2 of 2" in report.reason
     assert report.stale == sorted(bars["symbol"].unique())
-    assert sum("stale: AAPL 2020-11-24" in line for line in log_lines) == 1
+    stale_lines = [line for line in log_lines if line.startswith("data quality: stale:")]
+    assert stale_lines == ["data quality: stale: 7 symbol(s) (AAPL, BRK.B, BTC/USD and 4 more); "
+                           "e.g. AAPL: last bar 2020-11-24, expected 2020-11-30"]  # one line, not seven
 
 
 def test_one_stale_name_is_reported_without_halting(bars: pd.DataFrame) -> None:
@@ -69,14 +71,16 @@ def test_bad_rows_each_logged_once(bars: pd.DataFrame, log_lines) -> None:  # ty
     bad.loc[msft[4], "high"] = bad.loc[msft[4], "low"] * 0.9
     bad.loc[msft[5], "open"] = float("nan")
     bad.loc[msft[6], "close"] = 0.0
-    bad = pd.concat([bad, bad.loc[[msft[7]]]])
+    conflicting = bad.loc[[msft[7]]].assign(close=bad.loc[msft[7], "close"] * 1.01)
+    bad = pd.concat([bad, conflicting])
     report = check_quality(bad, "2020-11-30 21:45", check_gaps=False)
     found = {(i.kind, i.symbol, i.date) for i in report.issues}
     dates = bars.loc[msft, "date"].tolist()
-    assert found == {("high_below_low", "MSFT", dates[3]), ("missing_price", "MSFT", dates[5]),
-                     ("non_positive_price", "MSFT", dates[6]), ("duplicate_date", "MSFT", dates[7])}
+    assert found == {("high_below_low", "MSFT", dates[3]), ("outside_range", "MSFT", dates[3]),
+                     ("missing_price", "MSFT", dates[5]), ("non_positive_price", "MSFT", dates[6]),
+                     ("conflicting_duplicate", "MSFT", dates[7])}
     assert next(i for i in report.issues if i.kind == "high_below_low").detail == "2 row(s)"
-    assert sum("high_below_low: MSFT" in line for line in log_lines) == 1
+    assert sum(line.startswith("data quality: high_below_low: 1 symbol(s) (MSFT)") for line in log_lines) == 1
     assert not report.halt_entries
 
 
@@ -100,4 +104,4 @@ def test_a_problem_seen_again_next_cycle_is_not_warned_twice(bars: pd.DataFrame,
     first = check_quality(bars, "2020-11-30 21:45")
     second = check_quality(bars, "2020-11-30 21:50")
     assert first.issues == second.issues and len(first.issues) == 2  # still reported each time
-    assert sum("gap: BTC/USD" in line for line in log_lines) == 1
+    assert sum(line.startswith("data quality: gap: 2 symbol(s) (BTC/USD, ETH/USD)") for line in log_lines) == 1

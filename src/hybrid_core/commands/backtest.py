@@ -59,8 +59,10 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
     from loguru import logger
 
     from ..contracts import BacktestRequest
+    from ..data.loading import policy_for
     from ..engine.backtest import default_warmup, load_window, lookahead_check, survivorship_warnings, write_outputs
     from ..engine.benchmark import benchmark_curve
+    from ..ops.atomic import staged_directory
     from ..ops.logging_setup import configure_logging
     from ..profile import build_components, load_profile
 
@@ -80,7 +82,8 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
     sessions = warmup if warmup is not None else spec.warmup
     if sessions is None:
         sessions = default_warmup(strategies)
-    window = load_window(components.data_source, strategies, first, last, sessions)
+    window = load_window(components.data_source, strategies, first, last, sessions,
+                         quality=policy_for(profile.data.quality, live=False))
     panel = window.panel
     t_load = time.perf_counter()
 
@@ -119,8 +122,9 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
     }
     out = Path(out_dir)
     title = f"Backtest {profile.name} {meta['start']}..{meta['end']}"
-    summary = write_outputs(out, result, panel, title=title, meta=meta, notes=[*notes, *checks], started=t0,
-                            benchmark=benchmark)
+    with staged_directory(out) as stage:  # --out gets the files only if all of them were written
+        summary = write_outputs(stage, result, panel, title=title, meta=meta, notes=[*notes, *checks],
+                                started=t0, benchmark=benchmark)
     _print_summary(summary, out, result.trades)
 
 

@@ -1,38 +1,136 @@
-"""Reading long-format bar files (Parquet or CSV) into the canonical frame.
+"""Reading long-format bar files (Parquet or CSV): the one reader of local bar files.
 
 API::
 
-    read_bars_file(path, symbols=None, start=None, end=None) -> canonical long frame
+    bar_file_problem(path) -> str | None          # offline check: exists, regular, schema
+    read_bars_file(path, symbols=None, start=None, end=None) -> long frame, before the gate
 
 A file holds one row per symbol and session: ``symbol, date, open, high, low, close``,
-optional ``volume`` and ``adj_close`` (adjusted per STRATEGIES.md by :func:`normalise_bars`).
-A file that holds an API error message instead of prices (AlphaVantage's
-``{"Error Message": "Invalid API call..."}``, a rate-limit ``Note``...) raises a
-:class:`~hybrid_core.errors.DataError` naming the file and quoting the message.
+optional ``volume`` and ``adj_close`` (column names in any case; ``ticker``, ``timestamp``,
+``Adj Close`` accepted). With ``adj_close``, OHLC are adjusted as STRATEGIES.md says.
+
+The frame returned has the canonical columns (``symbol, date, open, high, low, close,
+volume``, float prices, tz-naive session dates) but is **not yet judged**: duplicated rows and
+bad bars are still there for the quality gate (:mod:`hybrid_core.data.quality`) to refuse,
+drop or keep under the profile's policy. What makes the whole file unusable is refused here,
+as a :class:`~hybrid_core.errors.DataError` naming the file and the problem:
+
+- a path that is missing, not a regular file (a folder, a named pipe: never opened) or
+  unreadable, an unknown file type, a Parquet file that is corrupt;
+- text that is not UTF-8 (a UTF-8/16/32 byte-order mark is honoured);
+- a file holding an API error message instead of prices (AlphaVantage's ``{"Error Message":
+  ...}``), missing columns, a header row repeated inside the file (files joined together);
+- dates that do not parse, are not all in one format, mix values with and without a time
+  zone, or lie outside 1800..2200.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
+import os
+import re
+import stat
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from ..errors import DataError
-from .normalise import normalise_bars
+from .normalise import adjust_ohlc
 
 PARQUET_SUFFIXES = {".parquet", ".pq"}
-TEXT_SUFFIXES = {".csv", ".txt", ".json"}
+TEXT_SUFFIXES = {".csv", ".txt", ".json", ".gz"}
+REQUIRED = ("symbol", "date", "open", "high", "low", "close")
+OPTIONAL = ("volume", "adj_close")
+PRICE_COLUMNS = ("open", "high", "low", "close")
+ALIASES = {"adj close": "adj_close", "adjclose": "adj_close", "adjusted_close": "adj_close",
+           "timestamp": "date", "datetime": "date", "ticker": "symbol"}
 _API_MESSAGE_KEYS = ("Error Message", "Information", "Note", "error", "message")
+_NA_TEXT = ["", "nan", "NaN", "NA", "N/A", "n/a", "null", "NULL", "None", "-", "#N/A"]
+_TZ_SUFFIX = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$",
+                        re.IGNORECASE)
+FIRST_YEAR, LAST_YEAR = 1800, 2200
+PARQUET_BATCH_ROWS = 262_144
+"""Rows decoded at a time: filtering each batch keeps peak memory near the rows kept, not the file."""
+PARQUET_BUFFER_BYTES = 1 << 20
+"""Column chunks are streamed through a buffer this big instead of being read whole."""
 
 
-def _api_message(path: Path) -> str | None:
+def canonical_name(name: object) -> str:
+    """A column name as hybrid spells it (``Adj Close`` -> ``adj_close``)."""
+    key = str(name).strip().lower()
+    return ALIASES.get(key, key.replace(" ", "_"))
+
+
+# ------------------------------------------------------------------ the file itself
+
+def _kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    if suffix in TEXT_SUFFIXES:
+        return "csv"
+    raise DataError(f"unsupported bar file type {suffix or '(none)'!r}: {path} (use .parquet or .csv)")
+
+
+def require_regular_file(path: Path, what: str = "data file") -> None:
+    """DataError unless ``path`` is an existing regular file (never opens a pipe or a folder)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise DataError(f"{what} not found: {path} (check data.params.path in the profile; relative "
+                        f"paths are taken from the profile's folder)") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise DataError(f"{what} {path} is a folder; name the file itself")
+    if not stat.S_ISREG(info.st_mode):
+        raise DataError(f"{what} {path} is not a regular file (a pipe, socket or device); "
+                        f"copy the bars into a file")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"cannot read {what} {path}: permission denied")
+
+
+def _open_binary(path: Path) -> Any:
+    if path.suffix.lower() == ".gz":
+        import gzip
+
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _open_text(path: Path, encoding: str, errors: str = "strict") -> Any:
+    import io
+
+    return io.TextIOWrapper(_open_binary(path), encoding=encoding, errors=errors, newline="")
+
+
+def _text_encoding(path: Path) -> str:
+    try:
+        with _open_binary(path) as handle:
+            head = handle.read(4)
+    except OSError as exc:  # e.g. a .gz file that is not gzip
+        raise DataError(f"cannot read bar file {path}: {exc.strerror or _first(exc)}") from None
+    for bom, encoding in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                          (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                          (codecs.BOM_UTF16_BE, "utf-16")):
+        if head.startswith(bom):
+            return encoding
+    return "utf-8"
+
+
+def _decode_error(path: Path, exc: UnicodeError, encoding: str) -> DataError:
+    where = f" at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else ""
+    return DataError(f"bar file {path} is not {encoding.upper().replace('-SIG', '')} text (undecodable "
+                     f"byte{where}); save it as UTF-8")
+
+
+def _api_message(path: Path, encoding: str) -> str | None:
     """The API message a text file holds instead of bars, or None if it looks like data."""
-    with open(path, encoding="utf-8", errors="replace") as handle:
+    with _open_text(path, encoding, errors="replace") as handle:
         head = handle.read(4096)
     text = head.strip()
     if not text.startswith("{"):
@@ -50,60 +148,301 @@ def _api_message(path: Path) -> str | None:
     return None
 
 
+def _csv_header(path: Path, encoding: str) -> list[str]:
+    import csv
+
+    try:
+        with _open_text(path, encoding) as handle:
+            row = next(csv.reader(handle), [])
+    except UnicodeError as exc:
+        raise _decode_error(path, exc, encoding) from None
+    except (OSError, EOFError) as exc:
+        raise DataError(f"cannot read bar file {path}: {_first(exc)}") from None
+    return row
+
+
+def file_columns(path: Path) -> list[str]:
+    """The column names of a bar file (CSV header or Parquet schema; nothing else is read)."""
+    require_regular_file(path)
+    kind = _kind(path)
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.read_schema(path).names)
+        except Exception as exc:
+            raise DataError(f"cannot read data file {path}: {type(exc).__name__}: {_first(exc)}") from None
+    encoding = _text_encoding(path)
+    message = _api_message(path, encoding)
+    if message is not None:
+        raise DataError(f"{path} holds an API error message instead of prices: {message[:160]!r}; "
+                        f"re-download the file or drop it from the profile")
+    return _csv_header(path, encoding)
+
+
+def _missing_columns(path: Path, names: Sequence[str]) -> None:
+    present = {canonical_name(n) for n in names}
+    missing = [c for c in REQUIRED if c not in present]
+    if missing:
+        found = ", ".join(str(n) for n in list(names)[:6]) or "nothing"
+        raise DataError(f"data file {path}: bars lack column(s) {', '.join(missing)} (found: {found!s:.80}); "
+                        f"a bar file needs symbol, date, open, high, low, close; it may hold an API "
+                        f"error message instead of prices: re-download it")
+
+
+def bar_file_problem(path: Path) -> DataError | None:
+    """Why ``path`` cannot be read as a bar file (None when it can): the offline check of
+    ``hybrid validate``. Reads the CSV header or the Parquet schema only."""
+    try:
+        _missing_columns(path, file_columns(path))
+    except DataError as exc:
+        return exc
+    return None
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text.strip() else ""
+
+
+# ------------------------------------------------------------------ reading
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    encoding = _text_encoding(path)
+    names = file_columns(path)
+    _missing_columns(path, names)
+    by_name = {canonical_name(n): n for n in names}
+    text_columns = {by_name["symbol"]: str, by_name["date"]: str}
+    numbers = [by_name[c] for c in (*PRICE_COLUMNS, *OPTIONAL) if c in by_name]
+    try:
+        frame = pd.read_csv(path, encoding=encoding, dtype=text_columns, keep_default_na=False,
+                            na_values={c: _NA_TEXT for c in numbers}, skipinitialspace=True,
+                            usecols=[by_name[c] for c in (*REQUIRED, *OPTIONAL) if c in by_name])
+    except UnicodeError as exc:
+        raise _decode_error(path, exc, encoding) from None
+    frame.columns = [canonical_name(c) for c in frame.columns]
+    _refuse_repeated_header(path, frame)
+    return frame
+
+
+def _refuse_repeated_header(path: Path, frame: pd.DataFrame) -> None:
+    dates = frame["date"]
+    if pd.api.types.is_datetime64_any_dtype(dates.dtype):
+        return
+    codes, uniques = pd.factorize(dates.astype(object))
+    names = np.array([str(u).strip().lower() in ("date", "timestamp", "datetime") for u in uniques], dtype=bool)
+    if not names.any():
+        return
+    header = names[codes] & (codes >= 0)
+    header &= frame["symbol"].astype(object).map(lambda v: str(v).strip().lower() in ("symbol", "ticker")).to_numpy(
+        dtype=bool)
+    if header.any():
+        row = int(np.flatnonzero(header.to_numpy())[0]) + 1
+        raise DataError(f"bar file {path}: data row {row} repeats the header line (files joined "
+                        f"together?); remove the extra header line(s) ({int(header.sum())} found)")
+
+
 def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp | None,
                   end: pd.Timestamp | None) -> pd.DataFrame:
-    """Row groups pruned on dates by pyarrow, then one vectorised symbol filter."""
-    names = set(pq.read_schema(path).names)
-    filters: list[tuple[str, str, object]] = []
-    if start is not None and "date" in names:
-        filters.append(("date", ">=", pd.Timestamp(start)))
-    if end is not None and "date" in names:
-        filters.append(("date", "<=", pd.Timestamp(end)))
-    table = pq.read_table(path, filters=filters or None)
-    if symbols is not None and "symbol" in names:
-        wanted = pa.array(list(symbols), type=pa.string())
-        table = table.filter(pc.is_in(table["symbol"].cast(pa.string()), value_set=wanted))
-    return table.to_pandas()
+    """Parquet through pyarrow, decoded batch by batch, each batch filtered on dates and symbols."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:
+        raise DataError(f"cannot read data file {path}: {type(exc).__name__}: {_first(exc)}") from None
+    _missing_columns(path, schema.names)
+    by_name = {canonical_name(n): n for n in schema.names}
+    columns = [by_name[c] for c in (*REQUIRED, *OPTIONAL) if c in by_name]
+    date_name, symbol_name = by_name["date"], by_name["symbol"]
+    date_type = schema.field(date_name).type
+    condition = None
+    if pa.types.is_timestamp(date_type) or pa.types.is_date(date_type):
+        # pushed down on the file's own type; the exact cut is made on session dates later
+        tz = getattr(date_type, "tz", None)
+
+        def bound(day: pd.Timestamp) -> Any:
+            stamp = pd.Timestamp(day)
+            if pa.types.is_date(date_type):
+                return pa.scalar(stamp.date(), type=date_type)
+            return pa.scalar(stamp.tz_localize(tz) if tz else stamp, type=date_type)
+
+        if start is not None:
+            condition = ds.field(date_name) >= bound(pd.Timestamp(start) - pd.Timedelta(days=1))
+        if end is not None:
+            upper = ds.field(date_name) < bound(pd.Timestamp(end) + pd.Timedelta(days=2))
+            condition = upper if condition is None else condition & upper
+    symbol_type = schema.field(symbol_name).type
+    if symbols is not None and (pa.types.is_string(symbol_type) or pa.types.is_large_string(symbol_type)
+                                or pa.types.is_dictionary(symbol_type)):
+        wanted = ds.field(symbol_name).isin(pa.array(list(symbols), type=pa.string()))
+        condition = wanted if condition is None else condition & wanted
+    try:
+        file = pq.ParquetFile(path, read_dictionary=[symbol_name] if pa.types.is_string(symbol_type) else None,
+                              pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
+        parts = []
+        # one thread: parallel column decoding held several row groups' buffers at once (+80 MiB peak)
+        for batch in file.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns, use_threads=False):
+            part = pa.Table.from_batches([batch])
+            parts.append(part.filter(condition) if condition is not None else part)
+        table = pa.concat_tables(parts) if parts else file.schema_arrow.empty_table().select(columns)
+        frame = table.to_pandas()
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"cannot read data file {path}: {type(exc).__name__}: {_first(exc)}") from None
+    frame.columns = [canonical_name(c) for c in frame.columns]
+    if not (pa.types.is_timestamp(date_type) or pa.types.is_date(date_type)):
+        _refuse_repeated_header(path, frame)  # a header row can only hide in a text date column
+    return frame
 
 
-def _read_raw(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp | None,
-              end: pd.Timestamp | None) -> pd.DataFrame:
-    suffix = path.suffix.lower()
-    if suffix in PARQUET_SUFFIXES:
-        return _read_parquet(path, symbols, start, end)
-    if suffix in TEXT_SUFFIXES:
-        message = _api_message(path)
-        if message is not None:
-            raise DataError(f"{path} holds an API error message instead of prices: {message[:160]!r}; "
-                            f"re-download the file or drop it from the profile")
-        return pd.read_csv(path)
-    raise DataError(f"unsupported bar file type {suffix!r}: {path} (use .parquet or .csv)")
+def session_dates_of(path: Path, values: pd.Series) -> np.ndarray:
+    """The column ``values`` as tz-naive session dates (datetime64[ns]); DataError naming the
+    file, the row and the value when a date does not parse, formats are mixed, or values with
+    and without a time zone are mixed."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize().to_numpy("datetime64[ns]")
+    if pd.api.types.is_datetime64_dtype(values.dtype):
+        parsed = pd.DatetimeIndex(values)
+        _check_years(path, parsed, values)
+        return parsed.normalize().to_numpy("datetime64[ns]")
+    if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        raise DataError(f"bar file {path}: the date column holds numbers ({values.dtype}), not dates; "
+                        f"write dates as YYYY-MM-DD")
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    if (codes < 0).any():
+        row = int(np.flatnonzero(codes < 0)[0]) + 1
+        raise DataError(f"bar file {path}: data row {row} has no date; every bar needs its date")
+    texts = pd.Index([str(v).strip() for v in uniques])
+    if (texts == "").any():
+        row = int(np.flatnonzero(codes == int(np.flatnonzero(texts == "")[0]))[0]) + 1
+        raise DataError(f"bar file {path}: data row {row} has no date; every bar needs its date")
+    aware = np.array([bool(_TZ_SUFFIX.search(t)) for t in texts], dtype=bool)
+    if aware.any() and not aware.all():
+        first_aware = _row_of(codes, int(np.flatnonzero(aware)[0]))
+        first_naive = _row_of(codes, int(np.flatnonzero(~aware)[0]))
+        raise DataError(f"bar file {path}: dates mix values with a time zone (data row {first_aware}: "
+                        f"{texts[int(np.flatnonzero(aware)[0])]!r}) and without one (data row {first_naive}: "
+                        f"{texts[int(np.flatnonzero(~aware)[0])]!r}); write every date in one form, "
+                        f"YYYY-MM-DD")
+    parsed = _parse_one_format(path, texts, codes, utc=bool(aware.any()))
+    if parsed.tz is not None:
+        parsed = parsed.tz_convert("UTC").tz_localize(None)
+    _check_years(path, parsed, pd.Series(texts))
+    days = parsed.normalize().to_numpy("datetime64[ns]")
+    return days[codes]
+
+
+def _row_of(codes: np.ndarray, unique_index: int) -> int:
+    return int(np.flatnonzero(codes == unique_index)[0]) + 1
+
+
+def _parse_one_format(path: Path, texts: pd.Index, codes: np.ndarray, utc: bool) -> pd.DatetimeIndex:
+    iso = pd.to_datetime(texts, format="ISO8601", errors="coerce", utc=utc)
+    if not iso.isna().any():
+        return pd.DatetimeIndex(iso)
+    from pandas.tseries.api import guess_datetime_format
+
+    first = texts[0]
+    guess = guess_datetime_format(first)
+    if guess is None:
+        bad = int(np.flatnonzero(iso.isna())[0])
+        raise DataError(f"bar file {path}: data row {_row_of(codes, bad)} has {texts[bad]!r}, which is not "
+                        f"a date; write dates as YYYY-MM-DD")
+    parsed = pd.to_datetime(texts, format=guess, errors="coerce", utc=utc)
+    if parsed.isna().any():
+        bad = int(np.flatnonzero(parsed.isna())[0])
+        iso_bad = int(np.flatnonzero(iso.isna())[0])
+        culprit = bad if not iso.isna()[bad] or iso.isna().all() else iso_bad
+        raise DataError(f"bar file {path}: dates are not in one format: data row {_row_of(codes, 0)} has "
+                        f"{first!r} but data row {_row_of(codes, culprit)} has {texts[culprit]!r}; write "
+                        f"every date as YYYY-MM-DD")
+    return pd.DatetimeIndex(parsed)
+
+
+def _check_years(path: Path, parsed: pd.DatetimeIndex, shown: Any) -> None:
+    if not len(parsed) or (FIRST_YEAR <= parsed.min().year and parsed.max().year <= LAST_YEAR):
+        return
+    years = parsed.year
+    bad = (years < FIRST_YEAR) | (years > LAST_YEAR)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f"bar file {path}: date {str(list(shown)[i])!r} is not a plausible bar date "
+                        f"(years {FIRST_YEAR}..{LAST_YEAR}); check the date column")
+
+
+def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
+    values = frame[column]
+    if pd.api.types.is_float_dtype(values.dtype):
+        return values.to_numpy(dtype="float64", na_value=np.nan)
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
 
 def read_bars_file(path: str | Path, symbols: Sequence[str] | None = None,
                    start: pd.Timestamp | str | None = None,
                    end: pd.Timestamp | str | None = None) -> pd.DataFrame:
-    """Bars of one file as the canonical long frame, filtered to ``symbols`` and [start, end]."""
+    """Bars of one file in the canonical columns, adjusted, filtered to ``symbols`` and [start, end],
+    **before the quality gate** (see the module docstring)."""
     path = Path(path).expanduser()
-    if not path.exists():
-        raise DataError(f"bar file not found: {path} (check data.params.path in the profile)")
-    start_ts = pd.Timestamp(start) if start is not None else None
-    end_ts = pd.Timestamp(end) if end is not None else None
+    require_regular_file(path)
+    kind = _kind(path)
+    start_ts = pd.Timestamp(start).normalize() if start is not None else None
+    end_ts = pd.Timestamp(end).normalize() if end is not None else None
     try:
-        raw = _read_raw(path, symbols, start_ts, end_ts)
+        raw = _read_parquet(path, symbols, start_ts, end_ts) if kind == "parquet" else _read_csv(path)
     except DataError:
         raise
     except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise DataError(f"cannot read bar file {path}: {type(exc).__name__}: {first}") from exc
-    try:
-        bars = normalise_bars(raw, source=path.name)
-    except DataError as exc:
-        raise DataError(f"{path}: {exc}; is it a long-format bar file?") from exc
+        raise DataError(f"cannot read data file {path}: {type(exc).__name__}: {_first(exc)}") from exc
+    return _to_canonical(path, raw, symbols, start_ts, end_ts)
+
+
+def symbol_categorical(values: pd.Series) -> pd.Categorical:
+    """Symbols as a categorical with sorted categories, stripped; a missing symbol is ``""``."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy().astype(np.int64)
+        names = [str(c) for c in values.cat.categories]
+    else:
+        codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+        names = [str(u) for u in uniques]
+    names = [n.strip() for n in names]
+    if (codes < 0).any():
+        codes = np.where(codes < 0, len(names), codes)
+        names.append("")
+    merged, unique_names = pd.factorize(np.array(names, dtype=object))
+    order = np.argsort(np.array(unique_names, dtype=str), kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    categories = [str(unique_names[i]) for i in order]
+    return pd.Categorical.from_codes(rank[merged[codes]] if len(codes) else codes, categories=categories)
+
+
+def _to_canonical(path: Path, raw: pd.DataFrame, symbols: Sequence[str] | None,
+                  start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DataFrame:
+    symbol = symbol_categorical(raw["symbol"])
+    dates = session_dates_of(path, raw["date"])
+    keep = np.ones(len(raw), dtype=bool)
     if symbols is not None:
-        bars = bars[bars["symbol"].isin(list(symbols))]
-    if start_ts is not None:
-        bars = bars[bars["date"] >= start_ts]
-    if end_ts is not None:
-        bars = bars[bars["date"] <= end_ts]
-    return bars.reset_index(drop=True)
+        keep &= np.isin(np.asarray(symbol.categories, dtype=object), list(symbols))[symbol.codes]
+    if start is not None:
+        keep &= dates >= start.to_datetime64()
+    if end is not None:
+        keep &= dates <= end.to_datetime64()
+    every = bool(keep.all())
+
+    def cut(values: np.ndarray) -> np.ndarray:
+        return values if every else values[keep]
+
+    prices = {c: cut(_numbers(raw, c)) for c in PRICE_COLUMNS}
+    volume = cut(_numbers(raw, "volume")) if "volume" in raw.columns else np.zeros(int(keep.sum()))
+    if "adj_close" in raw.columns:
+        adjust_ohlc(prices, cut(_numbers(raw, "adj_close")))
+    out = pd.DataFrame({"symbol": symbol if every else symbol[keep].remove_unused_categories(),
+                        "date": cut(dates)})
+    for column in PRICE_COLUMNS:
+        out[column] = prices[column]
+    out["volume"] = volume
+    return out

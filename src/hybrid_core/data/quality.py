@@ -1,36 +1,60 @@
-"""Data quality gate, run on the bars before a strategy sees them.
+"""The data quality gate: every bar a strategy sees has passed it, on every path.
 
 API::
 
-    report = check_quality(bars, now, universe=None, max_lag_sessions=0,
-                           max_stale_fraction=0.2, settle_minutes=30, sessions=nyse_sessions)
-    if report.halt_entries:
-        ...   # the live cycle opens no new position this cycle; report.reason says why
-    report.stale, report.issues, report.symbols_with("high_below_low")
+    result = gate_bars(bars, policy="refuse", origin="bars.parquet")   # or DataError
+    result.bars            # canonical long frame: sorted, one row per (symbol, date)
+    result.problems        # BarProblem per (check, symbol): first date, count, action
+    result.halt_reason     # policy "halt": why new entries should wait (None: trade)
 
-``bars`` is a canonical long frame (``symbol, date, open, high, low, close, volume``) or a
-:class:`~hybrid_core.contracts.Panel` (whose columns are then the default ``universe``).
-``now`` is the cycle time (naive = UTC). Problems found
-(one :class:`QualityIssue` each, logged once with symbol and date: at WARNING the first time
-this process sees it, at DEBUG when a later cycle finds it again):
+    report = check_quality(bars, now, universe=None, max_lag_sessions=0, ...)  # freshness
+    report.halt_entries, report.reason, report.stale, report.issues
 
-- ``stale``: the last bar is older than the calendar says (equities: the last settled NYSE
-  session of ``sessions``; crypto: the last complete UTC day), ``max_lag_sessions`` allowed;
-- ``no_bars``: a symbol of ``universe`` has no bar at all (counted as stale);
-- ``gap``: sessions (NYSE) or days (crypto) missing between a symbol's first and last bar;
-- ``missing_price`` / ``non_positive_price``: a row with a NaN or <= 0 open/high/low/close;
-- ``high_below_low``: high < low;
-- ``duplicate_date``: two rows for one (symbol, date).
+:func:`gate_bars` judges bars as a source gave them (``load_bars`` in
+:mod:`hybrid_core.data.loading` is the one entry point that fetches and gates). Checks, per bar:
 
-``halt_entries`` is True when, in the equity or the crypto part of the universe, more than
-``max_stale_fraction`` of the symbols are stale: trading on old prices is refused for that
-cycle (exits and stops still run). Individually stale or broken symbols are listed so the
-caller may leave them out.
+====================== ============================================================ ==========
+check                  what                                                          keepable
+====================== ============================================================ ==========
+``empty_symbol``       the symbol is blank                                           no
+``missing_price``      an open/high/low/close is empty or not a number               no
+``non_positive_price`` a price is zero or negative                                   no
+``absurd_value``       a price above 1e9 or below 1e-9, inf, a volume above 1e15    no
+``high_below_low``     high < low                                                    yes
+``outside_range``      open or close outside [low, high]                             yes
+``negative_volume``    volume < 0                                                    yes
+``future_date``        dated after today (UTC)                                       yes
+``off_calendar``       an equity bar on a day that is not an NYSE session            yes
+``conflicting_duplicate`` two rows for one (symbol, date) with different values      yes (last)
+``unadjusted_split``   a one-day move of open and close by a split ratio (2:1 ...
+                       1000:1 or reverse) in the prices strategies would trade on:
+                       the series is not split-adjusted (drop: the whole symbol)     yes
+====================== ============================================================ ==========
+
+A row with no price and no volume at all is a day the source lost (the shared crypto data has
+8): it is left out as a missing bar, never refused. Identical duplicate rows are collapsed.
+
+Policies (profile key ``data.quality``):
+
+- ``refuse`` (default of backtests and replays): one line naming the file, symbol, date and
+  check of the first problem, with a count of the others; :class:`DataError`, exit code 7;
+- ``drop``: bad bars (a symbol, for ``unadjusted_split``) are left out; one summary line per
+  check (first few symbols and dates, the count), every bar at DEBUG;
+- ``warn``: bars are kept where they can be (the "keepable" column), one warning per check;
+  bars that cannot be traded on are left out as with ``drop``;
+- ``halt`` (default of live cycles): as ``drop``, and when a bad bar lies in the last
+  :data:`HALT_WINDOW_DAYS` days, ``halt_reason`` says why new entries wait this cycle.
+
+:func:`check_quality` is the live cycle's freshness check (``stale``/``no_bars`` against the
+NYSE and UTC calendars, ``gap``: sessions missing between a symbol's first and last bar) and
+also reports the bar checks above; each kind is logged as one summary line per call (at
+DEBUG when this process already warned about exactly those problems).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
 import numpy as np
@@ -39,21 +63,398 @@ from loguru import logger
 
 from ..calendars import nyse_sessions
 from ..contracts import BAR_COLUMNS, Panel, is_crypto
+from ..errors import DataError
 from .clock import as_utc, expected_last_bar
 
 PRICES = ["open", "high", "low", "close"]
+POLICIES = ("refuse", "drop", "warn", "halt")
+MAX_PRICE, MIN_PRICE, MAX_VOLUME = 1e9, 1e-9, 1e15
+SPLIT_FACTORS = (2, 3, 4, 5, 6, 7, 8, 10, 15, 20, 25, 30, 40, 50, 100, 1000)
+SPLIT_CLOSE_TOLERANCE, SPLIT_OPEN_TOLERANCE = 0.03, 0.02
+HALT_WINDOW_DAYS = 45
+"""A bad bar this recent (days before the newest bar) halts new live entries for the cycle."""
+SUMMARY_NAMES = 3
+"""Symbols (with dates) named in a summary line before "and N more"."""
+RANGE_TOLERANCE = 1e-9
+
+CHECKS: dict[str, tuple[str, bool]] = {
+    "empty_symbol": ("a bar without a symbol", False),
+    "missing_price": ("an empty or non-numeric price", False),
+    "non_positive_price": ("a zero or negative price", False),
+    "absurd_value": ("an absurd value (a price above 1e9 or below 1e-9, inf, a volume above 1e15)", False),
+    "high_below_low": ("high below low", True),
+    "outside_range": ("open or close outside [low, high]", True),
+    "negative_volume": ("a negative volume", True),
+    "future_date": ("a date after today", True),
+    "off_calendar": ("an equity bar on a day the NYSE was closed", True),
+    "conflicting_duplicate": ("two different rows for one symbol and date", True),
+    "unadjusted_split": ("a one-day jump by a split ratio: prices not split-adjusted", True),
+}
+"""Every bar check: what it means, and whether ``warn`` may keep such a bar."""
+STALE_KINDS = ("stale", "no_bars")
+
 _LOGGED: set[tuple[object, ...]] = set()
-"""Issues already logged at WARNING by this process (repeats go to DEBUG)."""
+"""Problems already logged at WARNING by this process (the same ones again go to DEBUG)."""
 
 
 def forget_logged_issues() -> None:
-    """Log every issue (and skipped row) at WARNING again (tests; a new run in the same process)."""
+    """Log every problem at WARNING again (tests; a new run in the same process)."""
     from .normalise import _SKIPS_LOGGED
 
     _LOGGED.clear()
     _SKIPS_LOGGED.clear()
-STALE_KINDS = ("stale", "no_bars")
 
+
+# ------------------------------------------------------------------ results
+
+@attrs.frozen
+class BarProblem:
+    """One check failed by ``count`` bars of one symbol, the first on ``date``."""
+
+    kind: str
+    symbol: str
+    date: pd.Timestamp | None
+    count: int = 1
+    detail: str = ""
+    origin: str = ""
+    """The file (or source) the bars came from."""
+
+    def line(self) -> str:
+        """``origin: SYMBOL DATE: check: detail``, the refusal line."""
+        day = self.date.date() if self.date is not None else "-"
+        where = f"{self.origin}: " if self.origin else ""
+        what = CHECKS.get(self.kind, (self.kind, True))[0]
+        more = f" ({self.count} bars)" if self.count > 1 else ""
+        detail = f" ({self.detail})" if self.detail else ""
+        return f"{where}{self.symbol or '(blank symbol)'} {day}: {self.kind}: {what}{detail}{more}"
+
+
+@attrs.define
+class GateResult:
+    """What :func:`gate_bars` let through, and what it found."""
+
+    bars: pd.DataFrame
+    problems: list[BarProblem] = attrs.field(factory=list)
+    dropped: int = 0
+    """Bars left out (bad bars and, for ``unadjusted_split`` under drop, whole symbols)."""
+    lost_days: int = 0
+    """Rows without any price (days the source lost), left out as missing bars."""
+    collapsed: int = 0
+    """Identical duplicate rows collapsed into one."""
+    halt_reason: str | None = None
+
+    def counts(self) -> dict[str, int]:
+        """Bars per failed check."""
+        out: dict[str, int] = {}
+        for p in self.problems:
+            out[p.kind] = out.get(p.kind, 0) + p.count
+        return out
+
+    def summary(self) -> str:
+        """One line: what the gate found (``no problem`` when clean)."""
+        parts = [f"{kind} {n}" for kind, n in sorted(self.counts().items())]
+        if self.lost_days:
+            parts.append(f"days without any price {self.lost_days}")
+        if self.collapsed:
+            parts.append(f"identical duplicates {self.collapsed}")
+        return ", ".join(parts) if parts else "no problem"
+
+
+# ------------------------------------------------------------------ the checks
+
+def _sorted(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """``frame`` sorted by (symbol, date), stable, and its symbol codes (in symbol order)."""
+    symbol = frame["symbol"]
+    if isinstance(symbol.dtype, pd.CategoricalDtype):
+        if not symbol.cat.categories.is_monotonic_increasing:
+            symbol = symbol.cat.reorder_categories(sorted(symbol.cat.categories))
+            frame = frame.assign(symbol=symbol)
+        codes = symbol.cat.codes.to_numpy().astype(np.int64)
+    else:
+        codes, _names = pd.factorize(symbol.astype(str), sort=True)
+    dates = frame["date"].to_numpy(dtype="datetime64[ns]")
+    same = codes[1:] == codes[:-1]
+    if np.all(codes[1:] >= codes[:-1]) and bool((dates[1:][same] >= dates[:-1][same]).all()):
+        return frame.reset_index(drop=True), codes
+    order = np.lexsort((np.arange(len(codes)), dates, codes))
+    return frame.iloc[order].reset_index(drop=True), codes[order]
+
+
+def bar_flags(frame: pd.DataFrame, codes: np.ndarray, *, today: pd.Timestamp,
+              sessions: Callable[..., pd.DatetimeIndex] = nyse_sessions) -> dict[str, np.ndarray]:
+    """A boolean mask per check over the rows of ``frame`` (sorted by symbol, date)."""
+    n = len(frame)
+    block = np.column_stack([frame[c].to_numpy(dtype="float64") for c in PRICES]) if n else np.zeros((0, 4))
+    volume = frame["volume"].to_numpy(dtype="float64") if "volume" in frame.columns else np.zeros(n)
+    dates = frame["date"].to_numpy(dtype="datetime64[ns]")
+    names = _symbol_names(frame, codes)
+    blank = np.array([not n.strip() for n in names], dtype=bool)
+    crypto = np.array([is_crypto(n) for n in names], dtype=bool)
+    with np.errstate(invalid="ignore"):
+        nan = np.isnan(block)
+        flags: dict[str, np.ndarray] = {
+            "empty_symbol": blank[codes] if len(names) else np.zeros(n, bool),
+            "missing_price": nan.any(axis=1),
+            "non_positive_price": (block <= 0).any(axis=1),
+            "absurd_value": (np.isinf(block).any(axis=1) | (block > MAX_PRICE).any(axis=1)
+                             | ((block > 0) & (block < MIN_PRICE)).any(axis=1)
+                             | np.isinf(volume) | (volume > MAX_VOLUME)),
+            "high_below_low": block[:, 1] < block[:, 2],
+            "outside_range": (((block[:, [0, 3]] > block[:, [1]] * (1 + RANGE_TOLERANCE))
+                               | (block[:, [0, 3]] < block[:, [2]] * (1 - RANGE_TOLERANCE))).any(axis=1)),
+            "negative_volume": volume < 0,
+            "future_date": dates > (today.normalize() + pd.Timedelta(days=1)).to_datetime64(),
+        }
+    flags["off_calendar"] = _off_calendar(crypto[codes] if len(names) else np.zeros(n, bool), dates, sessions)
+    flags["conflicting_duplicate"], _ = _duplicates(frame, codes, dates)
+    return flags
+
+
+def _symbol_names(frame: pd.DataFrame, codes: np.ndarray) -> list[str]:
+    """The symbol of each code of :func:`_sorted` (code i -> names[i])."""
+    symbol = frame["symbol"]
+    if isinstance(symbol.dtype, pd.CategoricalDtype):
+        return [str(c) for c in symbol.cat.categories]
+    names = [""] * (int(codes.max()) + 1 if len(codes) else 0)
+    firsts = np.unique(codes, return_index=True)[1]
+    values = symbol.to_numpy()
+    for code, pos in zip(codes[firsts], firsts, strict=True):
+        names[int(code)] = str(values[pos])
+    return names
+
+
+def _off_calendar(crypto: np.ndarray, dates: np.ndarray,
+                  sessions: Callable[..., pd.DatetimeIndex]) -> np.ndarray:
+    if not len(dates):
+        return np.zeros(0, dtype=bool)
+    calendar = pd.DatetimeIndex(sessions())
+    if not len(calendar):
+        return np.zeros(len(dates), dtype=bool)
+    inverse, days = pd.factorize(dates)
+    days = np.asarray(days, dtype="datetime64[ns]")
+    inside = (days >= calendar[0].to_datetime64()) & (days <= calendar[-1].to_datetime64())
+    closed = inside & ~np.isin(days, calendar.to_numpy(dtype="datetime64[ns]"))
+    if not closed.any():
+        return np.zeros(len(dates), dtype=bool)
+    return closed[inverse] & ~crypto
+
+
+def _duplicates(frame: pd.DataFrame, codes: np.ndarray, dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(conflicting rows, identical repeats) of (symbol, date) in a sorted frame."""
+    n = len(frame)
+    repeat = np.zeros(n, dtype=bool)
+    if n > 1:
+        repeat[1:] = (codes[1:] == codes[:-1]) & (dates[1:] == dates[:-1])
+    if not repeat.any():
+        return np.zeros(n, dtype=bool), repeat
+    values = np.column_stack([frame[c].to_numpy(dtype="float64") for c in BAR_COLUMNS if c in frame.columns])
+    same_values = np.zeros(n, dtype=bool)
+    same_values[1:] = ((values[1:] == values[:-1]) | (np.isnan(values[1:]) & np.isnan(values[:-1]))).all(axis=1)
+    group_start = ~repeat
+    group = np.cumsum(group_start) - 1
+    differs = repeat & ~same_values
+    conflict_groups = np.unique(group[differs])
+    conflicting = np.isin(group, conflict_groups)
+    identical = repeat & ~conflicting
+    return conflicting, identical
+
+
+def _split_jumps(frame: pd.DataFrame, codes: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose open and close both moved from the previous usable close by a split ratio,
+    and that ratio (the previous close / this close: 4.0 for a 4:1 split)."""
+    idx = np.flatnonzero(usable)
+    hit = np.zeros(len(frame), dtype=bool)
+    ratio = np.full(len(frame), np.nan)
+    if len(idx) < 2:
+        return hit, ratio
+    close = frame["close"].to_numpy(dtype="float64")[idx]
+    opens = frame["open"].to_numpy(dtype="float64")[idx]
+    same = codes[idx][1:] == codes[idx][:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        move_close = close[1:] / close[:-1]
+        move_open = opens[1:] / close[:-1]
+    found = np.zeros(len(move_close), dtype=bool)
+    with np.errstate(invalid="ignore"):  # every split ratio is at least 2: look only at big moves
+        big = np.flatnonzero(same & ((move_close < 0.55) | (move_close > 1.9)))
+    for factor in SPLIT_FACTORS:
+        for k in (1.0 / factor, float(factor)):
+            match = ((np.abs(move_close[big] / k - 1) < SPLIT_CLOSE_TOLERANCE)
+                     & (np.abs(move_open[big] / k - 1) < SPLIT_OPEN_TOLERANCE))
+            found[big[match]] = True
+    hit[idx[1:][found]] = True
+    ratio[idx[1:][found]] = 1.0 / move_close[found]
+    return hit, ratio
+
+
+def _split_detail(ratio: float) -> str:
+    if ratio >= 1:
+        return f"prices fell to 1/{ratio:.3g} in one day, like a {round(ratio)}:1 split; use split-adjusted " \
+               f"prices or add an adj_close column"
+    return f"prices rose {1 / ratio:.3g}x in one day, like a 1:{round(1 / ratio)} reverse split; use " \
+           f"split-adjusted prices or add an adj_close column"
+
+
+# ------------------------------------------------------------------ the gate
+
+def gate_bars(bars: pd.DataFrame, *, policy: str = "refuse", origin: str = "",
+              today: pd.Timestamp | None = None, log: bool = True,
+              sessions: Callable[..., pd.DatetimeIndex] = nyse_sessions) -> GateResult:
+    """Judge ``bars`` (canonical columns, any order, maybe duplicated) under ``policy``.
+
+    ``origin`` names the source in messages (a file path); a frame with a ``file`` column
+    names each bar's own file instead. Returns the canonical long frame (sorted by symbol and
+    date, one row per pair, float64 prices, ``file`` dropped) and what was found; raises
+    :class:`DataError` (one line) under ``refuse``. ``log=False`` keeps it quiet (status reports).
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"unknown quality policy {policy!r}; expected one of {', '.join(POLICIES)}")
+    today = pd.Timestamp.now(tz="UTC").tz_localize(None) if today is None else pd.Timestamp(today)
+    if not len(bars):
+        return GateResult(bars=_canonical(bars))
+    frame, codes = _sorted(bars)
+    n = len(frame)
+    volume = frame["volume"].to_numpy(dtype="float64") if "volume" in frame.columns else np.zeros(n)
+    block = np.column_stack([frame[c].to_numpy(dtype="float64") for c in PRICES])
+    lost = np.isnan(block).all(axis=1) & (np.isnan(volume) | (volume == 0))
+    flags = bar_flags(frame, codes, today=today, sessions=sessions)
+    for mask in flags.values():
+        mask &= ~lost
+    _conflicting, identical = _duplicates(frame, codes, frame["date"].to_numpy(dtype="datetime64[ns]"))
+    identical &= ~lost
+    unusable = np.zeros(n, dtype=bool)
+    for kind, (_what, keepable) in CHECKS.items():
+        if kind in flags and not keepable:
+            unusable |= flags[kind]
+    split, ratio = _split_jumps(frame, codes, ~(unusable | lost | identical | flags["conflicting_duplicate"]))
+    flags["unadjusted_split"] = split
+    problems = _problems(frame, flags, origin, ratio)
+    result = GateResult(bars=frame, problems=problems, lost_days=int(lost.sum()),
+                        collapsed=int(identical.sum()))
+    if problems and policy == "refuse":
+        raise DataError(_refusal(result))
+    drop = lost | identical | unusable
+    if policy in ("drop", "halt"):
+        for kind, mask in flags.items():
+            drop |= np.isin(codes, np.unique(codes[mask])) if kind == "unadjusted_split" else mask
+    elif policy == "warn":
+        conflicting = flags["conflicting_duplicate"]
+        if conflicting.any():  # keep the last of each conflicting (symbol, date), as files are read
+            last = np.ones(n, dtype=bool)
+            last[:-1] = ~((codes[1:] == codes[:-1]) & (frame["date"].to_numpy()[1:] == frame["date"].to_numpy()[:-1]))
+            drop |= conflicting & ~last
+    result.dropped = int((drop & ~lost & ~identical).sum())
+    result.bars = _canonical(frame.loc[~drop])
+    if policy == "halt" and problems:
+        newest = frame["date"].max()
+        recent = [p for p in problems if p.date is not None
+                  and p.date >= newest - pd.Timedelta(days=HALT_WINDOW_DAYS)]
+        if recent:
+            kinds = sorted({p.kind for p in recent})
+            names = sorted({p.symbol for p in recent})
+            result.halt_reason = (f"bad bars in the last {HALT_WINDOW_DAYS} days ({', '.join(kinds)}: "
+                                  f"{_names(names)}) were left out; new entries wait for clean data")
+    if log:
+        _log_gate(result, policy, origin)
+    return result
+
+
+def _problems(frame: pd.DataFrame, flags: Mapping[str, np.ndarray], origin: str,
+              ratio: np.ndarray) -> list[BarProblem]:
+    out: list[BarProblem] = []
+    has_file = "file" in frame.columns
+    for kind in CHECKS:
+        mask = flags.get(kind)
+        if mask is None or not mask.any():
+            continue
+        positions = np.flatnonzero(mask)
+        hits = pd.DataFrame({"symbol": frame["symbol"].iloc[positions].astype(str).to_numpy(), "pos": positions})
+        per_symbol = hits.groupby("symbol", sort=True).agg(pos=("pos", "first"), n=("pos", "size"))
+        for symbol, pos, count in per_symbol.itertuples():
+            where = str(frame["file"].iat[pos]) if has_file else origin
+            out.append(BarProblem(kind, str(symbol), pd.Timestamp(frame["date"].iat[pos]), int(count),
+                                  _detail(kind, frame, int(pos), ratio), where))
+    return out
+
+
+def _detail(kind: str, frame: pd.DataFrame, pos: int, ratio: np.ndarray) -> str:
+    row = frame.iloc[pos]
+    ohlc = f"open {row['open']:g}, high {row['high']:g}, low {row['low']:g}, close {row['close']:g}"
+    if kind in ("missing_price", "non_positive_price", "absurd_value", "high_below_low", "outside_range"):
+        extra = f", volume {row['volume']:g}" if kind == "absurd_value" and "volume" in frame.columns else ""
+        return ohlc + extra
+    if kind == "negative_volume":
+        return f"volume {row['volume']:g}"
+    if kind == "unadjusted_split":
+        return _split_detail(float(ratio[pos]))
+    if kind == "off_calendar":
+        return f"{pd.Timestamp(row['date']):%A}" if pd.Timestamp(row["date"]).weekday() >= 5 else "an NYSE holiday"
+    return ""
+
+
+def _names(items: Sequence[str], limit: int = SUMMARY_NAMES) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _refusal(result: GateResult) -> str:
+    first = min(result.problems, key=lambda p: (p.date or pd.Timestamp.max, p.symbol))
+    counts = result.counts()
+    others = sum(counts.values()) - first.count
+    rest = ""
+    if others:
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
+        rest = f"; {others} more bad bar(s) ({kinds})"
+    return (f"data quality: {first.line()}{rest}; fix the data, or set data.quality: drop (leave bad "
+            f"bars out) or warn (keep them) in the profile")
+
+
+def _log_gate(result: GateResult, policy: str, origin: str) -> None:
+    where = f" [{origin}]" if origin else ""
+    by_kind: dict[str, list[BarProblem]] = {}
+    for problem in result.problems:
+        by_kind.setdefault(problem.kind, []).append(problem)
+    for kind, items in by_kind.items():
+        keep = policy == "warn" and CHECKS[kind][1]
+        verb = "kept" if keep else "left out"
+        n = sum(p.count for p in items)
+        listed = _names([f"{p.symbol or '(blank)'} {p.date.date() if p.date is not None else '-'}"
+                         for p in sorted(items, key=lambda p: (p.date or pd.Timestamp.max, p.symbol))])
+        scope = " (whole symbols)" if kind == "unadjusted_split" and not keep else ""
+        _log_once(("gate", kind, tuple((p.symbol, p.date, p.count) for p in items)),
+                  f"data quality: {verb} {n} bar(s) with {CHECKS[kind][0]}{scope} ({kind}): {listed}{where}",
+                  kind=kind, count=n)
+        for problem in items:
+            logger.debug("data quality: {line}", line=problem.line())
+    if result.lost_days:
+        logger.info("data: {n} row(s) without any price (days the source lost) left out as missing bars{w}",
+                    n=result.lost_days, w=where)
+    if result.collapsed:
+        logger.info("data: {n} identical duplicate row(s) collapsed{w}", n=result.collapsed, w=where)
+
+
+def _log_once(key: tuple[object, ...], line: str, **fields: Any) -> None:
+    """WARNING the first time this process sees ``key``, DEBUG after (a live loop re-reads its bars)."""
+    level = "DEBUG" if key in _LOGGED else "WARNING"
+    _LOGGED.add(key)
+    logger.bind(**fields).log(level, line)
+
+
+def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.reset_index(drop=True)
+    if "file" in out.columns:
+        out = out.drop(columns=["file"])
+    if "volume" not in out.columns:
+        out["volume"] = 0.0
+    out["volume"] = np.nan_to_num(out["volume"].to_numpy(dtype="float64"), nan=0.0)
+    if isinstance(out["symbol"].dtype, pd.CategoricalDtype):
+        out["symbol"] = out["symbol"].cat.remove_unused_categories()
+    for column in PRICES:
+        out[column] = out[column].astype("float64")
+    out["date"] = out["date"].astype("datetime64[ns]")
+    return out[["symbol", "date", *BAR_COLUMNS]]
+
+
+# ------------------------------------------------------------------ freshness (live cycles)
 
 @attrs.frozen
 class QualityIssue:
@@ -94,7 +495,7 @@ class QualityReport:
         """Symbols whose data is stale or absent."""
         return self.symbols_with(*STALE_KINDS)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (for logs, heartbeat and the dashboard)."""
         return {"halt_entries": self.halt_entries, "reason": self.reason,
                 "expected": {k: str(v.date()) for k, v in self.expected.items()},
@@ -112,32 +513,26 @@ def _as_long(bars: pd.DataFrame | Panel) -> pd.DataFrame:
     return bars.reset_index(drop=True)
 
 
-def _row_issues(long: pd.DataFrame) -> list[QualityIssue]:
-    """Per-row problems, one issue per (kind, symbol) with the first date and a count."""
-    block = long[PRICES].to_numpy(dtype="float64")
-    with np.errstate(invalid="ignore"):
-        checks = {
-            "missing_price": ~np.isfinite(block).all(axis=1),
-            "non_positive_price": (block <= 0).any(axis=1),
-            "high_below_low": block[:, 1] < block[:, 2],
-            "duplicate_date": long.duplicated(["symbol", "date"], keep="first").to_numpy(),
-        }
+def _row_issues(long: pd.DataFrame, today: pd.Timestamp,
+                sessions: Callable[..., pd.DatetimeIndex]) -> list[QualityIssue]:
+    """The bar checks of the gate, one issue per (check, symbol) with the first date and a count."""
+    frame, codes = _sorted(long)
+    flags = bar_flags(frame, codes, today=today, sessions=sessions)
     issues = []
-    for kind, mask in checks.items():
+    for kind, mask in flags.items():
         if not mask.any():
             continue
-        hit = long.loc[mask, ["symbol", "date"]]
-        for symbol, rows in hit.groupby("symbol", sort=True):
+        hit = frame.loc[mask, ["symbol", "date"]]
+        for symbol, rows in hit.groupby("symbol", sort=True, observed=True):
             issues.append(QualityIssue(kind, str(symbol), pd.Timestamp(rows["date"].min()),
                                        f"{len(rows)} row(s)"))
     return issues
 
 
-def _gap_issues(last_rows: pd.DataFrame, long: pd.DataFrame, sessions: pd.DatetimeIndex
-                ) -> list[QualityIssue]:
+def gap_issues(spans: pd.DataFrame, long: pd.DataFrame, sessions: pd.DatetimeIndex) -> list[QualityIssue]:
     """Missing sessions/days between each symbol's first and last bar."""
     issues = []
-    for symbol, first, last, count in last_rows.itertuples(index=False):
+    for symbol, first, last, count in spans.itertuples(index=False):
         if is_crypto(symbol):
             calendar = pd.date_range(first, last, freq="D")
         else:
@@ -158,20 +553,21 @@ def check_quality(bars: pd.DataFrame | Panel, now: pd.Timestamp | str, *,
                   max_stale_fraction: float = 0.2, settle_minutes: int = 30,
                   sessions: Callable[..., pd.DatetimeIndex] = nyse_sessions,
                   check_gaps: bool = True) -> QualityReport:
-    """Check ``bars`` at ``now`` (see the module docstring); logs each problem once."""
+    """Check ``bars`` at ``now`` (see the module docstring); one summary line per kind."""
     now = as_utc(now)
     if universe is None and isinstance(bars, Panel):
         universe = bars.symbols  # a column without any bar is a symbol without data
     long = _as_long(bars)
-    long = long.assign(date=pd.to_datetime(long["date"]), symbol=long["symbol"].astype(str))
+    long = long.assign(date=pd.to_datetime(long["date"]).astype("datetime64[ns]"),
+                       symbol=long["symbol"].astype(str))
     symbols = sorted(set(universe) if universe is not None else set(long["symbol"]))
     long = long[long["symbol"].isin(symbols)]
     report = QualityReport()
     report.expected = {"equity": expected_last_bar("SPY", now, max_lag_sessions, settle_minutes),
                        "crypto": expected_last_bar("BTC/USD", now, max_lag_sessions, settle_minutes)}
-    report.issues.extend(_row_issues(long))
-    spans = (long.groupby("symbol", sort=True)["date"].agg(["min", "max", "nunique"])
-             .reset_index())
+    if len(long):
+        report.issues.extend(_row_issues(long, now.tz_localize(None), sessions))
+    spans = (long.groupby("symbol", sort=True)["date"].agg(["min", "max", "nunique"]).reset_index())
     last_by_symbol = dict(zip(spans["symbol"], spans["max"], strict=True))
     stale_by_group: dict[str, list[str]] = {"equity": [], "crypto": []}
     members: dict[str, list[str]] = {"equity": [], "crypto": []}
@@ -189,9 +585,8 @@ def check_quality(bars: pd.DataFrame | Panel, now: pd.Timestamp | str, *,
                                               f"{expected.date()}"))
             stale_by_group[group].append(symbol)
     if check_gaps and len(spans):
-        start = spans["min"].min()
-        calendar = sessions(start, spans["max"].max())
-        report.issues.extend(_gap_issues(spans, long, calendar))
+        calendar = sessions(spans["min"].min(), spans["max"].max())
+        report.issues.extend(gap_issues(spans, long, calendar))
     reasons = []
     for group, stale in stale_by_group.items():
         if members[group] and len(stale) / len(members[group]) > max_stale_fraction:
@@ -200,11 +595,20 @@ def check_quality(bars: pd.DataFrame | Panel, now: pd.Timestamp | str, *,
     if reasons:
         report.halt_entries = True
         report.reason = "; ".join(reasons) + "; new entries halted for this cycle"
-    for issue in report.issues:
-        key = (issue.kind, issue.symbol, issue.date, issue.detail)
-        level = "DEBUG" if key in _LOGGED else "WARNING"  # a live loop sees the same gap daily
-        _LOGGED.add(key)
-        logger.bind(kind=issue.kind, symbol=issue.symbol).log(level, "data quality: {line}", line=issue.line())
-    if report.halt_entries:
-        logger.error("data quality: {reason}", reason=report.reason)
+    _log_issues(report.issues)
     return report
+
+
+def _log_issues(issues: Sequence[QualityIssue]) -> None:
+    """One line per kind: the count and the first few symbols; every issue at DEBUG."""
+    by_kind: dict[str, list[QualityIssue]] = {}
+    for issue in issues:
+        by_kind.setdefault(issue.kind, []).append(issue)
+    for kind, items in by_kind.items():
+        key = ("check", kind, tuple((i.symbol, i.date, i.detail) for i in items))
+        first = items[0]
+        sample = f"{first.detail}" if len(items) == 1 else f"e.g. {first.symbol}: {first.detail}"
+        _log_once(key, f"data quality: {kind}: {len(items)} symbol(s) ({_names([i.symbol for i in items])}); "
+                       f"{sample}", kind=kind, count=len(items))
+        for issue in items:
+            logger.debug("data quality: {line}", line=issue.line())

@@ -171,14 +171,17 @@ class Window:
 
 
 def load_window(data_source: Any, strategies: Sequence[Strategy], start: pd.Timestamp | None,
-                end: pd.Timestamp | None, warmup: int = 0) -> Window:
+                end: pd.Timestamp | None, warmup: int = 0, quality: str = "refuse") -> Window:
     """Bars of every strategy's universe up to ``end``, from ``warmup`` sessions before ``start``.
 
     A session counts for a strategy when one of its symbols has a bar; the window opens at the
     earliest of the strategies' ``warmup``-th session before ``start`` (the equity sessions of
     an equity strategy, every UTC day of a crypto one). ``warmup=0`` is a cold start: nothing
-    before ``start``. Backtest and replay call this same function, so they see the same bars.
+    before ``start``. Backtest and replay call this same function, so they see the same bars,
+    through the data quality gate under policy ``quality`` (:func:`hybrid_core.data.loading.load_bars`).
     """
+    from ..data.loading import load_bars
+
     symbols = sorted({s for strat in strategies for s in strat.universe})
     if not symbols:
         raise StrategyError("no strategy names any symbol; give each strategy a universe in the profile")
@@ -187,7 +190,7 @@ def load_window(data_source: Any, strategies: Sequence[Strategy], start: pd.Time
     fetch_from = start
     if start is not None and warmup:
         fetch_from = pd.Timestamp(start) - pd.Timedelta(days=math.ceil(warmup * 7 / 5 * 1.1) + 14)
-    bars = call(data_source, "fetch", symbols, fetch_from, end)
+    bars = load_bars(data_source, symbols, fetch_from, end, policy=quality).bars
     if bars.empty:
         raise DataError(f"no bars for the {len(symbols)} symbol(s) of the profile between {start} and {end}")
     panel = Panel.from_long(bars)

@@ -28,6 +28,7 @@ from loguru import logger
 from ..account.decisions import decision_at
 from ..account.ledger import Ledger, RoundTrip, round_trips_frame
 from ..contracts import Panel
+from ..data.loading import policy_for
 from ..errors import HybridError
 from ..live.runner import RunSession
 from ..ops.state import StateStore
@@ -47,8 +48,10 @@ class ReplayResult:
 
 
 def replay_window(session: RunSession, start: pd.Timestamp, end: pd.Timestamp, warmup: int) -> Window:
-    """Bars of the profile's universe for [start, end] and ``warmup`` sessions before (as a backtest)."""
-    return load_window(session.components.data_source, session.components.strategies, start, end, warmup)
+    """Bars of the profile's universe for [start, end] and ``warmup`` sessions before (as a backtest),
+    through the quality gate under the profile's policy (``refuse`` by default, as a backtest)."""
+    return load_window(session.components.data_source, session.components.strategies, start, end, warmup,
+                       quality=policy_for(session.profile.data.quality, live=False))
 
 
 def claim_folder(state: StateStore, profile: str, start: pd.Timestamp, end: pd.Timestamp, warmup: int) -> None:

@@ -21,6 +21,7 @@ from loguru import logger
 
 from ..account.boundary import call
 from ..contracts import Panel
+from ..data.loading import policy_for
 from ..errors import HybridError, ProfileError
 from ..ops.audit import TradeAuditLog
 from ..ops.heartbeat import HeartbeatFile
@@ -82,7 +83,8 @@ class RunSession:
                                    history_start=options.history_start,
                                    simulated_clock=options.simulated_clock,
                                    max_failed_cycles=profile.schedule.max_failed_cycles,
-                                   settle_seconds=profile.schedule.settle_seconds),
+                                   settle_seconds=profile.schedule.settle_seconds,
+                                   data_quality=policy_for(profile.data.quality, live=True)),
             observer=self.observer)
         self._checked = False
 

@@ -1,4 +1,7 @@
-"""Atomic file replacement: readers see the old content or the new, never a mix or a torn file."""
+"""Atomic file replacement: readers see the old content or the new, never a mix or a torn file.
+
+:func:`atomic_replace` writes one file; :func:`staged_directory` a folder of outputs (``--out``).
+"""
 
 from __future__ import annotations
 
@@ -38,3 +41,38 @@ def atomic_replace(path: Path, *, sync_dir: bool = True) -> Iterator[BinaryIO]:
         raise
     if sync_dir:
         fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def staged_directory(target: Path) -> Iterator[Path]:
+    """Write a folder's files through the yielded temporary folder; they reach ``target`` only
+    when the block succeeds, so a failed command leaves ``target`` as it was (or absent).
+
+    The staging folder is a hidden sibling (same filesystem, so moves are renames). A new
+    ``target`` is created by one rename; an existing one gets each file replaced with
+    :func:`os.replace`, and its other files are left alone. On any error the staging folder
+    is removed.
+    """
+    import shutil
+
+    target = Path(target)
+    anchor = target.parent
+    while not anchor.exists() and anchor != anchor.parent:
+        anchor = anchor.parent
+    import uuid
+
+    stage = anchor / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
+    stage.mkdir()  # not mkdtemp: the folder keeps the umask's permissions once renamed
+    try:
+        yield stage
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            os.rename(stage, target)
+            fsync_dir(target.parent)
+            return
+        for item in sorted(stage.iterdir()):
+            os.replace(item, target / item.name)
+        fsync_dir(target)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)

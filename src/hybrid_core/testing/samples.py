@@ -55,12 +55,13 @@ def shared_data_dir() -> Path:
 
 def sample_bars(symbols: Sequence[str] | None = None, start: Any = None, end: Any = None) -> pd.DataFrame:
     """The sample as a canonical long frame (adjusted prices), optionally filtered."""
-    from ..builtin.local_data import adjust_and_clean, read_bar_file
+    from ..data.files import read_bars_file
+    from ..data.quality import gate_bars
 
-    frame = read_bar_file(sample_bars_path(), list(symbols) if symbols is not None else None,
-                          pd.Timestamp(start) if start is not None else None,
-                          pd.Timestamp(end) if end is not None else None)
-    bars = adjust_and_clean(frame, source="sample")
+    frame = read_bars_file(sample_bars_path(), list(symbols) if symbols is not None else None,
+                           pd.Timestamp(start) if start is not None else None,
+                           pd.Timestamp(end) if end is not None else None)
+    bars = gate_bars(frame, policy="drop", origin=str(sample_bars_path())).bars
     bars["symbol"] = bars["symbol"].astype(str)
     return bars
 
