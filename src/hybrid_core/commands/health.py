@@ -15,7 +15,7 @@ from ..ops.heartbeat import DEFAULT_MAX_AGE_S, HEALTH_FILE_ENV, check_health, de
 
 
 @click.command("health")
-@click.option("--file", "path", type=click.Path(dir_okay=False), default=default_health_file,
+@click.option("--file", "path", type=click.Path(), default=default_health_file,
               show_default=f"${HEALTH_FILE_ENV} or /tmp/hybrid_trader.health",
               help="Heartbeat file written by `hybrid run`.")
 @click.option("--max-age", "max_age", type=click.FloatRange(min=0, min_open=True),
@@ -24,7 +24,11 @@ from ..ops.heartbeat import DEFAULT_MAX_AGE_S, HEALTH_FILE_ENV, check_health, de
                    "for one cycle a day from cron use 93600 (26 h).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as one JSON object.")
 def command(path: str, max_age: float, as_json: bool) -> None:
-    """Check the heartbeat file: exit 0 if healthy, 1 if stale, missing, unreadable or in error."""
+    """Check the heartbeat file: exit 0 if healthy, 1 if stale, missing, unreadable or in error.
+
+    Any content or state of the file gets a verdict, 0 or 1 (a folder, a pipe, random bytes,
+    an empty or huge file are unhealthy); `degraded` (entries halted) is healthy, its reason shown.
+    """
     result = check_health(path, max_age)
     if as_json:
         click.echo(json.dumps({"ok": result.ok, "line": result.line, "file": str(path),

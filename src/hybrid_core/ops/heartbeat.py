@@ -30,9 +30,10 @@ DEFAULT_MAX_AGE_S = 600.0
 """Default staleness limit: ten times the 60 s waiting heartbeat of loop mode, and longer
 than a slow cycle (a data fetch can hang ~130 s in yfinance). Cron (one cycle a day) needs
 ``--max-age 93600`` (26 h)."""
-HEALTHY_STATUSES = frozenset({"ok", "waiting", "starting", "degraded"})
-"""``degraded``: the run works but a cycle failed closed or entries were halted (see ``reasons``);
-after ``max_failed_cycles`` failed cycles in a row the run writes ``error``."""
+HEALTHY_STATUSES = frozenset({"ok", "waiting", "starting"})
+DEGRADED_STATUS = "degraded"
+"""The run works but a cycle failed closed or entries were halted (see ``reasons``): healthy, with
+its reason shown; after ``max_failed_cycles`` failed cycles in a row the run writes ``error``."""
 CLOCK_SKEW_S = 60.0
 
 
@@ -76,11 +77,7 @@ class HeartbeatFile:
 
     def read(self) -> dict[str, Any] | None:
         """The last heartbeat, or None when the file is missing, unreadable or not a JSON object."""
-        try:
-            payload = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return payload if isinstance(payload, dict) else None
+        return _read_heartbeat(self.path)[0]
 
 
 @attrs.frozen
@@ -99,48 +96,112 @@ class HealthResult:
 
 
 def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > 64:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def check_health(path: str | os.PathLike[str], max_age_s: float = DEFAULT_MAX_AGE_S,
-                 *, now: datetime | None = None) -> HealthResult:
-    """Healthy when the heartbeat exists, parses, is younger than ``max_age_s`` and reports no error."""
-    file = Path(path)
-    if not file.exists():
-        return HealthResult(False, f"UNHEALTHY: heartbeat file {file} is missing (no run has written "
-                                   f"it; is `hybrid run` running with this health file?)")
+MAX_HEARTBEAT_BYTES = 1 << 16
+"""A heartbeat is a few hundred bytes; a bigger file is not one (and is not read whole)."""
+
+
+def _read_heartbeat(file: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(the heartbeat object, None) or (None, why it is unusable): never raises, never blocks."""
+    import stat
+
     try:
-        raw = file.read_text(encoding="utf-8")
+        info = os.stat(file)
+    except FileNotFoundError:
+        return None, (f"heartbeat file {file} is missing (no run has written it; is `hybrid run` "
+                      f"running with this health file?)")
     except OSError as exc:
-        return HealthResult(False, f"UNHEALTHY: heartbeat file {file} is unreadable: {exc.strerror or exc}")
+        return None, f"heartbeat file {file} is unreadable: {exc.strerror or exc}"
+    if stat.S_ISDIR(info.st_mode):
+        return None, f"heartbeat file {file} is a folder, not a heartbeat file"
+    if not stat.S_ISREG(info.st_mode):
+        return None, f"heartbeat file {file} is not a regular file (a pipe, socket or device)"
+    if info.st_size > MAX_HEARTBEAT_BYTES:
+        return None, f"heartbeat file {file} is {info.st_size:,} bytes, too big to be a heartbeat"
     try:
-        beat = json.loads(raw)
-    except ValueError:
+        with open(file, "rb") as handle:
+            raw = handle.read(MAX_HEARTBEAT_BYTES + 1)
+    except OSError as exc:
+        return None, f"heartbeat file {file} is unreadable: {exc.strerror or exc}"
+    if not raw.strip():
+        return None, f"heartbeat file {file} is empty"
+    try:
+        beat = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
         beat = None
     if not isinstance(beat, dict):
-        return HealthResult(False, f"UNHEALTHY: heartbeat file {file} is not a JSON object")
+        return None, f"heartbeat file {file} is not a JSON object"
+    return beat, None
+
+
+def _text(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _degraded_reason(beat: dict[str, Any]) -> str:
+    for key in ("reason", "reasons", "degraded", "halt_reason", "last_error"):
+        value = beat.get(key)
+        if value:
+            return _text("; ".join(map(str, value)) if isinstance(value, list) else value)
+    return "no reason given"
+
+
+def _failed_cycles_exceeded(beat: dict[str, Any]) -> str | None:
+    """The run's own limit of consecutive failed cycles, when the heartbeat carries one."""
+    failed = beat.get("failed_cycles")
+    limit = beat.get("failed_cycles_limit", beat.get("max_failed_cycles"))
+    if isinstance(failed, int) and isinstance(limit, int) and not isinstance(failed, bool) and 0 < limit <= failed:
+        return f"{failed} failed cycle(s) in a row (limit {limit})"
+    return None
+
+
+def check_health(path: str | os.PathLike[str], max_age_s: float = DEFAULT_MAX_AGE_S,
+                 *, now: datetime | None = None) -> HealthResult:
+    """Healthy when the heartbeat is a fresh JSON object whose run reports no error.
+
+    Any content or state of the file gives a verdict (never an exception): missing, a folder,
+    a pipe, unreadable, empty, huge, not JSON, no valid time, stale, in the future, an error
+    or a stopped run are unhealthy; ``ok``, ``waiting``, ``starting`` are healthy, and
+    ``degraded`` (entries halted, exits still running) is healthy with its reason shown,
+    unless the run's failed-cycles limit is reached.
+    """
+    file = Path(path)
+    beat, problem = _read_heartbeat(file)
+    if beat is None:
+        return HealthResult(False, f"UNHEALTHY: {problem}")
     written = _parse_time(beat.get("time"))
     if written is None:
         return HealthResult(False, f"UNHEALTHY: heartbeat file {file} has no valid 'time'", None, beat)
     current = now or datetime.now(UTC)
     age = (current - written).total_seconds()
-    where = f"cycle {beat.get('cycle', '?')}, mode {beat.get('mode', '?')}, pid {beat.get('pid', '?')}"
+    where = (f"cycle {_text(beat.get('cycle', '?'), 20)}, mode {_text(beat.get('mode', '?'), 20)}, "
+             f"pid {_text(beat.get('pid', '?'), 20)}")
     if age > max_age_s:
         return HealthResult(False, f"UNHEALTHY: stale heartbeat, last written {age:.0f}s ago "
                                    f"(max {max_age_s:.0f}s; {where})", age, beat)
     if age < -CLOCK_SKEW_S:
         return HealthResult(False, f"UNHEALTHY: heartbeat time is {-age:.0f}s in the future; "
                                    f"check the clocks ({where})", age, beat)
-    status = str(beat.get("status", "ok"))
+    status = _text(beat.get("status", "ok"), 40)
+    exceeded = _failed_cycles_exceeded(beat)
+    if exceeded:
+        return HealthResult(False, f"UNHEALTHY: {exceeded} ({where})", age, beat)
+    if status == DEGRADED_STATUS:
+        return HealthResult(True, f"OK (degraded): heartbeat {max(age, 0):.0f}s old, "
+                                  f"{_degraded_reason(beat)} ({where})", age, beat)
     error = beat.get("last_error")
     if error:
-        return HealthResult(False, f"UNHEALTHY: run reports an error: {error} ({where})", age, beat)
+        return HealthResult(False, f"UNHEALTHY: run reports an error: {_text(error)} ({where})", age, beat)
     if status not in HEALTHY_STATUSES:
         return HealthResult(False, f"UNHEALTHY: run status is {status!r} ({where})", age, beat)
     return HealthResult(True, f"OK: heartbeat {max(age, 0):.0f}s old, status {status} ({where})", age, beat)
