@@ -69,7 +69,7 @@ def test_a_local_profile_reports_what_its_files_cover(tmp_path: Path, raw_bars) 
                     "strategies: [{name: crypto_adx, universe: [BTC/USD, ETH/USD, DOGE/USD]}]\n")
     result = CliRunner().invoke(build_cli(), ["data", "status", str(path), "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    status = json.loads(result.output)
+    status = json.loads(result.stdout)
     rows = {r["symbol"]: r for r in status["symbols"]}
     assert rows["BTC/USD"]["first"] == str(raw_bars["date"].min().date())
     assert rows["BTC/USD"]["missing"] == 3 and rows["DOGE/USD"]["bars"] == 0  # the source lost 3 days

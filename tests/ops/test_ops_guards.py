@@ -132,5 +132,5 @@ def test_profile_validation_names_a_bad_guard_parameter(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "hybrid_core.cli", "validate", str(path)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
-    assert "risk[0].params: pct must be between 0 and 1 (exclusive), got 2" in result.stderr
+    assert "risk[0].params.pct: must be between 0 and 1 (exclusive), got 2.0" in result.stderr
     assert "risk[1].params.colour: unknown key (allowed: limit)" in result.stderr
