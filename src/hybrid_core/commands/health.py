@@ -7,18 +7,38 @@ liveness probe, a Docker HEALTHCHECK or a monitoring cron job.
 from __future__ import annotations
 
 import json
+import math
 import sys
+from typing import Any
 
 import click
 
 from ..ops.heartbeat import DEFAULT_MAX_AGE_S, HEALTH_FILE_ENV, check_health, default_health_file
 
 
+class Seconds(click.ParamType):
+    """A finite number of seconds greater than zero (``inf`` and ``nan`` are refused too)."""
+
+    name = "SECONDS"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if not (math.isfinite(seconds) and seconds > 0):
+            self.fail(f"{value!r} is not a number of seconds greater than 0", param, ctx)
+        return seconds
+
+
+SECONDS = Seconds()
+
+
 @click.command("health")
 @click.option("--file", "path", type=click.Path(), default=default_health_file,
               show_default=f"${HEALTH_FILE_ENV} or /tmp/hybrid_trader.health",
               help="Heartbeat file written by `hybrid run`.")
-@click.option("--max-age", "max_age", type=click.FloatRange(min=0, min_open=True),
+@click.option("--max-age", "max_age", type=SECONDS,
               default=DEFAULT_MAX_AGE_S, show_default=True, envvar="HYBRID_HEALTH_MAX_AGE",
               help="Seconds after which the heartbeat is stale. Loop mode refreshes it every 60 s; "
                    "for one cycle a day from cron use 93600 (26 h).")

@@ -237,7 +237,7 @@ def _refuse_repeated_header(path: Path, frame: pd.DataFrame) -> None:
     header &= frame["symbol"].astype(object).map(lambda v: str(v).strip().lower() in ("symbol", "ticker")).to_numpy(
         dtype=bool)
     if header.any():
-        row = int(np.flatnonzero(header.to_numpy())[0]) + 1
+        row = int(np.flatnonzero(header)[0]) + 1
         raise DataError(f"bar file {path}: data row {row} repeats the header line (files joined "
                         f"together?); remove the extra header line(s) ({int(header.sum())} found)")
 
@@ -271,13 +271,15 @@ def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp
 
         if start is not None:
             condition = ds.field(date_name) >= bound(pd.Timestamp(start) - pd.Timedelta(days=1))
-        if end is not None:
-            upper = ds.field(date_name) < bound(pd.Timestamp(end) + pd.Timedelta(days=2))
+        if end is not None:  # and what lies after today, for the gate to refuse
+            upper = ((ds.field(date_name) < bound(pd.Timestamp(end) + pd.Timedelta(days=2)))
+                     | (ds.field(date_name) > bound(pd.Timestamp(_tomorrow()))))
             condition = upper if condition is None else condition & upper
     symbol_type = schema.field(symbol_name).type
     if symbols is not None and (pa.types.is_string(symbol_type) or pa.types.is_large_string(symbol_type)
                                 or pa.types.is_dictionary(symbol_type)):
-        wanted = ds.field(symbol_name).isin(pa.array(list(symbols), type=pa.string()))
+        wanted = (ds.field(symbol_name).isin(pa.array([*symbols, ""], type=pa.string()))
+                  | ds.field(symbol_name).is_null())
         condition = wanted if condition is None else condition & wanted
     try:
         file = pq.ParquetFile(path, read_dictionary=[symbol_name] if pa.types.is_string(symbol_type) else None,
@@ -400,6 +402,10 @@ def read_bars_file(path: str | Path, symbols: Sequence[str] | None = None,
     return _to_canonical(path, raw, symbols, start_ts, end_ts)
 
 
+def _tomorrow() -> np.datetime64:
+    return (pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() + pd.Timedelta(days=1)).to_datetime64()
+
+
 def symbol_categorical(values: pd.Series) -> pd.Categorical:
     """Symbols as a categorical with sorted categories, stripped; a missing symbol is ``""``."""
     if isinstance(values.dtype, pd.CategoricalDtype):
@@ -425,12 +431,13 @@ def _to_canonical(path: Path, raw: pd.DataFrame, symbols: Sequence[str] | None,
     symbol = symbol_categorical(raw["symbol"])
     dates = session_dates_of(path, raw["date"])
     keep = np.ones(len(raw), dtype=bool)
-    if symbols is not None:
-        keep &= np.isin(np.asarray(symbol.categories, dtype=object), list(symbols))[symbol.codes]
+    if symbols is not None:  # a blank symbol is kept for the gate to refuse: it could be anyone's
+        wanted = np.isin(np.asarray(symbol.categories, dtype=object), [*symbols, ""])
+        keep &= wanted[symbol.codes]
     if start is not None:
         keep &= dates >= start.to_datetime64()
-    if end is not None:
-        keep &= dates <= end.to_datetime64()
+    if end is not None:  # a bar dated after today is kept for the gate: the file's dates are wrong
+        keep &= (dates <= end.to_datetime64()) | (dates > _tomorrow())
     every = bool(keep.all())
 
     def cut(values: np.ndarray) -> np.ndarray:
