@@ -177,6 +177,7 @@ class PluginHost:
 
     def load_entry_points(self) -> None:
         """Load every plugin of the entry-point group ``hybrid``, in its own try/except."""
+        _strict()  # a bad value is refused now, not only once a plugin fails
         by_name: dict[str, list[tuple[EntryPoint, str, str]]] = {}
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             dist = getattr(ep, "dist", None)
@@ -315,7 +316,9 @@ def build_plugin_host(*, load_entry_points: bool = True,
 
 
 def _strict() -> bool:
-    return os.environ.get(STRICT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    from .env import env_flag
+
+    return env_flag(STRICT_ENV)  # "maybe" is refused naming the variable, not read as "no"
 
 
 def _disabled() -> set[str]:

@@ -348,6 +348,11 @@ def test_a_bad_environment_value_names_the_variable(run_cli, workdir: Path, monk
     one_line(run_cli("health", "--file", workdir / "hb"), USAGE, f"HYBRID_HEALTH_MAX_AGE={value!r}", "--max-age")
 
 
+def test_a_bad_switch_value_names_the_variable(run_cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("HYBRID_STRICT_PLUGINS", "maybe")
+    one_line(run_cli("plugins"), USAGE, "HYBRID_STRICT_PLUGINS='maybe' is not a switch")
+
+
 # ------------------------------------------------------------------ exit codes
 
 @pytest.mark.parametrize("command", [
