@@ -23,9 +23,6 @@ date of a profile goes through the same date check.
 
 from __future__ import annotations
 
-import codecs
-import os
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +30,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .errors import ProfileError
+from .paths import bom_encoding, read_bounded
 
 MAX_BYTES = 1 << 20
 """A profile is a page of settings; 1 MiB leaves room for universes of thousands of symbols."""
@@ -40,8 +38,6 @@ MAX_DEPTH = 64
 MAX_ALIASES = 256
 MAX_NODES = 200_000
 
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -67,7 +63,7 @@ class ProfileLoader(yaml.SafeLoader):
         self._depth = 0
         self._aliases = 0
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node:  # type: ignore[override]
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
@@ -78,7 +74,8 @@ class ProfileLoader(yaml.SafeLoader):
             if self._depth > MAX_DEPTH:
                 raise _YamlLimit(f"values nested more than {MAX_DEPTH} levels deep",
                                  self.peek_event().start_mark)
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            node: Node | None = super().compose_node(parent, index)
+            return node
         finally:
             self._depth -= 1
 
@@ -86,39 +83,22 @@ class ProfileLoader(yaml.SafeLoader):
 def read_profile_text(path: Path) -> str:
     """The profile's text: a regular, readable file of at most MAX_BYTES, decoded (BOM-aware)."""
     try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise ProfileError(f"profile not found: {path} (give the path of a YAML run profile, "
-                           f"e.g. profiles/demo.yaml)") from None
-    except OSError as exc:
-        raise ProfileError(f"cannot read profile {path}: {exc.strerror or exc}") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise ProfileError(f"profile {path} is a folder; give the path of a YAML file inside it")
-    if not stat.S_ISREG(info.st_mode):
-        raise ProfileError(f"profile {path} is not a regular file (a pipe, socket or device); "
-                           f"give the path of a YAML file")
-    if info.st_size > MAX_BYTES:
-        raise ProfileError(f"profile {path} is {info.st_size:,} bytes, more than the {MAX_BYTES:,} a "
-                           f"run profile may have; is it the right file?")
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise ProfileError(f"cannot read profile {path}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_BYTES:
-        raise ProfileError(f"profile {path} is more than {MAX_BYTES:,} bytes; is it the right file?")
+        raw = read_bounded(path, "profile", MAX_BYTES, missing_hint="give the path of a YAML run profile, "
+                                                                   "e.g. profiles/demo.yaml")
+    except ValueError as exc:
+        raise ProfileError(str(exc)) from None
     return decode_text(raw, path, "profile")
 
 
 def decode_text(raw: bytes, path: Path | str, what: str) -> str:
     """``raw`` as text: the encoding of its byte-order mark, else strict UTF-8 (error names the place)."""
-    for bom, encoding in _BOMS:
-        if raw.startswith(bom):
-            try:
-                return raw.decode(encoding).lstrip("\ufeff")
-            except UnicodeDecodeError as exc:
-                raise ProfileError(f"{what} {path}: starts with a {encoding.upper()} byte-order mark but is "
-                                   f"not valid {encoding.upper()} (byte {exc.start}); save it as UTF-8") from None
+    encoding = bom_encoding(raw[:4])
+    if encoding is not None:
+        try:
+            return raw.decode(encoding).lstrip("\ufeff")
+        except UnicodeDecodeError as exc:
+            raise ProfileError(f"{what} {path}: starts with a {encoding.upper()} byte-order mark but is "
+                               f"not valid {encoding.upper()} (byte {exc.start}); save it as UTF-8") from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

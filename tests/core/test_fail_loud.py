@@ -143,7 +143,8 @@ def test_every_failed_check_of_every_field_in_one_pass(run_cli, workdir: Path) -
 def test_a_profile_that_is_not_a_regular_file_is_never_opened(run_cli, workdir: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
     path = workdir / "p.yaml"
     path.mkdir() if kind == "folder" else os.mkfifo(path)
-    one_line(run_cli("validate", path), USAGE, str(path), "is a directory" if kind == "folder" else "not a regular file")
+    needle = "is a directory" if kind == "folder" else "not a regular file"
+    one_line(run_cli("validate", path), USAGE, str(path), needle)
 
 
 # ------------------------------------------------------------------ validate says OK only when run can start

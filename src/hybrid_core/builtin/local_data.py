@@ -60,7 +60,9 @@ class LocalBars(DataSource):
     def fetch_unchecked(self, symbols: Sequence[str], start: pd.Timestamp | None,
                         end: pd.Timestamp | None) -> pd.DataFrame:
         """The files' bars in [start, end] as they are, each row tagged with its ``file``."""
-        parts, files, codes = [], [], []
+        parts: list[pd.DataFrame] = []
+        files: list[str] = []
+        codes: list[np.ndarray] = []
         for path in self.files():
             part = read_bars_file(path, symbols, start, end)
             if len(part):

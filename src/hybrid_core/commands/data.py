@@ -171,7 +171,7 @@ def _bars_status(profile: Any, source: Any, universe: list[str], as_json: bool) 
                      "missing": int(gap.detail.split()[0]) if gap is not None else 0,
                      "problems": ", ".join(problems.get(symbol, [])) or None})
     where = ", ".join(str(f) for f in source.files()) if hasattr(source, "files") else f"data source {source.name}"
-    absent = [r["symbol"] for r in rows if not r["bars"]]
+    absent = [str(r["symbol"]) for r in rows if not r["bars"]]
     summary = (f"{len(rows) - len(absent)} of {len(rows)} symbol(s) with bars"
                + (f" {min(r['first'] for r in rows if r['first'])}..{max(r['last'] for r in rows if r['last'])}"
                   if len(rows) > len(absent) else "")

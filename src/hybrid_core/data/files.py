@@ -26,11 +26,8 @@ as a :class:`~hybrid_core.errors.DataError` naming the file and the problem:
 
 from __future__ import annotations
 
-import codecs
 import json
-import os
 import re
-import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from ..paths import bom_encoding, regular_file_problem
 from .normalise import adjust_ohlc
 
 PARQUET_SUFFIXES = {".parquet", ".pq"}
@@ -78,20 +76,10 @@ def _kind(path: Path) -> str:
 
 def require_regular_file(path: Path, what: str = "data file") -> None:
     """DataError unless ``path`` is an existing regular file (never opens a pipe or a folder)."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise DataError(f"{what} not found: {path} (check data.params.path in the profile; relative "
-                        f"paths are taken from the profile's folder)") from None
-    except OSError as exc:
-        raise DataError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise DataError(f"{what} {path} is a folder; name the file itself")
-    if not stat.S_ISREG(info.st_mode):
-        raise DataError(f"{what} {path} is not a regular file (a pipe, socket or device); "
-                        f"copy the bars into a file")
-    if not os.access(path, os.R_OK):
-        raise DataError(f"cannot read {what} {path}: permission denied")
+    problem = regular_file_problem(path, what, missing_hint="check data.params.path in the profile; relative "
+                                                            "paths are taken from the profile's folder")
+    if problem is not None:
+        raise DataError(problem)
 
 
 def _open_binary(path: Path) -> Any:
@@ -114,12 +102,7 @@ def _text_encoding(path: Path) -> str:
             head = handle.read(4)
     except OSError as exc:  # e.g. a .gz file that is not gzip
         raise DataError(f"cannot read bar file {path}: {exc.strerror or _first(exc)}") from None
-    for bom, encoding in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-                          (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-                          (codecs.BOM_UTF16_BE, "utf-16")):
-        if head.startswith(bom):
-            return encoding
-    return "utf-8"
+    return bom_encoding(head) or "utf-8"
 
 
 def _decode_error(path: Path, exc: UnicodeError, encoding: str) -> DataError:

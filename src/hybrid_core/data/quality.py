@@ -194,7 +194,7 @@ def bar_flags(frame: pd.DataFrame, codes: np.ndarray, *, today: pd.Timestamp,
     crypto = np.array([is_crypto(n) for n in names], dtype=bool)
     with np.errstate(invalid="ignore"):
         nan = np.isnan(block)
-        flags: dict[str, np.ndarray] = {
+        flags: dict[str, Any] = {
             "empty_symbol": blank[codes] if len(names) else np.zeros(n, bool),
             "missing_price": nan.any(axis=1),
             "non_positive_price": (block <= 0).any(axis=1),

@@ -111,26 +111,14 @@ MAX_HEARTBEAT_BYTES = 1 << 16
 
 def _read_heartbeat(file: Path) -> tuple[dict[str, Any] | None, str | None]:
     """(the heartbeat object, None) or (None, why it is unusable): never raises, never blocks."""
-    import stat
+    from ..paths import read_bounded
 
     try:
-        info = os.stat(file)
-    except FileNotFoundError:
-        return None, (f"heartbeat file {file} is missing (no run has written it; is `hybrid run` "
-                      f"running with this health file?)")
-    except OSError as exc:
-        return None, f"heartbeat file {file} is unreadable: {exc.strerror or exc}"
-    if stat.S_ISDIR(info.st_mode):
-        return None, f"heartbeat file {file} is a folder, not a heartbeat file"
-    if not stat.S_ISREG(info.st_mode):
-        return None, f"heartbeat file {file} is not a regular file (a pipe, socket or device)"
-    if info.st_size > MAX_HEARTBEAT_BYTES:
-        return None, f"heartbeat file {file} is {info.st_size:,} bytes, too big to be a heartbeat"
-    try:
-        with open(file, "rb") as handle:
-            raw = handle.read(MAX_HEARTBEAT_BYTES + 1)
-    except OSError as exc:
-        return None, f"heartbeat file {file} is unreadable: {exc.strerror or exc}"
+        raw = read_bounded(file, "heartbeat file", MAX_HEARTBEAT_BYTES,
+                           missing_hint="missing: no run has written it; is `hybrid run` running with this "
+                                        "health file?")
+    except ValueError as exc:
+        return None, str(exc)
     if not raw.strip():
         return None, f"heartbeat file {file} is empty"
     try:
