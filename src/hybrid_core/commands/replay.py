@@ -44,12 +44,13 @@ def command(obj, profile_path: str, start: pd.Timestamp, end: pd.Timestamp, out_
     is refused.
     """
     from ..account.ledger import ROUND_TRIP_COLUMNS, describe_round_trips
-    from ..engine.backtest import ROUND_TRIPS_FILE, default_warmup, write_csv
+    from ..data.loading import policy_for
+    from ..engine.backtest import ROUND_TRIPS_FILE, default_warmup, load_window, write_csv
     from ..engine.replay import replay
     from ..live.runner import RunOptions, RunSession, StopFlag
     from ..ops.audit import DEFAULT_FILE
     from ..ops.logging_setup import configure_logging
-    from ..profile import load_profile
+    from ..profile import build_components, load_profile
 
     profile = load_profile(profile_path)
     configure_logging(json_logs=json_logs, level=log_level)
@@ -57,6 +58,13 @@ def command(obj, profile_path: str, start: pd.Timestamp, end: pd.Timestamp, out_
     if last < first:
         raise HybridError(f"--end {end.date()} is before --start {start.date()}")
     options = RunOptions(durable=False, simulated_clock=True)
+    components = build_components(profile, obj.host.registry)
+    sessions = warmup if warmup is not None else profile.backtest.warmup
+    if sessions is None:
+        sessions = default_warmup(components.strategies)
+    # the bars first, through the quality gate: refused data leaves --out untouched
+    window = load_window(components.data_source, components.strategies, first, last, sessions,
+                         quality=policy_for(profile.data.quality, live=False))
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -65,11 +73,8 @@ def command(obj, profile_path: str, start: pd.Timestamp, end: pd.Timestamp, out_
         options.health_file = str(out / "hybrid.health")
     stop = StopFlag()
     stop.install()
-    with RunSession(profile, obj.host.registry, options) as session:
-        sessions = warmup if warmup is not None else profile.backtest.warmup
-        if sessions is None:
-            sessions = default_warmup(session.components.strategies)
-        result = replay(session, first, last, warmup=sessions, progress=progress, stop=stop)
+    with RunSession(profile, obj.host.registry, options, components=components) as session:
+        result = replay(session, first, last, warmup=sessions, progress=progress, stop=stop, window=window)
         trades_path = session.state_path.parent / ROUND_TRIPS_FILE
         write_csv(trades_path, result.trades[ROUND_TRIP_COLUMNS])
         click.echo(f"replayed {len(result.sessions)} session(s) {first.date()}..{last.date()}"

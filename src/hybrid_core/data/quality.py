@@ -401,11 +401,10 @@ def _names(items: Sequence[str], limit: int = SUMMARY_NAMES) -> str:
 def _refusal(result: GateResult) -> str:
     first = min(result.problems, key=lambda p: (p.date or pd.Timestamp.max, p.symbol))
     counts = result.counts()
-    others = sum(counts.values()) - first.count
     rest = ""
-    if others:
+    if sum(counts.values()) > first.count:
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
-        rest = f"; {others} more bad bar(s) ({kinds})"
+        rest = f"; found in all: {kinds}"
     return (f"data quality: {first.line()}{rest}; fix the data, or set data.quality: drop (leave bad "
             f"bars out) or warn (keep them) in the profile")
 

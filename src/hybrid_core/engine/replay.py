@@ -72,10 +72,13 @@ def claim_folder(state: StateStore, profile: str, start: pd.Timestamp, end: pd.T
 
 
 def replay(session: RunSession, start: pd.Timestamp, end: pd.Timestamp, *, warmup: int = 0,
-           progress: bool | None = None, stop: Any = None) -> ReplayResult:
-    """Run one live cycle per session of [start, end]; resume after the last completed session."""
+           progress: bool | None = None, stop: Any = None, window: Window | None = None) -> ReplayResult:
+    """Run one live cycle per session of [start, end]; resume after the last completed session.
+
+    ``window``: the bars already loaded through the quality gate (:func:`replay_window` or
+    ``load_window`` with the same ``warmup``), else they are loaded here."""
     claim_folder(session.state, session.profile.name, start, end, warmup)
-    window = replay_window(session, start, end, warmup)
+    window = window if window is not None else replay_window(session, start, end, warmup)
     panel = window.panel
     if window.note:
         logger.warning(window.note)
