@@ -18,8 +18,10 @@ and returns the canonical long frame of :mod:`hybrid_core.contracts`: ``symbol, 
 high, low, close, volume``, float64, dates tz-naive and normalised (a tz-aware timestamp is
 converted to UTC first, so it is the UTC session date), sorted by (symbol, date), no duplicated
 (symbol, date) (the last one wins). When ``adj_close`` is present, prices are adjusted as
-STRATEGIES.md says: ``open/high/low * adj_close / close`` and ``close = adj_close``. A row with
-a missing or non-positive price is not a bar: it is dropped, and the skip is logged once per
+STRATEGIES.md says: ``open/high/low * adj_close / close`` and ``close = adj_close``. A row
+whose prices cannot be traded on (missing, non-positive or absurd: the quality gate's own
+definition, :func:`hybrid_core.data.quality.usable_prices`) is not a bar: it is dropped, and
+the skip is logged once per
 symbol and run (a repeat of the same skip in the same process goes to DEBUG). ``symbol_map``
 renames symbols (e.g. Yahoo ``BTC-USD`` -> ``BTC/USD``).
 
@@ -118,7 +120,7 @@ def _log_skips(out: pd.DataFrame, good: np.ndarray, source: str) -> None:
         key = (source, str(sym), len(rows), first)
         level = "DEBUG" if key in _SKIPS_LOGGED else "WARNING"
         _SKIPS_LOGGED.add(key)
-        logger.log(level, "{source}: {symbol}: skipped {n} row(s) without a positive price (first {first})",
+        logger.log(level, "{source}: {symbol}: skipped {n} row(s) without a usable price (first {first})",
                    source=source, symbol=sym, n=len(rows), first=first)
 
 
@@ -148,9 +150,10 @@ def normalise_bars(frame: pd.DataFrame, *, symbol_map: Mapping[str, str] | None 
         adjust_ohlc(prices, pd.to_numeric(long["adj_close"], errors="coerce").to_numpy(dtype="float64"))
     volume = (pd.to_numeric(long["volume"], errors="coerce").to_numpy(dtype="float64")
               if "volume" in long.columns else np.zeros(len(long)))
+    from .quality import usable_prices  # the gate's own definition of a tradable price
+
     block = np.column_stack([prices[c] for c in PRICE_COLUMNS])
-    with np.errstate(invalid="ignore"):
-        good = np.isfinite(block).all(axis=1) & (block > 0).all(axis=1)
+    good = usable_prices(block, np.nan_to_num(volume, nan=0.0))
     if not good.all():
         _log_skips(pd.DataFrame({"symbol": names[codes], "date": dates}), good, source)
     # order by (symbol name, date); of rows sharing both, the last one given wins

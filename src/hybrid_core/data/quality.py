@@ -182,6 +182,24 @@ def _sorted(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return frame.iloc[order].reset_index(drop=True), codes[order]
 
 
+def price_flags(block: np.ndarray, volume: np.ndarray) -> dict[str, np.ndarray]:
+    """The checks of the prices themselves (``block``: open, high, low, close columns)."""
+    with np.errstate(invalid="ignore"):
+        return {
+            "missing_price": np.isnan(block).any(axis=1),
+            "non_positive_price": (block <= 0).any(axis=1),
+            "absurd_value": (np.isinf(block).any(axis=1) | (block > MAX_PRICE).any(axis=1)
+                             | ((block > 0) & (block < MIN_PRICE)).any(axis=1)
+                             | np.isinf(volume) | (volume > MAX_VOLUME)),
+        }
+
+
+def usable_prices(block: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """True where a bar's prices can be traded on at all (what no policy can keep otherwise)."""
+    flags = price_flags(block, volume)
+    return ~(flags["missing_price"] | flags["non_positive_price"] | flags["absurd_value"])
+
+
 def bar_flags(frame: pd.DataFrame, codes: np.ndarray, *, today: pd.Timestamp,
               sessions: Callable[..., pd.DatetimeIndex] = nyse_sessions) -> dict[str, np.ndarray]:
     """A boolean mask per check over the rows of ``frame`` (sorted by symbol, date)."""
@@ -193,14 +211,9 @@ def bar_flags(frame: pd.DataFrame, codes: np.ndarray, *, today: pd.Timestamp,
     blank = np.array([not n.strip() for n in names], dtype=bool)
     crypto = np.array([is_crypto(n) for n in names], dtype=bool)
     with np.errstate(invalid="ignore"):
-        nan = np.isnan(block)
         flags: dict[str, Any] = {
             "empty_symbol": blank[codes] if len(names) else np.zeros(n, bool),
-            "missing_price": nan.any(axis=1),
-            "non_positive_price": (block <= 0).any(axis=1),
-            "absurd_value": (np.isinf(block).any(axis=1) | (block > MAX_PRICE).any(axis=1)
-                             | ((block > 0) & (block < MIN_PRICE)).any(axis=1)
-                             | np.isinf(volume) | (volume > MAX_VOLUME)),
+            **price_flags(block, volume),
             "high_below_low": block[:, 1] < block[:, 2],
             "outside_range": (((block[:, [0, 3]] > block[:, [1]] * (1 + RANGE_TOLERANCE))
                                | (block[:, [0, 3]] < block[:, [2]] * (1 - RANGE_TOLERANCE))).any(axis=1)),
