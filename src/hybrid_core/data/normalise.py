@@ -152,8 +152,7 @@ def normalise_bars(frame: pd.DataFrame, *, symbol_map: Mapping[str, str] | None 
               if "volume" in long.columns else np.zeros(len(long)))
     from .quality import usable_prices  # the gate's own definition of a tradable price
 
-    block = np.column_stack([prices[c] for c in PRICE_COLUMNS])
-    good = usable_prices(block, np.nan_to_num(volume, nan=0.0))
+    good = usable_prices([prices[c] for c in PRICE_COLUMNS], np.nan_to_num(volume, nan=0.0))
     if not good.all():
         _log_skips(pd.DataFrame({"symbol": names[codes], "date": dates}), good, source)
     # order by (symbol name, date); of rows sharing both, the last one given wins

@@ -182,21 +182,30 @@ def _sorted(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return frame.iloc[order].reset_index(drop=True), codes[order]
 
 
-def price_flags(block: np.ndarray, volume: np.ndarray) -> dict[str, np.ndarray]:
-    """The checks of the prices themselves (``block``: open, high, low, close columns)."""
+def _columns(frame: pd.DataFrame) -> tuple[list[np.ndarray], np.ndarray]:
+    """open, high, low, close and volume of ``frame`` as float64 arrays."""
+    ohlc = [frame[c].to_numpy(dtype="float64") for c in PRICES]
+    volume = frame["volume"].to_numpy(dtype="float64") if "volume" in frame.columns else np.zeros(len(frame))
+    return ohlc, volume
+
+
+def price_flags(ohlc: Sequence[np.ndarray], volume: np.ndarray) -> dict[str, np.ndarray]:
+    """The checks of the prices themselves (``ohlc``: the open, high, low and close arrays)."""
+    o, h, low, c = ohlc
+    smallest = np.minimum(np.minimum(o, h), np.minimum(low, c))  # NaN when any price is NaN
+    largest = np.maximum(np.maximum(o, h), np.maximum(low, c))
     with np.errstate(invalid="ignore"):
         return {
-            "missing_price": np.isnan(block).any(axis=1),
-            "non_positive_price": (block <= 0).any(axis=1),
-            "absurd_value": (np.isinf(block).any(axis=1) | (block > MAX_PRICE).any(axis=1)
-                             | ((block > 0) & (block < MIN_PRICE)).any(axis=1)
+            "missing_price": np.isnan(smallest),
+            "non_positive_price": smallest <= 0,
+            "absurd_value": ((largest > MAX_PRICE) | ((smallest > 0) & (smallest < MIN_PRICE))
                              | np.isinf(volume) | (volume > MAX_VOLUME)),
         }
 
 
-def usable_prices(block: np.ndarray, volume: np.ndarray) -> np.ndarray:
+def usable_prices(ohlc: Sequence[np.ndarray], volume: np.ndarray) -> np.ndarray:
     """True where a bar's prices can be traded on at all (what no policy can keep otherwise)."""
-    flags = price_flags(block, volume)
+    flags = price_flags(ohlc, volume)
     return ~(flags["missing_price"] | flags["non_positive_price"] | flags["absurd_value"])
 
 
@@ -204,8 +213,9 @@ def bar_flags(frame: pd.DataFrame, codes: np.ndarray, *, today: pd.Timestamp,
               sessions: Callable[..., pd.DatetimeIndex] = nyse_sessions) -> dict[str, np.ndarray]:
     """A boolean mask per check over the rows of ``frame`` (sorted by symbol, date)."""
     n = len(frame)
-    block = np.column_stack([frame[c].to_numpy(dtype="float64") for c in PRICES]) if n else np.zeros((0, 4))
-    volume = frame["volume"].to_numpy(dtype="float64") if "volume" in frame.columns else np.zeros(n)
+    ohlc, volume = _columns(frame)
+    o, h, low, c = ohlc
+    top, bottom = h * (1 + RANGE_TOLERANCE), low * (1 - RANGE_TOLERANCE)
     dates = frame["date"].to_numpy(dtype="datetime64[ns]")
     names = _symbol_names(frame, codes)
     blank = np.array([not n.strip() for n in names], dtype=bool)
@@ -213,10 +223,9 @@ def bar_flags(frame: pd.DataFrame, codes: np.ndarray, *, today: pd.Timestamp,
     with np.errstate(invalid="ignore"):
         flags: dict[str, Any] = {
             "empty_symbol": blank[codes] if len(names) else np.zeros(n, bool),
-            **price_flags(block, volume),
-            "high_below_low": block[:, 1] < block[:, 2],
-            "outside_range": (((block[:, [0, 3]] > block[:, [1]] * (1 + RANGE_TOLERANCE))
-                               | (block[:, [0, 3]] < block[:, [2]] * (1 - RANGE_TOLERANCE))).any(axis=1)),
+            **price_flags(ohlc, volume),
+            "high_below_low": h < low,
+            "outside_range": (o > top) | (o < bottom) | (c > top) | (c < bottom),
             "negative_volume": volume < 0,
             "future_date": dates > (today.normalize() + pd.Timedelta(days=1)).to_datetime64(),
         }
@@ -328,9 +337,9 @@ def gate_bars(bars: pd.DataFrame, *, policy: str = "refuse", origin: str = "",
         return GateResult(bars=_canonical(bars))
     frame, codes = _sorted(bars)
     n = len(frame)
-    volume = frame["volume"].to_numpy(dtype="float64") if "volume" in frame.columns else np.zeros(n)
-    block = np.column_stack([frame[c].to_numpy(dtype="float64") for c in PRICES])
-    lost = np.isnan(block).all(axis=1) & (np.isnan(volume) | (volume == 0))
+    ohlc, volume = _columns(frame)
+    any_price = np.fmax(np.fmax(ohlc[0], ohlc[1]), np.fmax(ohlc[2], ohlc[3]))  # NaN only when all are
+    lost = np.isnan(any_price) & (np.isnan(volume) | (volume == 0))
     flags = bar_flags(frame, codes, today=today, sessions=sessions)
     for mask in flags.values():
         mask &= ~lost
