@@ -88,8 +88,9 @@ class LocalBars(DataSource):
 
     def fetch(self, symbols: Sequence[str], start: pd.Timestamp | None,
               end: pd.Timestamp | None) -> pd.DataFrame:
-        """The canonical frame: bad bars left out (gate policy ``drop``), each kind logged once."""
-        return gate_bars(self.fetch_unchecked(symbols, start, end), policy="drop").bars
+        """The canonical frame: bars that cannot be traded on left out, the rest kept (gate policy
+        ``warn``: one warning per kind). The engine loads through the gate with the profile's policy."""
+        return gate_bars(self.fetch_unchecked(symbols, start, end), policy="warn").bars
 
     def latest_date(self, symbols: Sequence[str]) -> pd.Timestamp | None:
         """The last date in the files (from Parquet statistics when available)."""

@@ -311,11 +311,9 @@ def _split_jumps(frame: pd.DataFrame, codes: np.ndarray, usable: np.ndarray) -> 
 
 
 def _split_detail(ratio: float) -> str:
-    if ratio >= 1:
-        return f"prices fell to 1/{ratio:.3g} in one day, like a {round(ratio)}:1 split; use split-adjusted " \
-               f"prices or add an adj_close column"
-    return f"prices rose {1 / ratio:.3g}x in one day, like a 1:{round(1 / ratio)} reverse split; use " \
-           f"split-adjusted prices or add an adj_close column"
+    move = (f"open and close fell to 1/{ratio:.3g} in one day, like a {round(ratio)}:1 split" if ratio >= 1
+            else f"open and close rose {1 / ratio:.3g}x in one day, like a 1:{round(1 / ratio)} reverse split")
+    return f"{move} that the prices are not adjusted for; use split-adjusted prices (an adj_close column)"
 
 
 # ------------------------------------------------------------------ the gate
