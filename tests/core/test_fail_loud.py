@@ -407,3 +407,22 @@ def test_the_real_cli_process_never_prints_a_traceback_for_bad_input(tmp_path: P
     result = subprocess.run([sys.executable, "-m", "hybrid_core.cli", "health", "--file", str(tmp_path)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == UNHEALTHY
+
+
+@pytest.mark.parametrize("key, code, needle", [
+    (None, exit_codes.BROKER, "Alpaca keys missing: set ALPACA_API_KEY and ALPACA_SECRET_KEY"),
+    ("AKLIVEKEY", exit_codes.SAFETY, "key/mode mismatch: a live key"),
+    ("PKPAPERKEY", 0, ""),
+])
+def test_validate_checks_the_broker_configuration(run_cli, workdir: Path, monkeypatch, key: str | None,  # type: ignore[no-untyped-def]
+                                                  code: int, needle: str) -> None:
+    if key:
+        monkeypatch.setenv("ALPACA_API_KEY", key)
+        monkeypatch.setenv("ALPACA_SECRET_KEY", "secret")
+    data = demo_profile_data(workdir)
+    data["broker"] = {"name": "alpaca"}
+    result = run_cli("validate", write_yaml(data, workdir / "p.yaml"))
+    if code:
+        one_line(result, code, "broker: ", needle)
+    else:
+        assert result.code == 0, result.err

@@ -33,7 +33,7 @@ from hybrid_core.contracts import (
     Panel,
     is_crypto,
 )
-from hybrid_core.errors import BrokerError, OrderUnconfirmed
+from hybrid_core.errors import BrokerError, HybridError, OrderUnconfirmed, SafetyError
 
 if TYPE_CHECKING:
     from alpaca.trading.client import TradingClient
@@ -140,6 +140,22 @@ class AlpacaBroker(Broker):
         """Why no request may be sent at all (a URL of the other environment), set by configure."""
 
     # -- setup ---------------------------------------------------------------------------------
+    def check(self) -> list[HybridError]:
+        """Offline check for `hybrid validate`: the key variables are set, and their prefix fits
+        the trading mode (what the startup health check would otherwise refuse). No network."""
+        try:
+            key, _secret = read_keys(self.params.api_key_env, self.params.secret_key_env)
+        except BrokerError as exc:
+            return [exc]
+        try:
+            from hybrid_core.safety import resolve_mode
+
+            mode = resolve_mode()
+        except HybridError:  # hybrid validate reports a bad TRADING_MODE itself
+            return []
+        problem = key_mode_mismatch(key or "", mode)
+        return [SafetyError(f"API health check would fail on startup: {problem}")] if problem else []
+
     def configure(self, *, mode: Literal["paper", "live"], state_dir: str) -> None:
         """Build the hardened TradingClient for ``mode`` (chosen by the core's safety layer)."""
         if mode not in ("paper", "live"):
