@@ -426,3 +426,19 @@ def test_validate_checks_the_broker_configuration(run_cli, workdir: Path, monkey
         one_line(result, code, "broker: ", needle)
     else:
         assert result.code == 0, result.err
+
+
+@pytest.mark.parametrize("option, value", [("--cash", "nan"), ("--cash", "-1"), ("--slippage-bps", "inf"),
+                                           ("--commission", "1.5")])
+def test_backtest_numbers_are_checked_before_running(run_cli, write_profile, workdir: Path, option: str,  # type: ignore[no-untyped-def]
+                                                     value: str) -> None:
+    result = run_cli("backtest", write_profile(), "--start", "2021-01-04", "--end", "2021-04-21",
+                     "--out", workdir / "out", option, value)
+    one_line(result, USAGE, option, "is not a finite number")
+    assert not (workdir / "out").exists()
+
+
+def test_a_trade_log_that_is_a_named_pipe_never_hangs(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "trades.csv")
+    result = run_hybrid_process("report", "--file", "trades.csv", cwd=tmp_path, timeout=60)
+    one_line(result, DATA, "trade log trades.csv is not a regular file")

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..errors import HybridError
+from ._numbers import BASIS_POINTS, CASH, FRACTION
 
 
 def _date(value: str | None, option: str) -> Any:
@@ -28,9 +29,9 @@ def _date(value: str | None, option: str) -> Any:
 @click.option("--end", metavar="DATE", help="Last session (default: the profile's backtest.end).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for round_trips.csv, equity.csv, summary.json and report.html.")
-@click.option("--cash", type=float, default=None, help="Initial cash (default: the profile's backtest.cash).")
-@click.option("--slippage-bps", type=float, default=None, help="Slippage in basis points (default: profile).")
-@click.option("--commission", type=float, default=None,
+@click.option("--cash", type=CASH, default=None, help="Initial cash (default: the profile's backtest.cash).")
+@click.option("--slippage-bps", type=BASIS_POINTS, default=None, help="Slippage in basis points (default: profile).")
+@click.option("--commission", type=FRACTION, default=None,
               help="Commission as a fraction of each fill's value (default: profile).")
 @click.option("--warmup", type=click.IntRange(0), default=None,
               help="Sessions of history before START that warm the strategies up (default: the profile's "
@@ -75,6 +76,11 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
     if first is not None and last is not None and last < first:
         raise HybridError(f"--end {last.date()} is before --start {first.date()}")
     components = build_components(profile, obj.host.registry)
+    from ..profile import writable_file_problem
+
+    unwritable = writable_file_problem(Path(out_dir) / "summary.json")
+    if unwritable:  # said before the backtest runs, not after
+        raise HybridError(f"--out {out_dir}: {unwritable}")
     strategies, rules = components.strategies, components.risk_rules
     engine = _engine(obj.host.registry, engine_name)
     engine.check(strategies, rules)

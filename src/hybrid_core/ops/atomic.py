@@ -61,17 +61,25 @@ def staged_directory(target: Path) -> Iterator[Path]:
         anchor = anchor.parent
     import uuid
 
+    from ..errors import HybridError
+
     stage = anchor / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
-    stage.mkdir()  # not mkdtemp: the folder keeps the umask's permissions once renamed
+    try:
+        stage.mkdir()  # not mkdtemp: the folder keeps the umask's permissions once renamed
+    except OSError as exc:
+        raise HybridError(f"cannot write outputs to {target}: {exc.strerror or exc} (in {anchor})") from None
     try:
         yield stage
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists():
-            os.rename(stage, target)
-            fsync_dir(target.parent)
-            return
-        for item in sorted(stage.iterdir()):
-            os.replace(item, target / item.name)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                os.rename(stage, target)
+                fsync_dir(target.parent)
+                return
+            for item in sorted(stage.iterdir()):
+                os.replace(item, target / item.name)
+        except OSError as exc:
+            raise HybridError(f"cannot write outputs to {target}: {exc.strerror or exc}") from None
         fsync_dir(target)
     finally:
         if stage.exists():

@@ -247,6 +247,11 @@ def _read_csv(path: Path) -> tuple[list[str] | None, pd.DataFrame, list[RowProbl
         raise DataError(f"trade log not found: {path}; pass --file with the run's trade log")
     if path.is_dir():
         raise DataError(f"trade log {path} is a directory; pass the CSV file itself")
+    from ..paths import regular_file_problem
+
+    problem = regular_file_problem(path, "trade log")  # a named pipe is never opened: no hang
+    if problem is not None:
+        raise DataError(problem)
     text = path.read_text(encoding="utf-8", errors="replace").lstrip("\ufeff")
     text = text[: text.rfind("\n") + 1]  # drop a torn (still being written) last line
     reader = csv.reader(io.StringIO(text))
