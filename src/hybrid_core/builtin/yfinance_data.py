@@ -31,7 +31,7 @@ from ..data.clock import as_utc, settled_through, utc_now
 from ..data.normalise import empty_bars, normalise_bars
 from ..data.symbols import yahoo_map
 from ..data.updater import CacheUpdater, UpdateReport
-from ..errors import DataError
+from ..errors import DataError, HybridError
 from ..hookspecs import hookimpl
 
 DEFAULT_CACHE_DIR = "~/.cache/hybrid/bars"
@@ -87,10 +87,17 @@ class YFinanceBars(DataSource):
 
     @property
     def cache(self) -> BarCache:
-        """The Parquet cache this source fills."""
-        path = Path(self.params.cache_dir).expanduser()
-        base = Path(getattr(self, "profile_dir", None) or self.base_dir)
-        return BarCache(path if path.is_absolute() else base / path)
+        """The Parquet cache this source fills (a relative cache_dir is taken from the profile's folder)."""
+        from ..paths import resolve_path
+
+        return BarCache(resolve_path(self.params.cache_dir, getattr(self, "profile_dir", None) or self.base_dir))
+
+    def check(self) -> list[HybridError]:
+        """Offline check for `hybrid validate`: the cache folder is a folder that can be written."""
+        from ..profile import writable_file_problem
+
+        problem = writable_file_problem(self.cache.root / ".hybrid-write-check")
+        return [DataError(f"cache_dir {self.cache.root}: {problem}")] if problem else []
 
     def download(self, symbols: Sequence[str], start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         """Canonical bars of ``symbols`` for ``start <= date <= end`` straight from Yahoo (no cache)."""
