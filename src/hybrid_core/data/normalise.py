@@ -109,19 +109,25 @@ def session_dates(values: object) -> pd.DatetimeIndex:
     return index.normalize().astype("datetime64[ns]")
 
 
-_SKIPS_LOGGED: set[tuple[str, str, int, object]] = set()
+_SKIPS_LOGGED: set[tuple[object, ...]] = set()
 """Skips already warned about by this process: a live loop re-reads the same rows daily."""
 
 
 def _log_skips(out: pd.DataFrame, good: np.ndarray, source: str) -> None:
+    """One line for all symbols (the first few named with their count and first date), each at DEBUG."""
     bad = out.loc[~good, ["symbol", "date"]]
-    for sym, rows in bad.groupby("symbol", sort=True):
-        first = pd.Timestamp(rows["date"].min()).date()
-        key = (source, str(sym), len(rows), first)
-        level = "DEBUG" if key in _SKIPS_LOGGED else "WARNING"
-        _SKIPS_LOGGED.add(key)
-        logger.log(level, "{source}: {symbol}: skipped {n} row(s) without a usable price (first {first})",
-                   source=source, symbol=sym, n=len(rows), first=first)
+    parts = [(str(sym), len(rows), pd.Timestamp(rows["date"].min()).date())
+             for sym, rows in bad.groupby("symbol", sort=True)]
+    key = (source, tuple(parts))
+    level = "DEBUG" if key in _SKIPS_LOGGED else "WARNING"
+    _SKIPS_LOGGED.add(key)
+    named = ", ".join(f"{sym}: {n} row(s) (first {first})" for sym, n, first in parts[:3])
+    more = f" and {len(parts) - 3} more symbol(s)" if len(parts) > 3 else ""
+    logger.log(level, "{source}: skipped {n} row(s) without a usable price: {named}{more}", source=source,
+               n=int((~good).sum()), named=named, more=more)
+    for sym, n, first in parts:
+        logger.debug("{source}: {symbol}: skipped {n} row(s) without a usable price (first {first})",
+                     source=source, symbol=sym, n=n, first=first)
 
 
 def adjust_ohlc(prices: dict[str, np.ndarray], adj_close: np.ndarray) -> None:
