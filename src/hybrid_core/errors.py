@@ -36,6 +36,13 @@ class EnvironmentValueError(HybridError):
     exit_code = exit_codes.USAGE
 
 
+class CheckFailed(HybridError):
+    """A check the user asked for answered no (``hybrid notify test``: a target failed); not an error
+    in the input, so it exits 1 like an unhealthy ``hybrid health``."""
+
+    exit_code = exit_codes.UNHEALTHY
+
+
 class PluginLoadError(HybridError):
     """A plugin could not be imported or registered (fatal only in strict mode)."""
 

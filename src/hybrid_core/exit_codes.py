@@ -12,7 +12,8 @@ OK = 0
 """The command did what it was asked."""
 UNHEALTHY = 1
 """A check answered "no": ``hybrid health`` (stale, missing, unreadable or failed run) and
-``hybrid replay --compare-backtest`` (the replay differs from the backtest). Never an error."""
+``hybrid replay --compare-backtest`` (the replay differs from the backtest), ``hybrid notify test``
+(a target failed). Never an error in the input."""
 USAGE = 2
 """Usage or invalid input: a bad option, date or environment value, a profile that is
 unreadable or invalid, a file the profile names that does not exist."""
@@ -34,7 +35,7 @@ INTERRUPTED = 130
 
 TABLE: tuple[tuple[int, str], ...] = (
     (OK, "success"),
-    (UNHEALTHY, "a check said no: `hybrid health` unhealthy, `replay --compare-backtest` differs"),
+    (UNHEALTHY, "a check said no: `health` unhealthy, `replay --compare-backtest` differs, `notify test` failed"),
     (USAGE, "usage or invalid input: option, date, environment value, profile, a file it names"),
     (PLUGIN_LOAD, "a plugin failed to load (HYBRID_STRICT_PLUGINS=1)"),
     (COMPONENT, "a component's own code failed (strategy, risk rule, plugin)"),

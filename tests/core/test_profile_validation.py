@@ -94,7 +94,7 @@ def test_unknown_top_level_and_section_keys(tmp_path: Path, registry) -> None:  
     lines = problems(tmp_path, minimal(stratgies=[], outputs={"trade_log": "t.csv", "helth_file": "x"}),
                      registry)
     assert "stratgies: unknown key (did you mean 'strategies'? allowed: name, data, strategies, risk, " \
-           "broker, schedule, outputs, backtest)" in lines
+           "broker, schedule, outputs, backtest, notify)" in lines
     assert "outputs.helth_file: unknown key (did you mean 'health_file'? allowed: trade_log, health_file, " \
            "state_db, log_file)" in lines
 
@@ -102,8 +102,8 @@ def test_unknown_top_level_and_section_keys(tmp_path: Path, registry) -> None:  
 def test_missing_keys(tmp_path: Path, registry) -> None:  # type: ignore[no-untyped-def]
     assert problems(tmp_path, {"name": "t"}, registry) == ["strategies: required key is missing"]
     assert problems(tmp_path, "foo: 1\nbar: 2\n", registry) == [
-        "foo: unknown key (allowed: name, data, strategies, risk, broker, schedule, outputs, backtest)",
-        "bar: unknown key (allowed: name, data, strategies, risk, broker, schedule, outputs, backtest)",
+        "foo: unknown key (allowed: name, data, strategies, risk, broker, schedule, outputs, backtest, notify)",
+        "bar: unknown key (allowed: name, data, strategies, risk, broker, schedule, outputs, backtest, notify)",
         "strategies: required key is missing",
         "none of the top-level keys is a run profile key: is this a run profile? (see docs/profile.md)"]
     assert problems(tmp_path, minimal(strategies=[{"allocation": 0.5}]), registry) == [

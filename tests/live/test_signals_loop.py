@@ -114,7 +114,7 @@ def test_a_busy_metrics_port_stops_the_run_before_it_trades(demo_profile, tmp_pa
         port = busy.getsockname()[1]
         result = subprocess.run([*HYBRID, "run", str(demo_profile()), "--metrics-port", str(port),
                                  "--metrics-host", "127.0.0.1"], env=ENV, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1
+    assert result.returncode == 2  # exit_codes.USAGE: an option value the run cannot use
     assert f"error: --metrics-port {port}: cannot listen on 127.0.0.1:{port}" in result.stderr
     assert not (tmp_path / "trades.csv").exists() or "filled" not in (tmp_path / "trades.csv").read_text()
 

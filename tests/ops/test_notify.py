@@ -35,7 +35,7 @@ def test_a_literal_url_in_the_profile_is_refused_like_a_key(tmp_path: Path, url:
     with pytest.raises(ProfileError) as caught:
         load_profile(write_profile(tmp_path, [{"url": url, "events": ["fill"]}]))
     message = str(caught.value)
-    assert message.startswith("notify[0].url: profiles must not hold notification URLs")
+    assert message.startswith(f"{tmp_path / 'p.yaml'}: notify[0].url: profiles must not hold notification URLs")
     assert "$HYBRID_NOTIFY_" in message and url not in message
 
 
@@ -48,9 +48,9 @@ def test_environment_references_and_defaults(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("entry", "line"), [
-    ({"url": "$A", "events": ["fills"]}, "notify[0]: events has unknown event(s) 'fills'"),
-    ({"url": "$A", "events": []}, "notify[0]: events is empty"),
-    ({"url": "$A", "timeout_s": 0}, "notify[0]: timeout_s must be more than 0"),
+    ({"url": "$A", "events": ["fills"]}, "notify[0].events: has unknown event(s) 'fills'"),
+    ({"url": "$A", "events": []}, "notify[0].events: is empty"),
+    ({"url": "$A", "timeout_s": 0}, "notify[0].timeout_s: must be more than 0"),
     ({"url": "$A", "channel": "x"}, "notify[0].channel: unknown key"),
 ])
 def test_bad_targets_are_refused_with_their_path(tmp_path: Path, entry: dict, line: str) -> None:

@@ -183,6 +183,8 @@ def test_k8s_manifest() -> None:
 def test_k8s_profile_validates(tmp_path: Path) -> None:
     profile = tmp_path / "profile.yaml"
     profile.write_text(_k8s()["ConfigMap"]["data"]["profile.yaml"])
+    # the pod gets its Alpaca keys from a Secret: validate checks they are set (paper keys here)
+    env = {**os.environ, "ALPACA_API_KEY": "PKTESTKEY", "ALPACA_SECRET_KEY": "secret"}
     result = subprocess.run([sys.executable, "-m", "hybrid_core.cli", "validate", str(profile)],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -220,8 +220,12 @@ def test_a_position_the_state_does_not_know_is_reported_not_sold(rehearsal, caps
     assert ex.positions["MSFT"]["qty"] == 5
 
 
-def test_the_example_rehearsal_profile_validates(capsys):
+def test_the_example_rehearsal_profile_validates(capsys, monkeypatch):
     example = REPO / "plugins" / "alpaca_broker" / "examples" / "local_rehearsal.yaml"
+    assert hybrid("validate", str(example)) == 6  # the run would stop without keys: validate says so
+    assert "Alpaca keys missing" in capsys.readouterr().err
+    monkeypatch.setenv("ALPACA_API_KEY", "PKTESTKEY")  # what the rehearsal's README has the user set
+    monkeypatch.setenv("ALPACA_SECRET_KEY", "secret")
     assert hybrid("validate", str(example)) == 0
     assert "OK (2 strategies, broker alpaca, data alpaca)" in capsys.readouterr().out
 

@@ -18,7 +18,7 @@ def test(profile_path: str) -> None:
     Prints one line per target; exits 1 naming the targets that failed, 2 when the profile
     has no target or one cannot be resolved (variable unset, URL Apprise does not know).
     """
-    from ..errors import HybridError, ProfileError
+    from ..errors import CheckFailed, ProfileError
     from ..ops.logging_setup import configure_logging, redact
     from ..ops.notify import notify_test_message
     from ..ops.notify_channel import send_message
@@ -40,4 +40,4 @@ def test(profile_path: str) -> None:
         if not ok:
             failed.append(target.name)
     if failed:
-        raise HybridError(f"{len(failed)} of {len(targets)} notification target(s) failed: {', '.join(failed)}")
+        raise CheckFailed(f"{len(failed)} of {len(targets)} notification target(s) failed: {', '.join(failed)}")
