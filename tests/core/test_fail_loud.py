@@ -442,3 +442,24 @@ def test_a_trade_log_that_is_a_named_pipe_never_hangs(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "trades.csv")
     result = run_hybrid_process("report", "--file", "trades.csv", cwd=tmp_path, timeout=60)
     one_line(result, DATA, "trade log trades.csv is not a regular file")
+
+
+def test_a_replay_refuses_bad_bars_before_writing_anything(run_cli, workdir: Path,  # type: ignore[no-untyped-def]
+                                                           clean_bars: pd.DataFrame) -> None:
+    bars = write_csv(BAR_PROBLEMS["high_below_low"][0](clean_bars.copy()), workdir / "bars.csv")
+    path = write_yaml(bars_profile(workdir, bars), workdir / "p.yaml")
+    result = run_cli("replay", path, "--start", "2020-09-01", "--end", "2020-12-31", "--out", workdir / "out")
+    one_line(result, DATA, str(bars), "AAPL 2020-09-15: high_below_low")
+    assert not (workdir / "out").exists()
+
+
+def test_a_live_cycle_follows_the_profile_policy(run_cli, workdir: Path, clean_bars: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    bars = write_csv(BAR_PROBLEMS["negative_volume"][0](clean_bars.copy()), workdir / "bars.csv")
+    refuse = write_yaml(bars_profile(workdir, bars, quality="refuse"), workdir / "refuse.yaml")
+    one_line(run_cli("run", refuse, "--once", "--dry-run"), DATA, "AAPL 2020-09-15: negative_volume")
+    default = write_yaml(bars_profile(workdir, bars), workdir / "default.yaml")
+    result = run_cli("run", default, "--once", "--dry-run", "--as-of", "2020-09-30")
+    assert result.code == 0, result.err
+    assert "New entries halted for this cycle: bad bars in the last 45 days (negative_volume: AAPL)" in result.err
+    beat = json.loads((workdir / "hybrid.health").read_text())
+    assert beat["status"] == "degraded" and "negative_volume" in beat["reason"]
