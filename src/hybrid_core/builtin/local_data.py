@@ -46,8 +46,10 @@ class LocalBars(DataSource):
 
     @attrs.define(kw_only=True)
     class Params:
-        path: str | list[str] = attrs.field(default="data/sample/bars.parquet", validator=_not_empty)
-        """One file or a list of files; relative paths are resolved against the profile's folder."""
+        path: str | list[str] = attrs.field(validator=_not_empty)
+        """One file or a list of files; relative paths are resolved against the profile's folder.
+        Required: a default file would trade on whatever happens to lie there (the bundled sample
+        is the ``sample`` source)."""
 
     def files(self) -> list[Path]:
         """The resolved file paths (the profile's folder for relative ones: :func:`resolve_path`)."""
