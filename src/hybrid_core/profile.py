@@ -317,10 +317,6 @@ def _component_params(values: dict[str, Any], registry: ComponentRegistry) -> li
     errors: list[str] = []
     data = values.get("data", DataSpec())
     _params(registry, "data_source", data.source, data.params, "data", errors)
-    if "data" not in values and any(e.startswith("data.params") for e in errors):
-        errors = [f"{e} (the profile has no data: section; name its bars, e.g. `data: {{source: sample}}` or "
-                  f"`data: {{source: local, params: {{path: bars.parquet}}}}`)" if e.startswith("data.params")
-                  else e for e in errors]
     for i, strat in enumerate(values.get("strategies") or []):
         _params(registry, "strategy", strat.name, strat.params, f"strategies[{i}]", errors)
     for i, ref in enumerate(values.get("risk", _default_risk())):

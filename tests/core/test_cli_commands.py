@@ -71,7 +71,8 @@ def test_each_cli_is_new(run_cli, workdir) -> None:  # type: ignore[no-untyped-d
 def test_a_plugin_adds_commands_both_ways(run_cli, workdir) -> None:  # type: ignore[no-untyped-def]
     result = run_cli("--help", plugins=[("greeter", hello_plugin())])
     assert result.code == 0
-    listed = [line.split()[0] for line in result.out.split("Commands:")[1].splitlines() if line.strip()]
+    section = result.out.split("Commands:")[1].split("Exit codes:")[0]  # the exit-code table follows
+    listed = [line.split()[0] for line in section.splitlines() if line.strip()]
     assert listed == sorted([*commands.CORE_COMMANDS, "hello", "bye"])
     assert run_cli("bye", plugins=[("greeter", hello_plugin())]).out == "bye\n"
     described = run_cli("plugins", "--json", plugins=[("greeter", hello_plugin())])
@@ -93,7 +94,7 @@ def test_a_plugin_cannot_take_a_command_of_hybrid(run_cli, write_profile) -> Non
 def test_a_command_two_plugins_add_is_used_from_neither(run_cli, workdir) -> None:  # type: ignore[no-untyped-def]
     plugins = [("greeter", hello_plugin("greeter")), ("other", hello_plugin("other"))]
     result = run_cli("hello", "you", plugins=plugins)
-    assert result.code == 1 and result.out == ""
+    assert result.code == 2 and result.out == ""  # exit_codes.USAGE: the command cannot be used as named
     assert result.err.strip() == ("error: command 'hello' is added by plugins 'greeter' (greeter) and 'other' "
                                   "(other); neither is used: uninstall or disable one (HYBRID_DISABLE_PLUGINS)")
     listing = run_cli("plugins", plugins=plugins)

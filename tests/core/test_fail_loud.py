@@ -153,7 +153,8 @@ def test_a_moved_demo_profile_is_refused_by_validate_as_by_run_and_backtest(run_
     moved = workdir / "elsewhere" / "demo.yaml"
     moved.parent.mkdir()
     shutil.copy(DEMO_PROFILE, moved)
-    expected = str(workdir / "data" / "sample" / "universe_equities.txt")
+    relative = yaml.safe_load(DEMO_PROFILE.read_text())["strategies"][0]["universe"]
+    expected = str((moved.parent / relative).resolve())  # taken from the profile's new folder
     runs = [run_cli("validate", moved), run_cli("run", moved, "--once", "--dry-run"),
             run_cli("backtest", moved, "--start", "2021-01-04", "--end", "2021-04-21", "--out", workdir / "out")]
     for result in runs:

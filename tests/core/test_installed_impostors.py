@@ -92,7 +92,7 @@ def test_an_impostor_whose_entry_point_sorts_first_replaces_nothing(tmp_path: Pa
         ("equity_reversal:equity_reversal", "hybrid-equity-reversal")]
 
     bare = write_profile(work, "bare")
-    expected = ("error: strategies[0].name: strategy name 'equity_reversal' is provided by 2 plugins: "
+    expected = ("strategies[0].name: strategy name 'equity_reversal' is provided by 2 plugins: "
                 "'aaa_equity:equity_reversal' (package hybrid-impostor 6.6.6) and " + GENUINE)
     for args in (("validate", bare), ("backtest", bare, "--out", work / "bare-bt", *BACKTEST)):
         result = hybrid(work, *args, env=env)
@@ -122,7 +122,7 @@ def test_an_impostor_taking_the_plugin_name_fails_closed(tmp_path: Path) -> None
     assert {w.split(" failed")[0] for w in warnings} == {
         "warning: plugin 'equity_reversal' (hybrid-equity-reversal)",
         "warning: plugin 'equity_reversal' (hybrid-impostor)"}
-    assert "error: strategies[0].name: unknown strategy 'equity_reversal'" in result.err
+    assert ": strategies[0].name: unknown strategy 'equity_reversal'" in result.err  # after "error: <file>"
     chosen = hybrid(work, "validate", write_profile(work, "demo"),
                     env={**env, "HYBRID_DISABLE_PLUGINS": "hybrid-impostor"})
     assert chosen.code == 0 and "warning" not in chosen.err, chosen.err

@@ -61,5 +61,5 @@ def test_an_existing_folder_is_never_overwritten(run_cli, workdir: Path) -> None
     (workdir / "hybrid-mine").mkdir()
     (workdir / "hybrid-mine" / "keep.txt").write_text("mine")
     result = run_cli("plugin", "new", "mine")
-    assert result.code == 1 and "hybrid-mine already exists; choose another name or folder (--dir)" in result.err
+    assert result.code == 2 and "hybrid-mine already exists; choose another name or folder (--dir)" in result.err
     assert [p.name for p in (workdir / "hybrid-mine").iterdir()] == ["keep.txt"]

@@ -31,12 +31,13 @@ def _paths(value: str | list[str]) -> list[str]:
     return list(value)
 
 
-def _not_empty(_instance: object, _attribute: attrs.Attribute, value: str | list[str]) -> None:
-    paths = _paths(value)
-    if not paths:
-        raise ValueError("name at least one bar file")
-    if any(not str(p).strip() for p in paths):
-        raise ValueError("a bar file path is empty")
+def _no_blank_entry(_instance: object, _attribute: attrs.Attribute, value: str | list[str]) -> None:
+    if isinstance(value, list) and (not value or any(not str(p).strip() for p in value)):
+        raise ValueError("name at least one bar file, and no empty path in the list")
+
+
+NO_FILE = (f"no bar file named: set data.params.path to your Parquet/CSV file(s), or use the bundled "
+           f"sample with data: {{source: sample}}")
 
 
 class LocalBars(DataSource):
@@ -46,18 +47,26 @@ class LocalBars(DataSource):
 
     @attrs.define(kw_only=True)
     class Params:
-        path: str | list[str] = attrs.field(validator=_not_empty)
+        path: str | list[str] = attrs.field(default="", validator=_no_blank_entry)
         """One file or a list of files; relative paths are resolved against the profile's folder.
-        Required: a default file would trade on whatever happens to lie there (the bundled sample
-        is the ``sample`` source)."""
+        No default file (``""``: refused by :meth:`check` and :meth:`files`): a default would trade
+        on whatever happens to lie there; the bundled sample is the ``sample`` source."""
 
     def files(self) -> list[Path]:
         """The resolved file paths (the profile's folder for relative ones: :func:`resolve_path`)."""
-        return [resolve_path(raw, self.profile_dir) for raw in _paths(self.params.path)]
+        raw = _paths(self.params.path)
+        if not raw or not any(str(p).strip() for p in raw):
+            raise DataError(NO_FILE)
+        return [resolve_path(p, self.profile_dir) for p in raw]
 
     def check(self) -> list[HybridError]:
-        """Every file exists, is a regular readable file and has a bar schema (header only)."""
-        return [problem for path in self.files() if (problem := bar_file_problem(path)) is not None]
+        """A file is named, and every file exists, is a regular readable file and has a bar schema
+        (header or Parquet schema only)."""
+        try:
+            files = self.files()
+        except DataError as exc:
+            return [exc]
+        return [problem for path in files if (problem := bar_file_problem(path)) is not None]
 
     def fetch_unchecked(self, symbols: Sequence[str], start: pd.Timestamp | None,
                         end: pd.Timestamp | None) -> pd.DataFrame:
