@@ -36,8 +36,8 @@ def _no_blank_entry(_instance: object, _attribute: attrs.Attribute, value: str |
         raise ValueError("name at least one bar file, and no empty path in the list")
 
 
-NO_FILE = (f"no bar file named: set data.params.path to your Parquet/CSV file(s), or use the bundled "
-           f"sample with data: {{source: sample}}")
+NO_FILE = ("no bar file named: set data.params.path to your Parquet/CSV file(s), or use the bundled "
+           "sample with data: {source: sample}")
 
 
 class LocalBars(DataSource):
