@@ -61,6 +61,14 @@ def _in_range(low: float | None = None, high: float | None = None, *, low_open: 
     return check
 
 
+def _at_least(low: int, message: str) -> Any:
+    """A validator: ``value >= low``, else ``message, got VALUE``."""
+    def check(_instance: Any, _attribute: attrs.Attribute, value: Any) -> None:
+        if value is not None and value < low:
+            raise ValueError(f"{message}, got {describe(value)}")
+    return check
+
+
 def _not_empty(_instance: Any, _attribute: attrs.Attribute, value: Any) -> None:
     if isinstance(value, str) and not value.strip():
         raise ValueError("must not be empty")
@@ -166,7 +174,7 @@ class Schedule:
     """``daily`` (crypto trades every day) or ``weekdays``."""
     interval_seconds: float | None = attrs.field(default=None, validator=_in_range(0, None, low_open=True))
     """Run every N seconds instead of daily at ``at`` (rehearsals and tests)."""
-    max_failed_cycles: int = attrs.field(default=3, validator=_in_range(1, None))
+    max_failed_cycles: int = attrs.field(default=3, validator=_at_least(1, "expected 1 or more"))
     """Failed cycles in a row after which the heartbeat says ``error`` (``hybrid health`` fails);
     fewer say ``degraded``. The loop keeps running either way."""
     settle_seconds: float = attrs.field(default=10.0, validator=_in_range(0, None, what="seconds"))
@@ -196,7 +204,7 @@ class BacktestSpec:
                                                                       what="a fraction of each fill's value"))
     start: str | None = attrs.field(default=None, validator=_date_text)
     end: str | None = attrs.field(default=None, validator=_date_text)
-    warmup: int | None = attrs.field(default=None, validator=_in_range(0, None, what="sessions; 0 is a cold start"))
+    warmup: int | None = attrs.field(default=None, validator=_at_least(0, "expected 0 (cold start) or more sessions"))
     """Sessions of history loaded before the start date so strategies start warm (no order is
     decided before the start). Default: the longest ``lookback()`` of the profile's strategies;
     0 is a cold start (how the reference cases were made). Used by backtest and replay."""

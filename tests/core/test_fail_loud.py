@@ -463,4 +463,4 @@ def test_a_live_cycle_follows_the_profile_policy(run_cli, workdir: Path, clean_b
     assert result.code == 0, result.err
     assert "New entries halted for this cycle: bad bars in the last 45 days (negative_volume: AAPL)" in result.err
     beat = json.loads((workdir / "hybrid.health").read_text())
-    assert beat["status"] == "degraded" and "negative_volume" in beat["reason"]
+    assert beat["status"] == "degraded" and "negative_volume" in beat["reasons"][0]

@@ -192,7 +192,7 @@ def test_any_bar_file_gives_a_documented_code_and_never_partial_output(
                              "--lookahead-cuts", "0", "--no-progress")
     assert_clean_failure(code, err)
     written = sorted(p.name for p in out.iterdir()) if out.exists() else []
-    assert written in ([], ["equity.csv", "report.html", "summary.json", "trades.csv"]), written
+    assert written in ([], ["equity.csv", "report.html", "round_trips.csv", "summary.json"]), written
     assert (code == 0) == bool(written), (code, written, err[-1000:])
     assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []  # no staging folder left
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import ComponentError, HybridError
+from ..errors import ComponentError
 from .quality import GateResult, gate_bars
 
 
@@ -34,14 +34,10 @@ def policy_for(profile_policy: str | None, *, live: bool) -> str:
 def load_bars(source: Any, symbols: Sequence[str], start: pd.Timestamp | None, end: pd.Timestamp | None,
               *, policy: str, log: bool = True) -> GateResult:
     """Bars of ``symbols`` in [start, end] from ``source``, through the quality gate."""
+    from ..account.boundary import call  # the one component boundary: a plugin's bug is a ComponentError
+
     name = getattr(source, "name", type(source).__name__)
-    try:
-        raw = source.fetch_unchecked(list(symbols), start, end)
-    except HybridError:
-        raise
-    except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise ComponentError(f"data source {name!r} failed in fetch(): {type(exc).__name__}: {first}") from exc
+    raw = call(source, "fetch_unchecked", list(symbols), start, end)
     if not isinstance(raw, pd.DataFrame):
         raise ComponentError(f"data source {name!r} returned {type(raw).__name__} from fetch(), not a DataFrame")
     missing = [c for c in ("symbol", "date", "open", "high", "low", "close") if c not in raw.columns]

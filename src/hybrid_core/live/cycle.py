@@ -37,8 +37,9 @@ from ..account.decisions import RowPrices, decision_at
 from ..account.risk import Watermarks
 from ..account.state import Account
 from ..contracts import Broker, DataSource, Decision, OrderIntent, OrderStatus, Panel, Position, RiskRule, Strategy
+from ..data.loading import load_bars
 from ..data.quality import check_quality
-from ..errors import HybridError
+from ..errors import DataError, HybridError
 from ..ops.observer import RunObserver
 from ..ops.state import StateStore, StoredOrder
 from .events import AuditTrail
@@ -93,6 +94,8 @@ class CycleSettings:
     """Failed cycles in a row after which the heartbeat says ``error`` instead of ``degraded``."""
     settle_seconds: float = 10.0
     """Seconds a cycle keeps looking up orders whose outcome is unknown before it ends."""
+    data_quality: str = "halt"
+    """Policy of the data quality gate for the bars a cycle loads (:func:`hybrid_core.data.loading.policy_for`)."""
 
 
 class TradingCycle:
@@ -107,6 +110,7 @@ class TradingCycle:
         self.broker = broker
         self.state = state
         self.observer = observer or RunObserver()
+        self._gate_halt: str | None = None
         self.trail = AuditTrail(audit, simulated_clock=settings.simulated_clock, observer=self.observer)
         self.heartbeat = heartbeat
         self.settings = settings
@@ -239,7 +243,7 @@ class TradingCycle:
             as_of = panel.dates[-1]
         panel = panel.select(self.symbols, end=as_of) if len(panel.dates) else panel
         if not len(panel.dates) or panel.dates[-1] < as_of - pd.Timedelta(days=7):
-            raise HybridError(f"no bars up to {as_of.date()} for the universe; check the data source")
+            raise DataError(f"no bars up to {as_of.date()} for the universe; check the data source")
         now = pd.Timestamp.now(tz="UTC").tz_localize(None) if wall_clock else as_of
         return as_of, panel, self._quality_gate(panel, now, log)
 
@@ -249,7 +253,9 @@ class TradingCycle:
             need = max([int(call(s, "lookback")) for s in self.strategies] + [1])
             days = max(self.settings.lookback_days, int(need * 1.6) + 10)
             start = as_of - pd.Timedelta(days=days)
-        return Panel.from_long(call(self.data_source, "fetch", self.symbols, start, as_of))
+        gated = load_bars(self.data_source, self.symbols, start, as_of, policy=self.settings.data_quality)
+        self._gate_halt = gated.halt_reason  # bad bars left out of this window: entries wait
+        return Panel.from_long(gated.bars)
 
     def _quality_gate(self, panel: Panel, now: pd.Timestamp, log: Any) -> str | None:
         """The data quality gate on recent bars; returns a reason to halt new entries."""
@@ -257,8 +263,11 @@ class TradingCycle:
         recent = panel.select(end=now, start=panel.dates[-1] - pd.Timedelta(days=QUALITY_WINDOW_DAYS))
         report = check_quality(recent, now)
         self.observer.data_checked(report)
-        if report.halt_entries:
-            reason = str(report.reason or "stale data")
+        reasons = [r for r in (self._gate_halt, str(report.reason or "stale data") if report.halt_entries else None)
+                   if r]
+        self._gate_halt = None
+        if reasons:
+            reason = "; ".join(reasons)
             log.warning("New entries halted for this cycle: {reason}", reason=reason)
             return reason
         return None
