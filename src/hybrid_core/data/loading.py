@@ -37,7 +37,9 @@ def load_bars(source: Any, symbols: Sequence[str], start: pd.Timestamp | None, e
     from ..account.boundary import call  # the one component boundary: a plugin's bug is a ComponentError
 
     name = getattr(source, "name", type(source).__name__)
-    raw = call(source, "fetch_unchecked", list(symbols), start, end)
+    # a source that does not derive from DataSource (duck-typed) may have only fetch()
+    method = "fetch_unchecked" if hasattr(source, "fetch_unchecked") else "fetch"
+    raw = call(source, method, list(symbols), start, end)
     if not isinstance(raw, pd.DataFrame):
         raise ComponentError(f"data source {name!r} returned {type(raw).__name__} from fetch(), not a DataFrame")
     missing = [c for c in ("symbol", "date", "open", "high", "low", "close") if c not in raw.columns]

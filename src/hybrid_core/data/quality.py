@@ -46,8 +46,8 @@ Policies (profile key ``data.quality``):
   :data:`HALT_WINDOW_DAYS` days, ``halt_reason`` says why new entries wait this cycle.
 
 :func:`check_quality` is the live cycle's freshness check (``stale``/``no_bars`` against the
-NYSE and UTC calendars, ``gap``: sessions missing between a symbol's first and last bar) and
-also reports the bar checks above; each kind is logged as one summary line per call (at
+NYSE and UTC calendars, ``gap``: sessions missing between a symbol's first and last bar) and,
+for a long frame, also reports the bar checks above (a Panel comes from bars the gate judged); each kind is logged as one summary line per call (at
 DEBUG when this process already warned about exactly those problems).
 """
 
@@ -574,8 +574,11 @@ def check_quality(bars: pd.DataFrame | Panel, now: pd.Timestamp | str, *,
                   universe: Iterable[str] | None = None, max_lag_sessions: int = 0,
                   max_stale_fraction: float = 0.2, settle_minutes: int = 30,
                   sessions: Callable[..., pd.DatetimeIndex] = nyse_sessions,
-                  check_gaps: bool = True) -> QualityReport:
-    """Check ``bars`` at ``now`` (see the module docstring); one summary line per kind."""
+                  check_gaps: bool = True, check_rows: bool | None = None) -> QualityReport:
+    """Check ``bars`` at ``now`` (see the module docstring); one summary line per kind.
+
+    ``check_rows`` (default: for a long frame, not for a :class:`Panel`, which the engines build
+    from bars the gate already judged) also reports the gate's bar checks."""
     now = as_utc(now)
     if universe is None and isinstance(bars, Panel):
         universe = bars.symbols  # a column without any bar is a symbol without data
@@ -587,7 +590,9 @@ def check_quality(bars: pd.DataFrame | Panel, now: pd.Timestamp | str, *,
     report = QualityReport()
     report.expected = {"equity": expected_last_bar("SPY", now, max_lag_sessions, settle_minutes),
                        "crypto": expected_last_bar("BTC/USD", now, max_lag_sessions, settle_minutes)}
-    if len(long):
+    if check_rows is None:
+        check_rows = not isinstance(bars, Panel)
+    if check_rows and len(long):
         report.issues.extend(_row_issues(long, now.tz_localize(None), sessions))
     spans = (long.groupby("symbol", sort=True)["date"].agg(["min", "max", "nunique"]).reset_index())
     last_by_symbol = dict(zip(spans["symbol"], spans["max"], strict=True))
