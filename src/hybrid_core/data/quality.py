@@ -47,8 +47,9 @@ Policies (profile key ``data.quality``):
 
 :func:`check_quality` is the live cycle's freshness check (``stale``/``no_bars`` against the
 NYSE and UTC calendars, ``gap``: sessions missing between a symbol's first and last bar) and,
-for a long frame, also reports the bar checks above (a Panel comes from bars the gate judged); each kind is logged as one summary line per call (at
-DEBUG when this process already warned about exactly those problems).
+for a long frame, also reports the bar checks above (a Panel comes from bars the gate judged);
+each kind is logged as one summary line per call (at DEBUG when this process already warned
+about exactly those problems).
 """
 
 from __future__ import annotations
