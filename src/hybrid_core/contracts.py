@@ -362,7 +362,7 @@ class Component:
     def close(self) -> None:
         """Release resources (files, sessions). Called once when the run ends."""
 
-    def check(self) -> Sequence[HybridError]:
+    def offline_check(self) -> Sequence[HybridError]:
         """Offline self-check, run by ``hybrid validate``: what would stop a run at set-up.
 
         No network, no orders, nothing written. Return one error per problem, of the class a

@@ -517,7 +517,7 @@ class Problem:
 def offline_problems(profile: RunProfile, components: Components) -> list[Problem]:
     """What would stop a run or backtest at set-up, found without network or orders.
 
-    Each component's own :meth:`~hybrid_core.contracts.Component.check` (files it reads,
+    Each component's own :meth:`~hybrid_core.contracts.Component.offline_check` (files it reads,
     configuration it needs), the output folders (writable, or creatable), and the trading
     mode of the environment. Every problem carries the exit code the run would end with.
     """
@@ -529,11 +529,11 @@ def offline_problems(profile: RunProfile, components: Components) -> list[Proble
     named += [(f"risk[{i}]", r) for i, r in enumerate(components.risk_rules)]
     for where, component in named:
         try:
-            found = list(component.check())
+            found = list(component.offline_check())
         except HybridError as exc:
             found = [exc]
         except Exception as exc:  # a plugin's check must not take validate down
-            found = [ComponentError(f"{type(component).__name__}.check() failed: {type(exc).__name__}: {exc}")]
+            found = [ComponentError(f"{type(component).__name__}.offline_check() failed: {type(exc).__name__}: {exc}")]
         problems.extend(Problem(f"{where}: {p}", p.exit_code) for p in found)
     outputs = profile.outputs
     for key in ("trade_log", "health_file", "state_db", "log_file"):

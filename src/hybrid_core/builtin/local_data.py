@@ -49,7 +49,7 @@ class LocalBars(DataSource):
     class Params:
         path: str | list[str] = attrs.field(default="", validator=_no_blank_entry)
         """One file or a list of files; relative paths are resolved against the profile's folder.
-        No default file (``""``: refused by :meth:`check` and :meth:`files`): a default would trade
+        No default file (``""``: refused by :meth:`offline_check` and :meth:`files`): a default would trade
         on whatever happens to lie there; the bundled sample is the ``sample`` source."""
 
     def files(self) -> list[Path]:
@@ -59,7 +59,7 @@ class LocalBars(DataSource):
             raise DataError(NO_FILE)
         return [resolve_path(p, self.profile_dir) for p in raw]
 
-    def check(self) -> list[HybridError]:
+    def offline_check(self) -> list[HybridError]:
         """A file is named, and every file exists, is a regular readable file and has a bar schema
         (header or Parquet schema only)."""
         try:

@@ -92,7 +92,7 @@ class YFinanceBars(DataSource):
 
         return BarCache(resolve_path(self.params.cache_dir, getattr(self, "profile_dir", None) or self.base_dir))
 
-    def check(self) -> list[HybridError]:
+    def offline_check(self) -> list[HybridError]:
         """Offline check for `hybrid validate`: the cache folder is a folder that can be written."""
         from ..profile import writable_file_problem
 

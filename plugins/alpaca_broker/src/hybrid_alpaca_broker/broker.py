@@ -140,7 +140,7 @@ class AlpacaBroker(Broker):
         """Why no request may be sent at all (a URL of the other environment), set by configure."""
 
     # -- setup ---------------------------------------------------------------------------------
-    def check(self) -> list[HybridError]:
+    def offline_check(self) -> list[HybridError]:
         """Offline check for `hybrid validate`: the key variables are set, and their prefix fits
         the trading mode (what the startup health check would otherwise refuse). No network."""
         try:
