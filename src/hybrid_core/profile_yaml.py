@@ -3,6 +3,9 @@
 API::
 
     data = read_profile_yaml(path)    # a dict, or ProfileError (one line per problem)
+    data = read_yaml_file(path, "sweep file", missing_hint="see docs/sweeps.md")  # other YAML inputs
+
+Every YAML file a user gives hybrid (run profiles, sweep files) is read here, with the same limits.
 
 What is refused, before anything is built from the profile:
 
@@ -80,14 +83,17 @@ class ProfileLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
-def read_profile_text(path: Path) -> str:
-    """The profile's text: a regular, readable file of at most MAX_BYTES, decoded (BOM-aware)."""
+PROFILE_HINT = "give the path of a YAML run profile, e.g. profiles/demo.yaml"
+
+
+def read_yaml_text(path: Path, what: str = "profile", missing_hint: str = PROFILE_HINT) -> str:
+    """The text of the YAML file ``what`` at ``path``: a regular, readable file of at most
+    MAX_BYTES, decoded (BOM-aware)."""
     try:
-        raw = read_bounded(path, "profile", MAX_BYTES, missing_hint="give the path of a YAML run profile, "
-                                                                   "e.g. profiles/demo.yaml")
+        raw = read_bounded(path, what, MAX_BYTES, missing_hint=missing_hint)
     except ValueError as exc:
         raise ProfileError(str(exc)) from None
-    return decode_text(raw, path, "profile")
+    return decode_text(raw, path, what)
 
 
 def decode_text(raw: bytes, path: Path | str, what: str) -> str:
@@ -176,8 +182,9 @@ def _duplicate_keys(node: MappingNode) -> list[str]:
     return out
 
 
-def parse_profile_yaml(text: str, path: Path | str) -> Any:
-    """The data of the profile's YAML ``text``; ProfileError (one line per problem) if unsafe or invalid."""
+def parse_profile_yaml(text: str, path: Path | str, what: str = "profile") -> Any:
+    """The data of the YAML ``text`` of the file ``what`` (a profile, a sweep file) at ``path``;
+    ProfileError (one line per problem) if unsafe or invalid."""
     if "\x00" in text:
         raise ProfileError(f"{path}: line {text.count(chr(10), 0, text.index(chr(0))) + 1}: holds NUL "
                            f"characters (UTF-16 without a byte-order mark, or not a text file); save it "
@@ -193,10 +200,10 @@ def parse_profile_yaml(text: str, path: Path | str) -> Any:
             raise ProfileError(lines=[f"{path}: {p}" for p in problems])
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
-        raise ProfileError(f"{path}: {_yaml_problem(exc)} (the profile is not valid YAML)") from None
+        raise ProfileError(f"{path}: {_yaml_problem(exc)} (the {what} is not valid YAML)") from None
     except RecursionError:
-        raise ProfileError(f"{path}: values nested too deeply to read (the profile is not a plain "
-                           f"YAML run profile)") from None
+        raise ProfileError(f"{path}: values nested too deeply to read (the {what} is not a plain "
+                           f"YAML file of settings)") from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -218,6 +225,11 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{where}{problem}"
 
 
+def read_yaml_file(path: Path, what: str = "profile", missing_hint: str = PROFILE_HINT) -> Any:
+    """Read, decode and parse the YAML file ``what`` at ``path`` (see the module docstring)."""
+    return parse_profile_yaml(read_yaml_text(path, what, missing_hint), path, what)
+
+
 def read_profile_yaml(path: Path) -> Any:
-    """Read, decode and parse the profile at ``path`` (see the module docstring)."""
-    return parse_profile_yaml(read_profile_text(path), path)
+    """Read, decode and parse the run profile at ``path`` (see the module docstring)."""
+    return read_yaml_file(path, "profile", PROFILE_HINT)

@@ -211,6 +211,22 @@ def test_validate_checks_output_folders(run_cli, workdir: Path) -> None:  # type
              "is not a folder")
 
 
+@pytest.mark.parametrize("text, needles", [
+    ("parameters:\n  strategies[equity_reversal].params.decile: [0.1]\nparameters: {}\n",
+     ("line 3", "key 'parameters' appears twice", "first on line 1")),
+    (BILLION_LAUGHS, ("alias bomb",)),
+    (b"parameters: {risk[stop_loss].params.pct: [0.05]}\nname: caf\xe9\n", ("line 2", "is not UTF-8")),
+], ids=["duplicate-key", "alias-bomb", "latin-1"])
+def test_a_sweep_file_is_read_as_safely_as_a_profile(run_cli, workdir: Path, text: str | bytes,  # type: ignore[no-untyped-def]
+                                                     needles: tuple[str, ...]) -> None:
+    grid = workdir / "grid.yaml"
+    grid.write_bytes(text if isinstance(text, bytes) else text.encode())
+    profile = write_yaml(demo_profile_data(workdir), workdir / "p.yaml")
+    result = run_cli("sweep", profile, grid, "--start", "2021-01-04", "--end", "2021-02-26", "--out", workdir / "o")
+    one_line(result, USAGE, f"{grid}:", *needles)
+    assert not (workdir / "o").exists()
+
+
 # ------------------------------------------------------------------ bar files
 
 @pytest.mark.parametrize("problem", sorted(BAR_PROBLEMS))

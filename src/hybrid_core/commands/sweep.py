@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +40,8 @@ def command(obj: Any, profile_path: str, grid_path: str, start: Any, end: Any, o
     again; a set that fails is recorded with its error. Rerunning into the same --out skips the sets
     already finished. See docs/sweeps.md.
     """
-    from ..errors import HybridError, ProfileError
     from ..ops.logging_setup import configure_logging
-    from ..profile import load_profile, problem_lines
+    from ..profile import load_profile
     from ..research.grid import load_plan
     from ..research.outputs import write_sweep_outputs
     from ..research.sweep import SweepRequest, require_dates, run_sweep
@@ -53,24 +51,18 @@ def command(obj: Any, profile_path: str, grid_path: str, start: Any, end: Any, o
     if workers is not None and scheduler:
         raise click.UsageError("give --workers (an embedded cluster) or --scheduler (a running one), not both")
     configure_logging(level=log_level)
-    try:
-        profile = load_profile(profile_path)
-        plan = load_plan(grid_path)
-        spec = profile.backtest
-        window = DateSpan(start if start is not None else _stamp(spec.start, "backtest.start"),
-                        end if end is not None else _stamp(spec.end, "backtest.end"))
-        require_dates(window)
-        request = SweepRequest(profile_path=Path(profile_path), plan=plan, out_dir=Path(out_dir), window=window,
-                               workers=workers, scheduler=scheduler,
-                               walk_forward=WalkForwardSpec.parse(walk_forward) if walk_forward else None,
-                               lookahead_cuts=lookahead_cuts, progress=progress, log_level=log_level.upper())
-        result = run_sweep(request, obj.host.registry)
-    except ProfileError as exc:
-        for line in problem_lines(exc):
-            click.echo(f"error: {line}", err=True)
-        sys.exit(exc.exit_code)
-    except HybridError:
-        raise
+    # a ProfileError prints one line per problem (hybrid_core.failures): every bad set at once
+    profile = load_profile(profile_path)
+    plan = load_plan(grid_path)
+    spec = profile.backtest
+    window = DateSpan(start if start is not None else _stamp(spec.start, "backtest.start"),
+                      end if end is not None else _stamp(spec.end, "backtest.end"))
+    require_dates(window)
+    request = SweepRequest(profile_path=Path(profile_path), plan=plan, out_dir=Path(out_dir), window=window,
+                           workers=workers, scheduler=scheduler,
+                           walk_forward=WalkForwardSpec.parse(walk_forward) if walk_forward else None,
+                           lookahead_cuts=lookahead_cuts, progress=progress, log_level=log_level.upper())
+    result = run_sweep(request, obj.host.registry)
     summary = write_sweep_outputs(result)
     _print_summary(summary, Path(out_dir))
 

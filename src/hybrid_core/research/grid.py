@@ -298,22 +298,15 @@ def plan_from_mapping(raw: Any, source: str = "sweep file") -> SweepPlan:
 
 
 def load_plan(path: str | Path) -> SweepPlan:
-    """Read and validate a sweep file (YAML)."""
-    import yaml
+    """Read and validate a sweep file (YAML), with the run profile's safe reader: a duplicate
+    key, an alias bomb, a non-UTF-8 file or a named pipe is one line naming the file."""
+    from ..profile_yaml import read_yaml_file
 
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ProfileError(f"sweep file not found: {path} (give the path of a YAML sweep file; "
-                           f"see docs/sweeps.md)") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ProfileError(f"{path}: {where}{problem} (the sweep file is not valid YAML)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"cannot read sweep file {path}: {exc}") from None
+    raw = read_yaml_file(path, "sweep file", missing_hint="give the path of a YAML sweep file; see docs/sweeps.md")
     if not isinstance(raw, dict):
-        raise ProfileError(f"{path}: expected a mapping with a `parameters` key, got {type(raw).__name__}")
+        from ..structuring import describe
+
+        raise ProfileError(f"{path}: expected a mapping with a `parameters` key, got {describe(raw)}; "
+                           f"see docs/sweeps.md")
     return plan_from_mapping(raw, str(path))
