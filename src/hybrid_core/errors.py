@@ -94,3 +94,9 @@ class DataError(HybridError):
     """Market data is missing, malformed, stale, unreadable or refused by the quality gate."""
 
     exit_code = exit_codes.DATA
+
+
+class BarsRefused(DataError):
+    """The data quality gate refused bars under ``data.quality: refuse`` (the message names the
+    file, symbol, date and check). Bars were there and are wrong, unlike a DataError for bars
+    that are missing."""

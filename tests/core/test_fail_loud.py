@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 from bad_inputs import (
+    BAD_DAY,
     BAR_PROBLEMS,
     BILLION_LAUGHS,
     UNIVERSE_BOMB,
@@ -261,6 +262,22 @@ def test_policy_warn_keeps_what_can_be_kept(run_cli, workdir: Path, clean_bars: 
     result = backtest(run_cli, path, workdir / "out")
     assert result.code == 0, result.err
     assert sum("data quality: kept 1 bar(s) with a negative volume" in line for line in result.err.splitlines()) == 1
+
+
+def test_the_benchmark_bars_pass_the_same_gate(run_cli, workdir: Path, clean_bars: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    bench = clean_bars[clean_bars["symbol"] == "AAPL"].copy()
+    bench["symbol"] = "BENCH"  # not traded: the benchmark loads it on its own
+    bench.loc[bench["date"] == BAD_DAY, "volume"] = -100.0
+    bars = write_csv(pd.concat([clean_bars, bench], ignore_index=True), workdir / "bars.csv")
+    data = {**bars_profile(workdir, bars), "backtest": {"benchmark": "BENCH"}}
+    out = workdir / "out"
+    one_line(backtest(run_cli, write_yaml(data, workdir / "p.yaml"), out), DATA, str(bars),
+             "BENCH 2020-09-15: negative_volume")
+    assert not out.exists()
+    data["data"]["quality"] = "drop"
+    result = backtest(run_cli, write_yaml(data, workdir / "p.yaml"), out)
+    assert result.code == 0, result.err
+    assert json.loads((out / "summary.json").read_text())["benchmark"]["name"] == "buy-and-hold of BENCH"
 
 
 def test_a_bad_policy_is_a_profile_error(run_cli, workdir: Path) -> None:  # type: ignore[no-untyped-def]

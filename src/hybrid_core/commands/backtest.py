@@ -116,7 +116,8 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
         for line in result.refused:
             logger.info("Order refused: {line}", line=line)
     dates = result.equity.index
-    benchmark = benchmark_curve(spec.benchmark, panel, strategies, components.data_source, dates, initial)
+    benchmark = benchmark_curve(spec.benchmark, panel, strategies, components.data_source, dates, initial,
+                                quality=policy_for(profile.data.quality, live=False))
     meta = {
         "profile": profile.name, "profile_path": str(profile.path), "engine": engine_name,
         "start": str(dates[0].date()),

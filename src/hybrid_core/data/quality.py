@@ -2,7 +2,7 @@
 
 API::
 
-    result = gate_bars(bars, policy="refuse", origin="bars.parquet")   # or DataError
+    result = gate_bars(bars, policy="refuse", origin="bars.parquet")   # or BarsRefused (a DataError)
     result.bars            # canonical long frame: sorted, one row per (symbol, date)
     result.problems        # BarProblem per (check, symbol): first date, count, action
     result.halt_reason     # policy "halt": why new entries should wait (None: trade)
@@ -37,7 +37,8 @@ A row with no price and no volume at all is a day the source lost (the shared cr
 Policies (profile key ``data.quality``):
 
 - ``refuse`` (default of backtests and replays): one line naming the file, symbol, date and
-  check of the first problem, with a count of the others; :class:`DataError`, exit code 7;
+  check of the first problem, with a count of the others; :class:`~hybrid_core.errors.BarsRefused`
+  (a :class:`DataError`), exit code 7;
 - ``drop``: bad bars (a symbol, for ``unadjusted_split``) are left out; one summary line per
   check (first few symbols and dates, the count), every bar at DEBUG;
 - ``warn``: bars are kept where they can be (the "keepable" column), one warning per check;
@@ -64,7 +65,7 @@ from loguru import logger
 
 from ..calendars import nyse_sessions
 from ..contracts import BAR_COLUMNS, Panel, is_crypto
-from ..errors import DataError
+from ..errors import BarsRefused
 from .clock import as_utc, expected_last_bar
 
 PRICES = ["open", "high", "low", "close"]
@@ -327,7 +328,7 @@ def gate_bars(bars: pd.DataFrame, *, policy: str = "refuse", origin: str = "",
     ``origin`` names the source in messages (a file path); a frame with a ``file`` column
     names each bar's own file instead. Returns the canonical long frame (sorted by symbol and
     date, one row per pair, float64 prices, ``file`` dropped) and what was found; raises
-    :class:`DataError` (one line) under ``refuse``. ``log=False`` keeps it quiet (status reports).
+    :class:`BarsRefused` (one line) under ``refuse``. ``log=False`` keeps it quiet (status reports).
     """
     if policy not in POLICIES:
         raise ValueError(f"unknown quality policy {policy!r}; expected one of {', '.join(POLICIES)}")
@@ -354,7 +355,7 @@ def gate_bars(bars: pd.DataFrame, *, policy: str = "refuse", origin: str = "",
     result = GateResult(bars=frame, problems=problems, lost_days=int(lost.sum()),
                         collapsed=int(identical.sum()))
     if problems and policy == "refuse":
-        raise DataError(_refusal(result))
+        raise BarsRefused(_refusal(result))
     drop = lost | identical | unusable
     if policy in ("drop", "halt"):
         for kind, mask in flags.items():

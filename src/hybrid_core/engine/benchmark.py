@@ -7,7 +7,8 @@
   bought at its first close in the window (until then its share waits in cash); it is then
   held to the end, valued at its latest close (a symbol whose bars stop keeps its last close).
 - a symbol (``SPY``, ``BTC/USD``): buy-and-hold of that symbol from its first close in the
-  window, read from the profile's data source like any other bars.
+  window, read from the profile's data source like any other bars (through the data quality
+  gate, under the run's ``data.quality`` policy).
 
 Prices are the panel's adjusted closes, so dividends are in (STRATEGIES.md).
 """
@@ -44,12 +45,13 @@ def buy_and_hold(closes: pd.DataFrame, dates: pd.DatetimeIndex, initial: float) 
 
 
 def benchmark_curve(choice: str, panel: Panel, strategies: Sequence[Strategy], data_source: Any,
-                    dates: pd.DatetimeIndex, initial: float) -> tuple[str, pd.Series]:
+                    dates: pd.DatetimeIndex, initial: float, *, quality: str = "refuse") -> tuple[str, pd.Series]:
     """The benchmark named by ``choice`` (``backtest.benchmark``) as ``(description, values)``.
 
     ``values`` start from ``initial`` on ``dates`` (the backtest's dates). A symbol that the panel
-    lacks is fetched from ``data_source``; one without any bar in the window is refused with a
-    :class:`~hybrid_core.errors.ProfileError` naming the key.
+    lacks is loaded from ``data_source`` through the quality gate under ``quality`` (the run's
+    policy: bad benchmark bars are refused like the strategies' own); one without any bar in the
+    window is refused with a :class:`~hybrid_core.errors.ProfileError` naming the key.
     """
     dates = pd.DatetimeIndex(dates)
     if choice == UNIVERSE:
@@ -59,7 +61,7 @@ def benchmark_curve(choice: str, panel: Panel, strategies: Sequence[Strategy], d
     if choice in panel.symbols:
         closes = panel.close[[choice]]
     else:
-        closes = _fetch_closes(choice, data_source, dates)
+        closes = _fetch_closes(choice, data_source, dates, quality)
     if not closes[choice].reindex(dates).notna().any():
         first, last = (dates[0].date(), dates[-1].date()) if len(dates) else ("?", "?")
         raise ProfileError(f"backtest.benchmark: no bars for {choice!r} between {first} and {last} in the "
@@ -68,15 +70,18 @@ def benchmark_curve(choice: str, panel: Panel, strategies: Sequence[Strategy], d
     return f"buy-and-hold of {choice}", buy_and_hold(closes, dates, initial)
 
 
-def _fetch_closes(symbol: str, data_source: Any, dates: pd.DatetimeIndex) -> pd.DataFrame:
-    from ..errors import DataError
+def _fetch_closes(symbol: str, data_source: Any, dates: pd.DatetimeIndex, quality: str) -> pd.DataFrame:
+    from ..data.loading import load_bars
+    from ..errors import BarsRefused, DataError
 
     empty = pd.DataFrame({symbol: pd.Series(dtype="float64")})
     if not len(dates):
         return empty
     try:
-        bars = data_source.fetch([symbol], dates[0], dates[-1])
-    except DataError:
+        bars = load_bars(data_source, [symbol], dates[0], dates[-1], policy=quality).bars
+    except BarsRefused:
+        raise  # the bars are there and wrong: the gate's own line (file, symbol, date, check)
+    except DataError:  # no bars for the symbol: refused below, naming the profile key
         return empty
     if bars.empty:
         return empty

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..contracts import Panel, Signals, Strategy
+from ..data.loading import policy_for
 from ..engine import stats
 from ..engine.backtest import (
     BacktestResult,
@@ -34,7 +35,7 @@ from ..engine.backtest import (
     run_backtest,
 )
 from ..engine.benchmark import benchmark_curve
-from ..errors import HybridError
+from ..errors import DataError
 from ..profile import Components, RunProfile
 
 METRIC_COLUMNS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "trades", "win_rate", "exposure",
@@ -64,7 +65,8 @@ def load_bars(profile: RunProfile, components: Components, span: DateSpan) -> Wi
     warmup = profile.backtest.warmup
     if warmup is None:
         warmup = default_warmup(components.strategies)
-    return load_window(components.data_source, components.strategies, span.start, span.end, warmup)
+    return load_window(components.data_source, components.strategies, span.start, span.end, warmup,
+                       quality=policy_for(profile.data.quality, live=False))
 
 
 def trading_dates(panel: Panel, window: DateSpan) -> pd.DatetimeIndex:
@@ -96,7 +98,7 @@ def backtest_variant(profile: RunProfile, components: Components, panel: Panel, 
     spec = profile.backtest
     traded = trading_dates(panel, span)
     if not len(traded):
-        raise HybridError(f"no sessions with bars in {span.label()}")
+        raise DataError(f"no sessions with bars in {span.label()}")
     if panel.dates[-1] > traded[-1]:  # a walk-forward fold: nothing after its last session
         panel = panel.select(None, end=traded[-1])
     return run_backtest(panel, components.strategies, components.risk_rules, cash=float(spec.cash),
@@ -108,7 +110,7 @@ def benchmark_values(profile: RunProfile, components: Components, panel: Panel,
                      dates: pd.DatetimeIndex) -> tuple[str, pd.Series]:
     """The profile's benchmark (``backtest.benchmark``) as a value curve from its cash on ``dates``."""
     return benchmark_curve(profile.backtest.benchmark, panel, components.strategies, components.data_source,
-                           dates, float(profile.backtest.cash))
+                           dates, float(profile.backtest.cash), quality=policy_for(profile.data.quality, live=False))
 
 
 def set_metrics(result: BacktestResult, benchmark: tuple[str, pd.Series] | None) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from hybrid_core.account.decisions import DecisionTable
 from hybrid_core.account.ledger import round_trips_frame
 from hybrid_core.account.state import Account
+from hybrid_core.data.loading import policy_for
 from hybrid_core.engine.backtest import BacktestResult, compute_signals, load_window
 
-__all__ = ["Account", "BacktestResult", "DecisionTable", "compute_signals", "load_window", "round_trips_frame"]
+__all__ = ["Account", "BacktestResult", "DecisionTable", "compute_signals", "load_window", "policy_for",
+           "round_trips_frame"]

@@ -21,7 +21,8 @@ def cerebro(profile: str | Path | RunProfile, start: Any = None, end: Any = None
 
     ``start``/``end`` (dates; default: the profile's ``backtest.start``/``end``) bound the bars;
     ``warmup`` sessions before ``start`` are added (default 0: the feeds open at ``start``, so a
-    strategy of yours cannot trade before it).
+    strategy of yours cannot trade before it). The bars pass hybrid's data quality gate under the
+    profile's ``data.quality`` (default ``refuse``), as in ``hybrid backtest``.
     The broker is a :class:`~hybrid_backtrader_bridge.broker.ContractBroker` with the profile's
     ``backtest`` cash, commission and slippage. ``cerebro_kwargs`` go to ``bt.Cerebro``
     (default ``stdstats=False``: a buy/sell observer per feed slows a run of hundreds of symbols).
@@ -35,7 +36,8 @@ def cerebro(profile: str | Path | RunProfile, start: Any = None, end: Any = None
                    for d in (start if start is not None else spec.start, end if end is not None else spec.end))
     host = host if host is not None else build_plugin_host()
     components = build_components(loaded, host.registry)
-    panel = _core.load_window(components.data_source, components.strategies, first, last, warmup).panel
+    panel = _core.load_window(components.data_source, components.strategies, first, last, warmup,
+                              quality=_core.policy_for(loaded.data.quality, live=False)).panel
     out = bt.Cerebro(**{"stdstats": False, **cerebro_kwargs})
     out.broker = contract_broker(spec.cash, slippage_bps=spec.slippage_bps, commission=spec.commission)
     for feed in to_feeds(panel):
