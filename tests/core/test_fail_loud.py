@@ -443,18 +443,22 @@ def test_the_real_cli_process_never_prints_a_traceback_for_bad_input(tmp_path: P
     assert result.returncode == UNHEALTHY
 
 
-@pytest.mark.parametrize("key, code, needle", [
-    (None, exit_codes.BROKER, "Alpaca keys missing: set ALPACA_API_KEY and ALPACA_SECRET_KEY"),
-    ("AKLIVEKEY", exit_codes.SAFETY, "key/mode mismatch: a live key"),
-    ("PKPAPERKEY", 0, ""),
+@pytest.mark.parametrize("key, url, code, needle", [
+    (None, None, exit_codes.BROKER, "Alpaca keys missing: set ALPACA_API_KEY and ALPACA_SECRET_KEY"),
+    ("AKLIVEKEY", None, exit_codes.SAFETY, "key/mode mismatch: a live key"),
+    ("PKPAPERKEY", "https://api.alpaca.markets", exit_codes.SAFETY,
+     "URL/mode mismatch: https://api.alpaca.markets is Alpaca's live URL but the run is in paper mode"),
+    ("PKPAPERKEY", "http://127.0.0.1:9", 0, ""),  # a local server: any mode
+    ("PKPAPERKEY", None, 0, ""),
 ])
 def test_validate_checks_the_broker_configuration(run_cli, workdir: Path, monkeypatch, key: str | None,  # type: ignore[no-untyped-def]
-                                                  code: int, needle: str) -> None:
+                                                  url: str | None, code: int, needle: str) -> None:
+    monkeypatch.delenv("ALPACA_BASE_URL", raising=False)
     if key:
         monkeypatch.setenv("ALPACA_API_KEY", key)
         monkeypatch.setenv("ALPACA_SECRET_KEY", "secret")
     data = demo_profile_data(workdir)
-    data["broker"] = {"name": "alpaca"}
+    data["broker"] = {"name": "alpaca", **({"params": {"base_url": url}} if url else {})}
     result = run_cli("validate", write_yaml(data, workdir / "p.yaml"))
     if code:
         one_line(result, code, "broker: ", needle)

@@ -141,8 +141,9 @@ class AlpacaBroker(Broker):
 
     # -- setup ---------------------------------------------------------------------------------
     def offline_check(self) -> list[HybridError]:
-        """Offline check for `hybrid validate`: the key variables are set, and their prefix fits
-        the trading mode (what the startup health check would otherwise refuse). No network."""
+        """Offline check for `hybrid validate`: the key variables are set, and the key's prefix and
+        the base URL fit the trading mode (what the startup health check would otherwise refuse).
+        No network."""
         try:
             key, _secret = read_keys(self.params.api_key_env, self.params.secret_key_env)
         except BrokerError as exc:
@@ -153,8 +154,8 @@ class AlpacaBroker(Broker):
             mode = resolve_mode()
         except HybridError:  # hybrid validate reports a bad TRADING_MODE itself
             return []
-        problem = key_mode_mismatch(key or "", mode)
-        return [SafetyError(f"API health check would fail on startup: {problem}")] if problem else []
+        problems = [key_mode_mismatch(key or "", mode), url_mode_mismatch(self._url, mode) if self._url else None]
+        return [SafetyError(f"API health check would fail on startup: {p}") for p in problems if p]
 
     def configure(self, *, mode: Literal["paper", "live"], state_dir: str) -> None:
         """Build the hardened TradingClient for ``mode`` (chosen by the core's safety layer)."""
