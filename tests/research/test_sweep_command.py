@@ -55,10 +55,10 @@ def test_sweep_file_and_option_errors(demo_profile, sweep_file, tmp_path: Path, 
     assert code == 2 and "give --workers (an embedded cluster) or --scheduler (a running one), not both" in err
     code, _, err = run(capfd, "sweep", demo_profile(), good, "--start", "2021-01-01", "--end", "2020-01-01",
                        "--out", tmp_path / "o")
-    assert code == 1 and err.strip() == "error: --end 2020-01-01 is before --start 2021-01-01"
+    assert code == 2 and err.strip() == "error: --end 2020-01-01 is before --start 2021-01-01"  # usage (exit_codes)
     code, _, err = run(capfd, "sweep", demo_profile(), good, *WINDOW, "--out", tmp_path / "o",
                        "--walk-forward", "756/252")
-    assert code == 1 and "expected train=N,test=M[,anchored]" in err
+    assert code == 2 and "expected train=N,test=M[,anchored]" in err
 
 
 def test_an_unreachable_scheduler_is_one_line(demo_profile, sweep_file, tmp_path: Path,  # type: ignore[no-untyped-def]
@@ -66,7 +66,7 @@ def test_an_unreachable_scheduler_is_one_line(demo_profile, sweep_file, tmp_path
     good = sweep_file({"parameters": {DECILE: [0.1]}})
     code, _, err = run(capfd, "sweep", demo_profile(), good, *WINDOW, "--out", tmp_path / "o",
                        "--scheduler", "tcp://127.0.0.1:9")
-    assert code == 1
+    assert code == 2  # an --scheduler that does not answer: invalid input (exit_codes.USAGE)
     assert err.strip().startswith("error: cannot reach the Dask scheduler at tcp://127.0.0.1:9 (")
     assert err.strip().endswith("start it with `dask scheduler` and workers with `dask worker tcp://127.0.0.1:9` "
                                 "(docs/sweeps.md)")

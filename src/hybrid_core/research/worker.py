@@ -29,7 +29,7 @@ import pandas as pd
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from ..engine.backtest import Window
-from ..errors import HybridError
+from ..errors import DataError, HybridError
 from .variant_backtest import (
     DateSpan,
     backtest_variant,
@@ -310,7 +310,7 @@ def window_facts(task: SetTask) -> WindowFacts:
     panel = bars.panel
     dates = trading_dates(panel, task.trade)
     if not len(dates):
-        raise HybridError(f"no sessions with bars in {task.trade.label()} for the profile's symbols")
+        raise DataError(f"no sessions with bars in {task.trade.label()} for the profile's symbols")
     name, values = _benchmark(task, profile, components, panel_key, panel, dates)
     return WindowFacts(dates=dates.to_numpy(dtype="datetime64[ns]"), benchmark_name=name,
                        benchmark_values=values.to_numpy(dtype="float64"),
@@ -350,8 +350,9 @@ class SweepPreload(WorkerPlugin):
         try:
             profile, components = _components(self.task)
             bars_for(self.task, profile, components)
-        except HybridError as exc:
-            raise HybridError(f"worker {address} cannot load the sweep's bars: {exc}") from None
+        except HybridError as exc:  # a data problem keeps its exit code (7)
+            kind = DataError if isinstance(exc, DataError) else HybridError
+            raise kind(f"worker {address} cannot load the sweep's bars: {exc}") from None
 
     def teardown(self, worker: Any) -> None:
         """Nothing to release: the cache goes with the process."""
