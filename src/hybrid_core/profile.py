@@ -241,8 +241,9 @@ class RunProfile:
     """Channels to notify (Apprise URLs from the environment) and the events each wants."""
     path: Path | None = attrs.field(default=None, init=False)
     """The file the profile was read from (absolute); None for a profile built in code."""
-    shown_as: str = attrs.field(default="", init=False)
-    """The file as the user named it, for messages."""
+    shown_as: str | None = attrs.field(default=None, init=False)
+    """The file as the user named it, prefixed to every problem line (None: :attr:`path`; ``""``:
+    no prefix, for a profile made in memory such as a sweep's variant, whose lines name the set)."""
 
     @property
     def base_dir(self) -> Path:
@@ -264,7 +265,9 @@ def problem_lines(exc: ProfileError) -> list[str]:
 
 
 def _shown(profile: RunProfile) -> str:
-    return profile.shown_as or (str(profile.path) if profile.path else "profile")
+    if profile.shown_as is not None:
+        return profile.shown_as
+    return str(profile.path) if profile.path else "profile"
 
 
 # ---------------------------------------------------------------- loading

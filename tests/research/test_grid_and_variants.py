@@ -130,8 +130,8 @@ def test_values_the_profile_refuses_are_refused_with_its_own_lines(variants: Pro
                                                 "strategies[equity_reversal].params.bogus": [1],
                                                 "strategies[nosuch].params.x": [1]}}))
     lines = variants.check_plan(plan)
-    assert any(line.startswith(f"parameters.{DECILE}: 1.5: strategies[0].params")  # the profile's own line
-               and line.endswith("decile must be a number in (0, 1], got 1.5") for line in lines)
+    # the profile's own line: the full path of the field, the validator's words
+    assert f"parameters.{DECILE}: 1.5: strategies[0].params.decile: must be a number in (0, 1], got 1.5" in lines
     assert f"parameters.{DECILE}: 'ten': strategies[0].params.decile: expected a number, got 'ten'" in lines
     assert any(line.startswith("parameters.strategies[equity_reversal].params.bogus: 1: strategies[0].params.bogus: "
                                "unknown key (allowed: decile, lookback_sessions, calendar)") for line in lines)

@@ -155,4 +155,5 @@ def load_variant(data: dict[str, Any], profile_path: Path | str | None) -> RunPr
     from the folder of ``profile_path`` (the base profile's file)."""
     profile: RunProfile = structure(data, RunProfile, "")
     profile.path = Path(profile_path) if profile_path is not None else None
+    profile.shown_as = ""  # its problems are the set's (named by the caller), not the file's
     return profile
