@@ -16,9 +16,10 @@ What is refused, before anything is built from the profile:
 - YAML syntax errors (line and column), tags other than the standard ones;
 - the same key twice in one mapping (both lines named): YAML would keep the last one, and a
   second ``risk: []`` would silently turn every risk rule off;
-- alias bombs and deep nesting: more than :data:`MAX_ALIASES` aliases, a structure nested
-  deeper than :data:`MAX_DEPTH`, more than :data:`MAX_NODES` values once aliases are
-  expanded (counted without expanding them), or an alias that contains itself.
+- alias bombs, deep nesting and huge files: more than :data:`MAX_ALIASES` aliases, a structure
+  nested deeper than :data:`MAX_DEPTH`, more than :data:`MAX_NODES` values in the file or once
+  aliases are expanded (counted without expanding them), or an alias that contains itself.
+  Every refusal comes well within a second (libyaml's parser when PyYAML has it).
 
 Dates are read as text (``start: 2021-01-04`` is the string ``"2021-01-04"``), so every
 date of a profile goes through the same date check.
@@ -27,7 +28,7 @@ date of a profile goes through the same date check.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -39,9 +40,18 @@ MAX_BYTES = 1 << 20
 """A profile is a page of settings; 1 MiB leaves room for universes of thousands of symbols."""
 MAX_DEPTH = 64
 MAX_ALIASES = 256
-MAX_NODES = 200_000
+MAX_NODES = 50_000
+"""Values (every key, list and scalar) in the file, and once aliases are expanded. A universe of
+tens of thousands of symbols fits; counted while composing, so the slowest file to read takes
+about half a second."""
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+try:  # libyaml scans and parses in C (about 9x faster); the composing, with the limits, stays here
+    from yaml._yaml import CParser as _LibYamlParser
+    _HAS_LIBYAML = True
+except ImportError:  # pragma: no cover - a PyYAML built without libyaml
+    _HAS_LIBYAML = False
 
 
 class _YamlLimit(yaml.YAMLError):
@@ -53,18 +63,25 @@ class _YamlLimit(yaml.YAMLError):
         self.problem_mark = mark
 
 
-class ProfileLoader(yaml.SafeLoader):
-    """PyYAML's safe loader without implicit timestamps, with depth and alias limits."""
+class _ProfileResolver(yaml.resolver.Resolver):
+    """YAML 1.1's implicit types without timestamps: ``2021-01-04`` stays text."""
 
     yaml_implicit_resolvers = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
     }
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._aliases = 0
+
+class _BoundedComposer(yaml.composer.Composer):
+    """PyYAML's composer with limits on aliases, depth and values, checked as each node is made."""
+
+    _depth = 0
+    _aliases = 0
+    _nodes = 0
+
+    if TYPE_CHECKING:  # the event stream: PyYAML's Parser or libyaml's CParser
+        def check_event(self, *choices: Any) -> bool: ...
+        def peek_event(self) -> Any: ...
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(yaml.AliasEvent):
@@ -72,6 +89,11 @@ class ProfileLoader(yaml.SafeLoader):
             if self._aliases > MAX_ALIASES:
                 raise _YamlLimit(f"more than {MAX_ALIASES} aliases (*name); a run profile needs few, "
                                  f"this looks like an alias bomb", self.peek_event().start_mark)
+        else:
+            self._nodes += 1
+            if self._nodes > MAX_NODES:
+                raise _YamlLimit(f"more than {MAX_NODES:,} values; a run profile is a page of settings: "
+                                 f"is it the right file?", self.peek_event().start_mark)
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
@@ -81,6 +103,31 @@ class ProfileLoader(yaml.SafeLoader):
             return node
         finally:
             self._depth -= 1
+
+
+class _PurePythonLoader(_BoundedComposer, yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser,
+                        yaml.constructor.SafeConstructor, _ProfileResolver):
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        _ProfileResolver.__init__(self)
+
+
+if _HAS_LIBYAML:
+    class _LibYamlLoader(_BoundedComposer, _LibYamlParser, yaml.constructor.SafeConstructor,  # type: ignore[misc]
+                         _ProfileResolver):
+        def __init__(self, stream: str) -> None:
+            _LibYamlParser.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            _ProfileResolver.__init__(self)
+
+ProfileLoader: Any = _LibYamlLoader if _HAS_LIBYAML else _PurePythonLoader
+"""PyYAML's safe loader without implicit timestamps, with limits on aliases, depth and values;
+libyaml's parser when PyYAML has it."""
 
 
 PROFILE_HINT = "give the path of a YAML run profile, e.g. profiles/demo.yaml"
@@ -122,39 +169,47 @@ def _mark(node: Node) -> str:
 
 def _check_graph(root: Node) -> list[str]:
     """Cycles, expanded size and depth of the node graph (aliases shared, never expanded);
-    duplicate keys of every mapping. Returns problems, one line each."""
+    duplicate keys of every mapping. Returns problems, one line each.
+
+    Only collections are walked (a scalar counts one value, one level), so the walk costs about
+    one step per list or mapping, not per value."""
     problems: list[str] = []
-    size: dict[int, int] = {}
+    size: dict[int, int] = {}  # collections done: values once aliases are expanded
     depth: dict[int, int] = {}
-    state: dict[int, int] = {}  # 1 on the walk's stack, 2 done
+    walking: set[int] = set()  # collections whose children are being walked (a cycle meets one)
     stack: list[tuple[Node, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
+        if isinstance(node, ScalarNode):
+            continue
         key = id(node)
-        children = _children(node)
         if children_done:
-            size[key] = 1 + sum(size[id(c)] for c in children)
-            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
-            state[key] = 2
-            if size[key] > MAX_NODES:
+            walking.discard(key)
+            total, deepest = 1, 0
+            for child in _children(node):
+                total += size.get(id(child), 1)
+                deepest = max(deepest, depth.get(id(child), 1))
+            size[key], depth[key] = total, deepest + 1
+            if total > MAX_NODES:
                 return [f"{_mark(node)}: more than {MAX_NODES:,} values once aliases are expanded; "
                         f"this looks like an alias bomb"]
-            if depth[key] > MAX_DEPTH:
+            if deepest + 1 > MAX_DEPTH:
                 return [f"{_mark(node)}: values nested more than {MAX_DEPTH} levels deep once aliases "
                         f"are expanded"]
             continue
-        if state.get(key) == 2:
+        if key in size:
             continue
-        state[key] = 1
+        walking.add(key)
         if isinstance(node, MappingNode):
             problems.extend(_duplicate_keys(node))
         stack.append((node, True))
-        for child in children:
-            if state.get(id(child)) == 1:
+        for child in _children(node):
+            if isinstance(child, ScalarNode) or id(child) in size:
+                continue
+            if id(child) in walking:
                 return [f"{_mark(child)}: an alias refers to a value that contains it (a recursive "
                         f"structure); write the values out instead"]
-            if state.get(id(child)) != 2:
-                stack.append((child, False))
+            stack.append((child, False))
     return problems
 
 
@@ -211,11 +266,14 @@ def parse_profile_yaml(text: str, path: Path | str, what: str = "profile") -> An
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     if isinstance(exc, yaml.reader.ReaderError):
-        return (f"character {exc.character!r} at position {exc.position} is not allowed in YAML "
+        character = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        return (f"character {character!r} at position {exc.position} is not allowed in YAML "
                 f"({exc.reason})")
     mark = getattr(exc, "problem_mark", None)
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if problem == "exceeded maximum nesting depth":  # libyaml's own bound, met while looking ahead
+        return f"{where}values nested more than {MAX_DEPTH} levels deep"
     context = getattr(exc, "context", None)
     context_mark = getattr(exc, "context_mark", None)
     if context and context_mark is not None and mark is not None and context_mark.line != mark.line:

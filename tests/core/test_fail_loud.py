@@ -83,6 +83,39 @@ def test_a_bomb_is_refused_by_a_real_process_without_hanging(tmp_path: Path) -> 
     one_line(result, USAGE, "bomb.yaml", "alias bomb")
 
 
+@pytest.mark.parametrize("parser", ["libyaml", "pure-python"])
+def test_both_yaml_parsers_refuse_the_same_files(monkeypatch, tmp_path: Path, parser: str) -> None:  # type: ignore[no-untyped-def]
+    from hybrid_core import profile_yaml
+    from hybrid_core.errors import ProfileError
+
+    if parser == "libyaml":
+        assert profile_yaml.ProfileLoader is profile_yaml._LibYamlLoader  # PyYAML's wheels ship libyaml
+    else:  # the fallback when PyYAML was built without it
+        monkeypatch.setattr(profile_yaml, "ProfileLoader", profile_yaml._PurePythonLoader)
+    monkeypatch.setattr(profile_yaml, "MAX_NODES", 1000)  # the same check as 50,000, on a small file
+    cases = {
+        BILLION_LAUGHS: ("more than 1,000 values once aliases are expanded; this looks like an alias bomb",),
+        "a: &a [*a]\n": ("an alias refers to a value that contains it",),
+        "x: " + "[" * 5000 + "]" * 5000 + "\n": ("values nested more than 64 levels deep",),
+        "risk: []\nname: x\nrisk: [1]\n": ("line 3: key 'risk' appears twice in one mapping (first on line 1)",),
+        "x: [" + "a, " * 1200 + "]\n": ("more than 1,000 values; a run profile is a page of settings",),
+        "a: b\nc: [x\n\nd: 1\n": ("line 4, column 2: ", "(while parsing a flow sequence on line 2)"),
+        "a: b\x07\n": ("character '\\x07' at position 4 is not allowed in YAML",),
+    }
+    for text, needles in cases.items():
+        path = tmp_path / "p.yaml"
+        path.write_text(text)
+        with pytest.raises(ProfileError) as exc:
+            profile_yaml.read_profile_yaml(path)
+        assert str(exc.value).startswith(f"{path}: "), str(exc.value)
+        for needle in needles:
+            assert needle in str(exc.value), (parser, needle, str(exc.value))
+    path = tmp_path / "ok.yaml"
+    path.write_text("start: 2021-01-04\nbase: &b {x: 1}\nc: {<<: *b, y: [1.5, yes, ~]}\n")
+    assert profile_yaml.read_profile_yaml(path) == {"start": "2021-01-04", "base": {"x": 1},
+                                                    "c": {"x": 1, "y": [1.5, True, None]}}
+
+
 @pytest.mark.parametrize("encoding, needle", [
     ("latin-1", "byte 0xe9 is not UTF-8"),
     ("utf-16-le", "UTF-16 without a byte-order mark"),
