@@ -181,15 +181,19 @@ def test_report_command_json_and_table(sample_log: Path, tmp_path: Path) -> None
     table = runner.invoke(report_command, ["--file", str(sample_log)])
     assert table.exit_code == 0 and "875.00" in table.output and "BTC/USD" in table.output
     missing = runner.invoke(report_command, ["--file", str(tmp_path / "x.csv")])
-    assert missing.exit_code == DataError.exit_code and "not found" in missing.output
+    assert isinstance(missing.exception, DataError) and "not found" in str(missing.exception)  # cli.main maps it
 
 
-def test_hybrid_report_exit_code_through_the_cli(tmp_path: Path) -> None:
+def test_hybrid_report_exit_code_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from hybrid_core.cli import main
 
     with pytest.raises(SystemExit) as exited:
         main(["report", "--file", str(tmp_path / "x.csv")])
     assert exited.value.code == DataError.exit_code
+    assert capsys.readouterr().err.startswith(f"error: trade log not found: {tmp_path / 'x.csv'}")
+    with pytest.raises(SystemExit) as exited:
+        main(["report", str(tmp_path), "--file", str(tmp_path / "x.csv")])
+    assert exited.value.code == 2 and "error: give PATH or --file, not both" in capsys.readouterr().err
 
 
 def test_torn_last_line_and_unpriced_refusal_are_not_problems(tmp_path: Path) -> None:

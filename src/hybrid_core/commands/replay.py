@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .. import exit_codes
 from ..errors import HybridError
 from ._dates import SESSION_DATE
 
@@ -100,7 +101,7 @@ def _compare(session: RunSession, result) -> None:  # type: ignore[no-untyped-de
     if diff is None and not len(bt.trades):
         click.echo("replay and backtest both made 0 trades: nothing was compared; widen the window "
                    "(or check the warm-up) before trusting this profile's parity")
-        raise SystemExit(1)
+        raise SystemExit(exit_codes.UNHEALTHY)  # a check that says no (docs: Exit codes)
     if diff is None:
         still = int((bt.trades["exit_reason"] == "end_of_data").sum())
         click.echo(f"replay matches the backtest: {len(bt.trades) - still} round trip(s) and {still} open "
@@ -111,4 +112,4 @@ def _compare(session: RunSession, result) -> None:  # type: ignore[no-untyped-de
     if len(decision_day):
         numbers = signal_numbers(session.components.strategies, window, diff.symbol, decision_day[-1])
         click.echo(f"  signal at the close before: {json.dumps(numbers, default=str)}")
-    raise SystemExit(1)
+    raise SystemExit(exit_codes.UNHEALTHY)

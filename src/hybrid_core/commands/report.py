@@ -6,13 +6,10 @@ closes), a backtest's output folder (its round-trip table) or either file itself
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-
-from hybrid_core.errors import HybridError
 
 if TYPE_CHECKING:
     from hybrid_core.ops.report import Report
@@ -85,17 +82,12 @@ def command(path: Path | None, file: Path | None, state: Path | None, as_json: b
 
     PATH: a run's or replay's output folder, a backtest's output folder, or one of their files.
     """
-    if path is not None and file is not None:
-        click.echo("error: give PATH or --file, not both", err=True)
-        sys.exit(2)
-    file = path or file or Path("order_events.csv")
-    try:
-        from hybrid_core.ops.report import load_report
+    from hybrid_core.ops.report import load_report
 
-        report = load_report(file, state)
-    except HybridError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)  # SystemExit, not ctx.exit: the exit code survives standalone_mode=False
+    if path is not None and file is not None:
+        raise click.UsageError("give PATH or --file, not both")
+    file = path or file or Path("order_events.csv")
+    report = load_report(file, state)  # a HybridError: one line and its exit code (hybrid_core.failures)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
