@@ -11,6 +11,13 @@ prints the time ratio and whether their round_trips.csv are identical.
     .venv/bin/python bench/backtest.py                 # all four cases, table + JSON
     .venv/bin/python bench/backtest.py --cases eq504_2015 --repeat 3 --json bench.json
     .venv/bin/python bench/backtest.py --cases eq50_2015 --engines native backtrader
+    .venv/bin/python bench/backtest.py --vs /tmp/hybrid-main --repeat 3   # before/after, one run
+
+With ``--vs`` (see bench/harness.py) each case also runs with the other checkout's hybrid and
+its own bench profiles, alternating run by run; the table then has one row per checkout, case
+and engine, each figure the median of the runs.
+
+Targets (issue 14): peak RSS at most 250 MiB for eq504_2015 and 500 MiB for the full history.
 """
 
 from __future__ import annotations
@@ -18,17 +25,26 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+from harness import (
+    Checkout,
+    add_vs_option,
+    alternate,
+    checkouts,
+    load_line,
+    machine,
+    measure,
+    median_row,
+    table,
+    this_checkout,
+)
+
 REPO = Path(__file__).resolve().parents[1]
-PROFILES = REPO / "bench" / "profiles"
 REFERENCE = REPO.parent / "shared" / "reference"
 
 CASES: dict[str, dict[str, str]] = {
@@ -40,48 +56,44 @@ CASES: dict[str, dict[str, str]] = {
 BACKTRADER_SECONDS = {"eq50_2015": 6.5, "eq504_2015": 61.0, "hybrid_2016": 52.0, "eq504_full": 178.0}
 """Whole-process times of Backtrader on this kind of machine (../shared/reference/README.md)."""
 TARGETS = {"eq504_2015": {"wall_s": 2.0, "engine_s": 0.5}, "eq504_full": {"wall_s": 6.0}}
+RSS_TARGETS_MIB = {"eq504_2015": 250.0, "eq504_full": 500.0}
 RSS_TARGET_MB = 1500.0
+"""Every other case."""
 
 
-def hybrid_command() -> list[str]:
-    """The `hybrid` script of this interpreter's environment (or the module)."""
-    script = Path(sys.executable).parent / "hybrid"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "hybrid_core.cli"]
-
-
-def run_case(name: str, out: Path, engine: str = "native") -> dict[str, Any]:
-    """Run one case as a child process; wall time, peak RSS and the run's own timings."""
+def run_case(name: str, out: Path, engine: str = "native", checkout: Checkout | None = None) -> dict[str, Any]:
+    """Run one case as a child process (with ``checkout``'s hybrid and bench profiles); wall time,
+    CPU time, peak RSS and the run's own timings."""
+    co = checkout or this_checkout()
     case = CASES[name]
-    cmd = [*hybrid_command(), "backtest", str(PROFILES / case["profile"]), "--start", case["start"],
-           "--end", case["end"], "--out", str(out), "--no-progress", "--engine", engine]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    stdout, stderr = proc.communicate()
-    if proc.returncode != 0:
-        raise SystemExit(f"{name}: `{' '.join(cmd)}` failed ({proc.returncode}):\n{stderr[-2000:]}")
+    cmd = [*co.hybrid, "backtest", str(co.root / "bench" / "profiles" / case["profile"]), "--start", case["start"],
+           "--end", case["end"], "--out", str(out), "--no-progress"]
+    if engine != "native" or co.has_option("backtest", "--engine"):
+        cmd += ["--engine", engine]
+    run = measure(cmd)
+    wall = run.wall_s
+    trips = out / "round_trips.csv" if (out / "round_trips.csv").exists() else out / "trades.csv"  # older: trades.csv
     summary = json.loads((out / "summary.json").read_text())
     timings = summary["timings"]
     engine_s = timings["engine"]
     return {
-        "case": name, "engine": engine, "wall_s": wall, "engine_s": engine_s, "signals_s": timings["signals"],
+        "checkout": co.label, "case": name, "engine": engine, "wall_s": wall, "engine_s": engine_s,
+        "signals_s": timings["signals"],
         "loop_s": timings["loop"], "load_s": timings["load"], "setup_s": timings["setup"],
         "lookahead_s": timings["lookahead"], "write_s": timings.get("write", float("nan")),
         "after_load_s": timings["lookahead"] + engine_s + timings.get("write", 0.0),
-        "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024.0,
+        "cpu_s": run.cpu_s, "peak_rss_mb": run.peak_rss_mib,
         "dates": summary["dates"], "symbols": summary["symbols"], "bars": summary["bars"],
         "bars_per_s_engine": summary["bars"] / engine_s if engine_s else float("nan"),
         "bars_per_s_wall": summary["bars"] / wall, "trades": summary["total"]["trades"],
         "final_value": summary["total"]["final_value"],
         "speedup_vs_backtrader": BACKTRADER_SECONDS[name] / wall,
-        "reference": check_reference(name, out),
-        "trades_sha256": hashlib.sha256((out / "round_trips.csv").read_bytes()).hexdigest(),
+        "reference": check_reference(name, out, trips),
+        "trades_sha256": hashlib.sha256(trips.read_bytes()).hexdigest(),
     }
 
 
-def check_reference(name: str, out: Path) -> str:
+def check_reference(name: str, out: Path, trips: Path) -> str:
     """'match' when trades and daily values equal ../shared/reference, 'n/a' without a reference."""
     ref_trades = REFERENCE / f"{name}_trades.csv"
     if not ref_trades.exists():
@@ -91,7 +103,7 @@ def check_reference(name: str, out: Path) -> str:
 
     key = ["symbol", "entry_date"]
     ref = pd.read_csv(ref_trades)
-    ours = pd.read_csv(out / "round_trips.csv")
+    ours = pd.read_csv(trips)
     merged = ref.merge(ours, on=key, how="outer", suffixes=("_ref", ""), indicator=True)
     if (merged["_merge"] != "both").any():
         return f"DIFFERENT: {int((merged['_merge'] != 'both').sum())} unmatched trades"
@@ -109,17 +121,10 @@ def check_reference(name: str, out: Path) -> str:
     return "match" if worst <= 1e-6 else f"DIFFERENT values ({worst:.2g})"
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    """The results as a fixed-width text table."""
-    cols = [("case", "{}"), ("engine", "{}"), ("wall_s", "{:.2f}"), ("engine_s", "{:.3f}"), ("after_load_s", "{:.2f}"),
-            ("load_s", "{:.2f}"), ("setup_s", "{:.2f}"), ("bars", "{:,}"), ("bars_per_s_engine", "{:,.0f}"),
-            ("bars_per_s_wall", "{:,.0f}"), ("peak_rss_mb", "{:.0f}"), ("speedup_vs_backtrader", "{:.1f}x"),
-            ("trades", "{:,}"), ("reference", "{}")]
-    cells = [[fmt.format(r[c]) for c, fmt in cols] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, (c, _) in enumerate(cols)]
-    lines = ["  ".join(c.rjust(w) for (c, _), w in zip(cols, widths, strict=True))]
-    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
-    return "\n".join(lines)
+COLUMNS = [("checkout", "{}"), ("case", "{}"), ("engine", "{}"), ("wall_s", "{:.2f}"), ("cpu_s", "{:.2f}"),
+           ("engine_s", "{:.3f}"), ("after_load_s", "{:.2f}"), ("load_s", "{:.2f}"), ("setup_s", "{:.2f}"),
+           ("bars", "{:,}"), ("bars_per_s_engine", "{:,.0f}"), ("bars_per_s_wall", "{:,.0f}"),
+           ("peak_rss_mb", "{:.0f}"), ("speedup_vs_backtrader", "{:.1f}x"), ("trades", "{:,}"), ("reference", "{}")]
 
 
 def verdicts(rows: list[dict[str, Any]]) -> list[str]:
@@ -130,9 +135,11 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
             continue
         for key, limit in TARGETS.get(row["case"], {}).items():
             ok = row[key] < limit
-            out.append(f"{row['case']} {key} {row[key]:.2f} < {limit}: {'OK' if ok else 'MISSED'}")
-        ok = row["peak_rss_mb"] < RSS_TARGET_MB
-        out.append(f"{row['case']} peak RSS {row['peak_rss_mb']:.0f} MB < {RSS_TARGET_MB:.0f}: "
+            out.append(f"{row['checkout']} {row['case']} {key} {row[key]:.2f} < {limit}: "
+                       f"{'OK' if ok else 'MISSED'}")
+        limit = RSS_TARGETS_MIB.get(row["case"], RSS_TARGET_MB)
+        ok = row["peak_rss_mb"] <= limit
+        out.append(f"{row['checkout']} {row['case']} peak RSS {row['peak_rss_mb']:.0f} MiB <= {limit:.0f}: "
                    f"{'OK' if ok else 'MISSED'}")
     return out
 
@@ -140,13 +147,14 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
 def engine_ratios(rows: list[dict[str, Any]]) -> list[str]:
     """Per case run by several engines: each engine's time against the native one, same trades or not."""
     out = []
-    native = {r["case"]: r for r in rows if r["engine"] == "native"}
+    native = {(r["checkout"], r["case"]): r for r in rows if r["engine"] == "native"}
     for row in rows:
-        base = native.get(row["case"])
+        base = native.get((row["checkout"], row["case"]))
         if row["engine"] == "native" or base is None:
             continue
         same = "identical" if row["trades_sha256"] == base["trades_sha256"] else "DIFFERENT"
-        out.append(f"{row['case']}: {row['engine']} {row['wall_s']:.2f}s wall / native {base['wall_s']:.2f}s = "
+        out.append(f"{row['checkout']} {row['case']}: {row['engine']} {row['wall_s']:.2f}s wall / native "
+                   f"{base['wall_s']:.2f}s = "
                    f"{row['wall_s'] / base['wall_s']:.1f}x; engine {row['engine_s']:.2f}s / "
                    f"{base['engine_s']:.3f}s = {row['engine_s'] / base['engine_s']:.0f}x; round_trips.csv {same}")
     return out
@@ -157,29 +165,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     parser.add_argument("--engines", nargs="+", default=["native"], metavar="ENGINE",
                         help="engines to run each case with (default: native)")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per case; the fastest wall time is kept")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per case, engine and checkout; medians are shown")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    add_vs_option(parser)
     args = parser.parse_args(argv)
     rows = []
     work = Path(tempfile.mkdtemp(prefix="hybrid-bench-"))
+    figures = ["wall_s", "cpu_s", "engine_s", "signals_s", "loop_s", "load_s", "setup_s", "lookahead_s", "write_s",
+               "after_load_s", "peak_rss_mb", "bars_per_s_engine", "bars_per_s_wall", "speedup_vs_backtrader"]
     try:
         for name in args.cases:
             for engine in args.engines:
-                runs = [run_case(name, work / f"{name}-{engine}-{i}", engine) for i in range(args.repeat)]
-                best = min(runs, key=lambda r: r["wall_s"])
-                best["runs_wall_s"] = [round(r["wall_s"], 3) for r in runs]
-                rows.append(best)
-                print(f"{name} ({engine}): {best['wall_s']:.2f}s wall, {best['engine_s']:.3f}s engine, "
-                      f"{best['peak_rss_mb']:.0f} MB, reference {best['reference']}", file=sys.stderr)
+                def one(co: Checkout, i: int, name: str = name, engine: str = engine) -> dict[str, Any]:
+                    return run_case(name, work / f"{name}-{engine}-{abs(hash(co.label))}-{i}", engine, co)
+
+                for label, runs in alternate(checkouts(args.vs), args.repeat, one).items():
+                    row = median_row(runs, figures)
+                    row["runs_wall_s"] = [round(r["wall_s"], 3) for r in runs]
+                    row["runs_peak_rss_mb"] = [round(r["peak_rss_mb"], 1) for r in runs]
+                    row["reference"] = ", ".join(sorted({r["reference"] for r in runs}))
+                    rows.append(row)
+                    print(f"{label} {name} ({engine}): {row['wall_s']:.2f}s wall, {row['cpu_s']:.2f}s CPU, "
+                          f"{row['engine_s']:.3f}s engine, {row['peak_rss_mb']:.0f} MiB, reference {row['reference']}",
+                          file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    machine = {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "python": sys.version.split()[0]}
-    result = {"machine": machine, "cases": rows, "verdicts": verdicts(rows), "engines": engine_ratios(rows)}
+    result = {"machine": machine(), "cases": rows, "verdicts": verdicts(rows), "engines": engine_ratios(rows)}
     print(json.dumps(result, indent=2))
     print()
-    print(table(rows))
+    print(table(rows, COLUMNS))
     print("\n".join(result["verdicts"]))
     print("\n".join(result["engines"]))
+    print(load_line())
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     same = not any("DIFFERENT" in line for line in result["engines"])

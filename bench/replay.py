@@ -1,0 +1,166 @@
+"""Benchmark of `hybrid replay` on all 504 S&P 500 equities (eq504): time per session, and replay = backtest.
+
+A replay runs the live cycle once per session. Its cost per session is measured as the
+difference between two whole `hybrid replay` processes over the same start: one replaying the
+window's first session only, one replaying the whole window, divided by the extra sessions::
+
+    per session = (T(whole window) - T(first session)) / (sessions - 1)
+
+so start-up, imports, plugins and the data load cancel out (for wall time and CPU time alike).
+Then the replay's round trips are compared with a `hybrid backtest` of the same window (same
+symbols, entry and exit dates, exit reasons and quantities; prices to 1e-9 relative).
+
+    .venv/bin/python bench/replay.py                                   # 2021-01-04..2021-04-21
+    .venv/bin/python bench/replay.py --start 2015-01-02 --end 2021-04-21 --repeat 1
+    .venv/bin/python bench/replay.py --vs /tmp/hybrid-main --repeat 3  # before/after in one run
+
+The profile (written to a temp folder) trades equity_reversal (0.7) over every symbol of
+../shared/data/sp500_daily.parquet with stop_loss and time_stop, through the paper simulator from
+1,000,000; replays and backtests start cold (no warm-up), as the reference cases do.
+
+Target (issue 14): at most 25 ms per session, replay = backtest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from harness import Checkout, add_vs_option, alternate, checkouts, load_line, machine, measure, median_row, table
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("HYBRID_SHARED_DATA") or REPO.parent / "shared" / "data")
+TARGET_MS_PER_SESSION = 25.0
+KEY = ["symbol", "entry_date"]
+
+
+def write_profile(folder: Path) -> Path:
+    """The eq504 profile with every output in ``folder``."""
+    profile = {
+        "name": "bench-replay",
+        "data": {"source": "local", "params": {"path": str(SHARED_DATA / "sp500_daily.parquet")}},
+        "strategies": [{"name": "equity_reversal", "allocation": 0.7,
+                        "universe": str(SHARED_DATA / "sp500_constituents.csv")}],
+        "risk": [{"name": "stop_loss", "params": {"pct": 0.05}}, {"name": "time_stop", "params": {"bars": 5}}],
+        "broker": {"name": "paper", "params": {"initial_cash": 1_000_000}},
+        "backtest": {"cash": 1_000_000, "slippage_bps": 0, "commission": 0},
+        "outputs": {"trade_log": str(folder / "order_events.csv"), "health_file": str(folder / "hybrid.health"),
+                    "state_db": str(folder / "state.sqlite")},
+    }
+    path = folder / "eq504_replay.yaml"
+    path.write_text(yaml.safe_dump(profile))
+    return path
+
+
+def replay(checkout: Checkout, folder: Path, start: str, end: str) -> dict[str, Any]:
+    """One `hybrid replay` process over [start, end] into ``folder``; its figures and round trips."""
+    folder.mkdir(parents=True)
+    profile = write_profile(folder)
+    cmd = [*checkout.hybrid, "replay", str(profile), "--start", start, "--end", end, "--out", str(folder / "out"),
+           "--no-progress"]
+    if checkout.has_option("replay", "--warmup"):
+        cmd += ["--warmup", "0"]
+    run = measure(cmd, cwd=folder)
+    line = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else ""
+    sessions = int(line.split()[1]) if line.startswith("replayed ") else -1
+    return {"wall_s": run.wall_s, "cpu_s": run.cpu_s, "peak_rss_mib": run.peak_rss_mib, "sessions": sessions,
+            "summary": line, "trades": _first_file(folder / "out", "round_trips.csv", "replay_trades.csv")}
+
+
+def backtest(checkout: Checkout, folder: Path, start: str, end: str) -> Path:
+    """`hybrid backtest` of the same window (cold start); the path of its round trips."""
+    folder.mkdir(parents=True)
+    profile = write_profile(folder)
+    cmd = [*checkout.hybrid, "backtest", str(profile), "--start", start, "--end", end, "--out",
+           str(folder / "out"), "--no-progress", "--lookahead-cuts", "0"]
+    if checkout.has_option("backtest", "--warmup"):
+        cmd += ["--warmup", "0"]
+    measure(cmd, cwd=folder)
+    return _first_file(folder / "out", "round_trips.csv", "trades.csv")
+
+
+def _first_file(folder: Path, *names: str) -> Path:
+    for name in names:
+        if (folder / name).exists():
+            return folder / name
+    raise SystemExit(f"none of {', '.join(names)} in {folder}")
+
+
+def same_trades(replay_trades: Path, backtest_trades: Path) -> str:
+    """'match (N round trips)' when both tables hold the same round trips, else what differs."""
+    columns = ["symbol", "entry_date", "exit_date", "exit_reason", "qty", "entry_price", "exit_price"]
+    ours = pd.read_csv(replay_trades)[columns]
+    theirs = pd.read_csv(backtest_trades)[columns]
+    if ours.empty and theirs.empty:
+        return "nothing compared: 0 round trips on both sides (widen the window)"
+    merged = ours.merge(theirs, on=KEY, how="outer", suffixes=("", "_bt"), indicator=True)
+    if (merged["_merge"] != "both").any():
+        return f"DIFFERENT: {int((merged['_merge'] != 'both').sum())} round trip(s) on one side only"
+    for col in ("exit_date", "exit_reason", "qty"):
+        if (merged[col] != merged[f"{col}_bt"]).any():
+            return f"DIFFERENT {col}"
+    for col in ("entry_price", "exit_price"):
+        rel = (merged[col] / merged[f"{col}_bt"] - 1).abs()
+        if (rel > 1e-9).any():
+            return f"DIFFERENT {col} ({rel.max():.2g})"
+    return f"match ({len(merged)} round trips)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; exit 1 when a replay differs from its backtest."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--start", default="2021-01-04", help="first session of the replay")
+    parser.add_argument("--end", default="2021-04-21", help="last session of the replay")
+    parser.add_argument("--repeat", type=int, default=1, help="timed pairs per checkout; medians are shown")
+    add_vs_option(parser)
+    args = parser.parse_args(argv)
+    if not (SHARED_DATA / "sp500_daily.parquet").exists():
+        raise SystemExit(f"shared data not found at {SHARED_DATA} (set HYBRID_SHARED_DATA)")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="hybrid-bench-replay-") as tmp:
+        work = Path(tmp)
+
+        def pair(checkout: Checkout, i: int) -> dict[str, Any]:
+            tag = f"{abs(hash(checkout.label))}-{i}"
+            first = replay(checkout, work / f"first-{tag}", args.start, args.start)
+            whole = replay(checkout, work / f"whole-{tag}", args.start, args.end)
+            extra = whole["sessions"] - first["sessions"]
+            return {**whole, "first_wall_s": first["wall_s"], "first_cpu_s": first["cpu_s"],
+                    "ms_per_session": 1000 * (whole["wall_s"] - first["wall_s"]) / extra if extra > 0 else math.nan,
+                    "cpu_ms_per_session": 1000 * (whole["cpu_s"] - first["cpu_s"]) / extra if extra > 0 else math.nan}
+
+        for label, runs in alternate(checkouts(args.vs), args.repeat, pair).items():
+            co = next(c for c in checkouts(args.vs) if c.label == label)
+            row = median_row(runs, ["wall_s", "cpu_s", "peak_rss_mib", "first_wall_s", "first_cpu_s",
+                                    "ms_per_session", "cpu_ms_per_session"])
+            row["checkout"] = label
+            row["ms_per_session_all"] = [round(r["ms_per_session"], 1) for r in runs]
+            row["parity"] = same_trades(runs[-1]["trades"], backtest(co, work / f"bt-{abs(hash(label))}",
+                                                                     args.start, args.end))
+            row["within_target"] = row["ms_per_session"] <= TARGET_MS_PER_SESSION
+            row.pop("trades")
+            rows.append(row)
+            print(f"{label}: replay {args.start}..{args.end}, {row['sessions']} sessions: "
+                  f"{row['ms_per_session']:.1f} ms per session wall, {row['cpu_ms_per_session']:.1f} ms CPU "
+                  f"(target <= {TARGET_MS_PER_SESSION:.0f}); whole process {row['wall_s']:.2f} s wall, "
+                  f"{row['cpu_s']:.2f} s CPU, peak RSS {row['peak_rss_mib']:.0f} MiB; replay vs backtest: "
+                  f"{row['parity']}", file=sys.stderr)
+    print(table(rows, [("checkout", "{}"), ("sessions", "{}"), ("ms_per_session", "{:.1f}"),
+                       ("cpu_ms_per_session", "{:.1f}"), ("wall_s", "{:.2f}"), ("cpu_s", "{:.2f}"),
+                       ("first_wall_s", "{:.2f}"), ("peak_rss_mib", "{:.0f}"), ("parity", "{}")]))
+    print(load_line())
+    print(json.dumps({"benchmark": "replay", "start": args.start, "end": args.end, "machine": machine(),
+                      "target_ms_per_session": TARGET_MS_PER_SESSION, "rows": rows}))
+    return 0 if all(r["parity"].startswith("match") for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
