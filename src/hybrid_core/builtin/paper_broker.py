@@ -49,6 +49,10 @@ class PaperBroker(Broker):
 
     name = "paper"
     simulated = True
+    durable = True
+    """Sync every write of the account file to disk (SQLite ``synchronous=FULL``). A replay's
+    session sets it False before :meth:`configure` (``NORMAL``: safe against a killed process,
+    not against a power loss; a replay can be run again)."""
 
     @attrs.define(kw_only=True)
     class Params:
@@ -80,7 +84,7 @@ class PaperBroker(Broker):
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
             self._conn.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise BrokerError(f"paper broker cannot open its account file {path}: {exc}") from exc
@@ -237,6 +241,9 @@ class PaperBroker(Broker):
                         filled.append(stop)
             self.book.mark(date, RowPrices(closes[i], columns))
             self._synced_through = date
+        for sym in [s for s in self.book.last_close if s not in self.book.positions]:
+            del self.book.last_close[sym]  # marks of sold symbols: never read again, saved every time
+            self.book.last_bar_date.pop(sym, None)
         self.book.ledger.closed.clear()  # round trips live in the run's state database, not in the account
         self._save(filled)
         return [o for o in filled if o.status == "filled"]

@@ -20,6 +20,7 @@ import pandas as pd
 from loguru import logger
 
 from ..account.boundary import call
+from ..builtin.paper_broker import PaperBroker
 from ..contracts import Panel
 from ..data.loading import policy_for
 from ..errors import HybridError, ProfileError
@@ -48,7 +49,8 @@ class RunOptions:
     simulated_clock: bool = False
     """Replays: audit rows carry the simulated session time, not the wall clock."""
     durable: bool = True
-    """Sync every state write to disk (False for replays: safe against a kill, not power loss)."""
+    """Sync every write to disk: state database, audit log, heartbeat and the paper simulator's
+    account (False for replays: safe against a kill, not power loss)."""
 
 
 class RunSession:
@@ -68,8 +70,10 @@ class RunSession:
         self.lock.acquire()
         try:
             self.state = StateStore(self.state_path, durable=options.durable)
-            self.audit = TradeAuditLog(options.trade_log or outputs.trade_log)
-            self.heartbeat = HeartbeatFile(options.health_file or outputs.health_file)
+            self.audit = TradeAuditLog(options.trade_log or outputs.trade_log, durable=options.durable)
+            self.heartbeat = HeartbeatFile(options.health_file or outputs.health_file, durable=options.durable)
+            if isinstance(self.components.broker, PaperBroker):
+                self.components.broker.durable = options.durable
             call(self.components.broker, "configure", mode=self.mode, state_dir=str(self.state_path.parent))
         except BaseException:
             self.lock.release()

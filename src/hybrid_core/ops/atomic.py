@@ -24,22 +24,26 @@ def fsync_dir(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_replace(path: Path, *, sync_dir: bool = True) -> Iterator[BinaryIO]:
+def atomic_replace(path: Path, *, sync_dir: bool = True, durable: bool = True) -> Iterator[BinaryIO]:
     """Write through the yielded handle; on success ``path`` is replaced (temp file + fsync +
-    os.replace), on any error the temp file is removed and ``path`` is untouched."""
+    os.replace), on any error the temp file is removed and ``path`` is untouched.
+
+    ``durable=False`` skips both fsyncs: still atomic for readers and against a killed process
+    (the rename is), not against a power loss (replays, whose files can be made again)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    if sync_dir:
+    if sync_dir and durable:
         fsync_dir(path.parent)
 
 

@@ -6,7 +6,9 @@ It is not a round-trip table: a round trip (entry to exit) is built from its ``f
 Durability rules, so that a process killed at any moment leaves a file that parses:
 
 - each row is encoded first, then written with a single ``write()`` on an ``O_APPEND``
-  descriptor, then flushed and fsynced before :meth:`TradeAuditLog.append` returns;
+  descriptor, then flushed and fsynced before :meth:`TradeAuditLog.append` returns (a replay's
+  log, ``durable=False``, skips the fsync: a killed replay still leaves whole rows, a power
+  loss may lose the last ones, and the replay can be run again);
 - on open, a torn last line (a write cut short by a kill or a crash, recognisable by its
   missing newline) is truncated away and logged;
 - a row whose ``(client_order_id, status)`` is already in the file is not written again, so a
@@ -136,8 +138,9 @@ def _dedupe_key(client_order_id: str, status: str) -> tuple[str, str] | None:
 class TradeAuditLog:
     """Append-only order-events audit log CSV (default ``order_events.csv``); see the module docstring."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, durable: bool = True) -> None:
         self.path = Path(path)
+        self.durable = durable
         self._seen: set[tuple[str, str]] = set()
         self.columns = TRADE_LOG_COLUMNS
         self._open_and_repair()
@@ -195,7 +198,8 @@ class TradeAuditLog:
                 written = os.write(fd, data)
                 if written != len(data):
                     raise OSError(errno.ENOSPC, f"short write ({written} of {len(data)} bytes)")
-                os.fsync(fd)
+                if self.durable:
+                    os.fsync(fd)
             except OSError as exc:
                 try:
                     os.ftruncate(fd, size)  # never leave part of a row behind

@@ -47,17 +47,22 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so readers see the old or the new content, never a mix."""
-    with atomic_replace(path) as handle:
+def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` so readers see the old or the new content, never a mix
+    (``durable=False``: without the fsyncs, see :func:`~hybrid_core.ops.atomic.atomic_replace`)."""
+    with atomic_replace(path, durable=durable) as handle:
         handle.write(data)
 
 
 class HeartbeatFile:
-    """The heartbeat JSON file of one run (default ``/tmp/hybrid_trader.health``)."""
+    """The heartbeat JSON file of one run (default ``/tmp/hybrid_trader.health``).
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    ``durable=False`` (replays) replaces it without fsyncs: a reader still never sees half a
+    file, but a power loss may leave the previous heartbeat."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, durable: bool = True) -> None:
         self.path = Path(path if path is not None else default_health_file())
+        self.durable = durable
 
     def write(self, *, cycle: int, mode: str, last_error: str | None = None, status: str = "ok",
               **extra: Any) -> dict[str, Any]:
@@ -72,7 +77,7 @@ class HeartbeatFile:
         for key, value in extra.items():
             payload.setdefault(key, value)
         data = (json.dumps(payload, default=str, sort_keys=False) + "\n").encode("utf-8")
-        write_atomically(self.path, data)
+        write_atomically(self.path, data, durable=self.durable)
         return payload
 
     def read(self) -> dict[str, Any] | None:

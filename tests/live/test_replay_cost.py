@@ -1,0 +1,75 @@
+"""What a replay does not pay for: fsyncs of files it can make again.
+
+A live run syncs every write (state database, audit log, heartbeat, paper account) so a power
+loss loses nothing; a replay writes the same files without syncing them (a killed replay still
+leaves whole files and resumes, see tests/parity). Its speed itself is measured by bench/replay.py.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hybrid_core.live.runner import RunOptions, RunSession
+from hybrid_core.ops.audit import TradeAuditLog
+from hybrid_core.ops.heartbeat import HeartbeatFile
+from hybrid_core.plugins import build_plugin_host
+from hybrid_core.profile import load_profile
+
+
+@pytest.fixture
+def fsyncs(monkeypatch):
+    """Counts os.fsync calls (they still happen)."""
+    calls: list[int] = []
+    real = os.fsync
+
+    def counting(fd: int) -> None:
+        calls.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", counting)
+    return calls
+
+
+ROW = {"symbol": "AAPL", "side": "buy", "qty": 1.0, "status": "submitted", "client_order_id": "hy-1",
+       "timestamp": pd.Timestamp("2021-01-04 21:00", tz="UTC")}
+
+
+def test_an_audit_log_syncs_each_row_unless_it_is_a_replays(tmp_path: Path, fsyncs: list[int]) -> None:
+    live = TradeAuditLog(tmp_path / "live.csv")
+    before = len(fsyncs)
+    live.append(ROW)
+    assert len(fsyncs) == before + 1
+    replay = TradeAuditLog(tmp_path / "replay.csv", durable=False)
+    before = len(fsyncs)
+    replay.append(ROW)
+    assert len(fsyncs) == before
+    assert (tmp_path / "replay.csv").read_text().splitlines()[1].split(",")[1] == "AAPL"
+
+
+def test_a_replays_heartbeat_is_replaced_whole_without_fsync(tmp_path: Path, fsyncs: list[int]) -> None:
+    HeartbeatFile(tmp_path / "live.health").write(cycle=1, mode="paper")
+    synced = len(fsyncs)
+    assert synced >= 1
+    beat = HeartbeatFile(tmp_path / "replay.health", durable=False)
+    beat.write(cycle=2, mode="paper")
+    assert len(fsyncs) == synced and beat.read()["cycle"] == 2
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+@pytest.mark.parametrize(("durable", "synchronous"), [(True, 2), (False, 1)])  # FULL, NORMAL
+def test_the_paper_account_follows_the_runs_durability(demo_profile, tmp_path: Path, durable: bool,
+                                                       synchronous: int) -> None:
+    profile = load_profile(demo_profile())
+    options = RunOptions(durable=durable, state_db=str(tmp_path / f"s{durable}" / "state.sqlite"))
+    with RunSession(profile, build_plugin_host().registry, options) as session:
+        broker = session.components.broker
+        assert broker.durable is durable
+        assert broker._conn.execute("PRAGMA synchronous").fetchone()[0] == synchronous
+        assert session.state._conn.execute("PRAGMA synchronous").fetchone()[0] == synchronous
+    with sqlite3.connect(tmp_path / f"s{durable}" / "paper_account.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM account").fetchone()[0] == 1
