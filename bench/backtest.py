@@ -40,6 +40,7 @@ from harness import (
     machine,
     measure,
     median_row,
+    round_trip_difference,
     table,
     this_checkout,
 )
@@ -101,18 +102,9 @@ def check_reference(name: str, out: Path, trips: Path) -> str:
     import numpy as np
     import pandas as pd
 
-    key = ["symbol", "entry_date"]
-    ref = pd.read_csv(ref_trades)
-    ours = pd.read_csv(trips)
-    merged = ref.merge(ours, on=key, how="outer", suffixes=("_ref", ""), indicator=True)
-    if (merged["_merge"] != "both").any():
-        return f"DIFFERENT: {int((merged['_merge'] != 'both').sum())} unmatched trades"
-    for col in ("exit_date", "exit_reason", "qty"):
-        if (merged[col] != merged[f"{col}_ref"]).any():
-            return f"DIFFERENT {col}"
-    for col in ("entry_price", "exit_price"):
-        if (np.abs(merged[col] / merged[f"{col}_ref"] - 1) > 1e-9).any():
-            return f"DIFFERENT {col}"
+    differs = round_trip_difference(trips, ref_trades)
+    if differs:
+        return f"DIFFERENT {differs}"
     values = pd.read_csv(REFERENCE / f"{name}_values.csv")
     equity = pd.read_csv(out / "equity.csv")
     if list(values["date"]) != list(equity["date"]):

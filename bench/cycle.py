@@ -44,11 +44,12 @@ def equity_symbols() -> list[str]:
     return sorted(str(s) for s in table.column("symbol").unique().to_pylist())
 
 
-def write_profile(folder: Path, equities: list[str]) -> Path:
-    """A profile trading every symbol, both strategies, the paper broker, outputs in ``folder``."""
+def write_profile(folder: Path, equities: list[str] | str, equity_file: Path | None = None) -> Path:
+    """A profile trading ``equities`` (a list or a universe CSV) of ``equity_file`` (default: the
+    shared S&P 500 file) and BTC/ETH, every risk rule, the paper broker, outputs in ``folder``."""
     profile = {
         "name": "bench-cycle",
-        "data": {"source": "local", "params": {"path": [str(SHARED_DATA / "sp500_daily.parquet"),
+        "data": {"source": "local", "params": {"path": [str(equity_file or SHARED_DATA / "sp500_daily.parquet"),
                                                           str(SHARED_DATA / "crypto_daily.parquet")]}},
         "strategies": [
             {"name": "equity_reversal", "allocation": 0.7, "universe": equities},

@@ -127,6 +127,26 @@ def measure(cmd: Sequence[str], *, cwd: str | Path | None = None, env: dict[str,
     return result
 
 
+def round_trip_difference(ours_csv: Path, theirs_csv: Path) -> str | None:
+    """None when two round-trip tables hold the same trades (symbol, entry and exit dates, exit
+    reason, quantity; prices to 1e-9 relative), else what differs first."""
+    import pandas as pd
+
+    columns = ["symbol", "entry_date", "exit_date", "exit_reason", "qty", "entry_price", "exit_price"]
+    ours, theirs = pd.read_csv(ours_csv)[columns], pd.read_csv(theirs_csv)[columns]
+    merged = ours.merge(theirs, on=["symbol", "entry_date"], how="outer", suffixes=("", "_other"), indicator=True)
+    if (merged["_merge"] != "both").any():
+        return f"{int((merged['_merge'] != 'both').sum())} round trip(s) on one side only"
+    for col in ("exit_date", "exit_reason", "qty"):
+        if (merged[col] != merged[f"{col}_other"]).any():
+            return col
+    for col in ("entry_price", "exit_price"):
+        rel = (merged[col] / merged[f"{col}_other"] - 1).abs()
+        if (rel > 1e-9).any():
+            return f"{col} ({rel.max():.2g})"
+    return None
+
+
 def alternate(checkouts: Sequence[Checkout], repeat: int,
               run: Callable[[Checkout, int], dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """``run(checkout, i)`` for i in range(repeat), checkouts interleaved (A B A B ...); rows by label."""

@@ -34,12 +34,22 @@ from typing import Any
 
 import pandas as pd
 import yaml
-from harness import Checkout, add_vs_option, alternate, checkouts, load_line, machine, measure, median_row, table
+from harness import (
+    Checkout,
+    add_vs_option,
+    alternate,
+    checkouts,
+    load_line,
+    machine,
+    measure,
+    median_row,
+    round_trip_difference,
+    table,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("HYBRID_SHARED_DATA") or REPO.parent / "shared" / "data")
 TARGET_MS_PER_SESSION = 25.0
-KEY = ["symbol", "entry_date"]
 
 
 def write_profile(folder: Path) -> Path:
@@ -96,22 +106,11 @@ def _first_file(folder: Path, *names: str) -> Path:
 
 def same_trades(replay_trades: Path, backtest_trades: Path) -> str:
     """'match (N round trips)' when both tables hold the same round trips, else what differs."""
-    columns = ["symbol", "entry_date", "exit_date", "exit_reason", "qty", "entry_price", "exit_price"]
-    ours = pd.read_csv(replay_trades)[columns]
-    theirs = pd.read_csv(backtest_trades)[columns]
-    if ours.empty and theirs.empty:
+    count = len(pd.read_csv(backtest_trades))
+    if count == 0 and len(pd.read_csv(replay_trades)) == 0:
         return "nothing compared: 0 round trips on both sides (widen the window)"
-    merged = ours.merge(theirs, on=KEY, how="outer", suffixes=("", "_bt"), indicator=True)
-    if (merged["_merge"] != "both").any():
-        return f"DIFFERENT: {int((merged['_merge'] != 'both').sum())} round trip(s) on one side only"
-    for col in ("exit_date", "exit_reason", "qty"):
-        if (merged[col] != merged[f"{col}_bt"]).any():
-            return f"DIFFERENT {col}"
-    for col in ("entry_price", "exit_price"):
-        rel = (merged[col] / merged[f"{col}_bt"] - 1).abs()
-        if (rel > 1e-9).any():
-            return f"DIFFERENT {col} ({rel.max():.2g})"
-    return f"match ({len(merged)} round trips)"
+    differs = round_trip_difference(replay_trades, backtest_trades)
+    return f"DIFFERENT {differs}" if differs else f"match ({count} round trips)"
 
 
 def main(argv: list[str] | None = None) -> int:

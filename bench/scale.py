@@ -15,7 +15,7 @@ For each size N (the first N symbols in copy order: 500 real ones, then real + c
 - the backtest 2015-01-01..2021-04-21 of equity_reversal (0.7) over the N symbols with stop_loss and
   time_stop, cold start (``--warmup 0``);
 - one live cycle, ``hybrid run --once --dry-run --as-of 2021-04-16``, over the N symbols plus
-  BTC/USD and ETH/USD (crypto_adx 0.3), paper broker, every risk rule (as bench/cycle.py).
+  BTC/USD and ETH/USD (crypto_adx 0.3), paper broker, every risk rule (bench/cycle.py's profile).
 
     .venv/bin/python bench/scale.py                          # 500, 1000, 3000 symbols
     .venv/bin/python bench/scale.py --sizes 500 3000 --repeat 3
@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from cycle import run_once, write_profile
 from harness import Checkout, add_vs_option, alternate, checkouts, load_line, machine, measure, median_row, table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,7 +48,6 @@ GENERATOR = "v1"
 """Changes whenever the synthetic file would come out different (then it is made again)."""
 COLUMNS = ["symbol", "date", "open", "high", "low", "close", "adj_close", "volume"]
 BACKTEST = ("2015-01-01", "2021-04-21")
-AS_OF = "2021-04-16"
 TARGETS = {"cycle": {"wall_s": 3.0, "peak_rss_mib": 450.0}, "backtest": {"wall_s": 6.0, "peak_rss_mib": 1024.0}}
 GROWTH_SLACK = 1.25
 
@@ -116,24 +116,6 @@ def backtest_profile(folder: Path, data: Path, universe_csv: Path) -> Path:
     return path
 
 
-def cycle_profile(folder: Path, data: Path, universe_csv: Path) -> Path:
-    profile = {
-        "name": "scale-cycle",
-        "data": {"source": "local", "params": {"path": [str(data), str(SHARED_DATA / "crypto_daily.parquet")]}},
-        "strategies": [{"name": "equity_reversal", "allocation": 0.7, "universe": str(universe_csv)},
-                       {"name": "crypto_adx", "allocation": 0.3, "universe": ["BTC/USD", "ETH/USD"]}],
-        "risk": [{"name": "stop_loss"}, {"name": "time_stop"}, {"name": "max_order_value"},
-                 {"name": "max_daily_loss"}, {"name": "max_drawdown"}, {"name": "max_open_positions"},
-                 {"name": "kill_switch", "params": {"path": str(folder / "KILL_SWITCH")}}],
-        "broker": {"name": "paper", "params": {"initial_cash": 1_000_000}},
-        "outputs": {"trade_log": str(folder / "order_events.csv"), "health_file": str(folder / "hybrid.health"),
-                    "state_db": str(folder / "state" / "hybrid.sqlite")},
-    }
-    path = folder / "cycle.yaml"
-    path.write_text(yaml.safe_dump(profile))
-    return path
-
-
 def run_size(checkout: Checkout, work: Path, data: Path, size: int) -> dict[str, Any]:
     """The backtest and the live cycle over ``size`` symbols, each one measured process."""
     folder = Path(tempfile.mkdtemp(prefix=f"n{size}-", dir=work))
@@ -144,13 +126,12 @@ def run_size(checkout: Checkout, work: Path, data: Path, size: int) -> dict[str,
         cmd += ["--warmup", "0"]
     bt = measure(cmd, cwd=folder)
     summary = json.loads((folder / "bt" / "summary.json").read_text())
-    cycle = measure([*checkout.hybrid, "run", str(cycle_profile(folder, data, universe_csv)), "--once", "--dry-run",
-                     "--as-of", AS_OF, "--log-level", "WARNING"], cwd=folder)
+    cycle = run_once(folder, write_profile(folder, str(universe_csv), data), checkout)
     return {"checkout": checkout.label, "symbols": size,
             "backtest_wall_s": bt.wall_s, "backtest_cpu_s": bt.cpu_s, "backtest_peak_rss_mib": bt.peak_rss_mib,
             "backtest_bars": summary["bars"], "backtest_trades": summary["total"]["trades"],
-            "cycle_wall_s": cycle.wall_s, "cycle_cpu_s": cycle.cpu_s, "cycle_peak_rss_mib": cycle.peak_rss_mib,
-            "cycle": cycle.stdout.strip().splitlines()[-1] if cycle.stdout.strip() else ""}
+            "cycle_wall_s": cycle["wall_s"], "cycle_cpu_s": cycle["cpu_s"], "cycle_peak_rss_mib": cycle["peak_rss_mib"],
+            "cycle": cycle["summary"]}
 
 
 FIGURES = ["backtest_wall_s", "backtest_cpu_s", "backtest_peak_rss_mib", "cycle_wall_s", "cycle_cpu_s",
