@@ -36,18 +36,45 @@ class WindowLengthDependent(Strategy):
                        decided=has_bar.any(axis=1), exit_reason="signal")
 
 
+class ShortSightedMean(Strategy):
+    """Buys a close under its 60-session mean and sells above it, but says it needs 5 sessions.
+
+    A backtest gives it every bar; a live cycle loads only its lookback window (the profile's
+    lookback_days, or more if lookback() asks), where the 60-session mean never exists."""
+
+    name = "short_sighted"
+
+    def lookback(self) -> int:
+        return 5
+
+    def signals(self, panel: Panel) -> Signals:
+        close = panel.close[self.universe]
+        mean = close.rolling(60).mean()
+        entry, exit_ = close < mean, close > mean
+        return Signals(entry=entry, exit=exit_, keep=entry & False,
+                       weight=pd.DataFrame(self.allocation / len(self.universe), index=close.index,
+                                           columns=close.columns),
+                       decided=close.notna().any(axis=1), exit_reason="signal")
+
+
 class ParityPlugin:
     HYBRID_CONTRACT = CONTRACT_VERSION
 
     @hookimpl
     def hybrid_register_strategies(self, register):  # type: ignore[no-untyped-def]
         register(WindowLengthDependent)
+        register(ShortSightedMean)
 
 
-def write_profile(tmp_path: Path, strategies: list[dict]) -> Path:
+def write_profile(tmp_path: Path, strategies: list[dict], lookback_days: int | None = None,
+                  warmup: int | None = None) -> Path:
     profile = {"name": "kit", "data": {"source": "local", "params": {"path": str(SAMPLE)}},
                "strategies": strategies, "risk": [{"name": "stop_loss"}, {"name": "time_stop"}],
                "broker": {"name": "paper"}}
+    if lookback_days is not None:
+        profile["data"]["lookback_days"] = lookback_days
+    if warmup is not None:
+        profile["backtest"] = {"warmup": warmup}
     path = tmp_path / "kit.yaml"
     path.write_text(yaml.safe_dump(profile))
     return path
@@ -63,8 +90,12 @@ def test_the_bundled_strategies_pass_the_parity_check(tmp_path):
     assert len(report.replay_trades) == len(report.backtest_trades)
 
 
-def test_a_window_dependent_strategy_is_caught_with_both_sides(tmp_path):
-    path = write_profile(tmp_path, [{"name": "window_parity", "allocation": 0.5, "universe": ["AAPL", "KO"]}])
+@pytest.mark.parametrize("lookback_days", [None, 30])
+def test_a_window_dependent_strategy_is_caught_with_both_sides(tmp_path, lookback_days):
+    """Whether each cycle sees the whole replay so far (the window is shorter than lookback_days)
+    or a sliding 30-day window (a live run's own), the mismatch is found."""
+    path = write_profile(tmp_path, [{"name": "window_parity", "allocation": 0.5, "universe": ["AAPL", "KO"]}],
+                         lookback_days)
     kwargs = {"workdir": tmp_path / "run", "extra_plugins": [("parity_kit_test", ParityPlugin())]}
     report = check_replay_matches_backtest(path, "2021-02-01", "2021-03-31", **kwargs)
     assert not report.ok
@@ -73,3 +104,19 @@ def test_a_window_dependent_strategy_is_caught_with_both_sides(tmp_path):
         assert_replay_matches_backtest(path, "2021-02-01", "2021-03-31",
                                        workdir=tmp_path / "again", extra_plugins=kwargs["extra_plugins"])
     assert "replay" in str(caught.value) and "backtest" in str(caught.value)
+
+
+def test_a_strategy_whose_lookback_is_too_short_is_caught(tmp_path):
+    """A replay's cycle sees what a live cycle loads, not the whole history the backtest sees:
+    a strategy needing more bars than its lookback() says fails the check (and would fail live).
+    Both start 60 sessions warm, so the backtest has its 60-session mean from the first day."""
+    universe = ["AAPL", "BAC", "F", "GE", "INTC", "KO", "PFE", "T", "WFC", "XOM"]
+    path = write_profile(tmp_path, [{"name": "short_sighted", "allocation": 0.9, "universe": universe}],
+                         lookback_days=30, warmup=60)
+    kwargs = {"extra_plugins": [("parity_kit_test", ParityPlugin())]}
+    report = check_replay_matches_backtest(path, "2020-09-01", "2020-10-30", workdir=tmp_path / "run", **kwargs)
+    assert not report.ok and len(report.backtest_trades) > 0 and len(report.replay_trades) == 0
+    sound = write_profile(tmp_path, [{"name": "short_sighted", "allocation": 0.9, "universe": universe}],
+                          lookback_days=120, warmup=60)
+    assert check_replay_matches_backtest(sound, "2020-09-01", "2020-10-30", workdir=tmp_path / "wide",
+                                         **kwargs).ok

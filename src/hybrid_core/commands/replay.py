@@ -110,6 +110,7 @@ def _compare(session: RunSession, result) -> None:  # type: ignore[no-untyped-de
     click.echo(diff.describe())
     decision_day = window.dates[window.dates < diff.date]
     if len(decision_day):
-        numbers = signal_numbers(session.components.strategies, window, diff.symbol, decision_day[-1])
+        numbers = signal_numbers(session.components.strategies, window, diff.symbol, decision_day[-1],
+                                 session.cycle.window_start(decision_day[-1]))
         click.echo(f"  signal at the close before: {json.dumps(numbers, default=str)}")
     raise SystemExit(exit_codes.UNHEALTHY)

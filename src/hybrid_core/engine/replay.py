@@ -1,10 +1,13 @@
 """Replay: the real live cycle driven over history with a simulated clock.
 
 ``hybrid replay`` runs :class:`~hybrid_core.live.cycle.TradingCycle` once per session
-(NYSE sessions and, for crypto, every UTC day) over a historical window. The cycle at the
-close of a session sees only bars up to that session (warm-up bars before the start
-included, exactly those a backtest of the window loads); the profile's broker (the paper
-simulator, or any broker that can fill from history) executes at the next open. Because the
+(NYSE sessions and, for crypto, every UTC day) over a historical window. The window is loaded
+once (warm-up bars before the start included, exactly those a backtest of the window loads);
+the cycle at the close of a session sees only bars up to that session, and of those the
+lookback window a live cycle would load then (``data.lookback_days``, raised to cover every
+strategy's ``lookback()``: :meth:`~hybrid_core.live.cycle.TradingCycle.window_start`), so a
+replay decides as a live run would. The profile's broker (the paper simulator, or any broker
+that can fill from history) executes at the next open. Because the
 state database remembers the last completed session, a replay that is killed and started
 again resumes where it stopped; deterministic order ids make sure nothing is sent twice. A
 replay refuses to resume into a state database made for another profile or window.
@@ -194,12 +197,14 @@ def _differing_field(a: dict[str, Any], b: dict[str, Any], rel_tol: float) -> st
     return None
 
 
-def signal_numbers(strategies: Sequence[Any], panel: Panel, symbol: str, date: pd.Timestamp) -> dict[str, Any]:
-    """The numbers behind the decision on ``symbol`` at ``date`` (the close before an entry)."""
+def signal_numbers(strategies: Sequence[Any], panel: Panel, symbol: str, date: pd.Timestamp,
+                   start: pd.Timestamp | None = None) -> dict[str, Any]:
+    """The numbers behind the decision on ``symbol`` at ``date`` (the close before an entry), from
+    the bars in [start, date] (a replay's cycle: its lookback window)."""
     for strategy in strategies:
         if symbol not in strategy.universe:
             continue
-        sub = panel.select(strategy.universe, end=date)
+        sub = panel.select(strategy.universe, end=date, start=start)
         if not len(sub.dates):
             continue
         row = decision_at(strategy.signals(sub), sub.dates[-1], strategy.name)

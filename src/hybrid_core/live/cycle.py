@@ -86,8 +86,10 @@ class CycleSettings:
     dry_run: bool = False
     profile_name: str = "default"
     lookback_days: int = 400
+    """Calendar days of bars one decision sees (raised to cover every strategy's ``lookback()``)."""
     history_start: pd.Timestamp | None = None
-    """Load bars from this date on instead of ``as_of - lookback_days`` (replay uses the window start)."""
+    """Load bars from this date on instead of the lookback window's start (each decision still
+    sees its lookback window only)."""
     simulated_clock: bool = False
     """Stamp audit rows with the simulated close (replays) instead of the wall clock."""
     max_failed_cycles: int = 3
@@ -241,18 +243,21 @@ class TradingCycle:
             panel = self._load(as_of)
         if len(panel.dates) and panel.dates[-1] < as_of:
             as_of = panel.dates[-1]
-        panel = panel.select(self.symbols, end=as_of) if len(panel.dates) else panel
+        # what a live run loads at this close, whatever the caller holds (a replay: its whole window)
+        panel = panel.select(self.symbols, end=as_of, start=self.window_start(as_of)) if len(panel.dates) else panel
         if not len(panel.dates) or panel.dates[-1] < as_of - pd.Timedelta(days=7):
             raise DataError(f"no bars up to {as_of.date()} for the universe; check the data source")
         now = pd.Timestamp.now(tz="UTC").tz_localize(None) if wall_clock else as_of
         return as_of, panel, self._quality_gate(panel, now, log)
 
+    def window_start(self, as_of: pd.Timestamp) -> pd.Timestamp:
+        """The first date a decision at the close of ``as_of`` sees: ``lookback_days`` calendar days
+        back, more if a strategy's ``lookback()`` sessions need it (1.6 days a session, plus 10)."""
+        need = max([int(call(s, "lookback")) for s in self.strategies] + [1])
+        return as_of - pd.Timedelta(days=max(self.settings.lookback_days, int(need * 1.6) + 10))
+
     def _load(self, as_of: pd.Timestamp) -> Panel:
-        start = self.settings.history_start
-        if start is None:
-            need = max([int(call(s, "lookback")) for s in self.strategies] + [1])
-            days = max(self.settings.lookback_days, int(need * 1.6) + 10)
-            start = as_of - pd.Timedelta(days=days)
+        start = self.settings.history_start if self.settings.history_start is not None else self.window_start(as_of)
         gated = load_bars(self.data_source, self.symbols, start, as_of, policy=self.settings.data_quality)
         self._gate_halt = gated.halt_reason  # bad bars left out of this window: entries wait
         return Panel.from_long(gated.bars)

@@ -82,7 +82,7 @@ def check_replay_matches_backtest(profile_path: str | Path, start: Any, end: Any
                 before = result.panel.dates[result.panel.dates < difference.date]
                 if len(before):
                     numbers = signal_numbers(session.components.strategies, result.panel, difference.symbol,
-                                             before[-1])
+                                             before[-1], session.cycle.window_start(before[-1]))
     return ParityReport(result.trades, backtest.trades, difference, numbers)
 
 
