@@ -125,7 +125,8 @@ class Panel:
         """A sub-panel: the given symbols (missing ones become all-NaN columns), dates in [start, end].
 
         Dates on which none of the selected symbols has a bar are dropped, so an equity-only
-        selection of a hybrid panel has exactly the equity sessions.
+        selection of a hybrid panel has exactly the equity sessions. A selection of every
+        column, in order, over consecutive dates shares this panel's arrays (no copy).
         """
         index = self.close.index
         lo = 0 if start is None else int(index.searchsorted(pd.Timestamp(start), side="left"))
@@ -133,18 +134,35 @@ class Panel:
         columns = self.close.columns
         cols = list(columns) if symbols is None else list(symbols)
         positions = columns.get_indexer(cols)
+        present = positions >= 0
         closes = self.close.to_numpy()[lo:hi]
-        if (positions >= 0).all():
-            keep = ~np.isnan(closes[:, positions]).all(axis=1) if len(cols) else np.zeros(hi - lo, bool)
-            rows = np.arange(lo, hi)[keep]
-            new_index = index[rows]
-            new_columns = columns[positions]
-            frames = {name: pd.DataFrame(getattr(self, name).to_numpy()[np.ix_(rows, positions)],
-                                         index=new_index, columns=new_columns) for name in BAR_COLUMNS}
-        else:
-            frames = {name: getattr(self, name).iloc[lo:hi].reindex(columns=cols) for name in BAR_COLUMNS}
-            keep = frames["close"].notna().any(axis=1).to_numpy()
-            frames = {name: frame.loc[keep] for name, frame in frames.items()}
+        if len(cols) and len(cols) == len(columns) and (positions == np.arange(len(columns))).all():
+            keep = ~np.isnan(closes).all(axis=1)
+            if keep.all():
+                if lo == 0 and hi == len(index):
+                    return self
+                return Panel(**{name: getattr(self, name).iloc[lo:hi] for name in BAR_COLUMNS})
+        new_columns = columns[positions] if present.all() else pd.Index(cols, name=columns.name)
+
+        def gather(values: np.ndarray) -> np.ndarray:
+            # by columns of the transposed array: a frame's float block is stored column by column
+            by_column = values.T
+            if present.all():
+                return by_column.take(positions, axis=0).T
+            out = np.empty((len(cols), len(values)))
+            out[present] = by_column.take(positions[present], axis=0)
+            out[~present] = np.nan
+            return out.T
+
+        close = gather(closes)
+        keep = ~np.isnan(close).all(axis=1) if len(cols) else np.zeros(hi - lo, bool)
+        rows = None if keep.all() else np.flatnonzero(keep)
+        new_index = index[lo:hi] if rows is None else index[lo:hi][rows]
+        frames = {}
+        for name in BAR_COLUMNS:
+            values = close if name == "close" else gather(getattr(self, name).to_numpy()[lo:hi])
+            frames[name] = pd.DataFrame(values if rows is None else values[rows], index=new_index,
+                                        columns=new_columns, copy=False)
         return Panel(**frames)
 
     def to_long(self) -> pd.DataFrame:

@@ -113,11 +113,17 @@ def decision_at(signals: Signals, date: pd.Timestamp, strategy: str = "",
     if date not in index:
         return Decision(date=date, decided=False, exit_reason=signals.exit_reason, strategy=strategy)
     symbols = [str(s) for s in signals.entry.columns]
+    at = index.get_loc(date)
+
+    def row_of(frame: pd.DataFrame) -> pd.Series:
+        if isinstance(at, int) and frame.index.equals(index) and frame.columns.equals(signals.entry.columns):
+            return frame.iloc[at]  # aligned (the usual case): by position, no label lookups
+        return frame.loc[date].reindex(signals.entry.columns)
 
     def row(frame: pd.DataFrame, dtype: str) -> np.ndarray:
-        values = frame.loc[date].reindex(signals.entry.columns)
+        values = row_of(frame)
         if dtype == "bool":
-            return values.fillna(False).to_numpy(dtype=bool)
+            return values.fillna(False).to_numpy(dtype=bool) if values.dtype != bool else values.to_numpy()
         return values.to_numpy(dtype="float64", na_value=np.nan)
 
     entry, exit_, keep = row(signals.entry, "bool"), row(signals.exit, "bool"), row(signals.keep, "bool")
@@ -125,9 +131,21 @@ def decision_at(signals: Signals, date: pd.Timestamp, strategy: str = "",
     decided = bool(flag) if pd.notna(flag) else False
     if not (decided or entry.any() or exit_.any() or keep.any()):
         return Decision(date=date, decided=False, exit_reason=signals.exit_reason, strategy=strategy)
-    info = {k: _array(v.loc[[date]].reindex(columns=signals.entry.columns))[0] for k, v in signals.info.items()}
+    info = {k: _info_row(v, row_of(v)) for k, v in signals.info.items()}
     return _decision(date, decided, symbols, {s: j for j, s in enumerate(symbols)}, entry, exit_, keep,
                      row(signals.weight, "float"), info, signals.exit_reason, strategy, held)
+
+
+def _info_row(frame: pd.DataFrame, values: pd.Series) -> np.ndarray:
+    """One date's row of an info frame, as :func:`_array` gives the whole frame."""
+    if _numeric(frame):
+        return values.to_numpy(dtype="float64", na_value=np.nan)
+    return values.to_numpy(dtype=object)
+
+
+def _numeric(frame: pd.DataFrame) -> bool:
+    """True when every column is numeric or bool (read as float64, NaN for missing)."""
+    return all(pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t) for t in set(frame.dtypes))
 
 
 def _decision(date: pd.Timestamp, decided: bool, symbols: list[str], column: Mapping[str, int],
@@ -154,7 +172,7 @@ def _decision(date: pd.Timestamp, decided: bool, symbols: list[str], column: Map
 
 
 def _array(frame: pd.DataFrame) -> np.ndarray:
-    if all(pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t) for t in frame.dtypes):
+    if _numeric(frame):
         return frame.to_numpy(dtype="float64", na_value=np.nan)
     return frame.to_numpy()
 

@@ -1,0 +1,78 @@
+"""Panel.select and decision_at: the cheap paths the live cycle takes every session give what the
+label-based pandas operations give, and a whole-width window of a panel is not copied."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hybrid_core.account.decisions import decision_at
+from hybrid_core.contracts import BAR_COLUMNS, Panel
+
+from .test_backtest import CRYPTO, EQUITIES, strategies, synthetic_panel
+
+
+@pytest.fixture(scope="module")
+def panel() -> Panel:
+    return synthetic_panel(seed=11)
+
+
+def by_labels(panel: Panel, symbols: list[str], start: pd.Timestamp | None, end: pd.Timestamp | None
+              ) -> dict[str, pd.DataFrame]:
+    """What select means, written with pandas labels: rows in [start, end], columns reindexed,
+    dates without any bar of the selection dropped."""
+    frames = {name: getattr(panel, name).loc[start:end].reindex(columns=symbols) for name in BAR_COLUMNS}
+    keep = frames["close"].notna().any(axis=1)
+    return {name: frame.loc[keep] for name, frame in frames.items()}
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_select_equals_the_label_reindex(panel: Panel, case: int) -> None:
+    rng = np.random.default_rng(case)
+    pool = EQUITIES + CRYPTO + ["NEWCO", "GONE/USD"]
+    symbols = list(rng.choice(pool, size=int(rng.integers(1, len(pool))), replace=False))
+    if case == 0:
+        symbols = list(panel.symbols)  # every column, in order
+    dates = panel.dates
+    lo, hi = sorted(rng.integers(0, len(dates), size=2))
+    start = dates[lo] if case % 3 else None
+    end = dates[hi] if case % 4 else None
+    got = panel.select(symbols, end=end, start=start)
+    want = by_labels(panel, symbols, start, end)
+    for name in BAR_COLUMNS:
+        pd.testing.assert_frame_equal(getattr(got, name), want[name], check_freq=False)
+        assert getattr(got, name).columns.name == "symbol"
+
+
+def test_an_equity_selection_keeps_only_equity_sessions(panel: Panel) -> None:
+    equities = panel.select(EQUITIES[:3] + ["NEWCO"])
+    assert equities.dates.day_of_week.max() <= 4
+    assert equities.close["NEWCO"].isna().all()
+
+
+def test_a_window_of_every_column_shares_the_panels_arrays(panel: Panel) -> None:
+    window = panel.select(panel.symbols, start=panel.dates[100], end=panel.dates[200])
+    assert len(window.dates) == 101
+    for name in BAR_COLUMNS:
+        assert np.shares_memory(getattr(window, name).to_numpy(), getattr(panel, name).to_numpy())
+    assert panel.select() is panel
+    narrower = panel.select(EQUITIES, start=panel.dates[100], end=panel.dates[200])
+    assert not np.shares_memory(narrower.close.to_numpy(), panel.close.to_numpy())
+
+
+def test_decision_at_reads_misaligned_frames_by_label(panel: Panel) -> None:
+    """Frames on other columns or dates than ``entry`` give the decision their labels say."""
+    for strat in strategies():
+        sub = panel.select(strat.universe)
+        signals = strat.signals(sub)
+        decided = signals.decided[signals.decided].index
+        assert len(decided) > 5
+        shuffled = list(reversed(signals.weight.columns))
+        moved = signals.__class__(
+            entry=signals.entry, exit=signals.exit, keep=signals.keep,
+            weight=signals.weight[shuffled].iloc[::-1],
+            decided=signals.decided, exit_reason=signals.exit_reason,
+            info={k: v[shuffled] for k, v in signals.info.items()})
+        for date in decided[:5]:
+            assert decision_at(moved, date, strat.name) == decision_at(signals, date, strat.name)
