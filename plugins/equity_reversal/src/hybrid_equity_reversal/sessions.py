@@ -34,26 +34,36 @@ def _other_calendar_sessions(name: str) -> pd.DatetimeIndex:
     return sessions.tz_localize(None) if sessions.tz is not None else sessions
 
 
+def _all_sessions(calendar: str) -> pd.DatetimeIndex:
+    return nyse_sessions() if calendar == NYSE else _other_calendar_sessions(calendar)
+
+
+def _between(dates: pd.DatetimeIndex, start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DatetimeIndex:
+    lo = 0 if start is None else dates.searchsorted(pd.Timestamp(start), side="left")
+    hi = len(dates) if end is None else dates.searchsorted(pd.Timestamp(end), side="right")
+    return dates[lo:hi]
+
+
 def exchange_sessions(calendar: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
     """Sessions of ``calendar`` in [start, end], tz-naive normalised dates."""
-    if calendar == NYSE:
-        return nyse_sessions(start, end)
-    sessions = _other_calendar_sessions(calendar)
-    return sessions[(sessions >= pd.Timestamp(start)) & (sessions <= pd.Timestamp(end))]
+    return _between(_all_sessions(calendar), start, end)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=4)
+def _week_ends(calendar: str) -> pd.DatetimeIndex:
+    """The last session of every ISO week of the whole calendar (a year ahead of today)."""
+    return last_sessions_of_weeks(_all_sessions(calendar))
+
+
 def week_end_sessions(calendar: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
     """The last session of each ISO week touching [start, end] (Thursday when Friday is a holiday).
 
-    Looks a week past ``end`` in the calendar, so a week cut by ``end`` (data stopping
-    mid-week, a live run on a Wednesday) still ends on its true last session. Cached: the
-    backtester, the live cycle and the no-lookahead check ask for the same ranges repeatedly.
+    Read from the whole calendar, so a week cut by ``end`` (data stopping mid-week, a live
+    run on a Wednesday) still ends on its true last session; the weeks are found once per
+    process, since the backtester, every live cycle of a replay and the no-lookahead check ask
+    for ranges of them again and again.
     """
-    start, end = pd.Timestamp(start), pd.Timestamp(end)
-    week = pd.Timedelta(days=7)
-    weekly = last_sessions_of_weeks(exchange_sessions(calendar, start - week, end + week))
-    return weekly[(weekly >= start) & (weekly <= end)]
+    return _between(_week_ends(calendar), start, end)
 
 
 def next_week_end_session(calendar: str, after: pd.Timestamp) -> pd.Timestamp | None:

@@ -44,13 +44,14 @@ def default_sp500_universe() -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
-def closes_at(panel: Panel, rows: np.ndarray, symbols: Sequence[str]) -> np.ndarray:
+def closes_at(panel: Panel, rows: np.ndarray, symbols: Sequence[str] | np.ndarray) -> np.ndarray:
     """Closes of ``symbols`` on panel rows ``rows`` (row -1: none), NaN where there is no positive close.
 
-    Gathers only the rows asked for, so a 20-year panel is never copied whole.
+    ``symbols`` may also be the symbols' column positions in the panel (:func:`column_positions`,
+    -1: not in the panel). Gathers only the rows asked for, so a 20-year panel is never copied whole.
     """
     values = panel.close.to_numpy(dtype="float64")
-    cols = panel.close.columns.get_indexer(list(symbols))
+    cols = symbols if isinstance(symbols, np.ndarray) else column_positions(panel, symbols)
     rows = np.asarray(rows, dtype="int64")
     out = values[np.ix_(np.maximum(rows, 0), np.maximum(cols, 0))] if values.size else \
         np.full((len(rows), len(cols)), np.nan)
@@ -58,6 +59,15 @@ def closes_at(panel: Panel, rows: np.ndarray, symbols: Sequence[str]) -> np.ndar
     out[:, cols < 0] = np.nan
     out[~(out > 0)] = np.nan
     return out
+
+
+def column_positions(panel: Panel, symbols: Sequence[str] | pd.Index) -> np.ndarray:
+    """Positions of ``symbols`` among the panel's columns (-1 where absent)."""
+    columns = panel.close.columns
+    wanted = symbols if isinstance(symbols, pd.Index) else pd.Index(list(symbols))
+    if columns.equals(wanted):
+        return np.arange(len(wanted))
+    return np.asarray(columns.get_indexer(wanted), dtype="int64")
 
 
 def select_lowest(scores: np.ndarray, decile: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -139,26 +149,25 @@ class EquityReversal(Strategy):
         """Entries, exits and keeps on each rebalance day of ``panel``; nothing on other dates.
 
         Errors in here reach the engine as a StrategyError naming the strategy (the core wraps it)."""
-        symbols = sorted(set(self.universe))
+        columns = self._columns()
         index = panel.dates
-        shape = (len(index), len(symbols))
+        shape = (len(index), len(columns))
         score, rank = np.full(shape, np.nan), np.full(shape, np.nan)
         entry, exit_, weight = np.zeros(shape, bool), np.zeros(shape, bool), np.zeros(shape)
         decided = np.zeros(len(index), bool)
         if len(index):
             sessions = exchange_sessions(self.params.calendar, index[0], index[-1])
-            self._warn_off_calendar(panel, symbols, index, sessions)
             rows = index.get_indexer(week_end_sessions(self.params.calendar, index[0], index[-1]))
             rows = rows[rows >= 0]
-            close, day_scores = self._scores(panel, symbols, index, rows, sessions)
+            cols = column_positions(panel, columns)
+            self._warn_off_calendar(panel, cols, index, sessions)
+            close, day_scores = self._scores(panel, cols, index, rows, sessions)
             chosen, ranks, n = select_lowest(day_scores, self.params.decile)
-            self._log_unscored(symbols, close, day_scores, n, index[rows])
+            self._log_unscored(columns, close, day_scores, n, index[rows])
             score[rows] = day_scores
             rows, chosen, ranks, n = rows[n > 0], chosen[n > 0], ranks[n > 0], n[n > 0]
             entry[rows], exit_[rows], rank[rows], decided[rows] = chosen, ~chosen, ranks, True
             weight[rows] = np.where(chosen, self.allocation / n[:, None], 0.0)
-
-        columns = pd.Index(symbols, name="symbol")
 
         def frame(values: np.ndarray) -> pd.DataFrame:
             return pd.DataFrame(values, index=index, columns=columns, copy=False)
@@ -167,7 +176,14 @@ class EquityReversal(Strategy):
                        weight=frame(weight), decided=pd.Series(decided, index=index, name="decided"),
                        exit_reason="rebalance", info={"score": frame(score), "rank": frame(rank)})
 
-    def _scores(self, panel: Panel, symbols: Sequence[str], index: pd.DatetimeIndex, rows: np.ndarray,
+    def _columns(self) -> pd.Index:
+        """The universe, sorted and without repeats: the columns of the signals (made once)."""
+        key = tuple(self._universe)
+        if getattr(self, "_columns_of", (None,))[0] != key:
+            self._columns_of = (key, pd.Index(sorted(set(key)), name="symbol"))
+        return self._columns_of[1]
+
+    def _scores(self, panel: Panel, cols: np.ndarray, index: pd.DatetimeIndex, rows: np.ndarray,
                 sessions: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
         """Closes and scores on panel rows ``rows``: ``close_t / close_{t-k} - 1``.
 
@@ -178,17 +194,17 @@ class EquityReversal(Strategy):
         position = sessions.get_indexer(index[rows])
         earlier = index.get_indexer(sessions[np.maximum(position - k, 0)])
         earlier[position < k] = -1
-        close = closes_at(panel, rows, symbols)
+        close = closes_at(panel, rows, cols)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return close, close / closes_at(panel, earlier, symbols) - 1.0
+            return close, close / closes_at(panel, earlier, cols) - 1.0
 
-    def _warn_off_calendar(self, panel: Panel, symbols: Sequence[str], index: pd.DatetimeIndex,
+    def _warn_off_calendar(self, panel: Panel, cols: np.ndarray, index: pd.DatetimeIndex,
                            sessions: pd.DatetimeIndex) -> None:
         """One warning if universe symbols have bars on dates that are not calendar sessions."""
         off = np.flatnonzero(~index.isin(sessions))
         if not len(off):
             return
-        stray = off[np.isfinite(closes_at(panel, off, symbols)).any(axis=1)]
+        stray = off[np.isfinite(closes_at(panel, off, cols)).any(axis=1)]
         if len(stray):
             logger.warning("{strategy}: {n} date(s) with equity bars are not {cal} sessions (first {first}); "
                            "they are ignored", strategy=self.name, n=len(stray), cal=self.params.calendar,
