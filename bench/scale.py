@@ -5,9 +5,16 @@ tiled six times (3,024 symbols). Copy 1 keeps the real names and prices; copy k 
 ``AAPL`` to ``AAPL.k`` and multiplies each bar's open, high, low, close and adjusted close by
 ``exp(0.002 * z)`` (``z`` standard normal from a generator seeded with k), so the copies trade
 differently while every bar stays consistent (high >= open, close >= low). The file is written
-once, laid out like the real one (long format, sorted by symbol then date, row groups of 1Mi
-rows, zstd), into a cache folder (``--cache``, default ``~/.cache/hybrid-bench``) under a name
-that changes with the source file and this generator: it is never part of the repository.
+once into a cache folder (``--cache``, default ``~/.cache/hybrid-bench``) under a name that
+changes with the source file, the layout and this generator: it is never part of the repository.
+Long format, zstd, in one of two layouts (``--layout``):
+
+- ``date`` (default): sorted by date then symbol, row groups of 128Ki rows (about six weeks of
+  3,024 symbols), as a bar store that grows by one day of bars at a time; a reader that pushes
+  its date range down to the row groups' statistics reads only the weeks it needs;
+- ``symbol``: as ../shared/data/sp500_daily.parquet, sorted by symbol then date, row groups of
+  1Mi rows, each spanning every date of a few hundred symbols: no row group can be skipped for
+  a date range, every read decodes the whole file.
 
 For each size N (the first N symbols in copy order: 500 real ones, then real + copy 2, ...), two
 `hybrid` processes run and are measured whole (wall, CPU, peak RSS):
@@ -44,7 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("HYBRID_SHARED_DATA") or REPO.parent / "shared" / "data")
 COPIES = 6
 NOISE = 0.002
-GENERATOR = "v1"
+GENERATOR = "v2"
 """Changes whenever the synthetic file would come out different (then it is made again)."""
 COLUMNS = ["symbol", "date", "open", "high", "low", "close", "adj_close", "volume"]
 BACKTEST = ("2015-01-01", "2021-04-21")
@@ -57,11 +64,16 @@ def default_cache() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hybrid-bench"
 
 
-def synthetic_file(cache: Path) -> Path:
+LAYOUTS = {"date": ([("date", "ascending"), ("symbol", "ascending")], 1 << 17),
+           "symbol": ([("symbol", "ascending"), ("date", "ascending")], 1 << 20)}
+"""Sort keys and row-group size of each layout."""
+
+
+def synthetic_file(cache: Path, layout: str = "date") -> Path:
     """The synthetic universe's Parquet file, made if absent (see the module docstring)."""
     source = SHARED_DATA / "sp500_daily.parquet"
     stat = source.stat()
-    path = cache / f"synthetic_{COPIES}x_{stat.st_size}_{int(stat.st_mtime)}_{GENERATOR}.parquet"
+    path = cache / f"synthetic_{COPIES}x_{layout}_{stat.st_size}_{int(stat.st_mtime)}_{GENERATOR}.parquet"
     if path.exists():
         return path
     import numpy as np
@@ -80,9 +92,10 @@ def synthetic_file(cache: Path) -> Path:
             part = part.set_column(part.schema.get_field_index(name), name,
                                    pc.multiply(part[name], pa.array(factor)))
         parts.append(part)
-    table = pa.concat_tables(parts).sort_by([("symbol", "ascending"), ("date", "ascending")])
+    keys, row_group = LAYOUTS[layout]
+    table = pa.concat_tables(parts).sort_by(keys)
     partial = path.with_suffix(".tmp")
-    pq.write_table(table, partial, compression="zstd", row_group_size=1 << 20)
+    pq.write_table(table, partial, compression="zstd", row_group_size=row_group)
     partial.replace(path)
     return path
 
@@ -174,9 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="+", type=int, default=[500, 1000, 3000], help="universe sizes")
     parser.add_argument("--repeat", type=int, default=1, help="runs per size and checkout; medians are shown")
     parser.add_argument("--cache", type=Path, default=default_cache(), help="folder of the synthetic file")
+    parser.add_argument("--layout", choices=list(LAYOUTS), default="date", help="rows order of the synthetic file")
     add_vs_option(parser)
     args = parser.parse_args(argv)
-    data = synthetic_file(args.cache)
+    data = synthetic_file(args.cache, args.layout)
     print(f"synthetic universe: {data} ({data.stat().st_size / 2**20:.0f} MiB)", file=sys.stderr)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="hybrid-bench-scale-") as tmp:
@@ -198,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
              for line in growth([r for r in rows if r["checkout"] == label])] + verdicts(rows)
     print("\n".join(lines))
     print(load_line())
-    print(json.dumps({"benchmark": "scale", "machine": machine(), "synthetic_file": str(data), "rows": rows,
+    print(json.dumps({"benchmark": "scale", "machine": machine(), "synthetic_file": str(data), "layout": args.layout,
+                      "rows": rows,
                       "verdicts": lines}))
     return 0
 
