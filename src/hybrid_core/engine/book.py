@@ -13,6 +13,7 @@ so a mapping may be a cheap view over a row of a wide array.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -157,7 +158,9 @@ class PortfolioBook(Account):
         return book
 
 
+@functools.lru_cache(maxsize=8192)
 def _iso(date: pd.Timestamp) -> str:
+    """``YYYY-MM-DD`` (cached: a paper account writes the same few dates on every order)."""
     return pd.Timestamp(date).strftime("%Y-%m-%d")
 
 
