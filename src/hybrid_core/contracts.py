@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -66,6 +66,16 @@ def lot_quantity(symbol: str, target_value: float, price: float) -> float:
     return float(math.floor(target_value / price))
 
 
+class _Deferred:
+    """A panel field made on first use (:meth:`Panel.select`): a strategy reading only closes
+    never pays for a copy of the opens, highs, lows and volumes of its universe."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make: Callable[[], pd.DataFrame]) -> None:
+        self.make = make
+
+
 @attrs.frozen
 class Panel:
     """Bars of many symbols as wide frames: index = session dates, columns = symbols.
@@ -74,15 +84,49 @@ class Panel:
     there is one. Prices are adjusted (STRATEGIES.md): strategies never see raw prices.
     """
 
-    open: pd.DataFrame
-    high: pd.DataFrame
-    low: pd.DataFrame
-    close: pd.DataFrame
-    volume: pd.DataFrame
+    _open: pd.DataFrame = attrs.field(alias="open")
+    _high: pd.DataFrame = attrs.field(alias="high")
+    _low: pd.DataFrame = attrs.field(alias="low")
+    _close: pd.DataFrame = attrs.field(alias="close")
+    _volume: pd.DataFrame = attrs.field(alias="volume")
+
+    @property
+    def open(self) -> pd.DataFrame:
+        """Adjusted opens (dates x symbols)."""
+        return self._field("_open")
+
+    @property
+    def high(self) -> pd.DataFrame:
+        """Adjusted highs (dates x symbols)."""
+        return self._field("_high")
+
+    @property
+    def low(self) -> pd.DataFrame:
+        """Adjusted lows (dates x symbols)."""
+        return self._field("_low")
+
+    @property
+    def close(self) -> pd.DataFrame:
+        """Adjusted closes (dates x symbols)."""
+        return self._field("_close")
+
+    @property
+    def volume(self) -> pd.DataFrame:
+        """Volumes (dates x symbols)."""
+        return self._field("_volume")
+
+    def _field(self, name: str) -> pd.DataFrame:
+        value = getattr(self, name)
+        if isinstance(value, _Deferred):
+            value = value.make()
+            object.__setattr__(self, name, value)  # made once; the panel stays immutable to its users
+        return value  # type: ignore[no-any-return]
 
     @classmethod
     def from_long(cls, bars: pd.DataFrame) -> Panel:
-        """Build a panel from a canonical long frame (``symbol, date, open, high, low, close, volume``)."""
+        """Build a panel from a canonical long frame (``symbol, date, open, high, low, close, volume``).
+
+        Each field is filled straight into its final array (no intermediate frame)."""
         if bars.empty:
             index = pd.DatetimeIndex([], name="date")
             empty = pd.DataFrame(index=index, columns=pd.Index([], name="symbol"), dtype="float64")
@@ -100,9 +144,10 @@ class Panel:
         columns = pd.Index([str(s) for s in symbols], name="symbol")
         frames = {}
         for col in BAR_COLUMNS:
-            grid = np.full((len(index), len(columns)), np.nan)
-            grid[date_codes, sym_codes] = bars[col].to_numpy(dtype="float64")
-            frames[col] = pd.DataFrame(grid, index=index, columns=columns)
+            # one row per symbol: the layout of a frame's block, filled in file order (symbol, date)
+            grid = np.full((len(columns), len(index)), np.nan)
+            grid[sym_codes, date_codes] = bars[col].to_numpy(dtype="float64")
+            frames[col] = pd.DataFrame(grid.T, index=index, columns=columns, copy=False)
         return cls(**frames)
 
     @property
@@ -126,7 +171,8 @@ class Panel:
 
         Dates on which none of the selected symbols has a bar are dropped, so an equity-only
         selection of a hybrid panel has exactly the equity sessions. A selection of every
-        column, in order, over consecutive dates shares this panel's arrays (no copy).
+        column, in order, over consecutive dates shares this panel's arrays (no copy); otherwise
+        each field but ``close`` is copied out the first time it is read.
         """
         index = self.close.index
         lo = 0 if start is None else int(index.searchsorted(pd.Timestamp(start), side="left"))
@@ -141,29 +187,32 @@ class Panel:
             if keep.all():
                 if lo == 0 and hi == len(index):
                     return self
-                return Panel(**{name: getattr(self, name).iloc[lo:hi] for name in BAR_COLUMNS})
+                return Panel(**{name: self.close.iloc[lo:hi] if name == "close" else
+                                _Deferred(functools.partial(_rows_of, self, name, lo, hi)) for name in BAR_COLUMNS})
         new_columns = columns[positions] if present.all() else pd.Index(cols, name=columns.name)
-
-        def gather(values: np.ndarray) -> np.ndarray:
-            # by columns of the transposed array: a frame's float block is stored column by column
-            by_column = values.T
-            if present.all():
-                return by_column.take(positions, axis=0).T
-            out = np.empty((len(cols), len(values)))
-            out[present] = by_column.take(positions[present], axis=0)
-            out[~present] = np.nan
-            return out.T
-
-        close = gather(closes)
+        close = _gather(closes, positions, present)
         keep = ~np.isnan(close).all(axis=1) if len(cols) else np.zeros(hi - lo, bool)
         rows = None if keep.all() else np.flatnonzero(keep)
         new_index = index[lo:hi] if rows is None else index[lo:hi][rows]
-        frames = {}
-        for name in BAR_COLUMNS:
-            values = close if name == "close" else gather(getattr(self, name).to_numpy()[lo:hi])
-            frames[name] = pd.DataFrame(values if rows is None else values[rows], index=new_index,
-                                        columns=new_columns, copy=False)
-        return Panel(**frames)
+
+        def frame(values: np.ndarray) -> pd.DataFrame:
+            return pd.DataFrame(values if rows is None else values[rows], index=new_index, columns=new_columns,
+                                copy=False)
+
+        def make(name: str) -> pd.DataFrame:
+            return frame(_gather(getattr(self, name).to_numpy()[lo:hi], positions, present))
+
+        return Panel(**{name: frame(close) if name == "close" else _Deferred(functools.partial(make, name))
+                        for name in BAR_COLUMNS})
+
+    def until(self, end: pd.Timestamp) -> Panel:
+        """The panel without the dates after ``end`` (nothing else changed, nothing copied): what
+        a decision at the close of ``end`` may see."""
+        cut = int(self.close.index.searchsorted(pd.Timestamp(end), side="right"))
+        if cut == len(self.close.index):
+            return self
+        return Panel(**{name: self.close.iloc[:cut] if name == "close" else
+                        _Deferred(functools.partial(_rows_of, self, name, 0, cut)) for name in BAR_COLUMNS})
 
     def to_long(self) -> pd.DataFrame:
         """The canonical long frame of this panel (rows without a bar dropped)."""
@@ -171,6 +220,21 @@ class Panel:
         long = pd.DataFrame(parts).reset_index()
         long.columns = ["date", "symbol", *BAR_COLUMNS]
         return long[["symbol", "date", *BAR_COLUMNS]].sort_values(["symbol", "date"], ignore_index=True)
+
+
+def _rows_of(panel: Panel, name: str, lo: int, hi: int) -> pd.DataFrame:
+    return getattr(panel, name).iloc[lo:hi]  # type: ignore[no-any-return]
+
+
+def _gather(values: np.ndarray, positions: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Columns ``positions`` of ``values`` (dates x symbols), NaN where a position is absent (-1)."""
+    by_column = values.T  # a frame's float block is stored column by column: whole columns copy fast
+    if present.all():
+        return by_column.take(positions, axis=0).T  # type: ignore[no-any-return]
+    out = np.empty((len(positions), len(values)))
+    out[present] = by_column.take(positions[present], axis=0)
+    out[~present] = np.nan
+    return out.T
 
 
 @attrs.define

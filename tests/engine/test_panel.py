@@ -76,3 +76,23 @@ def test_decision_at_reads_misaligned_frames_by_label(panel: Panel) -> None:
             info={k: v[shuffled] for k, v in signals.info.items()})
         for date in decided[:5]:
             assert decision_at(moved, date, strat.name) == decision_at(signals, date, strat.name)
+
+
+def test_a_selection_copies_a_field_only_when_it_is_read(panel: Panel) -> None:
+    import tracemalloc
+
+    symbols = list(reversed(panel.symbols)) + ["NEWCO"]  # every column, out of order: a copy
+    tracemalloc.start()
+    try:
+        sub = panel.select(symbols)
+        sub.close.to_numpy()
+        _, closes_only = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        for name in BAR_COLUMNS:
+            getattr(sub, name).to_numpy()
+        current, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    field = panel.close.to_numpy().nbytes
+    assert closes_only < 3 * field and current > 4 * field
+    pd.testing.assert_frame_equal(sub.open, panel.open.reindex(columns=symbols), check_freq=False)

@@ -54,7 +54,7 @@ from parity_support import SHARED_DATA, equity_symbols
 
 from hybrid_core.contracts import Panel, Position, RiskRule
 from hybrid_core.engine.backtest import run_backtest
-from hybrid_core.engine.replay import compare_trades, panel_until, replay_round_trips
+from hybrid_core.engine.replay import compare_trades, replay_round_trips
 from hybrid_core.live.runner import RunOptions, RunSession
 from hybrid_core.plugins import build_plugin_host
 from hybrid_core.profile import load_profile
@@ -132,7 +132,7 @@ def alpaca_replay(tmp_path: Path, alpaca_env: None) -> Iterator[Any]:
         t0 = time.perf_counter()
         for day in panel.dates:
             exchange.advance(day)  # that session happens at the server
-            session.cycle.run(day, panel_until(panel, day))  # then the cycle at its close
+            session.cycle.run(day, panel.until(day))  # then the cycle at its close
         seconds = time.perf_counter() - t0
         return AlpacaReplay(replay_round_trips(session.state), panel, session, exchange, seconds)
 

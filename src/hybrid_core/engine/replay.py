@@ -104,18 +104,12 @@ def replay(session: RunSession, start: pd.Timestamp, end: pd.Timestamp, *, warmu
     for day in iterator:
         if stop is not None and stop.is_set:
             break
-        session.cycle.run(day, panel_until(panel, day))
+        session.cycle.run(day, panel.until(day))
         ran.append(day)
         logger.info("Replayed session {day} ({done} of {total})", day=str(day.date()),
                     done=skipped + len(ran), total=skipped + len(sessions))
     trades = replay_round_trips(session.state)
     return ReplayResult(sessions=ran, skipped=skipped, trades=trades, panel=panel, start=window.start)
-
-
-def panel_until(panel: Panel, day: pd.Timestamp) -> Panel:
-    """The panel as the cycle at the close of ``day`` may see it."""
-    cut = panel.close.index.searchsorted(day, side="right")
-    return Panel(*(getattr(panel, name).iloc[:cut] for name in ("open", "high", "low", "close", "volume")))
 
 
 def state_ledger(state: StateStore) -> Ledger:

@@ -68,9 +68,8 @@ class LookaheadReport:
 
 
 def truncate_panel(panel: Panel, end: pd.Timestamp) -> Panel:
-    """The panel with every date after ``end`` removed (nothing else changed)."""
-    frames = {name: getattr(panel, name).loc[:end] for name in ("open", "high", "low", "close", "volume")}
-    return Panel(**frames)
+    """The panel with every date after ``end`` removed (nothing else changed): :meth:`Panel.until`."""
+    return panel.until(end)
 
 
 def default_cut_dates(panel: Panel, n_cuts: int = 8) -> list[pd.Timestamp]:
@@ -132,11 +131,12 @@ def _first_difference(full: pd.DataFrame, cut: pd.DataFrame, mask: np.ndarray | 
     """(row, column) of the first differing cell of two aligned frames, else None."""
     a, b = full.to_numpy(), cut.to_numpy()
     if weights:
-        a, b = a.astype("float64"), b.astype("float64")
-        same = (a == b) | (np.isnan(a) & np.isnan(b)) | (
-            np.abs(a - b) <= WEIGHT_TOLERANCE * np.maximum(np.abs(a), np.abs(b)))
+        a, b = a.astype("float64", copy=False), b.astype("float64", copy=False)
+        with np.errstate(invalid="ignore"):
+            same = (a == b) | (np.isnan(a) & np.isnan(b)) | (
+                np.abs(a - b) <= WEIGHT_TOLERANCE * np.maximum(np.abs(a), np.abs(b)))
     else:
-        same = a.astype(bool) == b.astype(bool)
+        same = a.astype(bool, copy=False) == b.astype(bool, copy=False)
     if mask is not None:
         same |= ~mask
     bad = np.argwhere(~same)
@@ -158,15 +158,14 @@ def _compare(full: Signals, cut: Signals, cut_date: pd.Timestamp) -> dict[str, A
 
     aligned = {}
     for field in FLAG_FIELDS:
-        pair = [_flags(getattr(s, field)).reindex(index=dates, columns=columns, fill_value=False)
-                for s in (full, cut)]
+        pair = [_on(_flags(getattr(s, field)), dates, columns, False) for s in (full, cut)]
         aligned[field] = pair
         hit = _first_difference(*pair)
         if hit is not None:
             i, j = hit
             found.append((dates[i], str(columns[j]), field, bool(pair[0].iat[i, j]), bool(pair[1].iat[i, j])))
 
-    weights = [s.weight.reindex(index=dates, columns=columns) for s in (full, cut)]
+    weights = [_on(s.weight, dates, columns, np.nan) for s in (full, cut)]
     entered = aligned["entry"][0].to_numpy(dtype=bool) | aligned["entry"][1].to_numpy(dtype=bool)
     hit = _first_difference(weights[0], weights[1], mask=entered, weights=True)
     if hit is not None:
@@ -180,6 +179,15 @@ def _compare(full: Signals, cut: Signals, cut_date: pd.Timestamp) -> dict[str, A
     date, symbol, field, full_value, cut_value = min(found, key=lambda f: (f[0], f[1]))
     return {"date": date, "symbol": symbol or None, "field": field, "full_value": full_value,
             "cut_value": cut_value}
+
+
+def _on(frame: pd.DataFrame, dates: pd.DatetimeIndex, columns: pd.Index, fill: Any) -> pd.DataFrame:
+    """``frame`` on ``dates`` x ``columns``: its first rows when it is already laid out so (a view,
+    the usual case: no copy of a long history), else reindexed with ``fill``."""
+    n = len(dates)
+    if frame.columns.equals(columns) and len(frame.index) >= n and frame.index[:n].equals(dates):
+        return frame.iloc[:n]
+    return frame.reindex(index=dates, columns=columns, fill_value=fill)
 
 
 def _flags(flags: FlagsT) -> FlagsT:
