@@ -90,7 +90,7 @@ class LocalBars(DataSource):
         else:
             frame = parts[0]
         frame["file"] = pd.Categorical.from_codes(np.concatenate(codes), categories=files)
-        present = set(frame["symbol"].astype(str).unique())
+        present = {str(s) for s in frame["symbol"].unique()}  # from the codes: no string per bar
         absent = [s for s in symbols if s not in present]
         if absent:
             logger.warning("local: no bars for {n} symbol(s): {symbols}", n=len(absent),

@@ -51,8 +51,6 @@ _NA_TEXT = ["", "nan", "NaN", "NA", "N/A", "n/a", "null", "NULL", "None", "-", "
 _TZ_SUFFIX = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$",
                         re.IGNORECASE)
 FIRST_YEAR, LAST_YEAR = 1800, 2200
-PARQUET_BATCH_ROWS = 262_144
-"""Rows decoded at a time: filtering each batch keeps peak memory near the rows kept, not the file."""
 PARQUET_BUFFER_BYTES = 1 << 20
 """Column chunks are streamed through a buffer this big instead of being read whole."""
 
@@ -227,9 +225,13 @@ def _refuse_repeated_header(path: Path, frame: pd.DataFrame) -> None:
 
 def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp | None,
                   end: pd.Timestamp | None) -> pd.DataFrame:
-    """Parquet through pyarrow, decoded batch by batch, each batch filtered on dates and symbols."""
+    """The rows of a Parquet file a run needs, and only them (predicate and column pushdown).
+
+    Row groups whose statistics cannot hold a wanted symbol or date are never read; of the
+    others, the symbol and date columns are read first and give the rows to keep, then each
+    other column is decoded one row group at a time and only its kept rows are copied out, so
+    the peak stays near the rows kept (plus one column of one row group), not the file."""
     import pyarrow as pa
-    import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
     try:
@@ -240,11 +242,37 @@ def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp
     by_name = {canonical_name(n): n for n in schema.names}
     columns = [by_name[c] for c in (*REQUIRED, *OPTIONAL) if c in by_name]
     date_name, symbol_name = by_name["date"], by_name["symbol"]
-    date_type = schema.field(date_name).type
+    date_type, symbol_type = schema.field(date_name).type, schema.field(symbol_name).type
+    condition = _pushdown(date_name, date_type, symbol_name, symbol_type, symbols, start, end)
+    try:
+        text = pa.types.is_string(symbol_type) or pa.types.is_large_string(symbol_type)
+        file = pq.ParquetFile(path, read_dictionary=[symbol_name] if text else None,  # symbols as codes
+                              pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
+        picks = _kept_rows(path, file, [symbol_name, date_name], condition)
+        frame = pd.DataFrame({canonical_name(name): _gather(file, name, picks) for name in columns}, copy=False)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"cannot read data file {path}: {type(exc).__name__}: {_first(exc)}") from None
+    if not (pa.types.is_timestamp(date_type) or pa.types.is_date(date_type)):
+        _refuse_repeated_header(path, frame)  # a header row can only hide in a text date column
+    return frame
+
+
+def _pushdown(date_name: str, date_type: Any, symbol_name: str, symbol_type: Any, symbols: Sequence[str] | None,
+              start: pd.Timestamp | None, end: pd.Timestamp | None) -> Any:
+    """The rows a read keeps, as a pyarrow expression on the file's own types (None: every row).
+
+    Exact on dates without a time zone (a session is the date of its timestamp); a day wider on
+    each side for zoned timestamps, cut exactly on session dates later. A row dated after
+    tomorrow is kept for the gate to refuse, and so is a row without a symbol (it could be anyone's)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
     condition = None
     if pa.types.is_timestamp(date_type) or pa.types.is_date(date_type):
-        # pushed down on the file's own type; the exact cut is made on session dates later
         tz = getattr(date_type, "tz", None)
+        margin = pd.Timedelta(days=1 if tz else 0)
 
         def bound(day: pd.Timestamp) -> Any:
             stamp = pd.Timestamp(day)
@@ -253,35 +281,65 @@ def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp
             return pa.scalar(stamp.tz_localize(tz) if tz else stamp, type=date_type)
 
         if start is not None:
-            condition = ds.field(date_name) >= bound(pd.Timestamp(start) - pd.Timedelta(days=1))
-        if end is not None:  # and what lies after today, for the gate to refuse
-            upper = ((ds.field(date_name) < bound(pd.Timestamp(end) + pd.Timedelta(days=2)))
+            condition = ds.field(date_name) >= bound(pd.Timestamp(start) - margin)
+        if end is not None:
+            upper = ((ds.field(date_name) < bound(pd.Timestamp(end) + pd.Timedelta(days=1) + margin))
                      | (ds.field(date_name) > bound(pd.Timestamp(_tomorrow()))))
             condition = upper if condition is None else condition & upper
-    symbol_type = schema.field(symbol_name).type
     if symbols is not None and (pa.types.is_string(symbol_type) or pa.types.is_large_string(symbol_type)
                                 or pa.types.is_dictionary(symbol_type)):
         wanted = (ds.field(symbol_name).isin(pa.array([*symbols, ""], type=pa.string()))
                   | ds.field(symbol_name).is_null())
         condition = wanted if condition is None else condition & wanted
-    try:
-        file = pq.ParquetFile(path, read_dictionary=[symbol_name] if pa.types.is_string(symbol_type) else None,
-                              pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
-        parts = []
-        # one thread: parallel column decoding held several row groups' buffers at once (+80 MiB peak)
-        for batch in file.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns, use_threads=False):
-            part = pa.Table.from_batches([batch])
-            parts.append(part.filter(condition) if condition is not None else part)
-        table = pa.concat_tables(parts) if parts else file.schema_arrow.empty_table().select(columns)
-        frame = table.to_pandas()
-    except DataError:
-        raise
-    except Exception as exc:
-        raise DataError(f"cannot read data file {path}: {type(exc).__name__}: {_first(exc)}") from None
-    frame.columns = [canonical_name(c) for c in frame.columns]
-    if not (pa.types.is_timestamp(date_type) or pa.types.is_date(date_type)):
-        _refuse_repeated_header(path, frame)  # a header row can only hide in a text date column
-    return frame
+    return condition
+
+
+def _kept_rows(path: Path, file: Any, keys: list[str], condition: Any) -> list[tuple[int, Any]]:
+    """(row group, positions of its kept rows, None: all of them) for every row group holding a
+    kept row. Row groups are skipped on their statistics first (pyarrow's own pruning), then
+    the others' key columns are read and filtered."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    if condition is None:
+        return [(g, None) for g in range(file.num_row_groups)]
+    fragment = next(iter(ds.dataset(str(path), format="parquet").get_fragments()))
+    groups = [rg.id for piece in fragment.split_by_row_group(condition) for rg in piece.row_groups]
+    picks = []
+    for group in groups:
+        table = file.read_row_group(group, columns=keys, use_threads=False)
+        rows = table.append_column("_row", pa.array(np.arange(table.num_rows, dtype=np.int32))) \
+            .filter(condition).column("_row").combine_chunks()
+        if len(rows) == table.num_rows:
+            picks.append((group, None))
+        elif len(rows):
+            picks.append((group, rows))
+    return picks
+
+
+def _gather(file: Any, name: str, picks: list[tuple[int, Any]]) -> Any:
+    """Column ``name``'s kept rows: float64 for numbers (decoded a row group at a time straight
+    into the result), else what pyarrow's pandas conversion gives (symbols, dates)."""
+    import pyarrow as pa
+
+    field = file.schema_arrow.field(name)
+    parts = []
+    if pa.types.is_integer(field.type) or pa.types.is_floating(field.type):
+        sizes = [file.metadata.row_group(g).num_rows if rows is None else len(rows) for g, rows in picks]
+        out = np.empty(sum(sizes), dtype="float64")
+        at = 0
+        for (group, rows), size in zip(picks, sizes, strict=True):
+            values = file.read_row_group(group, columns=[name], use_threads=False).column(0)
+            chunk = values if rows is None else values.take(rows)
+            out[at:at + size] = chunk.to_numpy()  # nulls are NaN
+            at += size
+        return out
+    for group, rows in picks:
+        values = file.read_row_group(group, columns=[name], use_threads=False).column(0)
+        parts.extend((values if rows is None else values.take(rows)).chunks)
+    if not parts:
+        return pa.chunked_array([], type=file.schema_arrow.field(name).type).to_pandas()
+    return pa.chunked_array(parts).to_pandas()
 
 
 def session_dates_of(path: Path, values: pd.Series) -> np.ndarray:
@@ -359,8 +417,7 @@ def _check_years(path: Path, parsed: pd.DatetimeIndex, shown: Any) -> None:
                         f"(years {FIRST_YEAR}..{LAST_YEAR}); check the date column")
 
 
-def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
-    values = frame[column]
+def _numbers(values: pd.Series) -> np.ndarray:
     if pd.api.types.is_float_dtype(values.dtype):
         return values.to_numpy(dtype="float64", na_value=np.nan)
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
@@ -411,9 +468,11 @@ def symbol_categorical(values: pd.Series) -> pd.Categorical:
 
 def _to_canonical(path: Path, raw: pd.DataFrame, symbols: Sequence[str] | None,
                   start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DataFrame:
-    symbol = symbol_categorical(raw["symbol"])
-    dates = session_dates_of(path, raw["date"])
-    keep = np.ones(len(raw), dtype=bool)
+    """The canonical frame of ``raw``, whose columns are taken out one by one as they are
+    converted (``raw`` is left empty), so a big file is never held twice."""
+    symbol = symbol_categorical(raw.pop("symbol"))
+    dates = session_dates_of(path, raw.pop("date"))
+    keep = np.ones(len(dates), dtype=bool)
     if symbols is not None:  # a blank symbol is kept for the gate to refuse: it could be anyone's
         wanted = np.isin(np.asarray(symbol.categories, dtype=object), [*symbols, ""])
         keep &= wanted[symbol.codes]
@@ -426,13 +485,12 @@ def _to_canonical(path: Path, raw: pd.DataFrame, symbols: Sequence[str] | None,
     def cut(values: np.ndarray) -> np.ndarray:
         return values if every else values[keep]
 
-    prices = {c: cut(_numbers(raw, c)) for c in PRICE_COLUMNS}
-    volume = cut(_numbers(raw, "volume")) if "volume" in raw.columns else np.zeros(int(keep.sum()))
+    def numbers(column: str) -> np.ndarray:
+        return cut(_numbers(raw.pop(column)))
+
+    prices = {c: numbers(c) for c in PRICE_COLUMNS}
+    volume = numbers("volume") if "volume" in raw.columns else np.zeros(int(keep.sum()))
     if "adj_close" in raw.columns:
-        adjust_ohlc(prices, cut(_numbers(raw, "adj_close")))
-    out = pd.DataFrame({"symbol": symbol if every else symbol[keep].remove_unused_categories(),
-                        "date": cut(dates)})
-    for column in PRICE_COLUMNS:
-        out[column] = prices[column]
-    out["volume"] = volume
-    return out
+        adjust_ohlc(prices, numbers("adj_close"))
+    return pd.DataFrame({"symbol": symbol if every else symbol[keep].remove_unused_categories(),
+                         "date": cut(dates), **prices, "volume": volume}, copy=False)

@@ -1,0 +1,125 @@
+"""The Parquet reader reads only what a run needs, and gives exactly what reading everything would.
+
+Row groups whose statistics exclude the wanted symbols and dates are never decoded; the rows
+kept from the others are the rows a full read filtered afterwards would keep, for every kind
+of date and symbol column a bar file may have.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from hybrid_core.data.files import read_bars_file
+
+SYMBOLS = ["AAPL", "BRK.B", "KO", "MSFT", "XOM", "ZTS"]
+
+
+def long_bars(seed: int = 3) -> pd.DataFrame:
+    """A year of raw bars for SYMBOLS on business days, one row a symbol and day."""
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range("2020-01-01", "2020-12-31")
+    frame = pd.DataFrame([(s, d) for s in SYMBOLS for d in dates], columns=["symbol", "date"])
+    close = 50 + rng.random(len(frame)) * 50
+    frame["open"], frame["high"], frame["low"], frame["close"] = close * 1.01, close * 1.03, close * 0.97, close
+    frame["adj_close"] = close * 0.9
+    frame["volume"] = rng.integers(1_000, 9_000, len(frame))
+    return frame
+
+
+def write(frame: pd.DataFrame, path: Path, *, sort: list[str], group_rows: int, date: str = "us",
+          symbol: str = "string") -> Path:
+    """``frame`` as Parquet, sorted by ``sort``, row groups of ``group_rows`` rows, the date column
+    as ``date`` (``us``, ``utc``, ``date32`` or ``text``) and the symbol column as ``symbol``."""
+    frame = frame.sort_values(sort, kind="stable").reset_index(drop=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    dates = {"us": lambda v: pa.array(v, type=pa.timestamp("us")),
+             "utc": lambda v: pa.array(pd.DatetimeIndex(v).tz_localize("America/New_York") + pd.Timedelta(hours=16),
+                                       type=pa.timestamp("us", tz="America/New_York")),
+             "date32": lambda v: pa.array(pd.DatetimeIndex(v).date, type=pa.date32()),
+             "text": lambda v: pa.array(pd.DatetimeIndex(v).strftime("%Y-%m-%d"), type=pa.string())}[date]
+    symbols = {"string": pa.string(), "large_string": pa.large_string(),
+               "dictionary": pa.dictionary(pa.int32(), pa.string())}[symbol]
+    table = table.set_column(table.schema.get_field_index("date"), "date", dates(frame["date"]))
+    table = table.set_column(0, "symbol", pa.array(frame["symbol"], type=pa.string()).cast(symbols))
+    pq.write_table(table, path, row_group_size=group_rows)
+    return path
+
+
+def filtered(everything: pd.DataFrame, symbols: list[str] | None, start: str | None, end: str | None) -> pd.DataFrame:
+    """What a run asks for, cut out of a whole read."""
+    keep = np.ones(len(everything), dtype=bool)
+    if symbols is not None:
+        keep &= everything["symbol"].astype(str).isin([*symbols, ""]).to_numpy()
+    if start is not None:
+        keep &= (everything["date"] >= pd.Timestamp(start)).to_numpy()
+    if end is not None:
+        keep &= (everything["date"] <= pd.Timestamp(end)).to_numpy()
+    return everything.loc[keep]
+
+
+def same_bars(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    def plain(frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame.assign(symbol=frame["symbol"].astype(str))
+        return out.sort_values(["symbol", "date"]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(plain(got), plain(want), check_dtype=False, check_categorical=False)
+
+
+@pytest.mark.parametrize("date", ["us", "utc", "date32", "text"])
+@pytest.mark.parametrize("symbol", ["string", "large_string", "dictionary"])
+@pytest.mark.parametrize("sort", [["date", "symbol"], ["symbol", "date"]])
+def test_a_filtered_read_is_a_whole_read_filtered(tmp_path: Path, date: str, symbol: str, sort: list[str]) -> None:
+    path = write(long_bars(), tmp_path / "bars.parquet", sort=sort, group_rows=97, date=date, symbol=symbol)
+    everything = read_bars_file(path)
+    assert len(everything) == len(SYMBOLS) * len(pd.bdate_range("2020-01-01", "2020-12-31"))
+    for symbols, start, end in [(["KO", "ZTS", "NEWCO"], "2020-03-02", "2020-03-31"),
+                                (None, "2020-12-15", None), (["AAPL"], None, "2020-01-10"),
+                                (SYMBOLS, "2020-06-06", "2020-06-07"),  # a weekend: nothing
+                                (["BRK.B", "MSFT"], "2020-02-01", "2020-11-30")]:
+        got = read_bars_file(path, symbols, start, end)
+        same_bars(got, filtered(everything, symbols, start, end))
+
+
+def test_row_groups_outside_the_request_are_never_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file sorted by date, 6 weeks a row group: a month of bars reads two or three groups of nine."""
+    path = write(long_bars(), tmp_path / "bars.parquet", sort=["date", "symbol"], group_rows=6 * 30)
+    groups = pq.ParquetFile(path).metadata.num_row_groups
+    assert groups >= 9
+    read: list[int] = []
+    real = pq.ParquetFile.read_row_group
+
+    def counting(self, i, *args, **kwargs):  # type: ignore[no-untyped-def]
+        read.append(i)
+        return real(self, i, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", counting)
+    bars = read_bars_file(path, ["KO", "XOM"], "2020-05-01", "2020-05-29")
+    assert set(bars["symbol"].astype(str)) == {"KO", "XOM"} and bars["date"].dt.month.unique().tolist() == [5]
+    assert 1 <= len(set(read)) <= 3
+    read.clear()
+    by_symbol = write(long_bars(), tmp_path / "by_symbol.parquet", sort=["symbol", "date"], group_rows=262)
+    read_bars_file(by_symbol, ["AAPL"], None, None)  # AAPL's rows lie in the first group only
+    assert set(read) == {0}
+
+
+def test_nulls_blank_symbols_and_future_bars_reach_the_gate(tmp_path: Path) -> None:
+    """What the gate must see is kept by the pushdown: a missing volume (NaN), a row without a
+    symbol (it could be anyone's), a bar dated after today (the file's dates are wrong)."""
+    frame = long_bars().iloc[:40].copy()
+    frame["volume"] = frame["volume"].astype("float64")
+    frame.loc[3, "volume"] = np.nan
+    frame.loc[5, "symbol"] = None
+    future = pd.Timestamp.now().normalize() + pd.Timedelta(days=30)
+    frame.loc[7, "date"] = future
+    path = tmp_path / "odd.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=8)
+    bars = read_bars_file(path, ["AAPL"], "2020-01-01", "2020-01-31")
+    assert np.isnan(bars["volume"]).sum() == 1
+    assert "" in set(bars["symbol"].astype(str))
+    assert future in set(bars["date"])
