@@ -173,7 +173,7 @@ def _sorted(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         if not symbol.cat.categories.is_monotonic_increasing:
             symbol = symbol.cat.reorder_categories(sorted(symbol.cat.categories))
             frame = frame.assign(symbol=symbol)
-        codes = symbol.cat.codes.to_numpy().astype(np.int64)
+        codes = symbol.cat.codes.to_numpy()  # int8/16 for a few thousand symbols: as good as int64 here
     else:
         codes, _names = pd.factorize(symbol.astype(str), sort=True)
     dates = frame["date"].to_numpy(dtype="datetime64[ns]")
@@ -217,7 +217,6 @@ def bar_flags(frame: pd.DataFrame, codes: np.ndarray, *, today: pd.Timestamp,
     n = len(frame)
     ohlc, volume = _columns(frame)
     o, h, low, c = ohlc
-    top, bottom = h * (1 + RANGE_TOLERANCE), low * (1 - RANGE_TOLERANCE)
     dates = frame["date"].to_numpy(dtype="datetime64[ns]")
     names = _symbol_names(frame, codes)
     blank = np.array([not n.strip() for n in names], dtype=bool)
@@ -227,13 +226,23 @@ def bar_flags(frame: pd.DataFrame, codes: np.ndarray, *, today: pd.Timestamp,
             "empty_symbol": blank[codes] if len(names) else np.zeros(n, bool),
             **price_flags(ohlc, volume),
             "high_below_low": h < low,
-            "outside_range": (o > top) | (o < bottom) | (c > top) | (c < bottom),
+            "outside_range": _outside(o, h, low, c),
             "negative_volume": volume < 0,
             "future_date": dates > (today.normalize() + pd.Timedelta(days=1)).to_datetime64(),
         }
     flags["off_calendar"] = _off_calendar(crypto[codes] if len(names) else np.zeros(n, bool), dates, sessions)
     flags["conflicting_duplicate"], _ = _duplicates(frame, codes, dates)
     return flags
+
+
+def _outside(o: np.ndarray, h: np.ndarray, low: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Open or close outside [low, high] (within :data:`RANGE_TOLERANCE`), one bound at a time."""
+    top = h * (1 + RANGE_TOLERANCE)
+    outside = (o > top) | (c > top)
+    del top
+    bottom = low * (1 - RANGE_TOLERANCE)
+    outside |= (o < bottom) | (c < bottom)
+    return outside
 
 
 def _symbol_names(frame: pd.DataFrame, codes: np.ndarray) -> list[str]:
@@ -287,28 +296,31 @@ def _duplicates(frame: pd.DataFrame, codes: np.ndarray, dates: np.ndarray) -> tu
 
 def _split_jumps(frame: pd.DataFrame, codes: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows whose open and close both moved from the previous usable close by a split ratio,
-    and that ratio (the previous close / this close: 4.0 for a 4:1 split)."""
-    idx = np.flatnonzero(usable)
-    hit = np.zeros(len(frame), dtype=bool)
-    ratio = np.full(len(frame), np.nan)
-    if len(idx) < 2:
-        return hit, ratio
-    close = frame["close"].to_numpy(dtype="float64")[idx]
-    opens = frame["open"].to_numpy(dtype="float64")[idx]
-    same = codes[idx][1:] == codes[idx][:-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    and that ratio (the previous close / this close: 4.0 for a 4:1 split). Only the big moves
+    are looked at closely, so the temporaries stay near one float per bar."""
+    n = len(frame)
+    close, opens, keys = frame["close"].to_numpy(dtype="float64"), frame["open"].to_numpy(dtype="float64"), codes
+    idx = None if usable.all() else np.flatnonzero(usable)
+    if idx is not None:
+        close, opens, keys = close[idx], opens[idx], codes[idx]
+    hit = np.zeros(n, dtype=bool)
+    if len(close) < 2:
+        return hit, np.full(n, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):  # every split ratio is at least 2
         move_close = close[1:] / close[:-1]
-        move_open = opens[1:] / close[:-1]
-    found = np.zeros(len(move_close), dtype=bool)
-    with np.errstate(invalid="ignore"):  # every split ratio is at least 2: look only at big moves
-        big = np.flatnonzero(same & ((move_close < 0.55) | (move_close > 1.9)))
+        big = np.flatnonzero((keys[1:] == keys[:-1]) & ((move_close < 0.55) | (move_close > 1.9)))
+        move_close = move_close[big]
+        move_open = opens[big + 1] / close[big]
+    found = np.zeros(len(big), dtype=bool)
     for factor in SPLIT_FACTORS:
         for k in (1.0 / factor, float(factor)):
-            match = ((np.abs(move_close[big] / k - 1) < SPLIT_CLOSE_TOLERANCE)
-                     & (np.abs(move_open[big] / k - 1) < SPLIT_OPEN_TOLERANCE))
-            found[big[match]] = True
-    hit[idx[1:][found]] = True
-    ratio[idx[1:][found]] = 1.0 / move_close[found]
+            found |= ((np.abs(move_close / k - 1) < SPLIT_CLOSE_TOLERANCE)
+                      & (np.abs(move_open / k - 1) < SPLIT_OPEN_TOLERANCE))
+    rows = big[found] + 1
+    where = rows if idx is None else idx[rows]
+    hit[where] = True
+    ratio = np.full(n, np.nan)
+    ratio[where] = 1.0 / move_close[found]
     return hit, ratio
 
 
@@ -340,6 +352,7 @@ def gate_bars(bars: pd.DataFrame, *, policy: str = "refuse", origin: str = "",
     ohlc, volume = _columns(frame)
     any_price = np.fmax(np.fmax(ohlc[0], ohlc[1]), np.fmax(ohlc[2], ohlc[3]))  # NaN only when all are
     lost = np.isnan(any_price) & (np.isnan(volume) | (volume == 0))
+    del any_price, ohlc, volume  # one float per bar less while the checks run
     flags = bar_flags(frame, codes, today=today, sessions=sessions)
     for mask in flags.values():
         mask &= ~lost
@@ -367,7 +380,8 @@ def gate_bars(bars: pd.DataFrame, *, policy: str = "refuse", origin: str = "",
             last[:-1] = ~((codes[1:] == codes[:-1]) & (frame["date"].to_numpy()[1:] == frame["date"].to_numpy()[:-1]))
             drop |= conflicting & ~last
     result.dropped = int((drop & ~lost & ~identical).sum())
-    result.bars = _canonical(frame.loc[~drop])
+    del flags, split, ratio, unusable  # judged: a bool per check and bar less while the result is made
+    result.bars = _canonical(frame.loc[~drop] if drop.any() else frame)
     if policy == "halt" and problems:
         newest = frame["date"].max()
         recent = [p for p in problems if p.date is not None
@@ -469,7 +483,11 @@ def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
         out = out.drop(columns=["file"])
     if "volume" not in out.columns:
         out["volume"] = 0.0
-    out["volume"] = np.nan_to_num(out["volume"].to_numpy(dtype="float64"), nan=0.0)
+    volume = out["volume"].to_numpy(dtype="float64")
+    if np.isnan(volume).any():
+        out["volume"] = np.nan_to_num(volume, nan=0.0)
+    elif out["volume"].dtype != np.float64:
+        out["volume"] = volume
     if isinstance(out["symbol"].dtype, pd.CategoricalDtype):
         out["symbol"] = out["symbol"].cat.remove_unused_categories()
     for column in PRICES:
