@@ -123,10 +123,12 @@ class Panel:
         return value  # type: ignore[no-any-return]
 
     @classmethod
-    def from_long(cls, bars: pd.DataFrame) -> Panel:
+    def from_long(cls, bars: pd.DataFrame, *, consume: bool = False) -> Panel:
         """Build a panel from a canonical long frame (``symbol, date, open, high, low, close, volume``).
 
-        Each field is filled straight into its final array (no intermediate frame)."""
+        Each field is filled straight into its final array (no intermediate frame). ``consume``:
+        take each field's column out of ``bars`` once it is in the panel, for a caller that drops
+        the long frame next (a run's load: the peak then holds one field twice, not all five)."""
         if bars.empty:
             index = pd.DatetimeIndex([], name="date")
             empty = pd.DataFrame(index=index, columns=pd.Index([], name="symbol"), dtype="float64")
@@ -142,11 +144,13 @@ class Panel:
         date_codes, dates = pd.factorize(pd.DatetimeIndex(bars["date"]), sort=True)
         index = pd.DatetimeIndex(dates, name="date")
         columns = pd.Index([str(s) for s in symbols], name="symbol")
+        # one row per symbol: the layout of a frame's block, filled in file order (symbol, date)
+        cells = sym_codes.astype(np.int64) * len(index) + date_codes
+        del date_codes
         frames = {}
         for col in BAR_COLUMNS:
-            # one row per symbol: the layout of a frame's block, filled in file order (symbol, date)
             grid = np.full((len(columns), len(index)), np.nan)
-            grid[sym_codes, date_codes] = bars[col].to_numpy(dtype="float64")
+            grid.ravel()[cells] = (bars.pop(col) if consume else bars[col]).to_numpy(dtype="float64")
             frames[col] = pd.DataFrame(grid.T, index=index, columns=columns, copy=False)
         return cls(**frames)
 

@@ -96,3 +96,14 @@ def test_a_selection_copies_a_field_only_when_it_is_read(panel: Panel) -> None:
     field = panel.close.to_numpy().nbytes
     assert closes_only < 3 * field and current > 4 * field
     pd.testing.assert_frame_equal(sub.open, panel.open.reindex(columns=symbols), check_freq=False)
+
+
+def test_from_long_can_empty_the_long_frame_as_it_fills(panel: Panel) -> None:
+    """``consume=True`` gives the same panel and takes the fields out of the long frame (a run's
+    load drops the long frame next, so the fields are never all held twice)."""
+    bars = panel.to_long()
+    kept = Panel.from_long(bars)
+    moved = Panel.from_long(bars, consume=True)
+    assert list(bars.columns) == ["symbol", "date"]
+    for name in BAR_COLUMNS:
+        pd.testing.assert_frame_equal(getattr(moved, name), getattr(kept, name))

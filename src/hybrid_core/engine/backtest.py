@@ -193,7 +193,8 @@ def load_window(data_source: Any, strategies: Sequence[Strategy], start: pd.Time
     bars = load_bars(data_source, symbols, fetch_from, end, policy=quality).bars
     if bars.empty:
         raise DataError(f"no bars for the {len(symbols)} symbol(s) of the profile between {start} and {end}")
-    panel = Panel.from_long(bars)
+    panel = Panel.from_long(bars, consume=True)  # the long frame is emptied as the panel fills
+    del bars
     first = pd.Timestamp(start) if start is not None else panel.dates[0]
     note = None
     if start is not None and warmup:

@@ -167,7 +167,8 @@ def strategy_pnl(trades: pd.DataFrame, closes: pd.DataFrame, dates: pd.DatetimeI
     dates = pd.DatetimeIndex(dates)
     marks = closes.reindex(index=dates).ffill()
     sym_col = {s: j for j, s in enumerate(marks.columns)}
-    mark_arr = np.nan_to_num(marks.to_numpy(dtype="float64"))
+    mark_arr = np.nan_to_num(marks.to_numpy(dtype="float64", copy=True), copy=False)
+    del marks  # the arrays below are as big as the panel's closes: one of each at a time
     out = {}
     for name, group in trades.groupby("strategy", sort=True):
         flow = np.zeros(len(dates))
@@ -184,11 +185,11 @@ def strategy_pnl(trades: pd.DataFrame, closes: pd.DataFrame, dates: pd.DatetimeI
         diff = np.zeros((len(dates) + 1, mark_arr.shape[1]))
         np.add.at(diff, (entry_row, cols), qty)
         np.add.at(diff, (exit_row, cols), -qty)
-        held = np.cumsum(diff[:-1], axis=0)
+        held = np.cumsum(diff[:-1], axis=0, out=diff[:-1])
         np.add.at(flow, entry_row, -entry_cost - entry_fee)
         closed = exit_row < len(dates)
         np.add.at(flow, exit_row[closed], proceeds[closed] - exit_fee[closed])
-        out[str(name)] = np.cumsum(flow) + (held * mark_arr).sum(axis=1)
+        out[str(name)] = np.cumsum(flow) + np.multiply(held, mark_arr, out=held).sum(axis=1)
     return pd.DataFrame(out, index=dates)
 
 
