@@ -25,6 +25,7 @@ from .env import TRUE_WORDS
 from .errors import HybridError
 from .exit_codes import epilogue
 from .failures import is_bug, outcome
+from .ops.memory import return_freed_memory
 from .plugins import COMMANDS_MODULE, CommandSpec, PluginHost
 
 
@@ -142,6 +143,7 @@ def main(argv: list[str] | None = None, *, cli: click.Group | None = None) -> No
 
     Exit codes come from :mod:`hybrid_core.exit_codes` through :func:`hybrid_core.failures.outcome`."""
     args = list(sys.argv[1:] if argv is None else argv)
+    return_freed_memory()
     try:
         code = (cli or build_cli()).main(args=args, prog_name="hybrid", standalone_mode=False)
         if isinstance(code, int) and code:
