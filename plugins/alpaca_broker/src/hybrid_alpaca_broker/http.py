@@ -11,15 +11,25 @@ submission reconciles by client_order_id between its attempts (submission.py).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import requests
 from loguru import logger
-from requests.adapters import HTTPAdapter
+
+if TYPE_CHECKING:
+    import requests
 
 T = TypeVar("T")
+
+
+def _requests() -> Any:
+    """The requests package, imported on first use: this plugin is loaded by every hybrid process
+    (a backtest too), and requests alone is 6 MiB of its resident memory."""
+    import requests
+
+    return requests
 
 
 def _api_error() -> type[Exception]:
@@ -32,17 +42,23 @@ RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 """HTTP statuses after which a read is worth repeating."""
 
 
-class TimeoutHTTPAdapter(HTTPAdapter):
-    """A requests adapter that gives every request a timeout and never retries at transport level."""
+@functools.cache
+def timeout_adapter_class() -> type:
+    """``TimeoutHTTPAdapter``: a requests adapter that gives every request a timeout and never
+    retries at transport level (made on first use, with requests)."""
+    from requests.adapters import HTTPAdapter
 
-    def __init__(self, timeout: float) -> None:
-        super().__init__(max_retries=0)
-        self.timeout = timeout
+    class TimeoutHTTPAdapter(HTTPAdapter):
+        def __init__(self, timeout: float) -> None:
+            super().__init__(max_retries=0)
+            self.timeout = timeout
 
-    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]  # requests API
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.timeout
-        return super().send(request, **kwargs)
+        def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]  # requests API
+            if kwargs.get("timeout") is None:
+                kwargs["timeout"] = self.timeout
+            return super().send(request, **kwargs)
+
+    return TimeoutHTTPAdapter
 
 
 def harden_sdk_client(client: Any, timeout: float) -> Any:
@@ -59,7 +75,7 @@ def harden_sdk_client(client: Any, timeout: float) -> Any:
     client._retry_wait = 0
     client._retry_codes = []
     session: requests.Session = client._session
-    adapter = TimeoutHTTPAdapter(timeout)
+    adapter = timeout_adapter_class()(timeout)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return client
@@ -89,6 +105,7 @@ def retry_after(exc: BaseException | None) -> float:
 
 def is_transient(exc: BaseException) -> bool:
     """True for failures where the server may not have answered: timeouts, drops, 429, 5xx."""
+    requests = _requests()
     if isinstance(exc, (requests.Timeout, requests.ConnectionError)):
         return True
     return status_of(exc) in RETRYABLE_STATUS
@@ -101,6 +118,7 @@ def describe_failure(exc: BaseException) -> str:
         if body.lstrip().startswith("<"):
             body = "HTML error page"
         return f"HTTP {status_of(exc)}: {body[:160]}"
+    requests = _requests()
     if isinstance(exc, requests.Timeout):
         return f"timeout ({type(exc).__name__})"
     if isinstance(exc, requests.ConnectionError):

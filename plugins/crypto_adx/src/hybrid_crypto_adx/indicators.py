@@ -7,7 +7,6 @@ removed) and returns arrays of the same length, NaN during warm-up.
 from __future__ import annotations
 
 import numpy as np
-import talib
 from numpy.lib.stride_tricks import sliding_window_view
 
 
@@ -15,6 +14,8 @@ def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np
     """TA-Lib ``ADX(period)``: first value on bar ``2 * period`` (Wilder smoothing, long memory)."""
     if len(close) == 0:
         return np.empty(0)
+    import talib  # on first use: every hybrid process loads this plugin, few compute an ADX (5 MiB)
+
     return talib.ADX(np.ascontiguousarray(high, dtype="float64"), np.ascontiguousarray(low, dtype="float64"),
                      np.ascontiguousarray(close, dtype="float64"), timeperiod=period)
 
