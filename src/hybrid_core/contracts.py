@@ -223,6 +223,7 @@ class Panel:
         parts = {name: getattr(self, name).stack() for name in BAR_COLUMNS}
         long = pd.DataFrame(parts).reset_index()
         long.columns = ["date", "symbol", *BAR_COLUMNS]
+        long = long.loc[long[["open", "high", "low", "close"]].notna().any(axis=1)]  # pandas 3 stacks NaN too
         return long[["symbol", "date", *BAR_COLUMNS]].sort_values(["symbol", "date"], ignore_index=True)
 
 

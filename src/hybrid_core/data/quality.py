@@ -572,22 +572,61 @@ def _row_issues(long: pd.DataFrame, today: pd.Timestamp,
 
 
 def gap_issues(spans: pd.DataFrame, long: pd.DataFrame, sessions: pd.DatetimeIndex) -> list[QualityIssue]:
-    """Missing sessions/days between each symbol's first and last bar."""
-    issues = []
-    for symbol, first, last, count in spans.itertuples(index=False):
-        if is_crypto(symbol):
-            calendar = pd.date_range(first, last, freq="D")
-        else:
-            calendar = sessions[(sessions >= first) & (sessions <= last)]
-        if count >= len(calendar):
+    """Missing sessions/days between each symbol's first and last bar (``spans``: symbol, min,
+    max, nunique of ``long``'s dates per symbol; NYSE ``sessions`` covering them)."""
+    symbols = [str(s) for s in spans["symbol"]]
+    codes, dates = pd.factorize(pd.DatetimeIndex(long["date"]), sort=True)
+    column = pd.Index(symbols).get_indexer(long["symbol"].astype(str))
+    has = np.zeros((len(dates), len(symbols)), dtype=bool)
+    has[codes[column >= 0], column[column >= 0]] = True
+    return _gaps(spans, pd.DatetimeIndex(dates), has, sessions)
+
+
+def _gaps(spans: pd.DataFrame, dates: pd.DatetimeIndex, has: np.ndarray,
+          sessions: pd.DatetimeIndex) -> list[QualityIssue]:
+    """:func:`gap_issues` on a has-bar matrix (``dates`` x ``spans``' symbols), all symbols at once:
+    an equity's calendar is the NYSE sessions of its span, a crypto's every day of it."""
+    symbols = [str(s) for s in spans["symbol"]]
+    firsts = spans["min"].to_numpy(dtype="datetime64[ns]")
+    lasts = spans["max"].to_numpy(dtype="datetime64[ns]")
+    counts = spans["nunique"].to_numpy()
+    crypto = np.array([is_crypto(s) for s in symbols], dtype=bool)
+    found: dict[int, QualityIssue] = {}
+    for cols, unit in ((np.flatnonzero(~crypto), "NYSE session(s)"), (np.flatnonzero(crypto), "day(s)")):
+        if not len(cols):
             continue
-        have = pd.DatetimeIndex(long.loc[long["symbol"] == symbol, "date"])
-        missing = calendar.difference(have)
-        if len(missing):
-            unit = "day(s)" if is_crypto(symbol) else "NYSE session(s)"
-            issues.append(QualityIssue("gap", symbol, pd.Timestamp(missing[0]),
-                                       f"{len(missing)} {unit} without a bar"))
-    return issues
+        calendar = (pd.DatetimeIndex(sessions) if unit.startswith("NYSE")
+                    else pd.date_range(firsts[cols].min(), lasts[cols].max(), freq="D"))
+        days = calendar.to_numpy(dtype="datetime64[ns]")
+        inside = (days[:, None] >= firsts[cols]) & (days[:, None] <= lasts[cols])
+        rows = dates.get_indexer(calendar)
+        bar = np.zeros(inside.shape, dtype=bool)
+        bar[rows >= 0] = has[rows[rows >= 0]][:, cols]
+        missing = inside & ~bar
+        n_missing, first_missing = missing.sum(axis=0), missing.argmax(axis=0)
+        for k in np.flatnonzero((counts[cols] < inside.sum(axis=0)) & (n_missing > 0)):
+            found[int(cols[k])] = QualityIssue("gap", symbols[cols[k]], pd.Timestamp(days[first_missing[k]]),
+                                               f"{int(n_missing[k])} {unit} without a bar")
+    return [found[j] for j in sorted(found)]
+
+
+def _presence(bars: Panel, symbols: Sequence[str]) -> tuple[pd.DataFrame, pd.DatetimeIndex, np.ndarray]:
+    """(spans, dates, has-bar matrix) of ``symbols`` in a Panel, read off its wide arrays: a bar is
+    a cell with any price (as :func:`_as_long` has it), spans as ``groupby(symbol)`` would give."""
+    dates = pd.DatetimeIndex(bars.close.index).astype("datetime64[ns]")
+    cols = bars.close.columns.get_indexer(symbols)
+    names = [s for s, j in zip(symbols, cols, strict=True) if j >= 0]
+    cols = cols[cols >= 0]
+    has = np.zeros((len(dates), len(cols)), dtype=bool)
+    for name in PRICES:
+        has |= ~np.isnan(getattr(bars, name).to_numpy(dtype="float64")[:, cols])
+    present = np.flatnonzero(has.any(axis=0))
+    has, names = has[:, present], [names[j] for j in present]
+    values = dates.to_numpy()
+    first = values[has.argmax(axis=0)]
+    last = values[len(values) - 1 - has[::-1].argmax(axis=0)]
+    spans = pd.DataFrame({"symbol": names, "min": first, "max": last, "nunique": has.sum(axis=0)})
+    return spans, dates, has
 
 
 def check_quality(bars: pd.DataFrame | Panel, now: pd.Timestamp | str, *,
@@ -602,19 +641,24 @@ def check_quality(bars: pd.DataFrame | Panel, now: pd.Timestamp | str, *,
     now = as_utc(now)
     if universe is None and isinstance(bars, Panel):
         universe = bars.symbols  # a column without any bar is a symbol without data
-    long = _as_long(bars)
-    long = long.assign(date=pd.to_datetime(long["date"]).astype("datetime64[ns]"),
-                       symbol=long["symbol"].astype(str))
-    symbols = sorted(set(universe) if universe is not None else set(long["symbol"]))
-    long = long[long["symbol"].isin(symbols)]
+    if check_rows is None:
+        check_rows = not isinstance(bars, Panel)
     report = QualityReport()
     report.expected = {"equity": expected_last_bar("SPY", now, max_lag_sessions, settle_minutes),
                        "crypto": expected_last_bar("BTC/USD", now, max_lag_sessions, settle_minutes)}
-    if check_rows is None:
-        check_rows = not isinstance(bars, Panel)
-    if check_rows and len(long):
-        report.issues.extend(_row_issues(long, now.tz_localize(None), sessions))
-    spans = (long.groupby("symbol", sort=True)["date"].agg(["min", "max", "nunique"]).reset_index())
+    if isinstance(bars, Panel) and not check_rows:  # a live cycle's: from the wide arrays, no long frame
+        symbols = sorted(set(universe or ()))
+        spans, dates, has = _presence(bars, symbols)
+        long = None
+    else:
+        long = _as_long(bars)
+        long = long.assign(date=pd.to_datetime(long["date"]).astype("datetime64[ns]"),
+                           symbol=long["symbol"].astype(str))
+        symbols = sorted(set(universe) if universe is not None else set(long["symbol"]))
+        long = long[long["symbol"].isin(symbols)]
+        if check_rows and len(long):
+            report.issues.extend(_row_issues(long, now.tz_localize(None), sessions))
+        spans = (long.groupby("symbol", sort=True)["date"].agg(["min", "max", "nunique"]).reset_index())
     last_by_symbol = dict(zip(spans["symbol"], spans["max"], strict=True))
     stale_by_group: dict[str, list[str]] = {"equity": [], "crypto": []}
     members: dict[str, list[str]] = {"equity": [], "crypto": []}
@@ -633,7 +677,8 @@ def check_quality(bars: pd.DataFrame | Panel, now: pd.Timestamp | str, *,
             stale_by_group[group].append(symbol)
     if check_gaps and len(spans):
         calendar = sessions(spans["min"].min(), spans["max"].max())
-        report.issues.extend(gap_issues(spans, long, calendar))
+        report.issues.extend(gap_issues(spans, long, calendar) if long is not None else
+                             _gaps(spans, dates, has, calendar))
     reasons = []
     for group, stale in stale_by_group.items():
         if members[group] and len(stale) / len(members[group]) > max_stale_fraction:
