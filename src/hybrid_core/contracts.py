@@ -131,7 +131,7 @@ class Panel:
         the long frame next (a run's load: the peak then holds one field twice, not all five)."""
         if bars.empty:
             index = pd.DatetimeIndex([], name="date")
-            empty = pd.DataFrame(index=index, columns=pd.Index([], name="symbol"), dtype="float64")
+            empty = pd.DataFrame(index=index, columns=symbol_index([]), dtype="float64")
             return cls(empty, empty.copy(), empty.copy(), empty.copy(), empty.copy())
         symbol = bars["symbol"]
         if isinstance(symbol.dtype, pd.CategoricalDtype):  # local files: codes without string hashing
@@ -143,7 +143,7 @@ class Panel:
             sym_codes, symbols = pd.factorize(symbol.astype(str), sort=True)
         date_codes, dates = pd.factorize(pd.DatetimeIndex(bars["date"]), sort=True)
         index = pd.DatetimeIndex(dates, name="date")
-        columns = pd.Index([str(s) for s in symbols], name="symbol")
+        columns = symbol_index(symbols)
         # one row per symbol: the layout of a frame's block, filled in file order (symbol, date)
         cells = sym_codes.astype(np.int64) * len(index) + date_codes
         del date_codes
@@ -193,7 +193,7 @@ class Panel:
                     return self
                 return Panel(**{name: self.close.iloc[lo:hi] if name == "close" else
                                 _Deferred(functools.partial(_rows_of, self, name, lo, hi)) for name in BAR_COLUMNS})
-        new_columns = columns[positions] if present.all() else pd.Index(cols, name=columns.name)
+        new_columns = columns[positions] if present.all() else symbol_index(cols)
         close = _gather(closes, positions, present)
         keep = ~np.isnan(close).all(axis=1) if len(cols) else np.zeros(hi - lo, bool)
         rows = None if keep.all() else np.flatnonzero(keep)
@@ -225,6 +225,13 @@ class Panel:
         long.columns = ["date", "symbol", *BAR_COLUMNS]
         long = long.loc[long[["open", "high", "low", "close"]].notna().any(axis=1)]  # pandas 3 stacks NaN too
         return long[["symbol", "date", *BAR_COLUMNS]].sort_values(["symbol", "date"], ignore_index=True)
+
+
+def symbol_index(symbols: Iterable[Any]) -> pd.Index:
+    """Symbols as the columns of wide frames: Python strings (``object``), not pandas' pyarrow
+    strings, which a live cycle would turn back into Python strings on every walk over the
+    columns (ten times slower for a few hundred labels, and it walks them many times a session)."""
+    return pd.Index([str(s) for s in symbols], dtype=object, name="symbol")
 
 
 def _rows_of(panel: Panel, name: str, lo: int, hi: int) -> pd.DataFrame:

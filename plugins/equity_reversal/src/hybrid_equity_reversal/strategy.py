@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from loguru import logger
 
-from hybrid_core.contracts import Panel, Signals, Strategy, is_crypto
+from hybrid_core.contracts import Panel, Signals, Strategy, is_crypto, symbol_index
 from hybrid_core.errors import ProfileError
 
 from .sessions import exchange_sessions, is_known_calendar, next_week_end_session, week_end_sessions
@@ -180,7 +180,7 @@ class EquityReversal(Strategy):
         """The universe, sorted and without repeats: the columns of the signals (made once)."""
         key = tuple(self._universe)
         if getattr(self, "_columns_of", (None,))[0] != key:
-            self._columns_of = (key, pd.Index(sorted(set(key)), name="symbol"))
+            self._columns_of = (key, symbol_index(sorted(set(key))))
         return self._columns_of[1]
 
     def _scores(self, panel: Panel, cols: np.ndarray, index: pd.DatetimeIndex, rows: np.ndarray,
