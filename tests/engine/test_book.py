@@ -134,3 +134,21 @@ def test_open_positions_are_marked_at_own_last_close_and_bar_date():
     (trade,) = book.round_trips()
     assert (trade.exit_date, trade.exit_price, trade.exit_reason) == (DAYS[1], 11.5, "end_of_data")
     assert book.positions  # marked, not sold
+
+
+def test_state_json_is_the_state_as_json_after_every_change():
+    """The paper account saves ``state_json()``: parts remembered from an earlier save must never
+    hide a change (a stop moved, a bar held, a lot sold, an order added or filled)."""
+    book = book_with_entry()
+    seen = []
+    for step in range(4):
+        seen.append(json.loads(book.state_json()))
+        assert seen[-1] == json.loads(json.dumps(book.to_state()))
+        if step == 0:
+            book.on_close(DAYS[1], {"A": 11.0}, [entry(DAYS[1], "B")])
+        elif step == 1:
+            book.positions["A"].stop_price = 9.5
+            book.positions["A"].bars_held += 1
+        elif step == 2:
+            book.on_open(DAYS[2], {"A": 10.0, "B": 20.0}, {"A": 9.0, "B": 20.0})
+    assert len({json.dumps(s, sort_keys=True) for s in seen}) == len(seen)

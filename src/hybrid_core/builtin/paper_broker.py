@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS account (id INTEGER PRIMARY KEY CHECK (id = 1), book 
                                     synced_through TEXT);
 CREATE TABLE IF NOT EXISTS orders (client_order_id TEXT PRIMARY KEY, body TEXT NOT NULL);
 """
+OPEN = frozenset({"accepted", "new"})
+"""Statuses of an order the simulator still works."""
 
 
 class PaperBroker(Broker):
@@ -70,6 +72,9 @@ class PaperBroker(Broker):
         self._conn: sqlite3.Connection | None = None
         self._book: PortfolioBook | None = None
         self._synced_through: pd.Timestamp | None = None
+        self._open: dict[str, OrderStatus] = {}
+        """The open orders by client id, in the file's order: read once when the account opens,
+        kept with every save (the orders table only grows: a long replay holds tens of thousands)."""
         self.mode = "paper"
 
     # ----------------------------------------------------------- lifecycle
@@ -98,6 +103,7 @@ class PaperBroker(Broker):
         else:
             self._book = PortfolioBook.from_state(json.loads(row[0]))
             self._synced_through = pd.Timestamp(row[1]) if row[1] else None
+        self._open = {o.client_order_id: o for o in self._orders() if o.status in OPEN}
 
     def close(self) -> None:
         if self._conn is not None:
@@ -113,7 +119,7 @@ class PaperBroker(Broker):
 
     def _save(self, orders: list[OrderStatus] | None = None) -> None:
         assert self._conn is not None
-        state = json.dumps(self.book.to_state())
+        state = self.book.state_json()
         synced = self._synced_through.strftime("%Y-%m-%d") if self._synced_through is not None else None
         self._conn.execute("BEGIN IMMEDIATE")
         try:
@@ -126,6 +132,10 @@ class PaperBroker(Broker):
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
+        for order in orders or []:  # as the file now has them: a replaced row moves to the end
+            self._open.pop(order.client_order_id, None)
+            if order.status in OPEN:
+                self._open[order.client_order_id] = attrs.evolve(order)
 
     def _orders(self, where: str = "", args: tuple[Any, ...] = ()) -> list[OrderStatus]:
         assert self._conn is not None
@@ -149,7 +159,7 @@ class PaperBroker(Broker):
         return [BrokerPosition(p.symbol, p.qty, p.entry_price) for p in self.book.positions.values()]
 
     def open_orders(self) -> list[OrderStatus]:
-        return [o for o in self._orders() if o.status in {"accepted", "new"}]
+        return [attrs.evolve(o) for o in self._open.values()]
 
     def get_order(self, client_order_id: str) -> OrderStatus | None:
         found = self._orders("WHERE client_order_id = ?", (client_order_id,))
@@ -187,7 +197,7 @@ class PaperBroker(Broker):
     def cancel(self, client_order_id: str) -> OrderStatus | None:
         """Cancel an open order at once; returns the order as it then is (None for an unknown id)."""
         status = self.get_order(client_order_id)
-        if status is None or status.status not in {"accepted", "new"}:
+        if status is None or status.status not in OPEN:
             return status
         if status.order_type == "market":
             for intent in list(self.book.pending.get(status.symbol, [])):

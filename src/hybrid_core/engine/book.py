@@ -14,6 +14,7 @@ so a mapping may be a cheap view over a row of a wide array.
 from __future__ import annotations
 
 import functools
+import json
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -123,6 +124,23 @@ class PortfolioBook(Account):
             "closed": [_trip_state(t) for t in self.ledger.closed],
         }
 
+    def state_json(self) -> str:
+        """``json.dumps(self.to_state())``, assembled from the JSON of each position, order and lot
+        (remembered by value, so only what changed since the last call is rendered again: a
+        paper account is saved on every order, and rendering the whole account each time was
+        most of an order's cost)."""
+        head = json.dumps({"version": 2, "cash": self.cash, "slippage_bps": self.slippage_bps,
+                           "commission": self.commission, "last_value": self.last_value})[:-1]
+        positions = ", ".join(_rendered(_position_key(p), _position_state, p) for p in self.positions.values())
+        pending = ", ".join(_rendered(_intent_key(o), _intent_state, o)
+                            for orders in self.pending.values() for o in orders)
+        lots = ", ".join(f"{json.dumps(s)}: {_rendered(_lots_key(q), _lots_state, q)}"
+                         for s, q in self.ledger.lots.items())
+        return (f'{head}, "positions": [{positions}], "pending": [{pending}], '
+                f'"last_close": {json.dumps(self.last_close)}, '
+                f'"last_bar_date": {json.dumps({s: _iso(d) for s, d in self.last_bar_date.items()})}, '
+                f'"lots": {{{lots}}}, "closed": {json.dumps([_trip_state(t) for t in self.ledger.closed])}}}')
+
     @classmethod
     def from_state(cls, state: Mapping[str, Any], risk_rules: Sequence[RiskRule] = ()) -> PortfolioBook:
         """A new book restored from :meth:`to_state` output (risk rules are not state: pass them)."""
@@ -190,6 +208,48 @@ def _intent_state(order: OrderIntent) -> dict[str, Any]:
 def _lot_state(lot: Lot) -> dict[str, Any]:
     return {"qty": lot.qty, "price": lot.price, "date": _iso(lot.date), "strategy": lot.strategy,
             "commission": lot.commission}
+
+
+def _lots_state(lots: Iterable[Lot]) -> list[dict[str, Any]]:
+    return [_lot_state(lot) for lot in lots]
+
+
+_RENDERED: dict[Any, str] = {}
+"""JSON text of the parts of a book, by their value (see :meth:`PortfolioBook.state_json`)."""
+_RENDERED_MAX = 100_000
+
+
+def _rendered(key: Any, state: Any, item: Any) -> str:
+    """``json.dumps(state(item))``, remembered under ``key`` (None: not remembered)."""
+    if key is not None:
+        text = _RENDERED.get(key)
+        if text is not None:
+            return text
+    text = json.dumps(state(item))
+    if key is not None:
+        if len(_RENDERED) >= _RENDERED_MAX:
+            _RENDERED.clear()
+        _RENDERED[key] = text
+    return text
+
+
+def _position_key(pos: Position) -> Any:
+    return ("position", pos.symbol, pos.qty, pos.entry_price, pos.entry_date, pos.strategy, pos.bars_held,
+            pos.stop_price)
+
+
+def _intent_key(order: OrderIntent) -> Any:
+    try:
+        signal = tuple(order.signal.items())
+        hash(signal)
+    except TypeError:  # a signal holding lists or dicts: rendered every time
+        return None
+    return ("intent", order.symbol, order.side, order.qty, order.strategy, order.reason, order.decision_date,
+            order.ref_price, signal)
+
+
+def _lots_key(lots: Iterable[Lot]) -> Any:
+    return ("lots", *((lot.qty, lot.price, lot.date, lot.strategy, lot.commission) for lot in lots))
 
 
 def _trip_state(trip: RoundTrip) -> dict[str, Any]:
