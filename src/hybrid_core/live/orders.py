@@ -150,8 +150,8 @@ class OrderDesk:
         Returns one dict per order sent (or shown, in a dry run)."""
         sent: list[dict[str, Any]] = []
         for sym in plan.cancel:
-            for order in self.state.orders(open_only=True):
-                if order.symbol == sym and order.side == "buy" and order.order_type == "market":
+            for order in self.state.orders(open_only=True, symbol=sym):
+                if order.side == "buy" and order.order_type == "market":
                     if dry_run:
                         log.info("Dry run: would cancel the pending buy of {symbol} (not re-selected)",
                                  symbol=sym, client_order_id=order.client_order_id)
@@ -243,8 +243,8 @@ class OrderDesk:
         return sent
 
     def _open_stops(self, symbol: str) -> list[StoredOrder]:
-        return [o for o in self.state.orders(open_only=True)
-                if o.symbol == symbol and o.side == "sell" and o.order_type != "market"]
+        return [o for o in self.state.orders(open_only=True, symbol=symbol)
+                if o.side == "sell" and o.order_type != "market"]
 
     def cancel(self, order: StoredOrder, why: str, log: Any) -> StoredOrder:
         """Ask the broker to cancel ``order``; returns it as the broker's answer leaves it.
@@ -380,4 +380,4 @@ class OrderDesk:
 
     def unknown_orders(self) -> list[StoredOrder]:
         """Orders whose outcome the broker has not confirmed."""
-        return [o for o in self.state.orders(open_only=True) if normalise(o.status) == "unknown"]
+        return self.state.orders(status="unknown")

@@ -241,14 +241,23 @@ class StateStore:
                                  (client_order_id,)).fetchone()
         return _order(row) if row else None
 
-    def orders(self, *, open_only: bool = False) -> list[StoredOrder]:
-        """Orders in creation order (only unfinished ones with ``open_only``)."""
+    def orders(self, *, open_only: bool = False, symbol: str | None = None,
+               status: str | None = None) -> list[StoredOrder]:
+        """Orders in creation order: only unfinished ones with ``open_only``, only ``symbol``'s,
+        only those in ``status`` (filtered in the database: a live cycle asks many times)."""
+        where: list[str] = []
+        args: list[str] = []
         if open_only:
-            marks = ",".join("?" for _ in OPEN_STATUSES)
-            rows = self._conn.execute(f"SELECT * FROM orders WHERE status IN ({marks}) ORDER BY rowid",
-                                      OPEN_STATUSES).fetchall()
-        else:
-            rows = self._conn.execute("SELECT * FROM orders ORDER BY rowid").fetchall()
+            where.append(f"status IN ({','.join('?' for _ in OPEN_STATUSES)})")
+            args.extend(OPEN_STATUSES)
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if symbol is not None:
+            where.append("symbol = ?")
+            args.append(symbol)
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        rows = self._conn.execute(f"SELECT * FROM orders {clause}ORDER BY rowid", args).fetchall()
         return [_order(r) for r in rows]
 
     def record_order(self, order: StoredOrder) -> bool:
