@@ -98,9 +98,12 @@ class OrderStates:
                 log.error("Order {cid} ({symbol} {side}) is already {current}; the broker now says {new}: "
                           "kept {current} (an order has one terminal state)", cid=order.client_order_id,
                           symbol=order.symbol, side=order.side, current=current, new=new)
-            elif fields:
-                self.state.update_order(order.client_order_id, **fields)
-                order = attrs.evolve(order, **fields)
+                return order
+            # the broker confirms what is known (every open stop, every cycle): write what differs only
+            changed = {k: v for k, v in fields.items() if getattr(order, k) != v}
+            if changed:
+                self.state.update_order(order.client_order_id, **changed)
+                order = attrs.evolve(order, **changed)
             return order
         self.state.update_order(order.client_order_id, status=new, **fields)
         moved = attrs.evolve(order, status=new, **fields)
