@@ -1,7 +1,9 @@
 """The paper simulator broker: fills orders from daily bars exactly as the backtester does.
 
 It keeps one paper account (cash, positions, pending orders, stops) in a SQLite file, so
-consecutive ``hybrid run --once`` calls continue the same account. Market orders fill at the
+consecutive ``hybrid run --once`` calls continue the same account: a snapshot of the book when
+it syncs with the bars (once a cycle), and between two snapshots a journal of the orders taken
+and canceled, each written with its order before the broker answers (replayed on opening). Market orders fill at the
 open of the symbol's next bar, sells before buys; a stop order placed on a position triggers
 from the following bar (gap fills at the open, else at the stop price). The fill logic is
 :class:`~hybrid_core.engine.book.PortfolioBook`, the very code of the backtester (an
@@ -10,8 +12,10 @@ from the following bar (gap fills at the open, else at the stop price). The fill
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +33,16 @@ from ..contracts import (
     OrderStatus,
     Panel,
 )
-from ..engine.book import PortfolioBook
+from ..engine.book import PortfolioBook, intent_from_state, intent_state
 from ..errors import BrokerError, OrderRejected
 from ..hookspecs import hookimpl
+from ..ops.state import savepoint
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS account (id INTEGER PRIMARY KEY CHECK (id = 1), book TEXT NOT NULL,
                                     synced_through TEXT);
 CREATE TABLE IF NOT EXISTS orders (client_order_id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL);
 """
 OPEN = frozenset({"accepted", "new"})
 """Statuses of an order the simulator still works."""
@@ -72,6 +78,7 @@ class PaperBroker(Broker):
         self._conn: sqlite3.Connection | None = None
         self._book: PortfolioBook | None = None
         self._synced_through: pd.Timestamp | None = None
+        self._batched = False
         self._open: dict[str, OrderStatus] = {}
         """The open orders by client id, in the file's order: read once when the account opens,
         kept with every save (the orders table only grows: a long replay holds tens of thousands)."""
@@ -103,6 +110,8 @@ class PaperBroker(Broker):
         else:
             self._book = PortfolioBook.from_state(json.loads(row[0]))
             self._synced_through = pd.Timestamp(row[1]) if row[1] else None
+            for (op,) in self._conn.execute("SELECT op FROM journal ORDER BY seq"):
+                self._apply(json.loads(op))
         self._open = {o.client_order_id: o for o in self._orders() if o.status in OPEN}
 
     def close(self) -> None:
@@ -117,25 +126,66 @@ class PaperBroker(Broker):
             raise BrokerError("paper broker used before configure(); this is a bug in the caller")
         return self._book
 
-    def _save(self, orders: list[OrderStatus] | None = None) -> None:
-        assert self._conn is not None
-        state = self.book.state_json()
-        synced = self._synced_through.strftime("%Y-%m-%d") if self._synced_through is not None else None
+    def _apply(self, op: dict[str, Any]) -> None:
+        """One change of the book between two snapshots: ``submit`` (a market order's pending
+        intent), ``cancel`` (of that intent) or ``stop`` (a position's stop price set or cleared)."""
+        book = self.book
+        if op["op"] == "submit":
+            book.submit(intent_from_state(op["intent"]))
+        elif op["op"] == "cancel":
+            pending = book.pending.get(op["symbol"], [])
+            pending[:] = [o for o in pending if o.signal.get("client_order_id") != op["client_order_id"]]
+            if not pending:
+                book.pending.pop(op["symbol"], None)
+        elif op["op"] == "stop" and op["symbol"] in book.positions:
+            book.set_stop(op["symbol"], op["price"])
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every save inside goes into one transaction, committed when the block ends (also when
+        it raises); each save stays atomic (a savepoint). For a replay's cycle: see
+        :meth:`~hybrid_core.live.runner.RunSession.cycle_writes`."""
+        if self._batched or self._conn is None:
+            yield
+            return
         self._conn.execute("BEGIN IMMEDIATE")
+        self._batched = True
         try:
-            self._conn.execute("INSERT OR REPLACE INTO account (id, book, synced_through) VALUES (1, ?, ?)",
-                               (state, synced))
+            yield
+        finally:
+            self._batched = False
+            self._conn.execute("COMMIT")
+
+    def _save(self, orders: list[OrderStatus] | None = None, op: dict[str, Any] | None = None) -> None:
+        """Write ``orders`` with a snapshot of the book (``op`` None) or with the journal entry of
+        ``op`` (a change :meth:`_apply` made), in one transaction (a savepoint in a :meth:`batch`)."""
+        assert self._conn is not None
+        with savepoint(self._conn) if self._batched else self._transaction():
+            if op is None:
+                synced = self._synced_through.strftime("%Y-%m-%d") if self._synced_through is not None else None
+                self._conn.execute("INSERT OR REPLACE INTO account (id, book, synced_through) VALUES (1, ?, ?)",
+                                   (self.book.state_json(), synced))
+                self._conn.execute("DELETE FROM journal")
+            else:
+                self._conn.execute("INSERT INTO journal (op) VALUES (?)", (json.dumps(op),))
             for order in orders or []:
                 self._conn.execute("INSERT OR REPLACE INTO orders (client_order_id, body) VALUES (?, ?)",
                                    (order.client_order_id, json.dumps(attrs.asdict(order))))
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
         for order in orders or []:  # as the file now has them: a replaced row moves to the end
             self._open.pop(order.client_order_id, None)
             if order.status in OPEN:
                 self._open[order.client_order_id] = attrs.evolve(order)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        assert self._conn is not None
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
 
     def _orders(self, where: str = "", args: tuple[Any, ...] = ()) -> list[OrderStatus]:
         assert self._conn is not None
@@ -162,6 +212,8 @@ class PaperBroker(Broker):
         return [attrs.evolve(o) for o in self._open.values()]
 
     def get_order(self, client_order_id: str) -> OrderStatus | None:
+        if client_order_id in self._open:  # the cycle asks after every open stop, every session
+            return attrs.evolve(self._open[client_order_id])
         found = self._orders("WHERE client_order_id = ?", (client_order_id,))
         return found[0] if found else None
 
@@ -179,19 +231,20 @@ class PaperBroker(Broker):
         if order.order_type == "market":
             if order.side == "sell" and order.symbol not in self.book.positions:
                 raise OrderRejected(f"paper broker: no position in {order.symbol} to sell")
-            self.book.submit(OrderIntent(symbol=order.symbol, side=order.side, qty=order.qty,
-                                         strategy=order.strategy, reason=order.reason,
-                                         decision_date=pd.Timestamp(order.decision_date or "1970-01-01"),
-                                         ref_price=order.ref_price,
-                                         signal={"client_order_id": order.client_order_id}))
+            intent = OrderIntent(symbol=order.symbol, side=order.side, qty=order.qty, strategy=order.strategy,
+                                 reason=order.reason, decision_date=pd.Timestamp(order.decision_date or "1970-01-01"),
+                                 ref_price=order.ref_price, signal={"client_order_id": order.client_order_id})
+            self.book.submit(intent)
+            op: dict[str, Any] = {"op": "submit", "intent": intent_state(intent)}
         elif order.order_type in {"stop", "stop_limit"}:
             if order.side != "sell" or order.symbol not in self.book.positions or order.stop_price is None:
                 raise OrderRejected(f"paper broker: a stop must be a sell on a held position with a "
                                     f"stop price ({order.symbol})")
-            self.book.set_stop(order.symbol, order.stop_price)
+            op = {"op": "stop", "symbol": order.symbol, "price": float(order.stop_price)}
+            self._apply(op)
         else:  # pragma: no cover - OrderRequest's type is a closed set
             raise OrderRejected(f"paper broker: unsupported order type {order.order_type}")
-        self._save([status])
+        self._save([status], op)
         return status
 
     def cancel(self, client_order_id: str) -> OrderStatus | None:
@@ -200,15 +253,12 @@ class PaperBroker(Broker):
         if status is None or status.status not in OPEN:
             return status
         if status.order_type == "market":
-            for intent in list(self.book.pending.get(status.symbol, [])):
-                if intent.signal.get("client_order_id") == client_order_id:
-                    self.book.pending[status.symbol].remove(intent)
-            if not self.book.pending.get(status.symbol):
-                self.book.pending.pop(status.symbol, None)
-        elif status.symbol in self.book.positions:
-            self.book.set_stop(status.symbol, None)
+            op: dict[str, Any] = {"op": "cancel", "symbol": status.symbol, "client_order_id": client_order_id}
+        else:
+            op = {"op": "stop", "symbol": status.symbol, "price": None}
+        self._apply(op)
         status.status = "canceled"
-        self._save([status])
+        self._save([status], op)
         return status
 
     # ----------------------------------------------------------------- bars

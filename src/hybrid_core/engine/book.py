@@ -154,10 +154,7 @@ class PortfolioBook(Account):
                            bars_held=int(item["bars_held"]), stop_price=item.get("stop_price"))
             book.positions[pos.symbol] = pos
         for item in state.get("pending", []):
-            book.submit(OrderIntent(symbol=item["symbol"], side=item["side"], qty=float(item["qty"]),
-                                    strategy=item["strategy"], reason=item["reason"],
-                                    decision_date=pd.Timestamp(item["decision_date"]),
-                                    ref_price=float(item["ref_price"]), signal=dict(item.get("signal", {}))))
+            book.submit(intent_from_state(item))
         book.last_close = {s: float(v) for s, v in state.get("last_close", {}).items()}
         book.last_bar_date = {s: pd.Timestamp(v) for s, v in state.get("last_bar_date", {}).items()}
         if "lots" in state:
@@ -203,6 +200,18 @@ def _intent_state(order: OrderIntent) -> dict[str, Any]:
             "reason": order.reason, "decision_date": _iso(order.decision_date),
             "ref_price": _json_value(order.ref_price),
             "signal": {k: _json_value(v) for k, v in order.signal.items()}}
+
+
+def intent_state(order: OrderIntent) -> dict[str, Any]:
+    """A pending order as the book's state holds it (JSON-able)."""
+    return _intent_state(order)
+
+
+def intent_from_state(item: Mapping[str, Any]) -> OrderIntent:
+    """The pending order of :func:`intent_state`."""
+    return OrderIntent(symbol=item["symbol"], side=item["side"], qty=float(item["qty"]), strategy=item["strategy"],
+                       reason=item["reason"], decision_date=pd.Timestamp(item["decision_date"]),
+                       ref_price=float(item["ref_price"]), signal=dict(item.get("signal", {})))
 
 
 def _lot_state(lot: Lot) -> dict[str, Any]:
