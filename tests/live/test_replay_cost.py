@@ -73,3 +73,28 @@ def test_the_paper_account_follows_the_runs_durability(demo_profile, tmp_path: P
         assert session.state._conn.execute("PRAGMA synchronous").fetchone()[0] == synchronous
     with sqlite3.connect(tmp_path / f"s{durable}" / "paper_account.sqlite") as conn:
         assert conn.execute("SELECT COUNT(*) FROM account").fetchone()[0] == 1
+
+
+def test_a_batch_commits_once_and_keeps_each_write_atomic(tmp_path: Path) -> None:
+    """A replay's cycle writes in one transaction: another reader sees nothing of it until it
+    ends; a write that fails inside is undone alone; a cycle that raises keeps what it wrote."""
+    from hybrid_core.ops.state import StateStore, StoredPosition
+
+    state = StateStore(tmp_path / "state.sqlite", durable=False)
+
+    def reader_sees() -> int:
+        with sqlite3.connect(tmp_path / "state.sqlite") as other:
+            return int(other.execute("SELECT COUNT(*) FROM positions").fetchone()[0])
+
+    def position(symbol: str) -> StoredPosition:
+        return StoredPosition(symbol=symbol, qty=1.0, entry_price=10.0, entry_date="2021-01-04", strategy="s")
+
+    with pytest.raises(RuntimeError), state.batch():
+        state.open_position(position("AAPL"))
+        assert reader_sees() == 0
+        with pytest.raises(ZeroDivisionError), state.transaction() as db:
+            db.execute("DELETE FROM positions")
+            raise ZeroDivisionError
+        state.open_position(position("KO"))
+        raise RuntimeError("the cycle failed")
+    assert reader_sees() == 2 and sorted(state.positions()) == ["AAPL", "KO"]

@@ -104,7 +104,8 @@ def replay(session: RunSession, start: pd.Timestamp, end: pd.Timestamp, *, warmu
     for day in iterator:
         if stop is not None and stop.is_set:
             break
-        session.cycle.run(day, panel.until(day))
+        with session.cycle_writes():  # one commit a session (a killed replay redoes the session)
+            session.cycle.run(day, panel.until(day))
         ran.append(day)
         logger.info("Replayed session {day} ({done} of {total})", day=str(day.date()),
                     done=skipped + len(ran), total=skipped + len(sessions))

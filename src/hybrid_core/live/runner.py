@@ -7,9 +7,10 @@ CLI commands ``run`` and ``replay`` are thin layers over it.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,19 @@ class RunSession:
                                    data_quality=policy_for(profile.data.quality, live=True)),
             observer=self.observer)
         self._checked = False
+
+    @contextlib.contextmanager
+    def cycle_writes(self) -> Iterator[None]:
+        """The writes of one cycle, committed together at its end when the run is not durable (a
+        replay): the paper account's first, then the state database's. A replay killed inside
+        loses that cycle's writes in both and redoes the cycle (orders are idempotent by id, and
+        what the paper account kept is found by the cycle's look-ups); a durable run is untouched."""
+        if self.options.durable:
+            yield
+            return
+        broker = self.components.broker
+        with self.state.batch(), broker.batch() if isinstance(broker, PaperBroker) else contextlib.nullcontext():
+            yield
 
     def preflight(self) -> None:
         """Safety before the first order: the LIVE banner, then the broker's health check.

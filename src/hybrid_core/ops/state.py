@@ -14,7 +14,8 @@ It holds what the run must not forget between cycles and across crashes:
 - ``marks``: per cycle, the close each held position was marked at (market data, not the
   last fill), so a report over the run values open positions as the cycle did.
 
-Every write is its own transaction (WAL journal, ``synchronous=FULL``).
+Every write is its own transaction (WAL journal, ``synchronous=FULL``). A run that is not
+durable (a replay) may group a whole cycle's writes into one with :meth:`StateStore.batch`.
 """
 
 from __future__ import annotations
@@ -159,6 +160,7 @@ class StateStore:
         """``durable=False`` (replays) syncs to disk at WAL checkpoints only: safe against a
         killed process, not against power loss."""
         self.path = Path(path)
+        self._batched = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
@@ -181,24 +183,51 @@ class StateStore:
         self._conn.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write (BEGIN IMMEDIATE ... COMMIT, rolled back on error)."""
+    def batch(self) -> Iterator[None]:
+        """Every write inside goes into one transaction, committed when the block ends (also when
+        it raises: what it wrote is kept, as write by write). Each write stays atomic (a savepoint).
+        For a run that can be done again (a replay's cycle): a process killed inside loses the
+        block's writes, and the replay redoes that cycle."""
+        if self._batched:
+            yield
+            return
+        self._begin()
+        self._batched = True
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise HybridError(f"state database {self.path} is busy or unwritable: {exc}") from exc
+            yield
+        finally:
+            self._batched = False
+            self._commit()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write (BEGIN IMMEDIATE ... COMMIT, rolled back on error; a savepoint in a
+        :meth:`batch`)."""
+        if self._batched:
+            with savepoint(self._conn):
+                yield self._conn
+            return
+        self._begin()
         try:
             yield self._conn
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
-        else:
-            try:
-                self._conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:  # e.g. disk full
-                self._conn.execute("ROLLBACK")
-                raise HybridError(f"cannot write state database {self.path}: {exc}; free disk "
-                                  f"space and restart (nothing was half-written)") from exc
+        self._commit()
+
+    def _begin(self) -> None:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise HybridError(f"state database {self.path} is busy or unwritable: {exc}") from exc
+
+    def _commit(self) -> None:
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:  # e.g. disk full
+            self._conn.execute("ROLLBACK")
+            raise HybridError(f"cannot write state database {self.path}: {exc}; free disk "
+                              f"space and restart (nothing was half-written)") from exc
 
     # ------------------------------------------------------------ positions
     def positions(self) -> dict[str, StoredPosition]:
@@ -358,6 +387,19 @@ class StateStore:
         with self.transaction() as db:
             db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                            [(k, json.dumps(v, default=_json_default)) for k, v in values.items()])
+
+
+@contextmanager
+def savepoint(conn: sqlite3.Connection) -> Iterator[None]:
+    """One atomic step inside an open transaction: rolled back alone when the block raises."""
+    conn.execute("SAVEPOINT step")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK TO step")
+        conn.execute("RELEASE step")
+        raise
+    conn.execute("RELEASE step")
 
 
 def read_latest_marks(conn: sqlite3.Connection) -> tuple[str | None, dict[str, tuple[float, str]]]:
