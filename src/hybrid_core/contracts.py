@@ -183,7 +183,7 @@ class Panel:
         hi = len(index) if end is None else int(index.searchsorted(pd.Timestamp(end), side="right"))
         columns = self.close.columns
         cols = list(columns) if symbols is None else list(symbols)
-        positions = columns.get_indexer(cols)
+        positions = columns.get_indexer(pd.Index(cols, dtype=object))
         present = positions >= 0
         closes = self.close.to_numpy()[lo:hi]
         if len(cols) and len(cols) == len(columns) and (positions == np.arange(len(columns))).all():

@@ -586,7 +586,7 @@ def _gaps(spans: pd.DataFrame, dates: pd.DatetimeIndex, has: np.ndarray,
           sessions: pd.DatetimeIndex) -> list[QualityIssue]:
     """:func:`gap_issues` on a has-bar matrix (``dates`` x ``spans``' symbols), all symbols at once:
     an equity's calendar is the NYSE sessions of its span, a crypto's every day of it."""
-    symbols = [str(s) for s in spans["symbol"]]
+    symbols = [str(s) for s in spans["symbol"].tolist()]
     firsts = spans["min"].to_numpy(dtype="datetime64[ns]")
     lasts = spans["max"].to_numpy(dtype="datetime64[ns]")
     counts = spans["nunique"].to_numpy()
@@ -611,21 +611,20 @@ def _gaps(spans: pd.DataFrame, dates: pd.DatetimeIndex, has: np.ndarray,
 
 
 def _presence(bars: Panel, symbols: Sequence[str]) -> tuple[pd.DataFrame, pd.DatetimeIndex, np.ndarray]:
-    """(spans, dates, has-bar matrix) of ``symbols`` in a Panel, read off its wide arrays: a bar is
-    a cell with any price (as :func:`_as_long` has it), spans as ``groupby(symbol)`` would give."""
+    """(spans, dates, has-bar matrix) of ``symbols`` in a Panel, read off its closes (a Panel's bar:
+    :attr:`Panel.has_bar`; the gate keeps no bar without all four prices), spans as
+    ``groupby(symbol)`` of its long frame would give."""
     dates = pd.DatetimeIndex(bars.close.index).astype("datetime64[ns]")
-    cols = bars.close.columns.get_indexer(symbols)
-    names = [s for s, j in zip(symbols, cols, strict=True) if j >= 0]
-    cols = cols[cols >= 0]
-    has = np.zeros((len(dates), len(cols)), dtype=bool)
-    for name in PRICES:
-        has |= ~np.isnan(getattr(bars, name).to_numpy(dtype="float64")[:, cols])
+    cols = bars.close.columns.get_indexer(pd.Index(symbols, dtype=object))
+    names = [s for s, j in zip(symbols, cols.tolist(), strict=True) if j >= 0]
+    has = ~np.isnan(bars.close.to_numpy(dtype="float64")[:, cols[cols >= 0]])
     present = np.flatnonzero(has.any(axis=0))
     has, names = has[:, present], [names[j] for j in present]
     values = dates.to_numpy()
     first = values[has.argmax(axis=0)]
     last = values[len(values) - 1 - has[::-1].argmax(axis=0)]
-    spans = pd.DataFrame({"symbol": names, "min": first, "max": last, "nunique": has.sum(axis=0)})
+    spans = pd.DataFrame({"symbol": pd.Series(names, dtype=object), "min": first, "max": last,
+                          "nunique": has.sum(axis=0)})
     return spans, dates, has
 
 
@@ -659,30 +658,32 @@ def check_quality(bars: pd.DataFrame | Panel, now: pd.Timestamp | str, *,
         if check_rows and len(long):
             report.issues.extend(_row_issues(long, now.tz_localize(None), sessions))
         spans = (long.groupby("symbol", sort=True)["date"].agg(["min", "max", "nunique"]).reset_index())
-    last_by_symbol = dict(zip(spans["symbol"], spans["max"], strict=True))
+    row_of = {str(s): i for i, s in enumerate(spans["symbol"].tolist())}
+    rows = np.array([row_of.get(s, -1) for s in symbols], dtype=np.int64)
+    crypto = np.array([is_crypto(s) for s in symbols], dtype=bool)
+    lasts = spans["max"].to_numpy(dtype="datetime64[ns]")[np.maximum(rows, 0)] if len(spans) else \
+        np.full(len(symbols), np.datetime64("NaT"), dtype="datetime64[ns]")
+    due = np.where(crypto, report.expected["crypto"].to_datetime64(), report.expected["equity"].to_datetime64())
+    late = (rows < 0) | (lasts < due)
     stale_by_group: dict[str, list[str]] = {"equity": [], "crypto": []}
-    members: dict[str, list[str]] = {"equity": [], "crypto": []}
-    for symbol in symbols:
-        group = "crypto" if is_crypto(symbol) else "equity"
-        members[group].append(symbol)
-        expected = report.expected[group]
-        last = last_by_symbol.get(symbol)
-        if last is None:
+    members = {"equity": int((~crypto).sum()), "crypto": int(crypto.sum())}
+    for k in np.flatnonzero(late):  # in symbol order, as the symbols are
+        symbol, group = symbols[k], "crypto" if crypto[k] else "equity"
+        if rows[k] < 0:
             report.issues.append(QualityIssue("no_bars", symbol, None, "no bar at all"))
-            stale_by_group[group].append(symbol)
-        elif pd.Timestamp(last) < expected:
-            report.issues.append(QualityIssue("stale", symbol, pd.Timestamp(last),
-                                              f"last bar {pd.Timestamp(last).date()}, expected "
-                                              f"{expected.date()}"))
-            stale_by_group[group].append(symbol)
+        else:
+            last = pd.Timestamp(lasts[k])
+            report.issues.append(QualityIssue("stale", symbol, last, f"last bar {last.date()}, expected "
+                                                                     f"{report.expected[group].date()}"))
+        stale_by_group[group].append(symbol)
     if check_gaps and len(spans):
         calendar = sessions(spans["min"].min(), spans["max"].max())
         report.issues.extend(gap_issues(spans, long, calendar) if long is not None else
                              _gaps(spans, dates, has, calendar))
     reasons = []
     for group, stale in stale_by_group.items():
-        if members[group] and len(stale) / len(members[group]) > max_stale_fraction:
-            reasons.append(f"stale {group} data: {len(stale)} of {len(members[group])} symbol(s) have "
+        if members[group] and len(stale) / members[group] > max_stale_fraction:
+            reasons.append(f"stale {group} data: {len(stale)} of {members[group]} symbol(s) have "
                            f"no bar for {report.expected[group].date()} (e.g. {', '.join(stale[:5])})")
     if reasons:
         report.halt_entries = True
