@@ -9,6 +9,7 @@ observer (notifications, metrics), so they hear of every transition.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -102,8 +103,11 @@ class AuditTrail:
         self.observer.order_event(row)
 
 
+@functools.lru_cache(maxsize=4096)
 def utc_stamp(when: str) -> str:
-    """An ISO time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC (a naive time is taken as UTC)."""
+    """An ISO time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC (a naive time is taken as UTC).
+
+    Remembered: a replay stamps every event of a session with the same simulated close."""
     if not when:
         return ""
     stamp = pd.Timestamp(when)

@@ -99,7 +99,8 @@ class OrderDesk:
         self.exit_problems, self.sent_now = [], set()
         answers: dict[str, OrderStatus] = {s.client_order_id: s for s in reported}
         absent: list[StoredOrder] = []
-        for order in self.state.orders(open_only=True):
+        open_orders = {o.client_order_id: o for o in self.state.orders(open_only=True)}
+        for order in open_orders.values():
             if order.client_order_id in answers:
                 continue
             try:
@@ -113,8 +114,11 @@ class OrderDesk:
                 answers[order.client_order_id] = found
         fills = self.fills.record([s for s in answers.values() if filled_answer(s)], log)
         for cid, status in answers.items():
-            stored = self.state.get_order(cid)
-            if stored is not None and not filled_answer(status) and not is_terminal(stored.status):
+            if filled_answer(status):
+                continue
+            # recording fills moved only the filled orders: the others are as read above
+            stored = open_orders[cid] if cid in open_orders else self.state.get_order(cid)
+            if stored is not None and not is_terminal(stored.status):
                 self.states.advance(stored, status, log)
         for order in absent:
             current = self.state.get_order(order.client_order_id)
@@ -129,7 +133,7 @@ class OrderDesk:
             self.states.move(order, "unknown", log, why=f"the broker acknowledged it ({state}) but now answers "
                                                          f"it has no such order")
             return
-        held = self.state.positions().get(order.symbol)
+        held = self.state.position(order.symbol)
         kind = order_kind(order)
         if kind == "entry" and pd.Timestamp(order.decision_date) == as_of:
             self.submit(order, log)
@@ -234,7 +238,7 @@ class OrderDesk:
                             "tried again once it is", symbol=order.symbol, stop=stop.client_order_id,
                             client_order_id=order.client_order_id)
                 return order
-        if order.symbol not in self.state.positions():
+        if self.state.position(order.symbol) is None:
             return self.states.move(order, "expired", log, why=f"not needed: {order.symbol} is no longer held")
         self.state.set_stop(order.symbol, None, None)
         sent = self.submit(order, log)

@@ -32,7 +32,7 @@ import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from loguru import logger
 
@@ -141,6 +141,7 @@ class TradeAuditLog:
     def __init__(self, path: str | os.PathLike[str], *, durable: bool = True) -> None:
         self.path = Path(path)
         self.durable = durable
+        self._handle: BinaryIO | None = None
         self._seen: set[tuple[str, str]] = set()
         self.columns = TRADE_LOG_COLUMNS
         self._open_and_repair()
@@ -190,8 +191,14 @@ class TradeAuditLog:
             os.close(fd)
 
     def _write(self, data: bytes, *, what: str) -> None:
-        """One write() of ``data`` at the end of the file, then fsync; all or nothing."""
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        """One write() of ``data`` at the end of the file, then fsync; all or nothing. A durable log
+        opens the file for every write (a rotated file is followed); a replay's keeps it open."""
+        if self.durable or self._handle is None:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            if not self.durable:
+                self._handle = os.fdopen(fd, "ab", buffering=0)  # closed with the log (or at exit)
+        else:
+            fd = self._handle.fileno()
         try:
             size = os.fstat(fd).st_size
             try:
@@ -213,7 +220,8 @@ class TradeAuditLog:
                 raise TradeLogError(f"cannot write the trade log {self.path}: {exc.strerror or exc}; "
                                     f"check the path and its permissions") from exc
         finally:
-            os.close(fd)
+            if self._handle is None:
+                os.close(fd)
 
     def append(self, row: Mapping[str, Any]) -> bool:
         """Append one order event; returns False when that (client_order_id, status) is already logged."""
