@@ -234,6 +234,9 @@ def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from ..ops.memory import arrow_pool
+
+    arrow_pool()  # the process's memory policy, before pyarrow's first buffer
     try:
         schema = pq.read_schema(path)
     except Exception as exc:
