@@ -27,7 +27,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from harness import Checkout, add_vs_option, alternate, checkouts, load_line, machine, measure, median_row
+from harness import (
+    Checkout,
+    add_vs_option,
+    alternate,
+    checkouts,
+    file_symbols,
+    load_line,
+    machine,
+    measure,
+    median_row,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("HYBRID_SHARED_DATA") or REPO.parent / "shared" / "data")
@@ -37,11 +47,8 @@ TARGET_RSS_MIB = 250.0
 
 
 def equity_symbols() -> list[str]:
-    """Every symbol of the shared S&P 500 file (504), read from its dictionary column only."""
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(SHARED_DATA / "sp500_daily.parquet", columns=["symbol"])
-    return sorted(str(s) for s in table.column("symbol").unique().to_pylist())
+    """Every symbol of the shared S&P 500 file (504), read from its symbol column only (in a child)."""
+    return file_symbols(SHARED_DATA / "sp500_daily.parquet")
 
 
 def write_profile(folder: Path, equities: list[str] | str, equity_file: Path | None = None) -> Path:

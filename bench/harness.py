@@ -12,7 +12,10 @@ machine load. A second checkout of an older commit is made with, for instance::
 
 Peak RSS is the child's own (``wait4``'s ``ru_maxrss``), CPU is its user + system time, wall
 is measured around it. On a shared machine, wall times move with the load: compare CPU times
-and the paired ratios, and quote memory as it is (it does not depend on the load).
+and the paired ratios, and quote memory as it is (it does not depend on the load). Linux starts a
+child's ``ru_maxrss`` at its parent's resident size when it forks, so a benchmark keeps pandas
+and pyarrow out of its own process: whatever needs them (a file's symbols, the synthetic
+universe) runs in a child of its own (:func:`file_symbols`).
 """
 
 from __future__ import annotations
@@ -125,6 +128,14 @@ def measure(cmd: Sequence[str], *, cwd: str | Path | None = None, env: dict[str,
     if check and result.returncode != 0:
         raise SystemExit(f"`{' '.join(cmd)}` failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
     return result
+
+
+def file_symbols(path: str | Path) -> list[str]:
+    """The symbols of a long bar file (sorted), read in a child process (see the module docstring)."""
+    code = ("import sys, pyarrow.parquet as pq; t = pq.read_table(sys.argv[1], columns=['symbol']); "
+            "print('\\n'.join(sorted(str(s) for s in t.column('symbol').unique().to_pylist())))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    return out.stdout.split()
 
 
 def round_trip_difference(ours_csv: Path, theirs_csv: Path) -> str | None:

@@ -32,7 +32,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import yaml
 from harness import (
     Checkout,
@@ -106,6 +105,8 @@ def _first_file(folder: Path, *names: str) -> Path:
 
 def same_trades(replay_trades: Path, backtest_trades: Path) -> str:
     """'match (N round trips)' when both tables hold the same round trips, else what differs."""
+    import pandas as pd  # here, not at the top: this process stays small (see harness.py)
+
     count = len(pd.read_csv(backtest_trades))
     if count == 0 and len(pd.read_csv(replay_trades)) == 0:
         return "nothing compared: 0 round trips on both sides (widen the window)"

@@ -36,8 +36,10 @@ step may not exceed the previous step's by more than 25%).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -45,7 +47,18 @@ from typing import Any
 
 import yaml
 from cycle import run_once, write_profile
-from harness import Checkout, add_vs_option, alternate, checkouts, load_line, machine, measure, median_row, table
+from harness import (
+    Checkout,
+    add_vs_option,
+    alternate,
+    checkouts,
+    file_symbols,
+    load_line,
+    machine,
+    measure,
+    median_row,
+    table,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("HYBRID_SHARED_DATA") or REPO.parent / "shared" / "data")
@@ -69,13 +82,26 @@ LAYOUTS = {"date": ([("date", "ascending"), ("symbol", "ascending")], 1 << 17),
 """Sort keys and row-group size of each layout."""
 
 
+def synthetic_path(cache: Path, layout: str) -> Path:
+    """Where the synthetic file of ``layout`` lives (its name changes with the source and the generator)."""
+    stat = (SHARED_DATA / "sp500_daily.parquet").stat()
+    return cache / f"synthetic_{COPIES}x_{layout}_{stat.st_size}_{int(stat.st_mtime)}_{GENERATOR}.parquet"
+
+
 def synthetic_file(cache: Path, layout: str = "date") -> Path:
-    """The synthetic universe's Parquet file, made if absent (see the module docstring)."""
+    """The synthetic universe's Parquet file, made if absent by a child process (``--make-file``):
+    making it takes about 2 GiB, which every later child would report as its own peak."""
+    path = synthetic_path(cache, layout)
+    if not path.exists():
+        subprocess.run([sys.executable, __file__, "--make-file", "--cache", str(cache), "--layout", layout],
+                       check=True)
+    return path
+
+
+def make_synthetic_file(cache: Path, layout: str) -> Path:
+    """Write the synthetic file (see the module docstring); run in its own process."""
     source = SHARED_DATA / "sp500_daily.parquet"
-    stat = source.stat()
-    path = cache / f"synthetic_{COPIES}x_{layout}_{stat.st_size}_{int(stat.st_mtime)}_{GENERATOR}.parquet"
-    if path.exists():
-        return path
+    path = synthetic_path(cache, layout)
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -102,14 +128,16 @@ def synthetic_file(cache: Path, layout: str = "date") -> Path:
 
 def universe(size: int) -> list[str]:
     """The first ``size`` symbols in copy order (the real names sorted, then copy 2's, ...)."""
-    import pyarrow.parquet as pq
-
-    names = sorted(str(s) for s in pq.read_table(SHARED_DATA / "sp500_daily.parquet", columns=["symbol"])
-                   .column("symbol").unique().to_pylist())
+    names = _real_symbols()
     ordered = names + [f"{s}.{k}" for k in range(2, COPIES + 1) for s in names]
     if size > len(ordered):
         raise SystemExit(f"--sizes: at most {len(ordered)} symbols ({COPIES} copies of {len(names)})")
     return ordered[:size]
+
+
+@functools.cache
+def _real_symbols() -> list[str]:
+    return file_symbols(SHARED_DATA / "sp500_daily.parquet")
 
 
 def write_universe(folder: Path, symbols: list[str]) -> Path:
@@ -188,8 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs per size and checkout; medians are shown")
     parser.add_argument("--cache", type=Path, default=default_cache(), help="folder of the synthetic file")
     parser.add_argument("--layout", choices=list(LAYOUTS), default="date", help="rows order of the synthetic file")
+    parser.add_argument("--make-file", action="store_true", help=argparse.SUPPRESS)
     add_vs_option(parser)
     args = parser.parse_args(argv)
+    if args.make_file:
+        make_synthetic_file(args.cache, args.layout)
+        return 0
     data = synthetic_file(args.cache, args.layout)
     print(f"synthetic universe: {data} ({data.stat().st_size / 2**20:.0f} MiB)", file=sys.stderr)
     rows: list[dict[str, Any]] = []
