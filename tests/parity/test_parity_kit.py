@@ -120,3 +120,65 @@ def test_a_strategy_whose_lookback_is_too_short_is_caught(tmp_path):
                           lookback_days=120, warmup=60)
     assert check_replay_matches_backtest(sound, "2020-09-01", "2020-10-30", workdir=tmp_path / "wide",
                                          **kwargs).ok
+
+
+class PanelRecorder(Strategy):
+    """Keeps the panel of every decision (no orders): what a cycle showed the strategy."""
+
+    name = "panel_recorder"
+    seen: list[Panel] = []
+
+    def lookback(self) -> int:
+        return 20
+
+    def signals(self, panel: Panel) -> Signals:
+        PanelRecorder.seen.append(panel)
+        close = panel.close[self.universe]
+        false = pd.DataFrame(False, index=close.index, columns=close.columns)
+        return Signals(entry=false, exit=false, keep=false, weight=close * np.nan,
+                       decided=pd.Series(False, index=close.index), exit_reason="signal")
+
+
+class RecorderPlugin:
+    HYBRID_CONTRACT = CONTRACT_VERSION
+
+    @hookimpl
+    def hybrid_register_strategies(self, register):  # type: ignore[no-untyped-def]
+        register(PanelRecorder)
+
+
+@pytest.mark.parametrize("lookback_days", [30, 90])
+def test_a_replays_cycle_sees_the_bars_a_live_cycle_loads(tmp_path, lookback_days):
+    """At the same close, the cycle handed a replay's whole window decides on exactly the panel a
+    live cycle loads from the data source (data.lookback_days, raised by lookback(): 20 sessions
+    need 42 days), whatever the window holds before it."""
+    from hybrid_core.engine.backtest import load_window
+    from hybrid_core.live.runner import RunOptions, RunSession
+    from hybrid_core.plugins import build_plugin_host
+    from hybrid_core.profile import load_profile
+
+    universe = ["AAPL", "KO", "XOM", "BTC/USD"]
+    path = write_profile(tmp_path, [{"name": "panel_recorder", "allocation": 0.5, "universe": universe}],
+                         lookback_days=lookback_days)
+    registry = build_plugin_host(extra_plugins=[("parity_kit_test", RecorderPlugin())]).registry
+    profile = load_profile(path)
+    as_of = pd.Timestamp("2021-03-17")
+    seen = {}
+    for kind in ("live", "replay"):
+        PanelRecorder.seen = []
+        options = RunOptions(dry_run=True, durable=False, state_db=str(tmp_path / kind / "state.sqlite"),
+                             trade_log=str(tmp_path / kind / "events.csv"),
+                             health_file=str(tmp_path / kind / "hybrid.health"))
+        with RunSession(profile, registry, options) as session:
+            if kind == "live":
+                session.cycle.run(as_of)
+            else:
+                window = load_window(session.components.data_source, session.components.strategies,
+                                     pd.Timestamp("2020-06-01"), pd.Timestamp("2021-04-30"), warmup=0)
+                session.cycle.run(as_of, window.panel.until(as_of))
+        (seen[kind],) = PanelRecorder.seen
+    live, replay = seen["live"], seen["replay"]
+    assert live.dates[-1] == as_of and live.dates[0] >= as_of - pd.Timedelta(days=max(lookback_days, 42))
+    assert len(replay.dates) < 200  # not the replay's window since June
+    for name in ("open", "high", "low", "close", "volume"):
+        pd.testing.assert_frame_equal(getattr(replay, name), getattr(live, name), check_freq=False)
