@@ -194,8 +194,12 @@ def _columns(frame: pd.DataFrame) -> tuple[list[np.ndarray], np.ndarray]:
 def price_flags(ohlc: Sequence[np.ndarray], volume: np.ndarray) -> dict[str, np.ndarray]:
     """The checks of the prices themselves (``ohlc``: the open, high, low and close arrays)."""
     o, h, low, c = ohlc
-    smallest = np.minimum(np.minimum(o, h), np.minimum(low, c))  # NaN when any price is NaN
-    largest = np.maximum(np.maximum(o, h), np.maximum(low, c))
+    smallest = np.minimum(o, h)  # NaN when any price is NaN; one array each, made in place
+    np.minimum(smallest, low, out=smallest)
+    np.minimum(smallest, c, out=smallest)
+    largest = np.maximum(o, h)
+    np.maximum(largest, low, out=largest)
+    np.maximum(largest, c, out=largest)
     with np.errstate(invalid="ignore"):
         return {
             "missing_price": np.isnan(smallest),
@@ -265,13 +269,12 @@ def _off_calendar(crypto: np.ndarray, dates: np.ndarray,
     calendar = pd.DatetimeIndex(sessions())
     if not len(calendar):
         return np.zeros(len(dates), dtype=bool)
-    inverse, days = pd.factorize(dates)
-    days = np.asarray(days, dtype="datetime64[ns]")
+    days = np.asarray(pd.unique(dates), dtype="datetime64[ns]")  # the few distinct days, no code per bar
     inside = (days >= calendar[0].to_datetime64()) & (days <= calendar[-1].to_datetime64())
     closed = inside & ~np.isin(days, calendar.to_numpy(dtype="datetime64[ns]"))
     if not closed.any():
         return np.zeros(len(dates), dtype=bool)
-    return closed[inverse] & ~crypto
+    return np.isin(dates, days[closed]) & ~crypto
 
 
 def _duplicates(frame: pd.DataFrame, codes: np.ndarray, dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
