@@ -161,6 +161,7 @@ class StateStore:
         killed process, not against power loss."""
         self.path = Path(path)
         self._batched = False
+        self._open: dict[str, StoredOrder] | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
@@ -269,8 +270,22 @@ class StateStore:
                        (client_order_id, price, symbol))
 
     # --------------------------------------------------------------- orders
+    def _open_orders(self) -> dict[str, StoredOrder]:
+        """The unfinished orders by client id, in creation order: read from the file once, then kept
+        with every write of this store (the only writer: one run per state database, see ops/lock.py).
+        A live cycle asks after them many times (every protective stop, every session)."""
+        if self._open is None:
+            marks = ",".join("?" for _ in OPEN_STATUSES)
+            rows = self._conn.execute(f"SELECT * FROM orders WHERE status IN ({marks}) ORDER BY rowid",
+                                      OPEN_STATUSES).fetchall()
+            self._open = {r["client_order_id"]: _order(r) for r in rows}
+        return self._open
+
     def get_order(self, client_order_id: str) -> StoredOrder | None:
         """The order with this client id, or None."""
+        known = self._open_orders().get(client_order_id)
+        if known is not None:
+            return _copy(known)
         row = self._conn.execute("SELECT * FROM orders WHERE client_order_id = ?",
                                  (client_order_id,)).fetchone()
         return _order(row) if row else None
@@ -278,7 +293,10 @@ class StateStore:
     def orders(self, *, open_only: bool = False, symbol: str | None = None,
                status: str | None = None) -> list[StoredOrder]:
         """Orders in creation order: only unfinished ones with ``open_only``, only ``symbol``'s,
-        only those in ``status`` (filtered in the database: a live cycle asks many times)."""
+        only those in ``status``."""
+        if open_only or status in OPEN_STATUSES:
+            return [_copy(o) for o in self._open_orders().values()
+                    if (symbol is None or o.symbol == symbol) and (status is None or o.status == status)]
         where: list[str] = []
         args: list[str] = []
         if open_only:
@@ -308,7 +326,13 @@ class StateStore:
                  _finite(order.ref_price), json.dumps(order.signal, default=_json_default),
                  LEGACY_STATUSES.get(order.status, order.status), order.broker_order_id, order.filled_qty,
                  order.filled_avg_price, order.filled_at, now, now))
-            return cur.rowcount == 1
+            added = cur.rowcount == 1
+        if added and self._open is not None:
+            row = self._conn.execute("SELECT * FROM orders WHERE client_order_id = ?", (order.client_order_id,))
+            stored = _order(row.fetchone())
+            if stored.status in OPEN_STATUSES:
+                self._open[stored.client_order_id] = stored
+        return added
 
     def update_order(self, client_order_id: str, **fields: Any) -> None:
         """Update columns of one order (status, broker_order_id, filled_qty, ...)."""
@@ -325,6 +349,15 @@ class StateStore:
         with self.transaction() as db:
             db.execute(f"UPDATE orders SET {sets}, updated_at = ? WHERE client_order_id = ?",
                        (*fields.values(), utc_now(), client_order_id))
+        cached = self._open
+        known = cached.get(client_order_id) if cached is not None else None
+        if cached is not None and known is not None:  # as the row now reads; a finished order leaves
+            now_reads: dict[str, Any] = {k: float(v) if isinstance(v, float) else v for k, v in fields.items()}
+            moved = attrs.evolve(known, **now_reads)
+            if moved.status in OPEN_STATUSES:
+                cached[client_order_id] = moved
+            else:
+                del cached[client_order_id]
 
     # --------------------------------------------------------------- cycles
     def start_cycle(self, as_of: Any) -> int:
@@ -429,6 +462,11 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
     return str(value)
+
+
+def _copy(order: StoredOrder) -> StoredOrder:
+    """A copy a caller may change (its signal too) without changing the store's."""
+    return attrs.evolve(order, signal=dict(order.signal))
 
 
 def _order(row: sqlite3.Row) -> StoredOrder:

@@ -1,0 +1,46 @@
+"""The state database keeps its unfinished orders in memory: what it answers is what the file
+holds (a second store opened on the same file reads the same), and a caller's copy is its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hybrid_core.ops.state import StateStore, StoredOrder
+
+
+def order(cid: str, symbol: str, kind: str = "market") -> StoredOrder:
+    return StoredOrder(client_order_id=cid, symbol=symbol, side="buy" if kind == "market" else "sell", qty=10.0,
+                       order_type=kind, status="intended", strategy="s", reason="entry",
+                       decision_date="2021-01-04", ref_price=np.float64(12.5), signal={"score": np.float64(-0.1)},
+                       stop_price=9.0 if kind == "stop" else None)
+
+
+def test_open_orders_in_memory_read_as_the_file_does(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.sqlite")
+    store.record_order(order("a", "AAPL"))
+    assert [o.client_order_id for o in store.orders(open_only=True)] == ["a"]  # read once, now kept
+    for cid, symbol, kind in [("b", "KO", "market"), ("c", "KO", "stop"), ("d", "XOM", "market")]:
+        store.record_order(order(cid, symbol, kind))
+    store.update_order("a", status="submitted", broker_order_id="x-a")
+    store.update_order("a", status="accepted", qty=np.float64(9.0))
+    store.update_order("b", status="filled", filled_qty=10.0, filled_avg_price=np.float64(12.6),
+                       filled_at="2021-01-05T14:30:00Z")
+    store.update_order("c", status="accepted", stop_price=8.99)
+    store.update_order("d", status="unknown")
+    with store.batch():
+        store.update_order("d", status="canceled")
+        store.record_order(order("e", "MSFT"))
+    fresh = StateStore(tmp_path / "state.sqlite")
+    for kwargs in ({"open_only": True}, {"open_only": True, "symbol": "KO"}, {"status": "accepted"},
+                   {"status": "unknown"}, {}):
+        assert store.orders(**kwargs) == fresh.orders(**kwargs), kwargs
+    assert [o.client_order_id for o in store.orders(open_only=True)] == ["a", "c", "e"]
+    for cid in "abcdez":
+        assert store.get_order(cid) == fresh.get_order(cid)
+    mine = store.get_order("a")
+    assert mine is not None
+    mine.signal["score"] = 99.0
+    mine.status = "filled"
+    assert store.get_order("a") == fresh.get_order("a")
