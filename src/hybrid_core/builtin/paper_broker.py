@@ -275,6 +275,8 @@ class PaperBroker(Broker):
         filled: list[OrderStatus] = []
         open_orders = {o.client_order_id: o for o in self.open_orders()}
         stops = {(o.symbol): o for o in open_orders.values() if o.order_type != "market"}
+        if len(dates):  # the bars to go through only (a cycle's panel holds its whole lookback)
+            panel = panel.select(start=dates[0], end=dates[-1])
         columns = {str(s): j for j, s in enumerate(panel.close.columns)}
         rows = panel.close.index
         opens, lows, closes = (frame.to_numpy(dtype="float64") for frame in (panel.open, panel.low, panel.close))
