@@ -57,6 +57,7 @@ class Checkout:
 
 
 _HELP: dict[tuple[str, str], str] = {}
+_COMPILED: set[Path] = set()
 
 
 def this_checkout() -> Checkout:
@@ -74,8 +75,25 @@ def other_checkout(path: str | Path) -> Checkout:
 
 
 def checkouts(vs: Sequence[str] | None) -> list[Checkout]:
-    """This checkout first, then every ``--vs`` one."""
-    return [this_checkout(), *(other_checkout(p) for p in vs or [])]
+    """This checkout first, then every ``--vs`` one, each with its sources compiled to bytecode."""
+    found = [this_checkout(), *(other_checkout(p) for p in vs or [])]
+    for checkout in found:
+        compile_sources(checkout)
+    return found
+
+
+def compile_sources(checkout: Checkout) -> None:
+    """Write the bytecode of a checkout's own sources (``src``, ``plugins``), as ``pip install``
+    does for an installed hybrid. An editable install has none, and a machine that sets
+    ``PYTHONDONTWRITEBYTECODE`` never writes it, so every run would compile hybrid's modules again
+    (about 0.2 s a process here): a cost no installed hybrid pays. ``__pycache__`` is git-ignored."""
+    if checkout.root in _COMPILED:
+        return
+    _COMPILED.add(checkout.root)
+    folders = [str(checkout.root / name) for name in ("src", "plugins") if (checkout.root / name).is_dir()]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([str(checkout.bin / "python"), "-m", "compileall", "-q", *folders], env=env,
+                   stdout=subprocess.DEVNULL, check=True)
 
 
 def _commit(root: Path) -> str:
