@@ -44,3 +44,43 @@ def test_open_orders_in_memory_read_as_the_file_does(tmp_path: Path) -> None:
     mine.signal["score"] = 99.0
     mine.status = "filled"
     assert store.get_order("a") == fresh.get_order("a")
+
+
+def test_positions_in_memory_read_as_the_file_does(tmp_path: Path) -> None:
+    from hybrid_core.ops.state import StoredPosition
+
+    store = StateStore(tmp_path / "state.sqlite")
+    assert store.positions() == {}  # read once, now kept
+    for symbol in ("XOM", "AAPL", "KO"):
+        store.open_position(StoredPosition(symbol=symbol, qty=np.float64(10), entry_price=np.float64(12.5),
+                                           entry_date="2021-01-04T00:00:00", strategy="s", opened_by="hy-1"))
+    store.set_stop("KO", "hy-stop", np.float64(11.0))
+    store.set_stop("AAPL", "hy-stop2", float("nan"))  # NaN is stored as NULL
+    store.restart_positions(["KO", "XOM", "MSFT"], "2021-01-08")
+    with store.batch():
+        store.close_position("XOM")
+        store.open_position(StoredPosition(symbol="BA", qty=3, entry_price=200, entry_date="2021-01-05",
+                                           strategy="s"))
+    store.set_stop("ZZZ", "hy-none", 1.0)  # no such position: nothing changes
+    fresh = StateStore(tmp_path / "state.sqlite")
+    assert store.positions() == fresh.positions()
+    assert list(store.positions()) == ["AAPL", "BA", "KO"]
+    for symbol in ("AAPL", "KO", "XOM", "ZZZ"):
+        assert store.position(symbol) == fresh.position(symbol)
+    mine = store.position("KO")
+    assert mine is not None
+    mine.qty = 99.0
+    assert store.position("KO") == fresh.position("KO")
+
+
+def test_a_callers_own_transaction_is_read_back_from_the_file(tmp_path: Path) -> None:
+    from hybrid_core.ops.state import StoredPosition
+
+    store = StateStore(tmp_path / "state.sqlite")
+    store.open_position(StoredPosition(symbol="KO", qty=1.0, entry_price=5.0, entry_date="2021-01-04", strategy="s"))
+    store.record_order(order("a", "KO"))
+    assert store.positions() and store.orders(open_only=True)
+    with store.transaction() as db:
+        db.execute("DELETE FROM positions")
+        db.execute("UPDATE orders SET status = 'canceled'")
+    assert store.positions() == {} and store.orders(open_only=True) == []

@@ -36,7 +36,7 @@ from ..contracts import (
 from ..engine.book import PortfolioBook, intent_from_state, intent_state
 from ..errors import BrokerError, OrderRejected
 from ..hookspecs import hookimpl
-from ..ops.state import savepoint
+from ..ops.state import replaced, savepoint
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS account (id INTEGER PRIMARY KEY CHECK (id = 1), book TEXT NOT NULL,
@@ -170,11 +170,11 @@ class PaperBroker(Broker):
                 self._conn.execute("INSERT INTO journal (op) VALUES (?)", (json.dumps(op),))
             for order in orders or []:
                 self._conn.execute("INSERT OR REPLACE INTO orders (client_order_id, body) VALUES (?, ?)",
-                                   (order.client_order_id, json.dumps(attrs.asdict(order))))
+                                   (order.client_order_id, json.dumps(attrs.asdict(order, recurse=False))))
         for order in orders or []:  # as the file now has them: a replaced row moves to the end
             self._open.pop(order.client_order_id, None)
             if order.status in OPEN:
-                self._open[order.client_order_id] = attrs.evolve(order)
+                self._open[order.client_order_id] = replaced(order)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -209,11 +209,11 @@ class PaperBroker(Broker):
         return [BrokerPosition(p.symbol, p.qty, p.entry_price) for p in self.book.positions.values()]
 
     def open_orders(self) -> list[OrderStatus]:
-        return [attrs.evolve(o) for o in self._open.values()]
+        return [replaced(o) for o in self._open.values()]
 
     def get_order(self, client_order_id: str) -> OrderStatus | None:
         if client_order_id in self._open:  # the cycle asks after every open stop, every session
-            return attrs.evolve(self._open[client_order_id])
+            return replaced(self._open[client_order_id])
         found = self._orders("WHERE client_order_id = ?", (client_order_id,))
         return found[0] if found else None
 

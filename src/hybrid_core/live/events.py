@@ -92,12 +92,19 @@ class AuditTrail:
         self.simulated_clock = simulated_clock
         self.observer = observer or RunObserver()
         self.as_of: pd.Timestamp | None = None
+        self._stamped: tuple[pd.Timestamp, str] | None = None
+
+    def _simulated_stamp(self, as_of: pd.Timestamp) -> str:
+        """The simulated close of ``as_of`` as the log writes it (made once a session)."""
+        if self._stamped is None or self._stamped[0] != as_of:
+            self._stamped = (as_of, utc_stamp(str(as_of + SIMULATED_CLOSE)))
+        return self._stamped[1]
 
     def record(self, event: OrderEvent) -> None:
         """Stamp and write one event."""
-        if not event.timestamp and self.simulated_clock and self.as_of is not None:
-            event = attrs.evolve(event, timestamp=utc_stamp(str(self.as_of + SIMULATED_CLOSE)))
         row = event.row()
+        if not event.timestamp and self.simulated_clock and self.as_of is not None:
+            row["timestamp"] = self._simulated_stamp(self.as_of)
         if self.log is not None:
             self.log.append(row)
         self.observer.order_event(row)

@@ -28,10 +28,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
-
 from ..contracts import OrderStatus
-from ..ops.state import LEGACY_STATUSES, StateStore, StoredOrder
+from ..ops.state import LEGACY_STATUSES, StateStore, StoredOrder, replaced
 from .events import AuditTrail, OrderEvent
 
 STATES: tuple[str, ...] = ("intended", "submitted", "accepted", "partially_filled", "filled", "canceled",
@@ -103,10 +101,10 @@ class OrderStates:
             changed = {k: v for k, v in fields.items() if getattr(order, k) != v}
             if changed:
                 self.state.update_order(order.client_order_id, **changed)
-                order = attrs.evolve(order, **changed)
+                order = replaced(order, **changed)
             return order
         self.state.update_order(order.client_order_id, status=new, **fields)
-        moved = attrs.evolve(order, status=new, **fields)
+        moved = replaced(order, status=new, **fields)
         self.audit.record(event or OrderEvent.moved(moved, new, why=why, timestamp=timestamp))  # type: ignore[arg-type]
         line = "Order {cid} {symbol} {side} {qty} ({kind}): {current} -> {new}" + (": {why}" if why else "")
         level = "WARNING" if new in ("unknown", "rejected", "expired") else "INFO"

@@ -54,6 +54,8 @@ TRADE_STATUSES = frozenset({"submitted", "accepted", "partially_filled", "filled
 plus decisions that never became orders: ``refused`` by a risk rule, ``dry_run``."""
 TRADE_SIDES = frozenset({"buy", "sell"})
 REQUIRED_COLUMNS = ("symbol", "side", "qty", "status")
+_COLUMN_SET = frozenset(TRADE_LOG_COLUMNS)
+_PLAIN = (str, int, bool, type(None))
 HEADER_LINE = ",".join(TRADE_LOG_COLUMNS) + "\n"
 
 
@@ -97,12 +99,15 @@ def _signal(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return value
+    if type(value) is dict and all(type(k) is str and (type(v) in _PLAIN or (type(v) is float and math.isfinite(v)))
+                                   for k, v in value.items()):
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)  # nothing to make safe (most rows)
     return json.dumps(_json_safe(value), separators=(",", ":"), sort_keys=True, default=str)
 
 
 def format_row(row: Mapping[str, Any], columns: list[str] = TRADE_LOG_COLUMNS) -> str:
     """One CSV line (with its newline) for ``row``; raises :class:`TradeLogError` on a bad row."""
-    unknown = sorted(set(row) - set(TRADE_LOG_COLUMNS))
+    unknown = sorted(row.keys() - _COLUMN_SET)
     if unknown:
         raise TradeLogError(f"trade log row has unknown column(s) {unknown}; "
                             f"allowed: {', '.join(TRADE_LOG_COLUMNS)}")

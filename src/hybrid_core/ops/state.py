@@ -16,18 +16,23 @@ It holds what the run must not forget between cycles and across crashes:
 
 Every write is its own transaction (WAL journal, ``synchronous=FULL``). A run that is not
 durable (a replay) may group a whole cycle's writes into one with :meth:`StateStore.batch`.
+The store is the file's only writer (one run per state database, see ops/lock.py): it reads the
+open positions and the unfinished orders once and keeps them with every write, and hands out
+copies (:func:`replaced`), so a cycle that asks after them many times reads no file.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import operator
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import pandas as pd
@@ -104,10 +109,20 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"  # strftime is 3x slower
 
 
+@functools.lru_cache(maxsize=4096)
 def _iso_date(value: Any) -> str | None:
+    """``YYYY-MM-DD`` (remembered: a cycle writes the same few dates on every row)."""
     if value is None or value == "":
         return None
     return pd.Timestamp(value).strftime("%Y-%m-%d")
+
+
+def _real(value: Any) -> float | None:
+    """A value as a REAL column reads it back: a float, or None for None and NaN (stored as NULL)."""
+    if value is None:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
 
 
 @attrs.define
@@ -162,6 +177,7 @@ class StateStore:
         self.path = Path(path)
         self._batched = False
         self._open: dict[str, StoredOrder] | None = None
+        self._held: dict[str, StoredPosition] | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
@@ -186,7 +202,8 @@ class StateStore:
     @contextmanager
     def batch(self) -> Iterator[None]:
         """Every write inside goes into one transaction, committed when the block ends (also when
-        it raises: what it wrote is kept, as write by write). Each write stays atomic (a savepoint).
+        it raises: what it wrote is kept, as write by write). Each write stays atomic (one statement,
+        or a savepoint around several).
         For a run that can be done again (a replay's cycle): a process killed inside loses the
         block's writes, and the replay redoes that cycle."""
         if self._batched:
@@ -203,7 +220,16 @@ class StateStore:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic write (BEGIN IMMEDIATE ... COMMIT, rolled back on error; a savepoint in a
-        :meth:`batch`)."""
+        :meth:`batch`). The positions and open orders are read again from the file afterwards
+        (the caller may have written either)."""
+        try:
+            with self._transaction() as db:
+                yield db
+        finally:
+            self._open = self._held = None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         if self._batched:
             with savepoint(self._conn):
                 yield self._conn
@@ -215,6 +241,20 @@ class StateStore:
             self._conn.execute("ROLLBACK")
             raise
         self._commit()
+
+    def _execute(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
+        """One statement, atomic by itself (SQLite undoes a failed statement alone): its own
+        transaction, or part of the :meth:`batch` without a savepoint around it."""
+        if self._batched:
+            return self._conn.execute(sql, args)
+        self._begin()
+        try:
+            cursor = self._conn.execute(sql, args)
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._commit()
+        return cursor
 
     def _begin(self) -> None:
         try:
@@ -231,43 +271,66 @@ class StateStore:
                               f"space and restart (nothing was half-written)") from exc
 
     # ------------------------------------------------------------ positions
+    def _positions(self) -> dict[str, StoredPosition]:
+        """The open positions by symbol, in symbol order: read from the file once, then kept with
+        every write of this store."""
+        if self._held is None:
+            rows = self._conn.execute("SELECT * FROM positions ORDER BY symbol").fetchall()
+            self._held = {r["symbol"]: StoredPosition(**dict(r)) for r in rows}
+        return self._held
+
     def positions(self) -> dict[str, StoredPosition]:
         """Open positions by symbol."""
-        rows = self._conn.execute("SELECT * FROM positions ORDER BY symbol").fetchall()
-        return {r["symbol"]: StoredPosition(**dict(r)) for r in rows}
+        return {s: replaced(p) for s, p in self._positions().items()}
 
     def position(self, symbol: str) -> StoredPosition | None:
         """The open position in ``symbol``, or None."""
-        row = self._conn.execute("SELECT * FROM positions WHERE symbol = ?", (symbol,)).fetchone()
-        return StoredPosition(**dict(row)) if row else None
+        held = self._positions().get(symbol)
+        return replaced(held) if held is not None else None
 
     def open_position(self, pos: StoredPosition) -> None:
         """Record a newly opened position (replaces a row with the same symbol)."""
-        with self.transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO positions (symbol, qty, entry_price, entry_date, strategy, "
-                "restart_date, stop_client_order_id, stop_price, opened_by) VALUES (?,?,?,?,?,?,?,?,?)",
-                (pos.symbol, pos.qty, pos.entry_price, _iso_date(pos.entry_date), pos.strategy,
-                 _iso_date(pos.restart_date), pos.stop_client_order_id, pos.stop_price, pos.opened_by))
+        row = StoredPosition(symbol=pos.symbol, qty=float(pos.qty), entry_price=float(pos.entry_price),
+                             entry_date=_iso_date(pos.entry_date) or "", strategy=pos.strategy,
+                             restart_date=_iso_date(pos.restart_date),
+                             stop_client_order_id=pos.stop_client_order_id, stop_price=_real(pos.stop_price),
+                             opened_by=pos.opened_by)
+        held = self._positions()
+        self._execute("INSERT OR REPLACE INTO positions (symbol, qty, entry_price, entry_date, strategy, "
+                      "restart_date, stop_client_order_id, stop_price, opened_by) VALUES (?,?,?,?,?,?,?,?,?)",
+                      (pos.symbol, pos.qty, pos.entry_price, _iso_date(pos.entry_date), pos.strategy,
+                       _iso_date(pos.restart_date), pos.stop_client_order_id, pos.stop_price, pos.opened_by))
+        new = row.symbol not in held
+        held[row.symbol] = row
+        if new:
+            self._held = dict(sorted(held.items()))
 
     def close_position(self, symbol: str) -> None:
         """Forget a position (it was sold)."""
-        with self.transaction() as db:
-            db.execute("DELETE FROM positions WHERE symbol = ?", (symbol,))
+        held = self._positions()
+        self._execute("DELETE FROM positions WHERE symbol = ?", (symbol,))
+        held.pop(symbol, None)
 
     def restart_positions(self, symbols: list[str], date: Any) -> None:
         """Restart the time-stop count of ``symbols`` at the close of ``date``."""
         if not symbols:
             return
-        with self.transaction() as db:
-            db.executemany("UPDATE positions SET restart_date = ? WHERE symbol = ?",
-                           [(_iso_date(date), s) for s in symbols])
+        held = self._positions()
+        day = _iso_date(date)
+        with self._transaction() as db:
+            db.executemany("UPDATE positions SET restart_date = ? WHERE symbol = ?", [(day, s) for s in symbols])
+        for symbol in symbols:
+            if symbol in held:
+                held[symbol].restart_date = day
 
     def set_stop(self, symbol: str, client_order_id: str | None, price: float | None) -> None:
         """Remember (or clear) the stop order protecting a position."""
-        with self.transaction() as db:
-            db.execute("UPDATE positions SET stop_client_order_id = ?, stop_price = ? WHERE symbol = ?",
-                       (client_order_id, price, symbol))
+        held = self._positions()
+        self._execute("UPDATE positions SET stop_client_order_id = ?, stop_price = ? WHERE symbol = ?",
+                      (client_order_id, price, symbol))
+        if symbol in held:
+            held[symbol].stop_client_order_id = client_order_id
+            held[symbol].stop_price = _real(price)
 
     # --------------------------------------------------------------- orders
     def _open_orders(self) -> dict[str, StoredOrder]:
@@ -315,23 +378,25 @@ class StateStore:
     def record_order(self, order: StoredOrder) -> bool:
         """Write an order before it is sent. Returns False if that client id is already known."""
         now = utc_now()
-        with self.transaction() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO orders (client_order_id, symbol, side, qty, order_type, stop_price, "
-                "strategy, reason, decision_date, ref_price, signal, status, broker_order_id, filled_qty, "
-                "filled_avg_price, filled_at, created_at, updated_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (order.client_order_id, order.symbol, order.side, order.qty, order.order_type,
-                 order.stop_price, order.strategy, order.reason, _iso_date(order.decision_date),
-                 _finite(order.ref_price), json.dumps(order.signal, default=_json_default),
-                 LEGACY_STATUSES.get(order.status, order.status), order.broker_order_id, order.filled_qty,
-                 order.filled_avg_price, order.filled_at, now, now))
-            added = cur.rowcount == 1
-        if added and self._open is not None:
-            row = self._conn.execute("SELECT * FROM orders WHERE client_order_id = ?", (order.client_order_id,))
-            stored = _order(row.fetchone())
-            if stored.status in OPEN_STATUSES:
-                self._open[stored.client_order_id] = stored
+        signal = json.dumps(order.signal, default=_json_default)
+        status = LEGACY_STATUSES.get(order.status, order.status)
+        added = self._execute(
+            "INSERT OR IGNORE INTO orders (client_order_id, symbol, side, qty, order_type, stop_price, "
+            "strategy, reason, decision_date, ref_price, signal, status, broker_order_id, filled_qty, "
+            "filled_avg_price, filled_at, created_at, updated_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (order.client_order_id, order.symbol, order.side, order.qty, order.order_type,
+             order.stop_price, order.strategy, order.reason, _iso_date(order.decision_date),
+             _finite(order.ref_price), signal, status, order.broker_order_id, order.filled_qty,
+             order.filled_avg_price, order.filled_at, now, now)).rowcount == 1
+        if added and self._open is not None and status in OPEN_STATUSES:  # as the row reads back
+            self._open[order.client_order_id] = StoredOrder(
+                client_order_id=order.client_order_id, symbol=order.symbol, side=order.side, qty=float(order.qty),
+                order_type=order.order_type, status=status, strategy=order.strategy, reason=order.reason,
+                decision_date=_iso_date(order.decision_date), ref_price=_real(order.ref_price),
+                signal=json.loads(signal) if signal else {}, stop_price=_real(order.stop_price),
+                broker_order_id=order.broker_order_id, filled_qty=_real(order.filled_qty) or 0.0,
+                filled_avg_price=_real(order.filled_avg_price), filled_at=order.filled_at)
         return added
 
     def update_order(self, client_order_id: str, **fields: Any) -> None:
@@ -345,15 +410,15 @@ class StateStore:
             raise ValueError(f"cannot update order column(s) {sorted(unknown)}")
         if "status" in fields:
             fields["status"] = LEGACY_STATUSES.get(fields["status"], fields["status"])
-        sets = ", ".join(f"{k} = ?" for k in fields)
-        with self.transaction() as db:
-            db.execute(f"UPDATE orders SET {sets}, updated_at = ? WHERE client_order_id = ?",
-                       (*fields.values(), utc_now(), client_order_id))
+        self._execute(_update_statement(tuple(fields)), (*fields.values(), utc_now(), client_order_id))
         cached = self._open
         known = cached.get(client_order_id) if cached is not None else None
         if cached is not None and known is not None:  # as the row now reads; a finished order leaves
-            now_reads: dict[str, Any] = {k: float(v) if isinstance(v, float) else v for k, v in fields.items()}
-            moved = attrs.evolve(known, **now_reads)
+            now_reads = {k: _real(v) if k in _REAL_ORDER_COLUMNS else v for k, v in fields.items()}
+            for key in ("filled_qty", "commission"):
+                if key in now_reads and now_reads[key] is None:
+                    now_reads[key] = 0.0
+            moved = replaced(known, **now_reads)
             if moved.status in OPEN_STATUSES:
                 cached[client_order_id] = moved
             else:
@@ -362,18 +427,16 @@ class StateStore:
     # --------------------------------------------------------------- cycles
     def start_cycle(self, as_of: Any) -> int:
         """Open a cycle record; returns its number."""
-        with self.transaction() as db:
-            cur = db.execute("INSERT INTO cycles (as_of, started_at, status) VALUES (?,?,?)",
-                             (_iso_date(as_of), utc_now(), "running"))
-            return int(cur.lastrowid or 0)
+        cur = self._execute("INSERT INTO cycles (as_of, started_at, status) VALUES (?,?,?)",
+                            (_iso_date(as_of), utc_now(), "running"))
+        return int(cur.lastrowid or 0)
 
     def finish_cycle(self, cycle_id: int, *, status: str, error: str | None = None,
                      signals_count: int = 0, orders_count: int = 0) -> None:
         """Close a cycle record with its outcome."""
-        with self.transaction() as db:
-            db.execute("UPDATE cycles SET finished_at = ?, status = ?, error = ?, signals_count = ?, "
-                       "orders_count = ? WHERE id = ?",
-                       (utc_now(), status, error, signals_count, orders_count, cycle_id))
+        self._execute("UPDATE cycles SET finished_at = ?, status = ?, error = ?, signals_count = ?, "
+                      "orders_count = ? WHERE id = ?",
+                      (utc_now(), status, error, signals_count, orders_count, cycle_id))
 
     def last_completed_as_of(self) -> str | None:
         """As-of date of the last cycle that completed, or None."""
@@ -402,7 +465,7 @@ class StateStore:
         """The closes the cycle at ``as_of`` marked its positions at: ``{symbol: (close, bar date)}``,
         with ``meta`` values of the same close (the guards' watermarks) in the same transaction."""
         day = _iso_date(as_of)
-        with self.transaction() as db:
+        with self._transaction() as db:
             db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                            [(k, json.dumps(v, default=_json_default)) for k, v in (meta or {}).items()])
             db.execute("DELETE FROM marks WHERE as_of = ?", (day,))
@@ -422,7 +485,7 @@ class StateStore:
 
     def set_meta(self, values: Mapping[str, Any]) -> None:
         """Store small values (JSON) in one transaction."""
-        with self.transaction() as db:
+        with self._transaction() as db:
             db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                            [(k, json.dumps(v, default=_json_default)) for k, v in values.items()])
 
@@ -466,7 +529,36 @@ def _json_default(value: Any) -> Any:
 
 def _copy(order: StoredOrder) -> StoredOrder:
     """A copy a caller may change (its signal too) without changing the store's."""
-    return attrs.evolve(order, signal=dict(order.signal))
+    return replaced(order, signal=dict(order.signal))
+
+
+_REAL_ORDER_COLUMNS = frozenset({"qty", "stop_price", "filled_qty", "filled_avg_price", "commission"})
+
+
+@functools.lru_cache(maxsize=64)
+def _update_statement(columns: tuple[str, ...]) -> str:
+    return f"UPDATE orders SET {', '.join(f'{k} = ?' for k in columns)}, updated_at = ? WHERE client_order_id = ?"
+
+
+Record = TypeVar("Record")
+
+
+@functools.cache
+def _fields_of(cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    fields = attrs.fields(cls)
+    if any(not f.init or f.kw_only for f in fields) or len(fields) < 2:
+        raise TypeError(f"replaced() needs an attrs class whose fields are all positional: {cls.__name__}")
+    return operator.attrgetter(*(f.name for f in fields))  # type: ignore[return-value]
+
+
+def replaced(record: Record, **changes: Any) -> Record:
+    """A shallow copy of a mutable attrs record with ``changes`` set: :func:`attrs.evolve` without
+    its walk over the fields on every call (a replay copies orders and positions ~50,000 times)."""
+    cls: Any = type(record)
+    copy = cls(*_fields_of(cls)(record))
+    for name, value in changes.items():
+        setattr(copy, name, value)
+    return copy
 
 
 def _order(row: sqlite3.Row) -> StoredOrder:
