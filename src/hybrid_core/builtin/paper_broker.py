@@ -3,7 +3,9 @@
 It keeps one paper account (cash, positions, pending orders, stops) in a SQLite file, so
 consecutive ``hybrid run --once`` calls continue the same account: a snapshot of the book when
 it syncs with the bars (once a cycle), and between two snapshots a journal of the orders taken
-and canceled, each written with its order before the broker answers (replayed on opening). Market orders fill at the
+and canceled, each written with its order before the broker answers (replayed on opening).
+Inside a :meth:`PaperBroker.batch` (a replay's session, committed at its end) the account is
+written once, when the batch ends: a snapshot of the book and the orders that changed. Market orders fill at the
 open of the symbol's next bar, sells before buys; a stop order placed on a position triggers
 from the following bar (gap fills at the open, else at the stop price). The fill logic is
 :class:`~hybrid_core.engine.book.PortfolioBook`, the very code of the backtester (an
@@ -82,6 +84,9 @@ class PaperBroker(Broker):
         self._open: dict[str, OrderStatus] = {}
         """The open orders by client id, in the file's order: read once when the account opens,
         kept with every save (the orders table only grows: a long replay holds tens of thousands)."""
+        self._unsaved: dict[str, OrderStatus] | None = None
+        """Inside a batch: the orders saved since it began, in the order of their last save,
+        written when it ends (None outside a batch)."""
         self.mode = "paper"
 
     # ----------------------------------------------------------- lifecycle
@@ -149,16 +154,34 @@ class PaperBroker(Broker):
             yield
             return
         self._conn.execute("BEGIN IMMEDIATE")
-        self._batched = True
+        self._batched, self._unsaved = True, {}
         try:
             yield
         finally:
-            self._batched = False
-            self._conn.execute("COMMIT")
+            unsaved, self._unsaved = self._unsaved, None
+            try:
+                self._write(list(unsaved.values()), None)
+            finally:
+                self._batched = False
+                self._conn.execute("COMMIT")
 
     def _save(self, orders: list[OrderStatus] | None = None, op: dict[str, Any] | None = None) -> None:
         """Write ``orders`` with a snapshot of the book (``op`` None) or with the journal entry of
-        ``op`` (a change :meth:`_apply` made), in one transaction (a savepoint in a :meth:`batch`)."""
+        ``op`` (a change :meth:`_apply` made), in one transaction. In a :meth:`batch`, the orders
+        are kept until it ends, when the book's snapshot is written with them (the journal then
+        has nothing to add)."""
+        if self._unsaved is not None:
+            for order in orders or []:
+                self._unsaved.pop(order.client_order_id, None)
+                self._unsaved[order.client_order_id] = replaced(order)
+        else:
+            self._write(orders or [], op)
+        for order in orders or []:  # as the file now has them: a replaced row moves to the end
+            self._open.pop(order.client_order_id, None)
+            if order.status in OPEN:
+                self._open[order.client_order_id] = replaced(order)
+
+    def _write(self, orders: list[OrderStatus], op: dict[str, Any] | None) -> None:
         assert self._conn is not None
         with savepoint(self._conn) if self._batched else self._transaction():
             if op is None:
@@ -168,13 +191,8 @@ class PaperBroker(Broker):
                 self._conn.execute("DELETE FROM journal")
             else:
                 self._conn.execute("INSERT INTO journal (op) VALUES (?)", (json.dumps(op),))
-            for order in orders or []:
-                self._conn.execute("INSERT OR REPLACE INTO orders (client_order_id, body) VALUES (?, ?)",
-                                   (order.client_order_id, json.dumps(attrs.asdict(order, recurse=False))))
-        for order in orders or []:  # as the file now has them: a replaced row moves to the end
-            self._open.pop(order.client_order_id, None)
-            if order.status in OPEN:
-                self._open[order.client_order_id] = replaced(order)
+            self._conn.executemany("INSERT OR REPLACE INTO orders (client_order_id, body) VALUES (?, ?)",
+                                   [(o.client_order_id, json.dumps(attrs.asdict(o, recurse=False))) for o in orders])
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -214,6 +232,8 @@ class PaperBroker(Broker):
     def get_order(self, client_order_id: str) -> OrderStatus | None:
         if client_order_id in self._open:  # the cycle asks after every open stop, every session
             return replaced(self._open[client_order_id])
+        if self._unsaved and client_order_id in self._unsaved:
+            return replaced(self._unsaved[client_order_id])
         found = self._orders("WHERE client_order_id = ?", (client_order_id,))
         return found[0] if found else None
 
