@@ -98,3 +98,66 @@ def test_a_batch_commits_once_and_keeps_each_write_atomic(tmp_path: Path) -> Non
         state.open_position(position("KO"))
         raise RuntimeError("the cycle failed")
     assert reader_sees() == 2 and sorted(state.positions()) == ["AAPL", "KO"]
+
+
+def test_a_replay_writes_its_heartbeat_once_a_second_and_at_its_end(demo_profile, tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    """A replay runs many cycles a second: its heartbeat is not replaced after each one, but the
+    last session's is there when it ends; a live run's is written after every cycle."""
+    from hybrid_core.engine.replay import replay
+
+    written: list[dict] = []
+    real = HeartbeatFile.write
+
+    def counting(self, **beat) -> None:
+        written.append(beat)
+        real(self, **beat)
+
+    monkeypatch.setattr(HeartbeatFile, "write", counting)
+    profile = load_profile(demo_profile())
+    options = RunOptions(durable=False, simulated_clock=True, state_db=str(tmp_path / "r" / "state.sqlite"),
+                         health_file=str(tmp_path / "r" / "h.health"), trade_log=str(tmp_path / "r" / "t.csv"))
+    with RunSession(profile, build_plugin_host().registry, options) as session:
+        result = replay(session, pd.Timestamp("2021-03-01"), pd.Timestamp("2021-03-31"), progress=False)
+        beat = session.heartbeat.read()
+    cycles = [b for b in written if "as_of" in b]
+    assert len(result.sessions) > 20 and 1 <= len(cycles) < len(result.sessions) / 2
+    assert beat is not None and beat["as_of"] == "2021-03-31" and beat["status"] == cycles[-1]["status"]
+    written.clear()
+    options = RunOptions(state_db=str(tmp_path / "l" / "state.sqlite"), health_file=str(tmp_path / "l" / "h.health"),
+                         trade_log=str(tmp_path / "l" / "t.csv"), banner_seconds=0)
+    with RunSession(profile, build_plugin_host().registry, options) as session:
+        for day in ("2021-03-01", "2021-03-02", "2021-03-03"):
+            session.run_cycle(pd.Timestamp(day))
+    assert [b["as_of"] for b in written if "as_of" in b] == ["2021-03-01", "2021-03-02", "2021-03-03"]
+
+
+def test_a_strategys_explanation_is_made_for_a_log_that_takes_it_only(demo_profile, tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    from loguru import logger
+
+    from hybrid_core.ops.logging_setup import configure_logging
+
+    profile = load_profile(demo_profile())
+    options = RunOptions(durable=False, simulated_clock=True, state_db=str(tmp_path / "state.sqlite"))
+    lines: list[str] = []
+    with RunSession(profile, build_plugin_host().registry, options) as session:
+        strategy = session.components.strategies[0]
+        explained: list[pd.Timestamp] = []
+        real = type(strategy).explain
+
+        def explain(self, panel, signals, date):  # type: ignore[no-untyped-def]
+            explained.append(date)
+            return real(self, panel, signals, date)
+
+        monkeypatch.setattr(type(strategy), "explain", explain)
+        configure_logging(level="WARNING")
+        session.run_cycle(pd.Timestamp("2021-03-01"))
+        assert explained == []
+        sink = logger.add(lines.append, level="INFO")
+        try:
+            session.run_cycle(pd.Timestamp("2021-03-02"))
+        finally:
+            logger.remove(sink)
+    assert explained == [pd.Timestamp("2021-03-02")]
+    assert any(f"{strategy.name}: not a rebalance day" in line for line in lines)

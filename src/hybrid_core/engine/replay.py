@@ -109,6 +109,7 @@ def replay(session: RunSession, start: pd.Timestamp, end: pd.Timestamp, *, warmu
         ran.append(day)
         logger.info("Replayed session {day} ({done} of {total})", day=str(day.date()),
                     done=skipped + len(ran), total=skipped + len(sessions))
+    session.cycle.write_heartbeat()  # the last session's (a replay's is written once a second)
     trades = replay_round_trips(session.state)
     return ReplayResult(sessions=ran, skipped=skipped, trades=trades, panel=panel, start=window.start)
 

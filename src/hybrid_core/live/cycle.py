@@ -49,6 +49,13 @@ from .reconcile import Reconciler
 
 QUALITY_WINDOW_DAYS = 45
 """Calendar days of recent bars the data quality gate inspects each cycle."""
+_INFO = 20
+
+
+def logs_info() -> bool:
+    """True when some log sink takes INFO lines: a strategy's explanation is made for them only (a
+    replay logs at WARNING by default, and explaining every session cost a few percent of it)."""
+    return int(getattr(getattr(logger, "_core", None), "min_level", 0)) <= _INFO
 
 
 @attrs.define
@@ -98,6 +105,10 @@ class CycleSettings:
     """Seconds a cycle keeps looking up orders whose outcome is unknown before it ends."""
     data_quality: str = "halt"
     """Policy of the data quality gate for the bars a cycle loads (:func:`hybrid_core.data.loading.policy_for`)."""
+    heartbeat_every_s: float = 0.0
+    """Seconds (wall clock) between two heartbeats while cycles end ``ok`` (0: after every cycle). A
+    replay runs dozens of cycles a second: its heartbeat is written once a second, after any cycle
+    that is not ``ok``, and at its end (:meth:`TradingCycle.write_heartbeat`)."""
 
 
 class TradingCycle:
@@ -120,6 +131,9 @@ class TradingCycle:
         self.orders = OrderDesk(broker, state, self.trail, self.risk_rules, settings.profile_name)
         self.reconciler = Reconciler(broker, state)
         self.last: CycleResult | None = None
+        self._beat: dict[str, Any] | None = None
+        """The heartbeat of the last cycle, not written yet (see ``heartbeat_every_s``)."""
+        self._beat_at = -math.inf
 
     # ------------------------------------------------------------------ run
     def run(self, as_of: pd.Timestamp | None = None, panel: Panel | None = None) -> CycleResult:
@@ -140,6 +154,12 @@ class TradingCycle:
         self._finish(result, log, started)
         return result
 
+    def write_heartbeat(self) -> None:
+        """Write the last cycle's heartbeat if it is not written yet."""
+        if self._beat is not None:
+            self.heartbeat.write(**self._beat)
+            self._beat, self._beat_at = None, time.monotonic()
+
     def _finish(self, result: CycleResult, log: Any, started: float, error: BaseException | None = None) -> None:
         result.duration_s = time.monotonic() - started
         self.state.finish_cycle(result.cycle, status=result.status, error=result.error,
@@ -153,12 +173,14 @@ class TradingCycle:
         else:
             result.health = "degraded" if reasons else "ok"
         self.last = result
-        self.heartbeat.write(cycle=result.cycle, mode=self.settings.mode, last_error=result.error,
-                             status=result.health, reasons=reasons, failed_cycles=failed,
-                             max_failed_cycles=limit,
-                             as_of=result.as_of.strftime("%Y-%m-%d") if result.as_of is not None else None,
-                             portfolio_value=round(result.portfolio_value, 2),
-                             unknown_orders=len(result.unknown), dry_run=self.settings.dry_run)
+        self._beat = {"cycle": result.cycle, "mode": self.settings.mode, "last_error": result.error,
+                      "status": result.health, "reasons": reasons, "failed_cycles": failed,
+                      "max_failed_cycles": limit,
+                      "as_of": result.as_of.strftime("%Y-%m-%d") if result.as_of is not None else None,
+                      "portfolio_value": round(result.portfolio_value, 2),
+                      "unknown_orders": len(result.unknown), "dry_run": self.settings.dry_run}
+        if result.health != "ok" or time.monotonic() - self._beat_at >= self.settings.heartbeat_every_s:
+            self.write_heartbeat()
         if result.status == "ok":
             log.info("Cycle completed", signals_count=result.signals_count, orders_count=len(result.orders),
                      fills_count=len(result.fills), unknown_orders=len(result.unknown),
@@ -319,7 +341,7 @@ class TradingCycle:
         signals = call(strategy, "signals", sub)
         decision = decision_at(signals, as_of, strategy.name)
         try:
-            lines = strategy.explain(sub, signals, as_of)
+            lines = strategy.explain(sub, signals, as_of) if logs_info() else []
         except Exception as exc:  # explanations must never stop trading
             lines = [f"{strategy.name}: explain() failed: {exc}"]
         for line in lines:

@@ -87,6 +87,7 @@ class RunSession:
                                    lookback_days=profile.data.lookback_days,
                                    history_start=options.history_start,
                                    simulated_clock=options.simulated_clock,
+                                   heartbeat_every_s=1.0 if options.simulated_clock else 0.0,
                                    max_failed_cycles=profile.schedule.max_failed_cycles,
                                    settle_seconds=profile.schedule.settle_seconds,
                                    data_quality=policy_for(profile.data.quality, live=True)),
