@@ -84,3 +84,27 @@ def test_a_callers_own_transaction_is_read_back_from_the_file(tmp_path: Path) ->
         db.execute("DELETE FROM positions")
         db.execute("UPDATE orders SET status = 'canceled'")
     assert store.positions() == {} and store.orders(open_only=True) == []
+
+
+def test_what_the_store_knows_it_does_not_ask_or_write_again(tmp_path: Path) -> None:
+    """A new client id is told apart without a query; a position's stop set again as it is
+    writes nothing; what is answered stays what the file holds."""
+    from hybrid_core.ops.state import StoredPosition
+
+    store = StateStore(tmp_path / "state.sqlite")
+    store.open_position(StoredPosition(symbol="KO", qty=1.0, entry_price=5.0, entry_date="2021-01-04", strategy="s"))
+    store.record_order(order("a", "KO"))
+    store.update_order("a", status="filled")
+    assert store.get_order("new") is None and store.get_order("a") is not None  # ids read once here
+    store.set_stop("KO", "hy-stop", 4.5)
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    assert store.get_order("never-used") is None
+    store.set_stop("KO", "hy-stop", np.float64(4.5))
+    assert statements == []
+    assert store.record_order(order("b", "KO")) and not store.record_order(order("b", "KO"))
+    store.update_order("b", status="canceled")
+    assert store.get_order("b") == StateStore(tmp_path / "state.sqlite").get_order("b")
+    store.set_stop("KO", None, None)
+    assert StateStore(tmp_path / "state.sqlite").position("KO") == store.position("KO")
+    assert store.position("KO").stop_client_order_id is None  # type: ignore[union-attr]

@@ -41,7 +41,7 @@ from ..data.loading import load_bars
 from ..data.quality import check_quality
 from ..errors import DataError, HybridError
 from ..ops.observer import RunObserver
-from ..ops.state import StateStore, StoredOrder
+from ..ops.state import StateStore, StoredOrder, stored_day
 from .events import AuditTrail
 from .lifecycle import order_kind
 from .orders import OrderDesk
@@ -304,9 +304,9 @@ class TradingCycle:
         """The account at this close, rebuilt from the state database and the broker's cash."""
         stored = self.state.positions()
         positions = [Position(symbol=p.symbol, qty=p.qty, entry_price=p.entry_price,
-                              entry_date=pd.Timestamp(p.entry_date), strategy=p.strategy,
+                              entry_date=stored_day(p.entry_date), strategy=p.strategy,
                               stop_price=p.stop_price) for p in stored.values()]
-        restarts = {p.symbol: pd.Timestamp(p.restart_date) if p.restart_date else None for p in stored.values()}
+        restarts = {p.symbol: stored_day(p.restart_date) if p.restart_date else None for p in stored.values()}
         account = Account.rebuild(
             call(self.broker, "account").cash, positions, restarts, panel, as_of, self.risk_rules,
             pending=self._pending_intents(),
@@ -328,7 +328,7 @@ class TradingCycle:
             pending.setdefault(order.symbol, []).append(OrderIntent(
                 symbol=order.symbol, side=order.side, qty=order.qty,  # type: ignore[arg-type]
                 strategy=order.strategy or "", reason=order.reason or "",
-                decision_date=pd.Timestamp(order.decision_date), ref_price=order.ref_price or math.nan,
+                decision_date=stored_day(order.decision_date or ""), ref_price=order.ref_price or math.nan,
                 signal={"client_order_id": order.client_order_id}))
         return pending
 

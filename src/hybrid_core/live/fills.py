@@ -12,10 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import pandas as pd
-
 from ..contracts import OrderStatus
-from ..ops.state import StateStore, StoredPosition
+from ..ops.state import StateStore, StoredPosition, iso_date
 from .events import OrderEvent
 from .lifecycle import OrderStates, is_terminal
 
@@ -47,7 +45,7 @@ class FillRecorder:
             if fill.side == "buy":
                 self.state.open_position(StoredPosition(
                     symbol=fill.symbol, qty=float(fill.filled_qty), entry_price=price,
-                    entry_date=pd.Timestamp(when).strftime("%Y-%m-%d"), strategy=stored.strategy or "",
+                    entry_date=iso_date(when) or "", strategy=stored.strategy or "",
                     opened_by=fill.client_order_id))
             else:
                 self.state.close_position(fill.symbol)

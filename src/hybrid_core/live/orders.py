@@ -20,6 +20,7 @@ through the state machine of :mod:`~hybrid_core.live.lifecycle`. Its rules:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Sequence
@@ -32,7 +33,7 @@ from ..account.planner import Plan
 from ..account.risk import protective_stop
 from ..contracts import Broker, OrderIntent, OrderRequest, OrderStatus, Position, RiskRule, is_crypto
 from ..errors import BrokerError, HybridError, OrderRejected
-from ..ops.state import StateStore, StoredOrder, StoredPosition
+from ..ops.state import StateStore, StoredOrder, StoredPosition, iso_date, stored_day
 from .events import AuditTrail, OrderEvent
 from .fills import FillRecorder
 from .lifecycle import TERMINAL, OrderStates, broker_state, is_terminal, normalise, order_kind
@@ -45,10 +46,15 @@ SETTLE_FIRST_WAIT_S = 0.5
 def client_order_id(profile: str, strategy: str, symbol: str, side: str, decision_date: Any,
                     kind: str = "mkt") -> str:
     """Deterministic order id: the same decision always gives the same id (at most 48 chars)."""
-    day = pd.Timestamp(decision_date).strftime("%Y%m%d")
+    day = _compact_day(decision_date)
     digest = hashlib.sha256(f"{profile}|{strategy}|{symbol}|{side}|{day}|{kind}".encode()).hexdigest()
     cid = f"hy-{day}-{side[0]}{kind[0]}-{digest[:24]}"
     return cid[:MAX_CLIENT_ORDER_ID]
+
+
+@functools.lru_cache(maxsize=4096)
+def _compact_day(value: Any) -> str:
+    return pd.Timestamp(value).strftime("%Y%m%d")
 
 
 def request_of(order: StoredOrder) -> OrderRequest:
@@ -296,14 +302,14 @@ class OrderDesk:
                     self.state.set_stop(sym, stops[sym].client_order_id, stops[sym].stop_price)
                 continue
             pos = Position(symbol=sym, qty=stored.qty, entry_price=stored.entry_price,
-                           entry_date=pd.Timestamp(stored.entry_date), strategy=stored.strategy)
+                           entry_date=stored_day(stored.entry_date), strategy=stored.strategy)
             price = protective_stop(pos, self.stop_rules)
             if price is None:
                 continue
             order = StoredOrder(client_order_id=self._stop_order_id(stored), symbol=sym, side="sell",
                                 qty=stored.qty, order_type="stop", stop_price=price, status="intended",
                                 strategy=stored.strategy, reason="stop_loss",
-                                decision_date=pd.Timestamp(stored.entry_date).strftime("%Y-%m-%d"),
+                                decision_date=iso_date(stored.entry_date),
                                 ref_price=stored.entry_price)
             self.state.record_order(order)
             self.state.set_stop(sym, order.client_order_id, price)  # the position points at its stop at once

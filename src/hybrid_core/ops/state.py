@@ -110,11 +110,19 @@ def utc_now() -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _iso_date(value: Any) -> str | None:
-    """``YYYY-MM-DD`` (remembered: a cycle writes the same few dates on every row)."""
+def iso_date(value: Any) -> str | None:
+    """``YYYY-MM-DD`` of a date or time, None for none (remembered: a cycle writes the same few
+    dates on every row)."""
     if value is None or value == "":
         return None
     return pd.Timestamp(value).strftime("%Y-%m-%d")
+
+
+@functools.lru_cache(maxsize=4096)
+def stored_day(value: str) -> pd.Timestamp:
+    """The Timestamp of a date as the state database stores it (remembered: a cycle reads every
+    position's entry date, every session)."""
+    return pd.Timestamp(value)
 
 
 def _real(value: Any) -> float | None:
@@ -178,6 +186,9 @@ class StateStore:
         self._batched = False
         self._open: dict[str, StoredOrder] | None = None
         self._held: dict[str, StoredPosition] | None = None
+        self._ids: set[str] | None = None
+        """Every client id in the file (read once, kept with every record): a new id is told
+        apart without a query (a cycle checks each id it is about to use)."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
@@ -226,7 +237,7 @@ class StateStore:
             with self._transaction() as db:
                 yield db
         finally:
-            self._open = self._held = None
+            self._open = self._held = self._ids = None
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -291,15 +302,15 @@ class StateStore:
     def open_position(self, pos: StoredPosition) -> None:
         """Record a newly opened position (replaces a row with the same symbol)."""
         row = StoredPosition(symbol=pos.symbol, qty=float(pos.qty), entry_price=float(pos.entry_price),
-                             entry_date=_iso_date(pos.entry_date) or "", strategy=pos.strategy,
-                             restart_date=_iso_date(pos.restart_date),
+                             entry_date=iso_date(pos.entry_date) or "", strategy=pos.strategy,
+                             restart_date=iso_date(pos.restart_date),
                              stop_client_order_id=pos.stop_client_order_id, stop_price=_real(pos.stop_price),
                              opened_by=pos.opened_by)
         held = self._positions()
         self._execute("INSERT OR REPLACE INTO positions (symbol, qty, entry_price, entry_date, strategy, "
                       "restart_date, stop_client_order_id, stop_price, opened_by) VALUES (?,?,?,?,?,?,?,?,?)",
-                      (pos.symbol, pos.qty, pos.entry_price, _iso_date(pos.entry_date), pos.strategy,
-                       _iso_date(pos.restart_date), pos.stop_client_order_id, pos.stop_price, pos.opened_by))
+                      (pos.symbol, pos.qty, pos.entry_price, iso_date(pos.entry_date), pos.strategy,
+                       iso_date(pos.restart_date), pos.stop_client_order_id, pos.stop_price, pos.opened_by))
         new = row.symbol not in held
         held[row.symbol] = row
         if new:
@@ -316,7 +327,7 @@ class StateStore:
         if not symbols:
             return
         held = self._positions()
-        day = _iso_date(date)
+        day = iso_date(date)
         with self._transaction() as db:
             db.executemany("UPDATE positions SET restart_date = ? WHERE symbol = ?", [(day, s) for s in symbols])
         for symbol in symbols:
@@ -324,8 +335,12 @@ class StateStore:
                 held[symbol].restart_date = day
 
     def set_stop(self, symbol: str, client_order_id: str | None, price: float | None) -> None:
-        """Remember (or clear) the stop order protecting a position."""
+        """Remember (or clear) the stop order protecting a position (a position that already has
+        it is not written again)."""
         held = self._positions()
+        if symbol in held and (held[symbol].stop_client_order_id, held[symbol].stop_price) == \
+                (client_order_id, _real(price)):
+            return
         self._execute("UPDATE positions SET stop_client_order_id = ?, stop_price = ? WHERE symbol = ?",
                       (client_order_id, price, symbol))
         if symbol in held:
@@ -344,11 +359,18 @@ class StateStore:
             self._open = {r["client_order_id"]: _order(r) for r in rows}
         return self._open
 
+    def _known_ids(self) -> set[str]:
+        if self._ids is None:
+            self._ids = {r[0] for r in self._conn.execute("SELECT client_order_id FROM orders")}
+        return self._ids
+
     def get_order(self, client_order_id: str) -> StoredOrder | None:
         """The order with this client id, or None."""
         known = self._open_orders().get(client_order_id)
         if known is not None:
             return _copy(known)
+        if client_order_id not in self._known_ids():
+            return None
         row = self._conn.execute("SELECT * FROM orders WHERE client_order_id = ?",
                                  (client_order_id,)).fetchone()
         return _order(row) if row else None
@@ -386,14 +408,16 @@ class StateStore:
             "filled_avg_price, filled_at, created_at, updated_at) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (order.client_order_id, order.symbol, order.side, order.qty, order.order_type,
-             order.stop_price, order.strategy, order.reason, _iso_date(order.decision_date),
+             order.stop_price, order.strategy, order.reason, iso_date(order.decision_date),
              _finite(order.ref_price), signal, status, order.broker_order_id, order.filled_qty,
              order.filled_avg_price, order.filled_at, now, now)).rowcount == 1
+        if added and self._ids is not None:
+            self._ids.add(order.client_order_id)
         if added and self._open is not None and status in OPEN_STATUSES:  # as the row reads back
             self._open[order.client_order_id] = StoredOrder(
                 client_order_id=order.client_order_id, symbol=order.symbol, side=order.side, qty=float(order.qty),
                 order_type=order.order_type, status=status, strategy=order.strategy, reason=order.reason,
-                decision_date=_iso_date(order.decision_date), ref_price=_real(order.ref_price),
+                decision_date=iso_date(order.decision_date), ref_price=_real(order.ref_price),
                 signal=json.loads(signal) if signal else {}, stop_price=_real(order.stop_price),
                 broker_order_id=order.broker_order_id, filled_qty=_real(order.filled_qty) or 0.0,
                 filled_avg_price=_real(order.filled_avg_price), filled_at=order.filled_at)
@@ -428,7 +452,7 @@ class StateStore:
     def start_cycle(self, as_of: Any) -> int:
         """Open a cycle record; returns its number."""
         cur = self._execute("INSERT INTO cycles (as_of, started_at, status) VALUES (?,?,?)",
-                            (_iso_date(as_of), utc_now(), "running"))
+                            (iso_date(as_of), utc_now(), "running"))
         return int(cur.lastrowid or 0)
 
     def finish_cycle(self, cycle_id: int, *, status: str, error: str | None = None,
@@ -464,13 +488,13 @@ class StateStore:
                      meta: Mapping[str, Any] | None = None) -> None:
         """The closes the cycle at ``as_of`` marked its positions at: ``{symbol: (close, bar date)}``,
         with ``meta`` values of the same close (the guards' watermarks) in the same transaction."""
-        day = _iso_date(as_of)
+        day = iso_date(as_of)
         with self._transaction() as db:
             db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                            [(k, json.dumps(v, default=_json_default)) for k, v in (meta or {}).items()])
             db.execute("DELETE FROM marks WHERE as_of = ?", (day,))
             db.executemany("INSERT INTO marks (as_of, symbol, close, bar_date) VALUES (?,?,?,?)",
-                           [(day, s, float(c), _iso_date(d)) for s, (c, d) in marks.items()])
+                           [(day, s, float(c), iso_date(d)) for s, (c, d) in marks.items()])
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('marks_as_of', ?)", (json.dumps(day),))
 
     def latest_marks(self) -> tuple[str | None, dict[str, tuple[float, str]]]:
