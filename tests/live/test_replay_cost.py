@@ -161,3 +161,22 @@ def test_a_strategys_explanation_is_made_for_a_log_that_takes_it_only(demo_profi
             logger.remove(sink)
     assert explained == [pd.Timestamp("2021-03-02")]
     assert any(f"{strategy.name}: not a rebalance day" in line for line in lines)
+
+
+def test_a_replays_audit_rows_reach_the_file_together_when_its_session_ends(tmp_path: Path) -> None:
+    log = TradeAuditLog(tmp_path / "replay.csv", durable=False)
+
+    def rows() -> list[str]:
+        return (tmp_path / "replay.csv").read_text().splitlines()[1:]
+
+    with log.batch():
+        assert log.append(ROW) and not log.append(ROW)  # one row per (client id, status), in a batch too
+        assert log.append({**ROW, "status": "accepted"})
+        assert rows() == []
+    assert [r.split(",")[6] for r in rows()] == ["submitted", "accepted"]
+    with pytest.raises(RuntimeError), log.batch():
+        assert not log.append(ROW)
+        log.append({**ROW, "status": "filled"})
+        raise RuntimeError("the cycle failed")
+    assert [r.split(",")[6] for r in rows()] == ["submitted", "accepted", "filled"]
+    assert not TradeAuditLog(tmp_path / "replay.csv", durable=False).append(ROW)  # reopened: known

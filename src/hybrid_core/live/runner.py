@@ -96,15 +96,17 @@ class RunSession:
 
     @contextlib.contextmanager
     def cycle_writes(self) -> Iterator[None]:
-        """The writes of one cycle, committed together at its end when the run is not durable (a
-        replay): the paper account's first, then the state database's. A replay killed inside
-        loses that cycle's writes in both and redoes the cycle (orders are idempotent by id, and
-        what the paper account kept is found by the cycle's look-ups); a durable run is untouched."""
+        """The writes of one cycle, made together at its end when the run is not durable (a
+        replay): the audit log's rows first, then the paper account's commit, then the state
+        database's. A replay killed inside loses that cycle's writes in all three and redoes the
+        cycle (orders are idempotent by id, what the paper account kept is found by the cycle's
+        look-ups, and an audit row already written is not written again); a durable run is untouched."""
         if self.options.durable:
             yield
             return
         broker = self.components.broker
-        with self.state.batch(), broker.batch() if isinstance(broker, PaperBroker) else contextlib.nullcontext():
+        with self.state.batch(), broker.batch() if isinstance(broker, PaperBroker) else contextlib.nullcontext(), \
+                self.audit.batch():
             yield
 
     def preflight(self) -> None:

@@ -15,7 +15,11 @@ Durability rules, so that a process killed at any moment leaves a file that pars
   run that restarts and replays the events of an interrupted cycle never duplicates a row;
 - a full disk (``ENOSPC``) truncates back any partial write and raises one clear line;
 - a file whose header is neither :data:`TRADE_LOG_COLUMNS` nor :data:`LEGACY_COLUMNS` is
-  refused (never appended to).
+  refused (never appended to);
+- a replay's session appends inside :meth:`TradeAuditLog.batch`: its rows are checked and
+  encoded as they come, and written in one ``write()`` when the batch ends, before the session's
+  state is committed (a replay killed before that commit redoes the session, rows included;
+  rows already written are not written twice).
 
 Only one process should write a given file (the run's :class:`~hybrid_core.ops.lock.InstanceLock`
 sees to that).
@@ -23,13 +27,14 @@ sees to that).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import io
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -148,6 +153,8 @@ class TradeAuditLog:
         self.durable = durable
         self._handle: BinaryIO | None = None
         self._seen: set[tuple[str, str]] = set()
+        self._held: list[str] | None = None
+        """Inside a :meth:`batch`: the lines appended, not written yet."""
         self.columns = TRADE_LOG_COLUMNS
         self._open_and_repair()
 
@@ -246,9 +253,28 @@ class TradeAuditLog:
             lines.append(line)
         if not lines:
             return 0
-        self._write("".join(lines).encode("utf-8"), what=f"{len(lines)} row(s)")
+        if self._held is not None:
+            self._held.extend(lines)
+        else:
+            self._write("".join(lines).encode("utf-8"), what=f"{len(lines)} row(s)")
         self._seen |= keys
         return len(lines)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Rows appended inside are written together, in one ``write()``, when the block ends (also
+        when it raises). For a run that can be done again, whose state is committed after the
+        block (a replay's session: :meth:`~hybrid_core.live.runner.RunSession.cycle_writes`)."""
+        if self._held is not None:
+            yield
+            return
+        self._held = []
+        try:
+            yield
+        finally:
+            lines, self._held = self._held, None
+            if lines:
+                self._write("".join(lines).encode("utf-8"), what=f"{len(lines)} row(s)")
 
 
 STRING_COLUMNS = ["symbol", "side", "order_id", "status", "client_order_id", "strategy", "reason", "signal"]
