@@ -34,6 +34,7 @@ import io
 import json
 import math
 import os
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,8 +107,26 @@ def _signal(value: Any) -> str:
         return value
     if type(value) is dict and all(type(k) is str and (type(v) in _PLAIN or (type(v) is float and math.isfinite(v)))
                                    for k, v in value.items()):
-        return json.dumps(value, separators=(",", ":"), sort_keys=True)  # nothing to make safe (most rows)
-    return json.dumps(_json_safe(value), separators=(",", ":"), sort_keys=True, default=str)
+        return _SIGNAL_JSON.encode(value)  # nothing to make safe (most rows)
+    return _SIGNAL_JSON.encode(_json_safe(value))
+
+
+_SIGNAL_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str)
+"""``json.dumps(..., separators=(",", ":"), sort_keys=True, default=str)``, made once."""
+_LINES = threading.local()
+
+
+def _csv_line(cells: list[str]) -> str:
+    """``cells`` as one CSV line, through a writer kept per thread (making one costs as much as a row)."""
+    kept = getattr(_LINES, "writer", None)
+    if kept is None:
+        buffer = io.StringIO()
+        kept = _LINES.writer = (buffer, csv.writer(buffer, lineterminator="\n"))
+    buffer, writer = kept
+    buffer.seek(0)
+    buffer.truncate()
+    writer.writerow(cells)
+    return buffer.getvalue()
 
 
 def format_row(row: Mapping[str, Any], columns: list[str] = TRADE_LOG_COLUMNS) -> str:
@@ -133,9 +152,7 @@ def format_row(row: Mapping[str, Any], columns: list[str] = TRADE_LOG_COLUMNS) -
     }
     cells = [values[c] if c in values else ("" if row.get(c) is None else str(row[c]))
              for c in columns]
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(cells)
-    line = buffer.getvalue()
+    line = _csv_line(cells)
     if line.count("\n") != 1:
         raise TradeLogError(f"trade log row contains a line break: {dict(row)}")
     return line
