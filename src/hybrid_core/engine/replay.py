@@ -100,12 +100,15 @@ def replay(session: RunSession, start: pd.Timestamp, end: pd.Timestamp, *, warmu
         from tqdm import tqdm
 
         iterator = tqdm(sessions, desc="replay", unit="session", file=sys.stderr)
+    # the cycle's symbols, chosen once: each cycle's cut of it is then a view of these columns, not
+    # a copy of every field it reads (the paper sync reads opens and lows) over its whole window
+    bars = panel.select(session.cycle.symbols)
     ran = []
     for day in iterator:
         if stop is not None and stop.is_set:
             break
         with session.cycle_writes():  # one commit a session (a killed replay redoes the session)
-            session.cycle.run(day, panel.until(day))
+            session.cycle.run(day, bars.until(day))
         ran.append(day)
         logger.info("Replayed session {day} ({done} of {total})", day=str(day.date()),
                     done=skipped + len(ran), total=skipped + len(sessions))
