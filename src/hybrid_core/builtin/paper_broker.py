@@ -84,6 +84,8 @@ class PaperBroker(Broker):
         self._open: dict[str, OrderStatus] = {}
         """The open orders by client id, in the file's order: read once when the account opens,
         kept with every save (the orders table only grows: a long replay holds tens of thousands)."""
+        self._ids: set[str] = set()
+        """Every client id the account has taken (an id never seen is answered without a query)."""
         self._unsaved: dict[str, OrderStatus] | None = None
         """Inside a batch: the orders saved since it began, in the order of their last save,
         written when it ends (None outside a batch)."""
@@ -117,7 +119,9 @@ class PaperBroker(Broker):
             self._synced_through = pd.Timestamp(row[1]) if row[1] else None
             for (op,) in self._conn.execute("SELECT op FROM journal ORDER BY seq"):
                 self._apply(json.loads(op))
-        self._open = {o.client_order_id: o for o in self._orders() if o.status in OPEN}
+        taken = self._orders()
+        self._ids = {o.client_order_id for o in taken}
+        self._open = {o.client_order_id: o for o in taken if o.status in OPEN}
 
     def close(self) -> None:
         if self._conn is not None:
@@ -177,6 +181,7 @@ class PaperBroker(Broker):
         else:
             self._write(orders or [], op)
         for order in orders or []:  # as the file now has them: a replaced row moves to the end
+            self._ids.add(order.client_order_id)
             self._open.pop(order.client_order_id, None)
             if order.status in OPEN:
                 self._open[order.client_order_id] = replaced(order)
@@ -232,6 +237,8 @@ class PaperBroker(Broker):
     def get_order(self, client_order_id: str) -> OrderStatus | None:
         if client_order_id in self._open:  # the cycle asks after every open stop, every session
             return replaced(self._open[client_order_id])
+        if client_order_id not in self._ids:
+            return None
         if self._unsaved and client_order_id in self._unsaved:
             return replaced(self._unsaved[client_order_id])
         found = self._orders("WHERE client_order_id = ?", (client_order_id,))

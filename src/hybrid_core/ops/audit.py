@@ -131,9 +131,8 @@ def _csv_line(cells: list[str]) -> str:
 
 def format_row(row: Mapping[str, Any], columns: list[str] = TRADE_LOG_COLUMNS) -> str:
     """One CSV line (with its newline) for ``row``; raises :class:`TradeLogError` on a bad row."""
-    unknown = sorted(row.keys() - _COLUMN_SET)
-    if unknown:
-        raise TradeLogError(f"trade log row has unknown column(s) {unknown}; "
+    if not _COLUMN_SET.issuperset(row):
+        raise TradeLogError(f"trade log row has unknown column(s) {sorted(row.keys() - _COLUMN_SET)}; "
                             f"allowed: {', '.join(TRADE_LOG_COLUMNS)}")
     missing = [c for c in REQUIRED_COLUMNS if row.get(c) in (None, "")]
     if missing:

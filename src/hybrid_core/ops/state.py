@@ -427,9 +427,7 @@ class StateStore:
         """Update columns of one order (status, broker_order_id, filled_qty, ...)."""
         if not fields:
             return
-        allowed = {"status", "broker_order_id", "filled_qty", "filled_avg_price", "filled_at", "qty", "commission",
-                   "stop_price"}
-        unknown = set(fields) - allowed
+        unknown = fields.keys() - _UPDATABLE_ORDER_COLUMNS
         if unknown:
             raise ValueError(f"cannot update order column(s) {sorted(unknown)}")
         if "status" in fields:
@@ -471,7 +469,7 @@ class StateStore:
     def failed_cycles_in_a_row(self) -> int:
         """Finished cycles that failed since the last one that completed (0 after a success)."""
         rows = self._conn.execute("SELECT status FROM cycles WHERE finished_at IS NOT NULL "
-                                  "ORDER BY id DESC LIMIT 1000").fetchall()
+                                  "ORDER BY id DESC LIMIT 1000")  # read as far as the last success only
         count = 0
         for row in rows:
             if row["status"] == "ok":
@@ -557,6 +555,7 @@ def _copy(order: StoredOrder) -> StoredOrder:
 
 
 _REAL_ORDER_COLUMNS = frozenset({"qty", "stop_price", "filled_qty", "filled_avg_price", "commission"})
+_UPDATABLE_ORDER_COLUMNS = frozenset({"status", "broker_order_id", "filled_at", *_REAL_ORDER_COLUMNS})
 
 
 @functools.lru_cache(maxsize=64)
