@@ -96,7 +96,7 @@ class AuditTrail:
 
     def _simulated_stamp(self, as_of: pd.Timestamp) -> str:
         """The simulated close of ``as_of`` as the log writes it (made once a session)."""
-        if self._stamped is None or self._stamped[0] != as_of:
+        if self._stamped is None or (self._stamped[0] is not as_of and self._stamped[0] != as_of):
             self._stamped = (as_of, utc_stamp(str(as_of + SIMULATED_CLOSE)))
         return self._stamped[1]
 

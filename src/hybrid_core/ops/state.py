@@ -436,14 +436,13 @@ class StateStore:
         cached = self._open
         known = cached.get(client_order_id) if cached is not None else None
         if cached is not None and known is not None:  # as the row now reads; a finished order leaves
-            now_reads = {k: _real(v) if k in _REAL_ORDER_COLUMNS else v for k, v in fields.items()}
-            for key in ("filled_qty", "commission"):
-                if key in now_reads and now_reads[key] is None:
-                    now_reads[key] = 0.0
-            moved = replaced(known, **now_reads)
-            if moved.status in OPEN_STATUSES:
-                cached[client_order_id] = moved
-            else:
+            for key, value in fields.items():  # the kept record is never handed out: changed in place
+                if key in _REAL_ORDER_COLUMNS:
+                    value = _real(value)
+                    if value is None and key in ("filled_qty", "commission"):
+                        value = 0.0
+                setattr(known, key, value)
+            if known.status not in OPEN_STATUSES:
                 del cached[client_order_id]
 
     # --------------------------------------------------------------- cycles
