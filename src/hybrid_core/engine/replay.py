@@ -19,6 +19,7 @@ decision where a replay and a backtest differ.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from collections.abc import Sequence
@@ -120,17 +121,23 @@ def replay(session: RunSession, start: pd.Timestamp, end: pd.Timestamp, *, warmu
 def state_ledger(state: StateStore) -> Ledger:
     """The ledger of the state database's filled orders, in fill order (sells first on a date)."""
     ledger = Ledger()
-    filled = [o for o in state.orders() if o.status == "filled"]
+    filled = state.orders(status="filled")
     filled.sort(key=lambda o: (str(o.filled_at), 0 if o.side == "sell" else 1))
     for order in filled:
-        stamp = pd.Timestamp(order.filled_at)
-        when = (stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp).normalize()
+        when = _fill_day(str(order.filled_at))
         reason = order.reason or ("entry" if order.side == "buy" else "signal")
         if order.side == "sell" and order.order_type != "market":
             reason = "stop_loss"
         ledger.fill(order.symbol, order.side, float(order.filled_qty), float(order.filled_avg_price or math.nan),
                     when, strategy=order.strategy or "", reason=reason, commission=order.commission)
     return ledger
+
+
+@functools.lru_cache(maxsize=4096)
+def _fill_day(filled_at: str) -> pd.Timestamp:
+    """The UTC day of a fill's time (remembered: a replay's fills share a few hundred days)."""
+    stamp = pd.Timestamp(filled_at)
+    return (stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp).normalize()
 
 
 def replay_round_trips(state: StateStore) -> pd.DataFrame:
