@@ -84,7 +84,7 @@ class PaperBroker(Broker):
         self._open: dict[str, OrderStatus] = {}
         """The open orders by client id, in the file's order: read once when the account opens,
         kept with every save (the orders table only grows: a long replay holds tens of thousands)."""
-        self._ids: set[str] = set()
+        self._taken_ids: set[str] = set()
         """Every client id the account has taken (an id never seen is answered without a query)."""
         self._unsaved: dict[str, OrderStatus] | None = None
         """Inside a batch: the orders saved since it began, in the order of their last save,
@@ -120,7 +120,7 @@ class PaperBroker(Broker):
             for (op,) in self._conn.execute("SELECT op FROM journal ORDER BY seq"):
                 self._apply(json.loads(op))
         taken = self._orders()
-        self._ids = {o.client_order_id for o in taken}
+        self._taken_ids = {o.client_order_id for o in taken}
         self._open = {o.client_order_id: o for o in taken if o.status in OPEN}
 
     def close(self) -> None:
@@ -164,7 +164,7 @@ class PaperBroker(Broker):
         finally:
             unsaved, self._unsaved = self._unsaved, None
             try:
-                self._write(list(unsaved.values()), None)
+                self._write_account(list(unsaved.values()), None)
             finally:
                 self._batched = False
                 self._conn.execute("COMMIT")
@@ -179,14 +179,14 @@ class PaperBroker(Broker):
                 self._unsaved.pop(order.client_order_id, None)
                 self._unsaved[order.client_order_id] = replaced(order)
         else:
-            self._write(orders or [], op)
+            self._write_account(orders or [], op)
         for order in orders or []:  # as the file now has them: a replaced row moves to the end
-            self._ids.add(order.client_order_id)
+            self._taken_ids.add(order.client_order_id)
             self._open.pop(order.client_order_id, None)
             if order.status in OPEN:
                 self._open[order.client_order_id] = replaced(order)
 
-    def _write(self, orders: list[OrderStatus], op: dict[str, Any] | None) -> None:
+    def _write_account(self, orders: list[OrderStatus], op: dict[str, Any] | None) -> None:
         assert self._conn is not None
         with savepoint(self._conn) if self._batched else self._transaction():
             if op is None:
@@ -237,7 +237,7 @@ class PaperBroker(Broker):
     def get_order(self, client_order_id: str) -> OrderStatus | None:
         if client_order_id in self._open:  # the cycle asks after every open stop, every session
             return replaced(self._open[client_order_id])
-        if client_order_id not in self._ids:
+        if client_order_id not in self._taken_ids:
             return None
         if self._unsaved and client_order_id in self._unsaved:
             return replaced(self._unsaved[client_order_id])
