@@ -108,3 +108,21 @@ def test_what_the_store_knows_it_does_not_ask_or_write_again(tmp_path: Path) -> 
     store.set_stop("KO", None, None)
     assert StateStore(tmp_path / "state.sqlite").position("KO") == store.position("KO")
     assert store.position("KO").stop_client_order_id is None  # type: ignore[union-attr]
+
+
+def test_a_reader_may_see_the_kept_records_without_copies(tmp_path: Path) -> None:
+    """copy=False hands out what the store keeps (the cycle reads its open orders and positions
+    several times a session): the same values as the copies, and they follow the store's writes."""
+    from hybrid_core.ops.state import StoredPosition
+
+    store = StateStore(tmp_path / "state.sqlite")
+    store.open_position(StoredPosition(symbol="KO", qty=1.0, entry_price=5.0, entry_date="2021-01-04", strategy="s"))
+    store.record_order(order("a", "KO"))
+    kept, copies = store.orders(open_only=True, copy=False), store.orders(open_only=True)
+    assert kept == copies and kept[0] is not copies[0]
+    assert store.positions(copy=False) == store.positions()
+    store.update_order("a", status="accepted")
+    store.set_stop("KO", "hy-stop", 4.5)
+    assert kept[0].status == "accepted" and copies[0].status == "intended"
+    assert store.positions(copy=False)["KO"].stop_client_order_id == "hy-stop"
+    assert store.orders(open_only=True, copy=False) == StateStore(tmp_path / "state.sqlite").orders(open_only=True)

@@ -302,7 +302,7 @@ class TradingCycle:
     # -------------------------------------------------------------- account
     def _account(self, panel: Panel, as_of: pd.Timestamp) -> Account:
         """The account at this close, rebuilt from the state database and the broker's cash."""
-        stored = self.state.positions()
+        stored = self.state.positions(copy=False)
         positions = [Position(symbol=p.symbol, qty=p.qty, entry_price=p.entry_price,
                               entry_date=stored_day(p.entry_date), strategy=p.strategy,
                               stop_price=p.stop_price) for p in stored.values()]
@@ -322,7 +322,7 @@ class TradingCycle:
 
     def _pending_intents(self) -> dict[str, list[OrderIntent]]:
         pending: dict[str, list[OrderIntent]] = {}
-        for order in self.state.orders(open_only=True):
+        for order in self.state.orders(open_only=True, copy=False):
             if order.order_type != "market":
                 continue
             pending.setdefault(order.symbol, []).append(OrderIntent(

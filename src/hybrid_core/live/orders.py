@@ -291,10 +291,10 @@ class OrderDesk:
         sequence; a stop whose fate is unknown is looked up, never duplicated."""
         if not self.stop_rules:
             return
-        open_orders = self.state.orders(open_only=True)
+        open_orders = self.state.orders(open_only=True, copy=False)
         selling = {o.symbol for o in open_orders if o.side == "sell" and o.order_type == "market"}
         stops = {o.symbol: o for o in open_orders if o.side == "sell" and o.order_type != "market"}
-        for sym, stored in self.state.positions().items():
+        for sym, stored in self.state.positions(copy=False).items():
             if sym in selling:
                 continue
             if sym in stops:  # protected, or its stop's fate is being looked up

@@ -50,7 +50,7 @@ class Reconciler:
         held = {p.symbol: p for p in call(self.broker, "positions")}
         dust = {s: p for s, p in held.items() if is_dust(p)}
         self._track_dust(dust, log)
-        stored = self.state.positions()
+        stored = self.state.positions(copy=False)
         found = []
         for sym, pos in held.items():
             if sym not in stored and sym not in dust:
