@@ -291,7 +291,8 @@ class PaperBroker(Broker):
     # ----------------------------------------------------------------- bars
     def sync(self, panel: Panel, now: pd.Timestamp) -> list[OrderStatus]:
         """Replay every bar after the last synced date up to ``now``: fills and triggered stops."""
-        dates = panel.dates[panel.dates <= now]
+        dates = panel.dates
+        dates = dates[dates <= now]
         if self._synced_through is not None:
             dates = dates[dates > self._synced_through]
         elif len(dates):

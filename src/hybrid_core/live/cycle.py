@@ -134,6 +134,7 @@ class TradingCycle:
         self._beat: dict[str, Any] | None = None
         """The heartbeat of the last cycle, not written yet (see ``heartbeat_every_s``)."""
         self._beat_at = -math.inf
+        self._columns: tuple[pd.Index, dict[str, int]] | None = None
 
     # ------------------------------------------------------------------ run
     def run(self, as_of: pd.Timestamp | None = None, panel: Panel | None = None) -> CycleResult:
@@ -223,8 +224,7 @@ class TradingCycle:
 
         # 4. decisions -> plan -> vet (the backtest's own code), then orders
         last_row = panel.close.iloc[-1].to_numpy(dtype="float64", na_value=math.nan)
-        today = RowPrices(last_row, {str(s): j for j, s in enumerate(panel.close.columns)}) \
-            if panel.dates[-1] == as_of else {}
+        today = RowPrices(last_row, self._column_of(panel.close.columns)) if panel.close.index[-1] == as_of else {}
         plan, refused = account.decide(as_of, today, decisions, halt_reason=halt_reason)
         for intent, why in refused:
             self.orders.refuse(intent, str(why), log)
@@ -263,14 +263,22 @@ class TradingCycle:
             as_of = min(today, latest) if latest is not None else today
         if panel is None:
             panel = self._load(as_of)
-        if len(panel.dates) and panel.dates[-1] < as_of:
-            as_of = panel.dates[-1]
+        dates = panel.dates
+        if len(dates) and dates[-1] < as_of:
+            as_of = dates[-1]
         # what a live run loads at this close, whatever the caller holds (a replay: its whole window)
-        panel = panel.select(self.symbols, end=as_of, start=self.window_start(as_of)) if len(panel.dates) else panel
-        if not len(panel.dates) or panel.dates[-1] < as_of - pd.Timedelta(days=7):
+        panel = panel.select(self.symbols, end=as_of, start=self.window_start(as_of)) if len(dates) else panel
+        dates = panel.dates
+        if not len(dates) or dates[-1] < as_of - pd.Timedelta(days=7):
             raise DataError(f"no bars up to {as_of.date()} for the universe; check the data source")
         now = pd.Timestamp.now(tz="UTC").tz_localize(None) if wall_clock else as_of
         return as_of, panel, self._quality_gate(panel, now, log)
+
+    def _column_of(self, columns: pd.Index) -> dict[str, int]:
+        """``{symbol: position}`` of a panel's columns (made again only when the columns change)."""
+        if self._columns is None or self._columns[0] is not columns:
+            self._columns = (columns, {str(s): j for j, s in enumerate(columns)})
+        return self._columns[1]
 
     def window_start(self, as_of: pd.Timestamp) -> pd.Timestamp:
         """The first date a decision at the close of ``as_of`` sees: ``lookback_days`` calendar days
