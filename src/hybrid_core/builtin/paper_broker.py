@@ -85,6 +85,7 @@ class PaperBroker(Broker):
         """The open orders by client id, in the file's order: read once when the account opens,
         kept with every save (the orders table only grows: a long replay holds tens of thousands)."""
         self._taken_ids: set[str] = set()
+        self._column_map: tuple[pd.Index, dict[str, int]] | None = None
         """Every client id the account has taken (an id never seen is answered without a query)."""
         self._unsaved: dict[str, OrderStatus] | None = None
         """Inside a batch: the orders saved since it began, in the order of their last save,
@@ -305,7 +306,9 @@ class PaperBroker(Broker):
         stops = {(o.symbol): o for o in open_orders.values() if o.order_type != "market"}
         if len(dates):  # the bars to go through only (a cycle's panel holds its whole lookback)
             panel = panel.select(start=dates[0], end=dates[-1])
-        columns = {str(s): j for j, s in enumerate(panel.close.columns)}
+        if self._column_map is None or self._column_map[0] is not panel.close.columns:  # a replay's never change
+            self._column_map = (panel.close.columns, {str(s): j for j, s in enumerate(panel.close.columns)})
+        columns = self._column_map[1]
         rows = panel.close.index
         opens, lows, closes = (frame.to_numpy(dtype="float64") for frame in (panel.open, panel.low, panel.close))
         for date in dates:
