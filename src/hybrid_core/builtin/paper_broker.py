@@ -175,17 +175,17 @@ class PaperBroker(Broker):
         ``op`` (a change :meth:`_apply` made), in one transaction. In a :meth:`batch`, the orders
         are kept until it ends, when the book's snapshot is written with them (the journal then
         has nothing to add)."""
-        if self._unsaved is not None:
-            for order in orders or []:
-                self._unsaved.pop(order.client_order_id, None)
-                self._unsaved[order.client_order_id] = replaced(order)
-        else:
+        if self._unsaved is None:
             self._write_account(orders or [], op)
         for order in orders or []:  # as the file now has them: a replaced row moves to the end
+            kept = replaced(order)  # the account's own (never changed, copied when handed out)
+            if self._unsaved is not None:
+                self._unsaved.pop(order.client_order_id, None)
+                self._unsaved[order.client_order_id] = kept
             self._taken_ids.add(order.client_order_id)
             self._open.pop(order.client_order_id, None)
             if order.status in OPEN:
-                self._open[order.client_order_id] = replaced(order)
+                self._open[order.client_order_id] = kept
 
     def _write_account(self, orders: list[OrderStatus], op: dict[str, Any] | None) -> None:
         assert self._conn is not None
