@@ -117,3 +117,40 @@ def test_killed_replay_resumes_and_still_matches_the_backtest(tmp_path, make_pro
         ids = log.loc[log["status"] == status, "client_order_id"]
         assert not ids.duplicated().any(), f"duplicated {status} rows: {ids[ids.duplicated()].tolist()[:5]}"
     json.loads((out / "hybrid.health").read_text())
+
+
+def replay_killed_mid_session(args: list[str], after_rows: int) -> int:
+    """Start a replay and SIGKILL it once it has logged ``after_rows`` order moves to ``accepted``
+    (in the middle of a session's orders, before that session's writes are made); returns the
+    exit status (-9 when killed)."""
+    proc = subprocess.Popen([*HYBRID, *args, "--log-level", "INFO"], env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    seen = 0
+    for line in proc.stderr:
+        if "-> accepted" in line:
+            seen += 1
+            if seen == after_rows:
+                proc.send_signal(signal.SIGKILL)
+                break
+    proc.stderr.close()
+    return proc.wait()
+
+
+def test_a_replay_killed_mid_session_loses_no_audit_row(tmp_path, make_profile):
+    """A replay writes a session's audit rows, paper account and state together at the session's
+    end: killed between two order moves, then resumed, its audit log holds exactly the rows
+    (order id, status) of a replay that was never interrupted."""
+    profile = make_profile("midkill", equity_symbols(40))
+    start, end = "2020-01-02", "2020-03-31"
+    out = tmp_path / "killed"
+    args = ["replay", str(profile), "--start", start, "--end", end, "--out", str(out)]
+    for after in (30, 45):  # rebalances move ~16 orders each: these land inside a session
+        assert replay_killed_mid_session(args, after) == -signal.SIGKILL
+    assert "resumed" in hybrid(*args, "--log-level", "ERROR").stdout
+    hybrid("replay", str(profile), "--start", start, "--end", end, "--out", str(tmp_path / "whole"),
+           "--log-level", "ERROR")
+    rows = [pd.read_csv(folder / "order_events.csv") for folder in (out, tmp_path / "whole")]
+    killed, whole = (sorted(zip(r["client_order_id"], r["status"], strict=True)) for r in rows)
+    assert len(whole) > 100 and killed == whole
+    assert_same_trades(read_trades(out / "round_trips.csv"), read_trades(tmp_path / "whole" / "round_trips.csv"))
