@@ -61,3 +61,22 @@ def test_missing_file_and_unknown_type(tmp_path: Path) -> None:
     (tmp_path / "bars.xlsx").write_text("x")
     with pytest.raises(DataError, match="unsupported"):
         read_bars_file(tmp_path / "bars.xlsx")
+
+
+def test_parquet_rows_come_in_symbol_date_order_with_repeats_in_file_order(tmp_path):
+    """A date-sorted Parquet file (a bar store growing a day at a time) is read in the order the
+    gate judges in, (symbol, date), two rows of one symbol and date kept in file order."""
+    rows = []
+    for day in ("2021-01-04", "2021-01-05", "2021-01-06"):
+        for sym in ("ZZZ", "AAA", "MMM"):
+            rows.append({"symbol": sym, "date": pd.Timestamp(day), "open": 10.0, "high": 11.0, "low": 9.0,
+                         "close": 10.5, "volume": 100.0})
+    rows.append({**rows[4], "close": 10.6})  # AAA 2021-01-05 again, another close: conflicting
+    frame = pd.DataFrame(rows).sort_values("date", kind="stable")
+    path = tmp_path / "bars.parquet"
+    frame.to_parquet(path, row_group_size=4)
+    got = read_bars_file(path, ["AAA", "ZZZ"], "2021-01-05", "2021-01-06")
+    assert [(s, str(d.date()), c) for s, d, c in zip(got["symbol"], got["date"], got["close"], strict=True)] == [
+        ("AAA", "2021-01-05", 10.5), ("AAA", "2021-01-05", 10.6), ("AAA", "2021-01-06", 10.5),
+        ("ZZZ", "2021-01-05", 10.5), ("ZZZ", "2021-01-06", 10.5)]
+    assert list(got["symbol"].cat.categories) == ["AAA", "ZZZ"]

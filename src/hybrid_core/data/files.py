@@ -51,6 +51,7 @@ _NA_TEXT = ["", "nan", "NaN", "NA", "N/A", "n/a", "null", "NULL", "None", "-", "
 _TZ_SUFFIX = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$",
                         re.IGNORECASE)
 FIRST_YEAR, LAST_YEAR = 1800, 2200
+_DAY_NS = 86_400 * 10**9
 PARQUET_BUFFER_BYTES = 1 << 20
 """Column chunks are streamed through a buffer this big instead of being read whole."""
 
@@ -228,9 +229,10 @@ def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp
     """The rows of a Parquet file a run needs, and only them (predicate and column pushdown).
 
     Row groups whose statistics cannot hold a wanted symbol or date are never read; of the
-    others, the symbol and date columns are read first and give the rows to keep, then each
-    other column is decoded one row group at a time and only its kept rows are copied out, so
-    the peak stays near the rows kept (plus one column of one row group), not the file."""
+    others, the symbol and date columns are read once and give the rows to keep (symbols
+    judged once per distinct name, on the column's dictionary), then the other columns are
+    decoded one row group at a time and only their kept rows are copied out, so the peak stays
+    near the rows kept (plus one row group), not the file."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -246,13 +248,18 @@ def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp
     columns = [by_name[c] for c in (*REQUIRED, *OPTIONAL) if c in by_name]
     date_name, symbol_name = by_name["date"], by_name["symbol"]
     date_type, symbol_type = schema.field(date_name).type, schema.field(symbol_name).type
-    condition = _pushdown(date_name, date_type, symbol_name, symbol_type, symbols, start, end)
+    rows = _RowFilter(date_name, date_type, symbol_name, symbol_type, symbols, start, end)
     try:
         text = pa.types.is_string(symbol_type) or pa.types.is_large_string(symbol_type)
         file = pq.ParquetFile(path, read_dictionary=[symbol_name] if text else None,  # symbols as codes
                               pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
-        picks = _kept_rows(path, file, [symbol_name, date_name], condition)
-        frame = pd.DataFrame({canonical_name(name): _gather(file, name, picks) for name in columns}, copy=False)
+        keys = _KeyColumns(rows)
+        for group in _row_groups(path, file, rows.expression()):
+            keys.add(group, file.read_row_group(group, columns=[symbol_name, date_name], use_threads=False))
+        frame = pd.DataFrame({"symbol": keys.symbols(), "date": keys.dates(date_type),
+                              **_values(file, [n for n in columns if n not in (symbol_name, date_name)], keys.picks)},
+                             copy=False)
+        frame.columns = [canonical_name(c) for c in frame.columns]
     except DataError:
         raise
     except Exception as exc:
@@ -262,87 +269,217 @@ def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp
     return frame
 
 
-def _pushdown(date_name: str, date_type: Any, symbol_name: str, symbol_type: Any, symbols: Sequence[str] | None,
-              start: pd.Timestamp | None, end: pd.Timestamp | None) -> Any:
-    """The rows a read keeps, as a pyarrow expression on the file's own types (None: every row).
+class _RowFilter:
+    """The rows a read keeps, decided on the file's own types: as a pyarrow expression (for the
+    row groups' statistics) and as a mask over one row group's symbol and date columns.
 
     Exact on dates without a time zone (a session is the date of its timestamp); a day wider on
     each side for zoned timestamps, cut exactly on session dates later. A row dated after
-    tomorrow is kept for the gate to refuse, and so is a row without a symbol (it could be anyone's)."""
-    import pyarrow as pa
-    import pyarrow.dataset as ds
+    tomorrow is kept for the gate to refuse, and so is a row without a symbol (it could be
+    anyone's); a row without a date is not kept when dates are filtered."""
 
-    condition = None
-    if pa.types.is_timestamp(date_type) or pa.types.is_date(date_type):
-        tz = getattr(date_type, "tz", None)
-        margin = pd.Timedelta(days=1 if tz else 0)
+    def __init__(self, date_name: str, date_type: Any, symbol_name: str, symbol_type: Any,
+                 symbols: Sequence[str] | None, start: pd.Timestamp | None, end: pd.Timestamp | None) -> None:
+        import pyarrow as pa
 
-        def bound(day: pd.Timestamp) -> Any:
-            stamp = pd.Timestamp(day)
-            if pa.types.is_date(date_type):
-                return pa.scalar(stamp.date(), type=date_type)
-            return pa.scalar(stamp.tz_localize(tz) if tz else stamp, type=date_type)
+        self.date_name, self.date_type, self.symbol_name = date_name, date_type, symbol_name
+        self.lo = self.hi = self.future = None
+        if pa.types.is_timestamp(date_type) or pa.types.is_date(date_type):
+            margin = pd.Timedelta(days=1 if getattr(date_type, "tz", None) else 0)
+            if start is not None:
+                self.lo = pd.Timestamp(start) - margin
+            if end is not None:
+                self.hi = pd.Timestamp(end) + pd.Timedelta(days=1) + margin
+                self.future = pd.Timestamp(_tomorrow())
+        self.wanted: set[str] | None = None
+        if symbols is not None and (pa.types.is_string(symbol_type) or pa.types.is_large_string(symbol_type)
+                                    or pa.types.is_dictionary(symbol_type)):
+            self.wanted = {*symbols, ""}
 
-        if start is not None:
-            condition = ds.field(date_name) >= bound(pd.Timestamp(start) - margin)
-        if end is not None:
-            upper = ((ds.field(date_name) < bound(pd.Timestamp(end) + pd.Timedelta(days=1) + margin))
-                     | (ds.field(date_name) > bound(pd.Timestamp(_tomorrow()))))
+    def _bound(self, day: pd.Timestamp) -> Any:
+        import pyarrow as pa
+
+        if pa.types.is_date(self.date_type):
+            return pa.scalar(day.date(), type=self.date_type)
+        tz = getattr(self.date_type, "tz", None)
+        return pa.scalar(day.tz_localize(tz) if tz else day, type=self.date_type)
+
+    def _instant(self, day: pd.Timestamp) -> np.datetime64:
+        """``day`` as the values of the date column read as numpy (UTC instants for zoned stamps)."""
+        tz = getattr(self.date_type, "tz", None)
+        return (day.tz_localize(tz).tz_convert("UTC").tz_localize(None) if tz else day).to_datetime64()
+
+    def expression(self) -> Any:
+        """The filter as a pyarrow expression (None: every row)."""
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        date_name, symbol_name = self.date_name, self.symbol_name
+        condition = None
+        if self.lo is not None:
+            condition = ds.field(date_name) >= self._bound(self.lo)
+        if self.hi is not None:
+            upper = (ds.field(date_name) < self._bound(self.hi)) | (ds.field(date_name) > self._bound(self.future))
             condition = upper if condition is None else condition & upper
-    if symbols is not None and (pa.types.is_string(symbol_type) or pa.types.is_large_string(symbol_type)
-                                or pa.types.is_dictionary(symbol_type)):
-        wanted = (ds.field(symbol_name).isin(pa.array([*symbols, ""], type=pa.string()))
-                  | ds.field(symbol_name).is_null())
-        condition = wanted if condition is None else condition & wanted
-    return condition
+        if self.wanted is not None:
+            wanted = (ds.field(symbol_name).isin(pa.array(sorted(self.wanted), type=pa.string()))
+                      | ds.field(symbol_name).is_null())
+            condition = wanted if condition is None else condition & wanted
+        return condition
+
+    def date_mask(self, dates: np.ndarray) -> np.ndarray | None:
+        """Rows of one row group kept by the date bounds (None: no bound)."""
+        keep = None
+        if self.lo is not None:
+            keep = dates >= self._instant(self.lo)
+        if self.hi is not None:
+            upper = (dates < self._instant(self.hi)) | (dates > self._instant(self.future))
+            keep = upper if keep is None else keep & upper
+        return keep
 
 
-def _kept_rows(path: Path, file: Any, keys: list[str], condition: Any) -> list[tuple[int, Any]]:
-    """(row group, positions of its kept rows, None: all of them) for every row group holding a
-    kept row. Row groups are skipped on their statistics first (pyarrow's own pruning), then
-    the others' key columns are read and filtered."""
-    import pyarrow as pa
+def _row_groups(path: Path, file: Any, condition: Any) -> list[int]:
+    """The row groups whose statistics may hold a kept row (pyarrow's own pruning)."""
     import pyarrow.dataset as ds
 
     if condition is None:
-        return [(g, None) for g in range(file.num_row_groups)]
+        return list(range(file.num_row_groups))
     fragment = next(iter(ds.dataset(str(path), format="parquet").get_fragments()))
-    groups = [rg.id for piece in fragment.split_by_row_group(condition) for rg in piece.row_groups]
-    picks = []
-    for group in groups:
-        table = file.read_row_group(group, columns=keys, use_threads=False)
-        rows = table.append_column("_row", pa.array(np.arange(table.num_rows, dtype=np.int32))) \
-            .filter(condition).column("_row").combine_chunks()
-        if len(rows) == table.num_rows:
-            picks.append((group, None))
-        elif len(rows):
-            picks.append((group, rows))
-    return picks
+    return [rg.id for piece in fragment.split_by_row_group(condition) for rg in piece.row_groups]
 
 
-def _gather(file: Any, name: str, picks: list[tuple[int, Any]]) -> Any:
-    """Column ``name``'s kept rows: float64 for numbers (decoded a row group at a time straight
-    into the result), else what pyarrow's pandas conversion gives (symbols, dates)."""
+class _KeyColumns:
+    """The symbol and date columns of the row groups read, cut to the rows kept.
+
+    Symbols read as a dictionary (text symbols) become codes into the stripped, sorted names
+    without a string per bar; ``picks`` holds each row group's kept rows (None: all) for the
+    other columns."""
+
+    def __init__(self, rows: _RowFilter) -> None:
+        self.rows = rows
+        self.picks: list[tuple[int, np.ndarray | None]] = []
+        self._names: dict[str, int] = {}
+        self._ids: list[np.ndarray] = []
+        self._symbol_parts: list[Any] = []
+        self._date_parts: list[Any] = []
+        self._seen: Any = None
+        self._seen_id: dict[Any, int] = {}
+        self._seen_ids: list[int] = []
+        self._seen_good: list[bool] = []
+
+    def _id(self, name: object) -> int:
+        key = "" if name is None else str(name).strip()
+        return self._names.setdefault(key, len(self._names))
+
+    def _dictionary(self, dictionary: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Per entry of a chunk's dictionary (then a missing symbol): its name's id and whether
+        it is wanted. Each row group has its own dictionary, mostly of names already seen: they
+        are looked up all at once, only new names one by one."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        at = None
+        if self._seen is not None and self._seen.type == dictionary.type:
+            at = pc.index_in(dictionary, value_set=self._seen).to_numpy(zero_copy_only=False)
+        if at is None or (at.dtype.kind == "f" and bool(np.isnan(at).any())):
+            wanted = self.rows.wanted
+            for name in dictionary.to_pylist():
+                if name not in self._seen_id:
+                    self._seen_id[name] = len(self._seen_id)
+                    self._seen_ids.append(self._id(name))
+                    self._seen_good.append(wanted is None or name is None or name in wanted)
+            self._seen = pa.array(list(self._seen_id), type=dictionary.type)
+            at = pc.index_in(dictionary, value_set=self._seen).to_numpy(zero_copy_only=False)
+        at = np.append(at.astype(np.int64), -1)  # a missing symbol: the last slot
+        ids = np.append(np.asarray(self._seen_ids, dtype=np.int32), self._id(None))
+        good = np.append(np.asarray(self._seen_good, dtype=bool), True)
+        return ids[at], good[at]
+
+    def add(self, group: int, table: Any) -> None:
+        """Judge one row group's keys (``table``: its symbol and date columns)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        symbol, date = table.column(0), table.column(1)
+        keep = self.rows.date_mask(date.to_numpy()) if self.rows.lo is not None or self.rows.hi is not None else None
+        wanted = self.rows.wanted
+        ids = None
+        if pa.types.is_dictionary(symbol.type):
+            parts, wanted_parts = [], []
+            for chunk in symbol.chunks:
+                local, good = self._dictionary(chunk.dictionary)
+                index = chunk.indices.fill_null(len(local) - 1).to_numpy()  # a missing symbol: the last slot
+                parts.append(local[index])
+                if wanted is not None:
+                    wanted_parts.append(good[index])
+            ids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+            if wanted is not None:
+                by_symbol = np.concatenate(wanted_parts) if wanted_parts else np.zeros(0, dtype=bool)
+                keep = by_symbol if keep is None else keep & by_symbol
+        elif wanted is not None:
+            by_symbol = pc.or_kleene(pc.is_in(symbol, value_set=pa.array(sorted(wanted), type=pa.string())),
+                                     pc.is_null(symbol)).to_numpy(zero_copy_only=False)
+            keep = by_symbol if keep is None else keep & by_symbol
+        if keep is not None and keep.all():
+            keep = None
+        if keep is not None and not keep.any():
+            return
+        self.picks.append((group, keep))
+        if ids is not None:
+            self._ids.append(ids if keep is None else ids[keep])
+        else:
+            self._symbol_parts.extend((symbol if keep is None else symbol.filter(pa.array(keep))).chunks)
+        self._date_parts.extend((date if keep is None else date.filter(pa.array(keep))).chunks)
+
+    def symbols(self) -> Any:
+        """The kept rows' symbols: a categorical of stripped names in sorted order (text symbols),
+        else pyarrow's pandas conversion (turned into one by :func:`symbol_categorical`)."""
+        import pyarrow as pa
+
+        if not self._ids:
+            if self._symbol_parts:
+                return pa.chunked_array(self._symbol_parts).to_pandas()
+            return pd.Categorical([], categories=[])
+        ids = np.concatenate(self._ids)
+        names = np.array(list(self._names), dtype=object)
+        used = np.flatnonzero(np.bincount(ids, minlength=len(names)))
+        order = used[np.argsort(names[used].astype(str), kind="stable")]
+        rank = np.full(len(names), -1, dtype=np.int32)
+        rank[order] = np.arange(len(order), dtype=np.int32)
+        return pd.Categorical.from_codes(rank[ids], categories=[str(n) for n in names[order]], validate=False)
+
+    def dates(self, date_type: Any) -> Any:
+        """The kept rows' dates as pyarrow's pandas conversion gives them."""
+        import pyarrow as pa
+
+        return pa.chunked_array(self._date_parts, type=date_type).to_pandas()
+
+
+def _values(file: Any, names: list[str], picks: list[tuple[int, np.ndarray | None]]) -> dict[str, Any]:
+    """The kept rows of columns ``names``, one row group at a time: float64 for numbers (decoded
+    straight into the result, nulls as NaN), else what pyarrow's pandas conversion gives."""
     import pyarrow as pa
 
-    field = file.schema_arrow.field(name)
-    parts = []
-    if pa.types.is_integer(field.type) or pa.types.is_floating(field.type):
-        sizes = [file.metadata.row_group(g).num_rows if rows is None else len(rows) for g, rows in picks]
-        out = np.empty(sum(sizes), dtype="float64")
-        at = 0
-        for (group, rows), size in zip(picks, sizes, strict=True):
-            values = file.read_row_group(group, columns=[name], use_threads=False).column(0)
-            chunk = values if rows is None else values.take(rows)
-            out[at:at + size] = chunk.to_numpy()  # nulls are NaN
-            at += size
-        return out
-    for group, rows in picks:
-        values = file.read_row_group(group, columns=[name], use_threads=False).column(0)
-        parts.extend((values if rows is None else values.take(rows)).chunks)
-    if not parts:
-        return pa.chunked_array([], type=file.schema_arrow.field(name).type).to_pandas()
-    return pa.chunked_array(parts).to_pandas()
+    schema = file.schema_arrow
+    numeric = {n for n in names if pa.types.is_integer(schema.field(n).type)
+               or pa.types.is_floating(schema.field(n).type)}
+    sizes = [file.metadata.row_group(g).num_rows if keep is None else int(np.count_nonzero(keep)) for g, keep in picks]
+    out: dict[str, Any] = {n: np.empty(sum(sizes), dtype="float64") for n in names if n in numeric}
+    other: dict[str, list[Any]] = {n: [] for n in names if n not in numeric}
+    at = 0
+    for (group, keep), size in zip(picks, sizes, strict=True):
+        table = file.read_row_group(group, columns=names, use_threads=False)
+        for name in names:
+            column = table.column(name)
+            if name in numeric:
+                values = column.to_numpy()
+                out[name][at:at + size] = values if keep is None else values[keep]
+            else:
+                other[name].extend((column if keep is None else column.filter(pa.array(keep))).chunks)
+        at += size
+    for name, parts in other.items():
+        out[name] = pa.chunked_array(parts, type=schema.field(name).type).to_pandas()
+    return {n: out[n] for n in names}
 
 
 def session_dates_of(path: Path, values: pd.Series) -> np.ndarray:
@@ -354,6 +491,9 @@ def session_dates_of(path: Path, values: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_dtype(values.dtype):
         parsed = pd.DatetimeIndex(values)
         _check_years(path, parsed, values)
+        stamps = parsed.to_numpy("datetime64[ns]")
+        if not (stamps.view(np.int64) % _DAY_NS).any():  # dates at midnight already (no NaT either)
+            return stamps
         return parsed.normalize().to_numpy("datetime64[ns]")
     if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
         raise DataError(f"bar file {path}: the date column holds numbers ({values.dtype}), not dates; "
@@ -449,11 +589,16 @@ def _tomorrow() -> np.datetime64:
     return (pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() + pd.Timedelta(days=1)).to_datetime64()
 
 
-def symbol_categorical(values: pd.Series) -> pd.Categorical:
+def symbol_categorical(values: pd.Series | pd.Categorical) -> pd.Categorical:
     """Symbols as a categorical with sorted categories, stripped; a missing symbol is ``""``."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        codes = values.cat.codes.to_numpy().astype(np.int64)
-        names = [str(c) for c in values.cat.categories]
+        given = values if isinstance(values, pd.Categorical) else values.array
+        names = [str(c) for c in given.categories]
+        codes = np.asarray(given.codes)
+        if (names == sorted(set(names)) and all(n == n.strip() for n in names)
+                and (not len(codes) or codes.min() >= 0)):
+            return given  # the Parquet reader's symbols: already canonical
+        codes = codes.astype(np.int64)
     else:
         codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
         names = [str(u) for u in uniques]
@@ -469,31 +614,56 @@ def symbol_categorical(values: pd.Series) -> pd.Categorical:
     return pd.Categorical.from_codes(rank[merged[codes]] if len(codes) else codes, categories=categories)
 
 
+def canonical_order(codes: np.ndarray, dates: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray | None:
+    """Positions of the rows ``keep`` (None: all) in (symbol code, date) order, ties in their
+    own order; None when that is all rows as they stand. A file sorted by date (a bar store
+    growing a day at a time) needs only a stable sort of its symbol codes."""
+    rows = None if keep is None or keep.all() else np.flatnonzero(keep)
+    c = codes if rows is None else codes[rows]
+    d = dates if rows is None else dates[rows]
+    if not len(c):
+        return rows
+    if bool((c[1:] >= c[:-1]).all()):
+        same = c[1:] == c[:-1]
+        if bool((d[1:][same] >= d[:-1][same]).all()):
+            return rows
+    order = np.argsort(c, kind="stable") if bool((d[1:] >= d[:-1]).all()) else np.lexsort((d, c))
+    return order if rows is None else rows[order]
+
+
 def _to_canonical(path: Path, raw: pd.DataFrame, symbols: Sequence[str] | None,
                   start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DataFrame:
-    """The canonical frame of ``raw``, whose columns are taken out one by one as they are
-    converted (``raw`` is left empty), so a big file is never held twice."""
+    """The canonical frame of ``raw``, sorted by symbol and date (rows of one symbol and date
+    in file order, as the quality gate wants them), whose columns are taken out one by one as
+    they are converted (``raw`` is left empty), so a big file is never held twice."""
     symbol = symbol_categorical(raw.pop("symbol"))
     dates = session_dates_of(path, raw.pop("date"))
     keep = np.ones(len(dates), dtype=bool)
     if symbols is not None:  # a blank symbol is kept for the gate to refuse: it could be anyone's
-        wanted = np.isin(np.asarray(symbol.categories, dtype=object), [*symbols, ""])
-        keep &= wanted[symbol.codes]
+        named = {*symbols, ""}
+        wanted = np.array([str(c) in named for c in symbol.categories], dtype=bool)
+        if not wanted.all():
+            keep &= wanted[symbol.codes]
     if start is not None:
         keep &= dates >= start.to_datetime64()
     if end is not None:  # a bar dated after today is kept for the gate: the file's dates are wrong
         keep &= (dates <= end.to_datetime64()) | (dates > _tomorrow())
     every = bool(keep.all())
+    rows = canonical_order(np.asarray(symbol.codes), dates, None if every else keep)
+    del keep
 
     def cut(values: np.ndarray) -> np.ndarray:
-        return values if every else values[keep]
+        return values if rows is None else values[rows]
 
     def numbers(column: str) -> np.ndarray:
         return cut(_numbers(raw.pop(column)))
 
     prices = {c: numbers(c) for c in PRICE_COLUMNS}
-    volume = numbers("volume") if "volume" in raw.columns else np.zeros(int(keep.sum()))
+    volume = numbers("volume") if "volume" in raw.columns else np.zeros(len(dates) if rows is None else len(rows))
     if "adj_close" in raw.columns:
         adjust_ohlc(prices, numbers("adj_close"))
-    return pd.DataFrame({"symbol": symbol if every else symbol[keep].remove_unused_categories(),
-                         "date": cut(dates), **prices, "volume": volume}, copy=False)
+    if rows is not None:
+        symbol = pd.Categorical.from_codes(np.asarray(symbol.codes)[rows], dtype=symbol.dtype, validate=False)
+        if not every:
+            symbol = symbol.remove_unused_categories()
+    return pd.DataFrame({"symbol": symbol, "date": cut(dates), **prices, "volume": volume}, copy=False)
