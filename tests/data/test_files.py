@@ -80,3 +80,20 @@ def test_parquet_rows_come_in_symbol_date_order_with_repeats_in_file_order(tmp_p
         ("AAA", "2021-01-05", 10.5), ("AAA", "2021-01-05", 10.6), ("AAA", "2021-01-06", 10.5),
         ("ZZZ", "2021-01-05", 10.5), ("ZZZ", "2021-01-06", 10.5)]
     assert list(got["symbol"].cat.categories) == ["AAA", "ZZZ"]
+
+
+def test_parquet_integer_volumes_of_kept_rows_are_floats_with_nulls_as_nan(tmp_path):
+    """Integer columns (volumes written as int64, with or without missing values) come out as
+    float64 for the kept rows only, a missing volume as NaN (the gate then reads it as 0)."""
+    for volumes, second in (([100, 200, 300, 400], 300.0), ([100, 200, None, 400], None)):
+        frame = pd.DataFrame({"symbol": ["AAA", "BBB", "AAA", "BBB"],
+                              "date": pd.to_datetime(["2021-01-04", "2021-01-04", "2021-01-05", "2021-01-05"]),
+                              "open": 10.0, "high": 11.0, "low": 9.0, "close": 10.5,
+                              "volume": pd.array(volumes, dtype="Int64")})
+        path = tmp_path / "bars.parquet"
+        frame.to_parquet(path)
+        got = read_bars_file(path, ["AAA"], "2021-01-01", "2021-01-31")
+        assert got["volume"].dtype == "float64"
+        assert got["volume"].iloc[0] == 100.0
+        assert pd.isna(got["volume"].iloc[1]) if second is None else got["volume"].iloc[1] == second
+        assert list(got["symbol"]) == ["AAA", "AAA"]

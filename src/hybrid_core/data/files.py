@@ -469,11 +469,17 @@ def _values(file: Any, names: list[str], picks: list[tuple[int, np.ndarray | Non
     at = 0
     for (group, keep), size in zip(picks, sizes, strict=True):
         table = file.read_row_group(group, columns=names, use_threads=False)
+        kept = None if keep is None else np.flatnonzero(keep)
         for name in names:
             column = table.column(name)
             if name in numeric:
                 values = column.to_numpy()
-                out[name][at:at + size] = values if keep is None else values[keep]
+                if kept is None:
+                    out[name][at:at + size] = values
+                elif values.dtype == np.float64:  # straight into the result, no temporary
+                    np.take(values, kept, out=out[name][at:at + size])
+                else:  # integers (nulls are NaN in a float array already)
+                    out[name][at:at + size] = values[kept]
             else:
                 other[name].extend((column if keep is None else column.filter(pa.array(keep))).chunks)
         at += size
