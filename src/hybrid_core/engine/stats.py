@@ -166,7 +166,7 @@ def strategy_pnl(trades: pd.DataFrame, closes: pd.DataFrame, dates: pd.DatetimeI
     """
     dates = pd.DatetimeIndex(dates)
     marks = closes.reindex(index=dates).ffill()
-    sym_col = {s: j for j, s in enumerate(marks.columns)}
+    marks_columns = pd.Index(marks.columns, dtype=object)
     mark_arr = np.nan_to_num(marks.to_numpy(dtype="float64", copy=True), copy=False)
     del marks  # the arrays below are as big as the panel's closes: one of each at a time
     out = {}
@@ -176,7 +176,9 @@ def strategy_pnl(trades: pd.DataFrame, closes: pd.DataFrame, dates: pd.DatetimeI
         exit_row = dates.get_indexer(pd.DatetimeIndex(group["exit_date"]))
         final = group["exit_reason"].to_numpy() == "end_of_data"
         exit_row = np.where(final | (exit_row < 0), len(dates), exit_row)
-        cols = np.array([sym_col[s] for s in group["symbol"]], dtype=np.int64)
+        cols = marks_columns.get_indexer(group["symbol"].astype(object))
+        if (cols < 0).any():
+            raise KeyError(str(group["symbol"].iloc[int(np.flatnonzero(cols < 0)[0])]))
         qty = group["qty"].to_numpy(dtype="float64")
         entry_cost = group["entry_price"].to_numpy(dtype="float64") * qty
         proceeds = group["exit_price"].to_numpy(dtype="float64") * qty
