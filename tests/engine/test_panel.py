@@ -108,3 +108,29 @@ def test_from_long_can_empty_the_long_frame_as_it_fills(panel: Panel) -> None:
     assert list(bars.columns) == ["symbol", "date"]
     for name in BAR_COLUMNS:
         pd.testing.assert_frame_equal(getattr(moved, name), getattr(kept, name))
+
+
+def test_used_categories_drops_unused_ones_as_pandas_does():
+    """The count-based removal keeps the used categories in their order, missing values missing."""
+    from hybrid_core.contracts import used_categories
+
+    values = pd.Categorical(["b", None, "d", "b", "a"], categories=["a", "b", "c", "d", "e"])
+    got = used_categories(values)
+    expected = values.remove_unused_categories()
+    assert list(got.categories) == list(expected.categories) == ["a", "b", "d"]
+    assert list(got.codes) == list(expected.codes)
+    full = pd.Categorical(["a", "b"])
+    assert used_categories(full) is full
+    assert list(used_categories(pd.Series(values)).categories) == ["a", "b", "d"]
+
+
+def test_session_codes_match_a_sorted_factorize():
+    """Session dates are coded by day number, other timestamps by pandas' factorize: same result."""
+    from hybrid_core.contracts import session_codes
+
+    for dates in (pd.to_datetime(["2021-01-05", "2020-12-31", "2021-01-05", "2021-03-01"]),
+                  pd.to_datetime(["2021-01-05 10:00", "2021-01-05 00:00", "2021-01-04 23:59"])):
+        codes, uniques = session_codes(pd.Series(dates))
+        expected_codes, expected = pd.factorize(dates, sort=True)
+        assert list(codes) == list(expected_codes)
+        assert list(uniques) == list(expected)

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..contracts import used_categories
 from ..errors import DataError
 from ..paths import bom_encoding, regular_file_problem
 from .normalise import adjust_ohlc
@@ -671,5 +672,5 @@ def _to_canonical(path: Path, raw: pd.DataFrame, symbols: Sequence[str] | None,
     if rows is not None:
         symbol = pd.Categorical.from_codes(np.asarray(symbol.codes)[rows], dtype=symbol.dtype, validate=False)
         if not every:
-            symbol = symbol.remove_unused_categories()
+            symbol = used_categories(symbol)
     return pd.DataFrame({"symbol": symbol, "date": cut(dates), **prices, "volume": volume}, copy=False)

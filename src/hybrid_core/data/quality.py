@@ -64,7 +64,7 @@ import pandas as pd
 from loguru import logger
 
 from ..calendars import nyse_sessions
-from ..contracts import BAR_COLUMNS, Panel, is_crypto
+from ..contracts import BAR_COLUMNS, Panel, is_crypto, used_categories
 from ..errors import BarsRefused
 from .clock import as_utc, expected_last_bar
 
@@ -492,7 +492,7 @@ def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
     elif out["volume"].dtype != np.float64:
         out["volume"] = volume
     if isinstance(out["symbol"].dtype, pd.CategoricalDtype):
-        out["symbol"] = out["symbol"].cat.remove_unused_categories()
+        out["symbol"] = used_categories(out["symbol"])
     for column in PRICES:
         out[column] = out[column].astype("float64")
     out["date"] = out["date"].astype("datetime64[ns]")
