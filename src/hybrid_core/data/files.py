@@ -486,10 +486,9 @@ def _values(file: Any, names: list[str], picks: list[tuple[int, np.ndarray | Non
     other: dict[str, list[Any]] = {n: [] for n in names if n not in numeric}
     at = 0
     for (group, keep), size in zip(picks, sizes, strict=True):
-        table = file.read_row_group(group, columns=names, use_threads=False)
         kept = None if keep is None else np.flatnonzero(keep)
-        for name in names:
-            column = table.column(name)
+        for name in names:  # a column at a time (all at once left ~25 MiB resident after a small read)
+            column = file.read_row_group(group, columns=[name], use_threads=False).column(0)
             if name in numeric:
                 values = column.to_numpy()
                 if kept is None:
