@@ -55,6 +55,7 @@ about exactly those problems).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -577,58 +578,108 @@ def _row_issues(long: pd.DataFrame, today: pd.Timestamp,
 def gap_issues(spans: pd.DataFrame, long: pd.DataFrame, sessions: pd.DatetimeIndex) -> list[QualityIssue]:
     """Missing sessions/days between each symbol's first and last bar (``spans``: symbol, min,
     max, nunique of ``long``'s dates per symbol; NYSE ``sessions`` covering them)."""
-    symbols = [str(s) for s in spans["symbol"]]
+    arrays = _Spans.of(spans)
+    return _gaps(arrays, *_has_matrix(arrays.symbols, long), sessions)
+
+
+def _has_matrix(symbols: list[str], long: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct dates, has-bar matrix dates x ``symbols``) of a long frame."""
     codes, dates = pd.factorize(pd.DatetimeIndex(long["date"]), sort=True)
     column = pd.Index(symbols).get_indexer(long["symbol"].astype(str))
     has = np.zeros((len(dates), len(symbols)), dtype=bool)
     has[codes[column >= 0], column[column >= 0]] = True
-    return _gaps(spans, pd.DatetimeIndex(dates), has, sessions)
+    return np.asarray(dates, dtype="datetime64[ns]"), has
 
 
-def _gaps(spans: pd.DataFrame, dates: pd.DatetimeIndex, has: np.ndarray,
-          sessions: pd.DatetimeIndex) -> list[QualityIssue]:
-    """:func:`gap_issues` on a has-bar matrix (``dates`` x ``spans``' symbols), all symbols at once:
-    an equity's calendar is the NYSE sessions of its span, a crypto's every day of it."""
-    symbols = [str(s) for s in spans["symbol"].tolist()]
-    firsts = spans["min"].to_numpy(dtype="datetime64[ns]")
-    lasts = spans["max"].to_numpy(dtype="datetime64[ns]")
-    counts = spans["nunique"].to_numpy()
-    crypto = np.array([is_crypto(s) for s in symbols], dtype=bool)
+@attrs.frozen
+class _Spans:
+    """Per symbol with bars: its first and last bar dates and its count of bar dates (arrays)."""
+
+    symbols: list[str]
+    first: np.ndarray
+    last: np.ndarray
+    count: np.ndarray
+
+    @classmethod
+    def of(cls, spans: pd.DataFrame) -> _Spans:
+        """From a ``groupby(symbol)["date"].agg(["min", "max", "nunique"])`` frame."""
+        return cls([str(s) for s in spans["symbol"].tolist()], spans["min"].to_numpy(dtype="datetime64[ns]"),
+                   spans["max"].to_numpy(dtype="datetime64[ns]"), spans["nunique"].to_numpy())
+
+
+@functools.lru_cache(maxsize=16)
+def _crypto_mask(symbols: tuple[str, ...]) -> np.ndarray:
+    """:func:`is_crypto` of each symbol (a live loop asks for the same universe every cycle)."""
+    mask = np.array([is_crypto(s) for s in symbols], dtype=bool)
+    mask.setflags(write=False)
+    return mask
+
+
+def _positions(dates: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Row of each of ``days`` in the sorted distinct ``dates``, -1 where absent (``get_indexer``)."""
+    rows = np.searchsorted(dates, days)
+    found = rows < len(dates)
+    found[found] = dates[rows[found]] == days[found]
+    return np.where(found, rows, -1)
+
+
+def _gaps(spans: _Spans, dates: np.ndarray, has: np.ndarray, sessions: pd.DatetimeIndex) -> list[QualityIssue]:
+    """:func:`gap_issues` on a has-bar matrix (sorted distinct ``dates`` x ``spans``' symbols), all
+    symbols at once: an equity's calendar is the NYSE sessions of its span, a crypto's every day of
+    it. Only symbols with fewer bars than calendar days in their span are looked at closely."""
+    symbols, firsts, lasts, counts = spans.symbols, spans.first, spans.last, spans.count
+    crypto = _crypto_mask(tuple(symbols))
     found: dict[int, QualityIssue] = {}
     for cols, unit in ((np.flatnonzero(~crypto), "NYSE session(s)"), (np.flatnonzero(crypto), "day(s)")):
         if not len(cols):
             continue
-        calendar = (pd.DatetimeIndex(sessions) if unit.startswith("NYSE")
-                    else pd.date_range(firsts[cols].min(), lasts[cols].max(), freq="D"))
-        days = calendar.to_numpy(dtype="datetime64[ns]")
+        if unit.startswith("NYSE"):
+            days = np.asarray(sessions, dtype="datetime64[ns]")
+        else:
+            lo, hi = firsts[cols].min(), lasts[cols].max()
+            days = lo + np.arange((hi - lo) // np.timedelta64(1, "D") + 1) * np.timedelta64(1, "D")
+        expected = (np.searchsorted(days, lasts[cols], side="right")
+                    - np.searchsorted(days, firsts[cols], side="left"))
+        cols = cols[counts[cols] < expected]  # every other symbol has a bar on each day of its span
+        if not len(cols):
+            continue
         inside = (days[:, None] >= firsts[cols]) & (days[:, None] <= lasts[cols])
-        rows = dates.get_indexer(calendar)
+        rows = _positions(dates, days)
         bar = np.zeros(inside.shape, dtype=bool)
         bar[rows >= 0] = has[rows[rows >= 0]][:, cols]
         missing = inside & ~bar
         n_missing, first_missing = missing.sum(axis=0), missing.argmax(axis=0)
-        for k in np.flatnonzero((counts[cols] < inside.sum(axis=0)) & (n_missing > 0)):
+        for k in np.flatnonzero(n_missing > 0):
             found[int(cols[k])] = QualityIssue("gap", symbols[cols[k]], pd.Timestamp(days[first_missing[k]]),
                                                f"{int(n_missing[k])} {unit} without a bar")
     return [found[j] for j in sorted(found)]
 
 
-def _presence(bars: Panel, symbols: Sequence[str]) -> tuple[pd.DataFrame, pd.DatetimeIndex, np.ndarray]:
-    """(spans, dates, has-bar matrix) of ``symbols`` in a Panel, read off its closes (a Panel's bar:
-    :attr:`Panel.has_bar`; the gate keeps no bar without all four prices), spans as
-    ``groupby(symbol)`` of its long frame would give."""
-    dates = pd.DatetimeIndex(bars.close.index).astype("datetime64[ns]")
-    cols = bars.close.columns.get_indexer(pd.Index(symbols, dtype=object))
-    names = [s for s, j in zip(symbols, cols.tolist(), strict=True) if j >= 0]
-    has = ~np.isnan(bars.close.to_numpy(dtype="float64")[:, cols[cols >= 0]])
-    present = np.flatnonzero(has.any(axis=0))
-    has, names = has[:, present], [names[j] for j in present]
-    values = dates.to_numpy()
-    first = values[has.argmax(axis=0)]
-    last = values[len(values) - 1 - has[::-1].argmax(axis=0)]
-    spans = pd.DataFrame({"symbol": pd.Series(names, dtype=object), "min": first, "max": last,
-                          "nunique": has.sum(axis=0)})
-    return spans, dates, has
+def _presence(bars: Panel, symbols: list[str]) -> tuple[_Spans, np.ndarray, np.ndarray, np.ndarray]:
+    """(spans, dates, has-bar matrix, row of each of ``symbols`` in spans or -1) of ``symbols`` in a
+    Panel, read off its closes (a Panel's bar: :attr:`Panel.has_bar`; the gate keeps no bar without
+    all four prices), spans as ``groupby(symbol)`` of its long frame would give."""
+    close = bars.close
+    dates = np.asarray(close.index, dtype="datetime64[ns]")
+    values = close.to_numpy(dtype="float64")
+    columns = close.columns
+    if len(columns) == len(symbols) and columns.tolist() == symbols:  # the usual case: no gather
+        has = ~np.isnan(values)
+        known = np.ones(len(symbols), dtype=bool)
+    else:
+        cols = columns.get_indexer(pd.Index(symbols, dtype=object))
+        known = cols >= 0
+        has = ~np.isnan(values[:, cols[known]])
+    present = np.zeros(len(symbols), dtype=bool)
+    present[known] = has.any(axis=0)
+    keep = present[known]
+    if not keep.all():
+        has = has[:, keep]
+    rows = np.where(present, np.cumsum(present) - 1, -1)
+    names = [s for s, p in zip(symbols, present.tolist(), strict=True) if p]
+    first = dates[has.argmax(axis=0)]
+    last = dates[len(dates) - 1 - has[::-1].argmax(axis=0)]
+    return _Spans(names, first, last, has.sum(axis=0)), dates, has, rows
 
 
 def check_quality(bars: pd.DataFrame | Panel, now: pd.Timestamp | str, *,
@@ -639,7 +690,8 @@ def check_quality(bars: pd.DataFrame | Panel, now: pd.Timestamp | str, *,
     """Check ``bars`` at ``now`` (see the module docstring); one summary line per kind.
 
     ``check_rows`` (default: for a long frame, not for a :class:`Panel`, which the engines build
-    from bars the gate already judged) also reports the gate's bar checks."""
+    from bars the gate already judged) also reports the gate's bar checks. A Panel is judged on
+    its arrays (no long frame, no per-symbol Python loop but over the problems found)."""
     now = as_utc(now)
     if universe is None and isinstance(bars, Panel):
         universe = bars.symbols  # a column without any bar is a symbol without data
@@ -650,7 +702,7 @@ def check_quality(bars: pd.DataFrame | Panel, now: pd.Timestamp | str, *,
                        "crypto": expected_last_bar("BTC/USD", now, max_lag_sessions, settle_minutes)}
     if isinstance(bars, Panel) and not check_rows:  # a live cycle's: from the wide arrays, no long frame
         symbols = sorted(set(universe or ()))
-        spans, dates, has = _presence(bars, symbols)
+        spans, dates, has, rows = _presence(bars, symbols)
         long = None
     else:
         long = _as_long(bars)
@@ -660,11 +712,11 @@ def check_quality(bars: pd.DataFrame | Panel, now: pd.Timestamp | str, *,
         long = long[long["symbol"].isin(symbols)]
         if check_rows and len(long):
             report.issues.extend(_row_issues(long, now.tz_localize(None), sessions))
-        spans = (long.groupby("symbol", sort=True)["date"].agg(["min", "max", "nunique"]).reset_index())
-    row_of = {str(s): i for i, s in enumerate(spans["symbol"].tolist())}
-    rows = np.array([row_of.get(s, -1) for s in symbols], dtype=np.int64)
-    crypto = np.array([is_crypto(s) for s in symbols], dtype=bool)
-    lasts = spans["max"].to_numpy(dtype="datetime64[ns]")[np.maximum(rows, 0)] if len(spans) else \
+        spans = _Spans.of(long.groupby("symbol", sort=True)["date"].agg(["min", "max", "nunique"]).reset_index())
+        row_of = {s: i for i, s in enumerate(spans.symbols)}
+        rows = np.array([row_of.get(s, -1) for s in symbols], dtype=np.int64)
+    crypto = _crypto_mask(tuple(symbols))
+    lasts = spans.last[np.maximum(rows, 0)] if len(spans.symbols) else \
         np.full(len(symbols), np.datetime64("NaT"), dtype="datetime64[ns]")
     due = np.where(crypto, report.expected["crypto"].to_datetime64(), report.expected["equity"].to_datetime64())
     late = (rows < 0) | (lasts < due)
@@ -679,10 +731,11 @@ def check_quality(bars: pd.DataFrame | Panel, now: pd.Timestamp | str, *,
             report.issues.append(QualityIssue("stale", symbol, last, f"last bar {last.date()}, expected "
                                                                      f"{report.expected[group].date()}"))
         stale_by_group[group].append(symbol)
-    if check_gaps and len(spans):
-        calendar = sessions(spans["min"].min(), spans["max"].max())
-        report.issues.extend(gap_issues(spans, long, calendar) if long is not None else
-                             _gaps(spans, dates, has, calendar))
+    if check_gaps and len(spans.symbols):
+        calendar = sessions(pd.Timestamp(spans.first.min()), pd.Timestamp(spans.last.max()))
+        if long is not None:
+            dates, has = _has_matrix(spans.symbols, long)
+        report.issues.extend(_gaps(spans, dates, has, calendar))
     reasons = []
     for group, stale in stale_by_group.items():
         if members[group] and len(stale) / members[group] > max_stale_fraction:
