@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 
 from hybrid_core.calendars import CAL_START, last_sessions_of_weeks, nyse_sessions
@@ -71,3 +72,33 @@ def next_week_end_session(calendar: str, after: pd.Timestamp) -> pd.Timestamp | 
     after = pd.Timestamp(after)
     upcoming = week_end_sessions(calendar, after + pd.Timedelta(days=1), after + pd.Timedelta(days=21))
     return upcoming[0] if len(upcoming) else None
+
+
+@lru_cache(maxsize=4)
+def session_days(calendar: str) -> np.ndarray:
+    """Every session of ``calendar`` as ``datetime64[ns]`` (read-only, made once per process)."""
+    days = np.asarray(_all_sessions(calendar), dtype="datetime64[ns]").copy()
+    days.setflags(write=False)
+    return days
+
+
+@lru_cache(maxsize=4)
+def week_end_days(calendar: str) -> np.ndarray:
+    """:func:`week_end_sessions` of the whole calendar as ``datetime64[ns]`` (read-only, made once)."""
+    days = np.asarray(_week_ends(calendar), dtype="datetime64[ns]").copy()
+    days.setflags(write=False)
+    return days
+
+
+def days_between(days: np.ndarray, start: np.datetime64, end: np.datetime64) -> np.ndarray:
+    """The sorted ``days`` in [start, end] (a view)."""
+    return days[np.searchsorted(days, start, side="left"):np.searchsorted(days, end, side="right")]
+
+
+def positions_of(sorted_days: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Position of each of ``days`` in the sorted distinct ``sorted_days``, -1 where absent
+    (``DatetimeIndex.get_indexer`` without pandas' per-call overhead)."""
+    rows = np.searchsorted(sorted_days, days)
+    found = rows < len(sorted_days)
+    found[found] = sorted_days[rows[found]] == days[found]
+    return np.where(found, rows, -1)

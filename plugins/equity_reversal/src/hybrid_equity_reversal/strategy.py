@@ -20,7 +20,15 @@ from loguru import logger
 from hybrid_core.contracts import Panel, Signals, Strategy, is_crypto, symbol_index
 from hybrid_core.errors import ProfileError
 
-from .sessions import exchange_sessions, is_known_calendar, next_week_end_session, week_end_sessions
+from .sessions import (
+    days_between,
+    is_known_calendar,
+    next_week_end_session,
+    positions_of,
+    session_days,
+    week_end_days,
+    week_end_sessions,
+)
 
 
 def _fraction_up_to_one(instance: Any, attribute: attrs.Attribute, value: float) -> None:
@@ -150,20 +158,21 @@ class EquityReversal(Strategy):
 
         Errors in here reach the engine as a StrategyError naming the strategy (the core wraps it)."""
         columns = self._columns()
-        index = panel.dates
+        index = pd.DatetimeIndex(panel.close.index)
         shape = (len(index), len(columns))
         score, rank = np.full(shape, np.nan), np.full(shape, np.nan)
         entry, exit_, weight = np.zeros(shape, bool), np.zeros(shape, bool), np.zeros(shape)
         decided = np.zeros(len(index), bool)
         if len(index):
-            sessions = exchange_sessions(self.params.calendar, index[0], index[-1])
-            rows = index.get_indexer(week_end_sessions(self.params.calendar, index[0], index[-1]))
+            days = np.asarray(index, dtype="datetime64[ns]")  # numpy from here: no pandas per-call cost
+            sessions = days_between(session_days(self.params.calendar), days[0], days[-1])
+            rows = positions_of(days, days_between(week_end_days(self.params.calendar), days[0], days[-1]))
             rows = rows[rows >= 0]
             cols = column_positions(panel, columns)
             self._warn_off_calendar(panel, cols, index, sessions)
-            close, day_scores = self._scores(panel, cols, index, rows, sessions)
+            close, day_scores = self._scores(panel, cols, days, rows, sessions)
             chosen, ranks, n = select_lowest(day_scores, self.params.decile)
-            self._log_unscored(columns, close, day_scores, n, index[rows])
+            self._log_unscored(columns, close, day_scores, n, days[rows])
             score[rows] = day_scores
             rows, chosen, ranks, n = rows[n > 0], chosen[n > 0], ranks[n > 0], n[n > 0]
             entry[rows], exit_[rows], rank[rows], decided[rows] = chosen, ~chosen, ranks, True
@@ -183,25 +192,27 @@ class EquityReversal(Strategy):
             self._columns_of = (key, symbol_index(sorted(set(key))))
         return self._columns_of[1]
 
-    def _scores(self, panel: Panel, cols: np.ndarray, index: pd.DatetimeIndex, rows: np.ndarray,
-                sessions: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    def _scores(self, panel: Panel, cols: np.ndarray, days: np.ndarray, rows: np.ndarray,
+                sessions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Closes and scores on panel rows ``rows``: ``close_t / close_{t-k} - 1``.
 
         t-k is the k-th calendar session before t (not the symbol's own k-th previous bar);
-        the score is NaN unless the symbol has a bar on both dates.
+        the score is NaN unless the symbol has a bar on both dates. ``days``: the panel's dates,
+        ``sessions``: the calendar's sessions over them (both ``datetime64[ns]``).
         """
         k = self.params.lookback_sessions
-        position = sessions.get_indexer(index[rows])
-        earlier = index.get_indexer(sessions[np.maximum(position - k, 0)])
+        position = positions_of(sessions, days[rows])
+        earlier = positions_of(days, sessions[np.maximum(position - k, 0)]) if len(sessions) else \
+            np.full(len(rows), -1, dtype=np.int64)
         earlier[position < k] = -1
         close = closes_at(panel, rows, cols)
         with np.errstate(invalid="ignore", divide="ignore"):
             return close, close / closes_at(panel, earlier, cols) - 1.0
 
     def _warn_off_calendar(self, panel: Panel, cols: np.ndarray, index: pd.DatetimeIndex,
-                           sessions: pd.DatetimeIndex) -> None:
+                           sessions: np.ndarray) -> None:
         """One warning if universe symbols have bars on dates that are not calendar sessions."""
-        off = np.flatnonzero(~index.isin(sessions))
+        off = np.flatnonzero(~np.isin(np.asarray(index, dtype="datetime64[ns]"), sessions))
         if not len(off):
             return
         stray = off[np.isfinite(closes_at(panel, off, cols)).any(axis=1)]
@@ -211,14 +222,14 @@ class EquityReversal(Strategy):
                            first=index[stray[0]].date())
 
     def _log_unscored(self, symbols: Sequence[str], close: np.ndarray, score: np.ndarray, n: np.ndarray,
-                      days: pd.DatetimeIndex) -> None:
+                      days: np.ndarray) -> None:
         """One log line per symbol with a bar on a rebalance day but no score (short history, gap).
 
         Only days on which other symbols were scored count, so the warm-up at the start of the
         panel (no session k sessions back yet) is not logged.
         """
         missing = np.isfinite(close) & np.isnan(score) & (n > 0)[:, None]
-        dates = days.to_numpy()
+        dates = days
         for col in np.flatnonzero(missing.any(axis=0)):
             skipped = dates[missing[:, col]]
             logger.info("{strategy}: {symbol} not scored on {n} rebalance day(s) (first {first}): no bar "
