@@ -183,7 +183,7 @@ class Panel:
         hi = len(index) if end is None else int(index.searchsorted(pd.Timestamp(end), side="right"))
         columns = self.close.columns
         cols = list(columns) if symbols is None else list(symbols)
-        positions = columns.get_indexer(pd.Index(cols, dtype=object))
+        positions = np.arange(len(columns)) if symbols is None else column_positions(columns, cols)
         present = positions >= 0
         closes = self.close.to_numpy()[lo:hi]
         if len(cols) and len(cols) == len(columns) and (positions == np.arange(len(columns))).all():
@@ -271,6 +271,29 @@ def symbol_index(symbols: Iterable[Any]) -> pd.Index:
     strings, which a live cycle would turn back into Python strings on every walk over the
     columns (ten times slower for a few hundred labels, and it walks them many times a session)."""
     return pd.Index([str(s) for s in symbols], dtype=object, name="symbol")
+
+
+_POSITIONS: dict[tuple[str, ...], tuple[pd.Index, np.ndarray]] = {}
+"""Kept answers of :func:`column_positions`: a live loop asks for the same universe every cycle."""
+
+
+def column_positions(columns: pd.Index, symbols: Sequence[str]) -> np.ndarray:
+    """Position of each of ``symbols`` among ``columns`` (-1: absent), read-only. Kept for the last
+    few symbol lists asked for, as long as they are asked of the very same columns object (a
+    replay's panels all share their columns)."""
+    key = tuple(symbols)
+    kept = _POSITIONS.get(key)
+    if kept is not None and kept[0] is columns:
+        return kept[1]
+    if len(key) == len(columns) and columns.tolist() == list(key):
+        positions = np.arange(len(key))
+    else:
+        positions = np.asarray(columns.get_indexer(pd.Index(key, dtype=object)), dtype=np.int64)
+    positions.setflags(write=False)
+    if len(_POSITIONS) >= 8:
+        _POSITIONS.pop(next(iter(_POSITIONS)))
+    _POSITIONS[key] = (columns, positions)
+    return positions
 
 
 def _rows_of(panel: Panel, name: str, lo: int, hi: int) -> pd.DataFrame:

@@ -223,8 +223,9 @@ class TradingCycle:
                 result.signals_count += len(decision.entries) + len(decision.exits)
 
         # 4. decisions -> plan -> vet (the backtest's own code), then orders
-        last_row = panel.close.iloc[-1].to_numpy(dtype="float64", na_value=math.nan)
-        today = RowPrices(last_row, self._column_of(panel.close.columns)) if panel.close.index[-1] == as_of else {}
+        closes = panel.close
+        last_row = closes.to_numpy(dtype="float64", na_value=math.nan)[-1].copy()  # no row Series
+        today = RowPrices(last_row, self._column_of(closes.columns)) if closes.index[-1] == as_of else {}
         plan, refused = account.decide(as_of, today, decisions, halt_reason=halt_reason)
         for intent, why in refused:
             self.orders.refuse(intent, str(why), log)

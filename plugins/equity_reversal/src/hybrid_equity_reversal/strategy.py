@@ -18,6 +18,7 @@ import pandas as pd
 from loguru import logger
 
 from hybrid_core.contracts import Panel, Signals, Strategy, is_crypto, symbol_index
+from hybrid_core.contracts import column_positions as core_column_positions
 from hybrid_core.errors import ProfileError
 
 from .sessions import (
@@ -70,12 +71,8 @@ def closes_at(panel: Panel, rows: np.ndarray, symbols: Sequence[str] | np.ndarra
 
 
 def column_positions(panel: Panel, symbols: Sequence[str] | pd.Index) -> np.ndarray:
-    """Positions of ``symbols`` among the panel's columns (-1 where absent)."""
-    columns = panel.close.columns
-    wanted = symbols if isinstance(symbols, pd.Index) else pd.Index(list(symbols))
-    if columns.equals(wanted):
-        return np.arange(len(wanted))
-    return np.asarray(columns.get_indexer(wanted), dtype="int64")
+    """Positions of ``symbols`` among the panel's columns (-1 where absent; the core's kept answer)."""
+    return core_column_positions(panel.close.columns, [str(s) for s in symbols])
 
 
 def select_lowest(scores: np.ndarray, decile: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -212,7 +209,7 @@ class EquityReversal(Strategy):
     def _warn_off_calendar(self, panel: Panel, cols: np.ndarray, index: pd.DatetimeIndex,
                            sessions: np.ndarray) -> None:
         """One warning if universe symbols have bars on dates that are not calendar sessions."""
-        off = np.flatnonzero(~np.isin(np.asarray(index, dtype="datetime64[ns]"), sessions))
+        off = np.flatnonzero(positions_of(sessions, np.asarray(index, dtype="datetime64[ns]")) < 0)
         if not len(off):
             return
         stray = off[np.isfinite(closes_at(panel, off, cols)).any(axis=1)]
