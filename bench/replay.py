@@ -137,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
                     "ms_per_session": 1000 * (whole["wall_s"] - first["wall_s"]) / extra if extra > 0 else math.nan,
                     "cpu_ms_per_session": 1000 * (whole["cpu_s"] - first["cpu_s"]) / extra if extra > 0 else math.nan}
 
-        for label, runs in alternate(checkouts(args.vs), args.repeat, pair).items():
-            co = next(c for c in checkouts(args.vs) if c.label == label)
+        measured = checkouts(args.vs)  # once: a label names the commit measured, even if HEAD moves meanwhile
+        for label, runs in alternate(measured, args.repeat, pair).items():
+            co = next(c for c in measured if c.label == label)
             row = median_row(runs, ["wall_s", "cpu_s", "peak_rss_mib", "first_wall_s", "first_cpu_s",
                                     "ms_per_session", "cpu_ms_per_session"])
             row["checkout"] = label

@@ -35,7 +35,7 @@ import json
 import math
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -113,6 +113,9 @@ def _signal(value: Any) -> str:
 
 _SIGNAL_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str)
 """``json.dumps(..., separators=(",", ":"), sort_keys=True, default=str)``, made once."""
+_FORMATTERS: dict[str, Callable[[Any], str]] = {"timestamp": _iso_utc, "qty": _number, "price": _number,
+                                                "signal": _signal, "commission": _number}
+"""How a column's value is written (any other: ``str``, None as empty)."""
 _LINES = threading.local()
 
 
@@ -142,15 +145,11 @@ def format_row(row: Mapping[str, Any], columns: list[str] = TRADE_LOG_COLUMNS) -
                             f"{', '.join(sorted(TRADE_STATUSES))}")
     if row["side"] not in TRADE_SIDES:
         raise TradeLogError(f"trade log side {row['side']!r} is not 'buy' or 'sell'")
-    values = {
-        "timestamp": _iso_utc(row.get("timestamp")),
-        "qty": _number(row.get("qty")),
-        "price": _number(row.get("price")),
-        "signal": _signal(row.get("signal")),
-        "commission": _number(row.get("commission")),
-    }
-    cells = [values[c] if c in values else ("" if row.get(c) is None else str(row[c]))
-             for c in columns]
+    cells = []
+    for column in columns:
+        value = row.get(column)
+        formatter = _FORMATTERS.get(column)
+        cells.append(formatter(value) if formatter is not None else "" if value is None else str(value))
     line = _csv_line(cells)
     if line.count("\n") != 1:
         raise TradeLogError(f"trade log row contains a line break: {dict(row)}")
