@@ -65,7 +65,7 @@ import pandas as pd
 from loguru import logger
 
 from ..calendars import nyse_sessions
-from ..contracts import BAR_COLUMNS, Panel, is_crypto, used_categories
+from ..contracts import BAR_COLUMNS, Panel, date_positions, is_crypto, used_categories
 from ..errors import BarsRefused
 from .clock import as_utc, expected_last_bar
 
@@ -615,14 +615,6 @@ def _crypto_mask(symbols: tuple[str, ...]) -> np.ndarray:
     return mask
 
 
-def _positions(dates: np.ndarray, days: np.ndarray) -> np.ndarray:
-    """Row of each of ``days`` in the sorted distinct ``dates``, -1 where absent (``get_indexer``)."""
-    rows = np.searchsorted(dates, days)
-    found = rows < len(dates)
-    found[found] = dates[rows[found]] == days[found]
-    return np.where(found, rows, -1)
-
-
 def _gaps(spans: _Spans, dates: np.ndarray, has: np.ndarray, sessions: pd.DatetimeIndex) -> list[QualityIssue]:
     """:func:`gap_issues` on a has-bar matrix (sorted distinct ``dates`` x ``spans``' symbols), all
     symbols at once: an equity's calendar is the NYSE sessions of its span, a crypto's every day of
@@ -644,7 +636,7 @@ def _gaps(spans: _Spans, dates: np.ndarray, has: np.ndarray, sessions: pd.Dateti
         if not len(cols):
             continue
         inside = (days[:, None] >= firsts[cols]) & (days[:, None] <= lasts[cols])
-        rows = _positions(dates, days)
+        rows = date_positions(dates, days)
         bar = np.zeros(inside.shape, dtype=bool)
         bar[rows >= 0] = has[rows[rows >= 0]][:, cols]
         missing = inside & ~bar

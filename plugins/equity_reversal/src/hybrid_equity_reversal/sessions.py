@@ -94,11 +94,3 @@ def days_between(days: np.ndarray, start: np.datetime64, end: np.datetime64) -> 
     """The sorted ``days`` in [start, end] (a view)."""
     return days[np.searchsorted(days, start, side="left"):np.searchsorted(days, end, side="right")]
 
-
-def positions_of(sorted_days: np.ndarray, days: np.ndarray) -> np.ndarray:
-    """Position of each of ``days`` in the sorted distinct ``sorted_days``, -1 where absent
-    (``DatetimeIndex.get_indexer`` without pandas' per-call overhead)."""
-    rows = np.searchsorted(sorted_days, days)
-    found = rows < len(sorted_days)
-    found[found] = sorted_days[rows[found]] == days[found]
-    return np.where(found, rows, -1)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from loguru import logger
 
-from hybrid_core.contracts import Panel, Signals, Strategy, is_crypto, symbol_index
+from hybrid_core.contracts import Panel, Signals, Strategy, date_positions, is_crypto, symbol_index
 from hybrid_core.contracts import column_positions as core_column_positions
 from hybrid_core.errors import ProfileError
 
@@ -25,7 +25,6 @@ from .sessions import (
     days_between,
     is_known_calendar,
     next_week_end_session,
-    positions_of,
     session_days,
     week_end_days,
     week_end_sessions,
@@ -163,7 +162,7 @@ class EquityReversal(Strategy):
         if len(index):
             days = np.asarray(index, dtype="datetime64[ns]")  # numpy from here: no pandas per-call cost
             sessions = days_between(session_days(self.params.calendar), days[0], days[-1])
-            rows = positions_of(days, days_between(week_end_days(self.params.calendar), days[0], days[-1]))
+            rows = date_positions(days, days_between(week_end_days(self.params.calendar), days[0], days[-1]))
             rows = rows[rows >= 0]
             cols = column_positions(panel, columns)
             self._warn_off_calendar(panel, cols, index, sessions)
@@ -198,8 +197,8 @@ class EquityReversal(Strategy):
         ``sessions``: the calendar's sessions over them (both ``datetime64[ns]``).
         """
         k = self.params.lookback_sessions
-        position = positions_of(sessions, days[rows])
-        earlier = positions_of(days, sessions[np.maximum(position - k, 0)]) if len(sessions) else \
+        position = date_positions(sessions, days[rows])
+        earlier = date_positions(days, sessions[np.maximum(position - k, 0)]) if len(sessions) else \
             np.full(len(rows), -1, dtype=np.int64)
         earlier[position < k] = -1
         close = closes_at(panel, rows, cols)
@@ -209,7 +208,7 @@ class EquityReversal(Strategy):
     def _warn_off_calendar(self, panel: Panel, cols: np.ndarray, index: pd.DatetimeIndex,
                            sessions: np.ndarray) -> None:
         """One warning if universe symbols have bars on dates that are not calendar sessions."""
-        off = np.flatnonzero(positions_of(sessions, np.asarray(index, dtype="datetime64[ns]")) < 0)
+        off = np.flatnonzero(date_positions(sessions, np.asarray(index, dtype="datetime64[ns]")) < 0)
         if not len(off):
             return
         stray = off[np.isfinite(closes_at(panel, off, cols)).any(axis=1)]
