@@ -157,7 +157,8 @@ class Panel:
     @property
     def dates(self) -> pd.DatetimeIndex:
         """All session dates present in the panel (union over symbols)."""
-        return pd.DatetimeIndex(self.close.index)
+        index = self.close.index
+        return index if isinstance(index, pd.DatetimeIndex) else pd.DatetimeIndex(index)
 
     @property
     def symbols(self) -> list[str]:
@@ -183,7 +184,7 @@ class Panel:
         hi = len(index) if end is None else int(index.searchsorted(pd.Timestamp(end), side="right"))
         columns = self.close.columns
         cols = list(columns) if symbols is None else list(symbols)
-        positions = np.arange(len(columns)) if symbols is None else column_positions(columns, cols)
+        positions, selected = (np.arange(len(columns)), columns) if symbols is None else kept_columns(columns, cols)
         present = positions >= 0
         closes = self.close.to_numpy()[lo:hi]
         if len(cols) and len(cols) == len(columns) and (positions == np.arange(len(columns))).all():
@@ -193,7 +194,7 @@ class Panel:
                     return self
                 return Panel(**{name: self.close.iloc[lo:hi] if name == "close" else
                                 _Deferred(functools.partial(_rows_of, self, name, lo, hi)) for name in BAR_COLUMNS})
-        new_columns = columns[positions] if present.all() else symbol_index(cols)
+        new_columns = selected
         close = _gather(closes, positions, present)
         keep = ~np.isnan(close).all(axis=1) if len(cols) else np.zeros(hi - lo, bool)
         rows = None if keep.all() else np.flatnonzero(keep)
@@ -282,27 +283,34 @@ def date_positions(sorted_dates: np.ndarray, dates: np.ndarray) -> np.ndarray:
     return np.where(found, rows, -1)
 
 
-_POSITIONS: dict[tuple[str, ...], tuple[pd.Index, np.ndarray]] = {}
-"""Kept answers of :func:`column_positions`: a live loop asks for the same universe every cycle."""
+_POSITIONS: dict[tuple[str, ...], tuple[pd.Index, np.ndarray, pd.Index]] = {}
+"""Kept answers of :func:`kept_columns`: a live loop asks for the same universe every cycle."""
 
 
 def column_positions(columns: pd.Index, symbols: Sequence[str]) -> np.ndarray:
-    """Position of each of ``symbols`` among ``columns`` (-1: absent), read-only. Kept for the last
-    few symbol lists asked for, as long as they are asked of the very same columns object (a
-    replay's panels all share their columns)."""
+    """Position of each of ``symbols`` among ``columns`` (-1: absent), read-only (see :func:`kept_columns`)."""
+    return kept_columns(columns, symbols)[0]
+
+
+def kept_columns(columns: pd.Index, symbols: Sequence[str]) -> tuple[np.ndarray, pd.Index]:
+    """(position of each of ``symbols`` among ``columns`` or -1, the columns of a selection of
+    ``symbols``). Kept for the last few symbol lists asked for, as long as they are asked of the
+    very same columns object: a replay's panels all share their columns, and its selections then
+    share theirs, so a strategy's own lookups on them are kept answers too."""
     key = tuple(symbols)
     kept = _POSITIONS.get(key)
     if kept is not None and kept[0] is columns:
-        return kept[1]
+        return kept[1], kept[2]
     if len(key) == len(columns) and columns.tolist() == list(key):
         positions = np.arange(len(key))
     else:
         positions = np.asarray(columns.get_indexer(pd.Index(key, dtype=object)), dtype=np.int64)
     positions.setflags(write=False)
+    selected = columns[positions] if bool((positions >= 0).all()) else symbol_index(key)
     if len(_POSITIONS) >= 8:
         _POSITIONS.pop(next(iter(_POSITIONS)))
-    _POSITIONS[key] = (columns, positions)
-    return positions
+    _POSITIONS[key] = (columns, positions, selected)
+    return positions, selected
 
 
 def _rows_of(panel: Panel, name: str, lo: int, hi: int) -> pd.DataFrame:

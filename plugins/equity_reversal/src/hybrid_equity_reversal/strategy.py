@@ -71,7 +71,8 @@ def closes_at(panel: Panel, rows: np.ndarray, symbols: Sequence[str] | np.ndarra
 
 def column_positions(panel: Panel, symbols: Sequence[str] | pd.Index) -> np.ndarray:
     """Positions of ``symbols`` among the panel's columns (-1 where absent; the core's kept answer)."""
-    return core_column_positions(panel.close.columns, [str(s) for s in symbols])
+    return core_column_positions(panel.close.columns, symbols.tolist() if isinstance(symbols, pd.Index) else
+                                 [str(s) for s in symbols])
 
 
 def select_lowest(scores: np.ndarray, decile: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
