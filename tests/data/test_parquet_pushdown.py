@@ -123,3 +123,24 @@ def test_nulls_blank_symbols_and_future_bars_reach_the_gate(tmp_path: Path) -> N
     assert np.isnan(bars["volume"]).sum() == 1
     assert "" in set(bars["symbol"].astype(str))
     assert future in set(bars["date"])
+
+
+@pytest.mark.parametrize("date", ["us", "utc", "date32"])
+def test_a_date_sorted_file_reads_row_for_row_as_its_csv(tmp_path: Path, date: str) -> None:
+    """The reader puts a date-sorted file's rows in (symbol, session) order itself: the same frame,
+    row for row, as the CSV path's sort gives, repeated bars of one session in file order."""
+    frame = long_bars().iloc[::7].reset_index(drop=True)  # a few symbols' bars, shuffled order of symbols
+    again = frame.iloc[[2, 5]].copy()
+    again["close"] = again["close"] + 1.0  # the same symbol and session twice, as in a bad file
+    frame = pd.concat([frame, again], ignore_index=True)
+    path = write(frame, tmp_path / "bars.parquet", sort=["date"], group_rows=13, date=date)
+    as_written = pq.read_table(path).to_pandas()
+    csv = tmp_path / "bars.csv"
+    as_written.assign(date=pd.to_datetime(frame.sort_values(["date"], kind="stable")["date"]).dt.strftime(
+        "%Y-%m-%d").to_numpy()).to_csv(csv, index=False)
+    for symbols, start, end in [(None, None, None), (["KO", "ZTS", "AAPL"], "2020-02-01", "2020-10-31")]:
+        got = read_bars_file(path, symbols, start, end)
+        want = read_bars_file(csv, symbols, start, end)
+        assert len(got) > 10
+        pd.testing.assert_frame_equal(got.assign(symbol=got["symbol"].astype(str)),
+                                      want.assign(symbol=want["symbol"].astype(str)), check_dtype=False)

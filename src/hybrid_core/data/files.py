@@ -27,6 +27,7 @@ as a :class:`~hybrid_core.errors.DataError` naming the file and the problem:
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import re
 from collections.abc import Sequence
@@ -234,7 +235,9 @@ def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp
     others, the symbol and date columns are read once and give the rows to keep (symbols
     judged once per distinct name, on the column's dictionary), then the other columns are
     decoded one row group at a time and only their kept rows are copied out, so the peak stays
-    near the rows kept (plus one row group), not the file."""
+    near the rows kept (plus one row group), not the file. Rows come out in (symbol, session
+    date) order when the keys allow it (text symbols, timestamp or date column): each value is
+    written once, straight to its sorted place, instead of copied again by :func:`_to_canonical`."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -258,8 +261,10 @@ def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp
         keys = _KeyColumns(rows)
         for group in _row_groups(file, rows):
             keys.add(group, file.read_row_group(group, columns=[symbol_name, date_name], use_threads=False))
-        frame = pd.DataFrame({"symbol": keys.symbols(), "date": keys.dates(date_type),
-                              **_values(file, [n for n in columns if n not in (symbol_name, date_name)], keys.picks)},
+        order = keys.session_order(date_type)
+        frame = pd.DataFrame({"symbol": keys.symbols(order), "date": keys.dates(date_type, order),
+                              **_values(file, [n for n in columns if n not in (symbol_name, date_name)], keys.picks,
+                                        order)},
                              copy=False)
         frame.columns = [canonical_name(c) for c in frame.columns]
     except DataError:
@@ -449,33 +454,57 @@ class _KeyColumns:
             self._symbol_parts.extend((symbol if keep is None else symbol.filter(pa.array(keep))).chunks)
         self._date_parts.extend((date if keep is None else date.filter(pa.array(keep))).chunks)
 
-    def symbols(self) -> Any:
-        """The kept rows' symbols: a categorical of stripped names in sorted order (text symbols),
-        else pyarrow's pandas conversion (turned into one by :func:`symbol_categorical`)."""
-        import pyarrow as pa
-
-        if not self._ids:
-            if self._symbol_parts:
-                return pa.chunked_array(self._symbol_parts).to_pandas()
-            return pd.Categorical([], categories=[])
+    @functools.cached_property
+    def _codes(self) -> tuple[np.ndarray, list[str]]:
+        """The kept rows' symbol codes into the sorted names they use, and those names."""
         ids = np.concatenate(self._ids)
         names = np.array(list(self._names), dtype=object)
         used = np.flatnonzero(np.bincount(ids, minlength=len(names)))
         order = used[np.argsort(names[used].astype(str), kind="stable")]
         rank = np.full(len(names), -1, dtype=np.int32)
         rank[order] = np.arange(len(order), dtype=np.int32)
-        return pd.Categorical.from_codes(rank[ids], categories=[str(n) for n in names[order]], validate=False)
+        return rank[ids], [str(n) for n in names[order]]
 
-    def dates(self, date_type: Any) -> Any:
-        """The kept rows' dates as pyarrow's pandas conversion gives them."""
+    def session_order(self, date_type: Any) -> np.ndarray | None:
+        """Positions of the kept rows in (symbol, session date) order, ties in file order, as
+        :func:`canonical_order` gives them on the canonical columns; None when the rows are in
+        that order already or the keys cannot tell it (symbols not text, dates not timestamps)."""
         import pyarrow as pa
 
-        return pa.chunked_array(self._date_parts, type=date_type).to_pandas()
+        if not self._ids or not (pa.types.is_timestamp(date_type) or pa.types.is_date(date_type)):
+            return None
+        stamps = pa.chunked_array(self._date_parts, type=date_type).to_numpy()  # zoned: UTC instants
+        days = stamps.astype("datetime64[D]").view(np.int64)  # the session date of each (as session_dates_of)
+        del stamps
+        if len(days) and bool((days == np.iinfo(np.int64).min).any()):
+            return None  # a row without a date: sorted (last) as the canonical frame sorts it
+        return canonical_order(self._codes[0], days)
+
+    def symbols(self, order: np.ndarray | None = None) -> Any:
+        """The kept rows' symbols (in ``order``): a categorical of stripped names in sorted order
+        (text symbols), else pyarrow's pandas conversion (turned into one by :func:`symbol_categorical`)."""
+        import pyarrow as pa
+
+        if not self._ids:
+            if self._symbol_parts:
+                return pa.chunked_array(self._symbol_parts).to_pandas()
+            return pd.Categorical([], categories=[])
+        codes, names = self._codes
+        return pd.Categorical.from_codes(codes if order is None else codes[order], categories=names, validate=False)
+
+    def dates(self, date_type: Any, order: np.ndarray | None = None) -> Any:
+        """The kept rows' dates (in ``order``) as pyarrow's pandas conversion gives them."""
+        import pyarrow as pa
+
+        dates = pa.chunked_array(self._date_parts, type=date_type).to_pandas()
+        return dates if order is None else pd.Series(dates.array.take(order), name=dates.name)
 
 
-def _values(file: Any, names: list[str], picks: list[tuple[int, np.ndarray | None]]) -> dict[str, Any]:
-    """The kept rows of columns ``names``, one row group at a time: float64 for numbers (decoded
-    straight into the result, nulls as NaN), else what pyarrow's pandas conversion gives."""
+def _values(file: Any, names: list[str], picks: list[tuple[int, np.ndarray | None]],
+            order: np.ndarray | None = None) -> dict[str, Any]:
+    """The kept rows of columns ``names`` (in ``order``: positions of the kept rows, None: as
+    read), one row group at a time: float64 for numbers (decoded straight into their places in
+    the result, nulls as NaN), else what pyarrow's pandas conversion gives."""
     import pyarrow as pa
 
     schema = file.schema_arrow
@@ -484,6 +513,10 @@ def _values(file: Any, names: list[str], picks: list[tuple[int, np.ndarray | Non
     sizes = [file.metadata.row_group(g).num_rows if keep is None else int(np.count_nonzero(keep)) for g, keep in picks]
     out: dict[str, Any] = {n: np.empty(sum(sizes), dtype="float64") for n in names if n in numeric}
     other: dict[str, list[Any]] = {n: [] for n in names if n not in numeric}
+    place = None  # where each kept row goes in the result
+    if order is not None:
+        place = np.empty(len(order), dtype=np.intp)
+        place[order] = np.arange(len(order), dtype=np.intp)
     at = 0
     for (group, keep), size in zip(picks, sizes, strict=True):
         kept = None if keep is None else np.flatnonzero(keep)
@@ -491,17 +524,20 @@ def _values(file: Any, names: list[str], picks: list[tuple[int, np.ndarray | Non
             column = file.read_row_group(group, columns=[name], use_threads=False).column(0)
             if name in numeric:
                 values = column.to_numpy()
-                if kept is None:
+                if place is not None:
+                    out[name][place[at:at + size]] = values if kept is None else values[kept]
+                elif kept is None:
                     out[name][at:at + size] = values
-                elif values.dtype == np.float64:  # straight into the result, no temporary
-                    np.take(values, kept, out=out[name][at:at + size])
+                elif values.dtype == np.float64:  # straight into the result (mode clip: unbuffered)
+                    np.take(values, kept, out=out[name][at:at + size], mode="clip")
                 else:  # integers (nulls are NaN in a float array already)
                     out[name][at:at + size] = values[kept]
             else:
                 other[name].extend((column if keep is None else column.filter(pa.array(keep))).chunks)
         at += size
     for name, parts in other.items():
-        out[name] = pa.chunked_array(parts, type=schema.field(name).type).to_pandas()
+        values = pa.chunked_array(parts, type=schema.field(name).type).to_pandas()
+        out[name] = values if order is None else pd.Series(values.array.take(order), name=values.name)
     return {n: out[n] for n in names}
 
 
