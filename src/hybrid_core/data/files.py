@@ -261,8 +261,8 @@ def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp
         keys = _KeyColumns(rows)
         for group in _row_groups(file, rows):
             keys.add(group, file.read_row_group(group, columns=[symbol_name, date_name], use_threads=False))
-        order = keys.session_order(date_type)
-        frame = pd.DataFrame({"symbol": keys.symbols(order), "date": keys.dates(date_type, order),
+        dates, order = keys.dates(date_type)
+        frame = pd.DataFrame({"symbol": keys.symbols(order), "date": dates,
                               **_values(file, [n for n in columns if n not in (symbol_name, date_name)], keys.picks,
                                         order)},
                              copy=False)
@@ -465,20 +465,22 @@ class _KeyColumns:
         rank[order] = np.arange(len(order), dtype=np.int32)
         return rank[ids], [str(n) for n in names[order]]
 
-    def session_order(self, date_type: Any) -> np.ndarray | None:
-        """Positions of the kept rows in (symbol, session date) order, ties in file order, as
-        :func:`canonical_order` gives them on the canonical columns; None when the rows are in
-        that order already or the keys cannot tell it (symbols not text, dates not timestamps)."""
+    def dates(self, date_type: Any) -> tuple[Any, np.ndarray | None]:
+        """The kept rows' dates as pyarrow's pandas conversion gives them, and the positions of
+        the kept rows in (symbol, session date) order, ties in file order, as :func:`canonical_order`
+        gives them on the canonical columns: None when the rows are in that order already or the
+        keys cannot tell it (symbols not text, dates not timestamps, a row without a date)."""
         import pyarrow as pa
 
-        if not self._ids or not (pa.types.is_timestamp(date_type) or pa.types.is_date(date_type)):
-            return None
-        stamps = pa.chunked_array(self._date_parts, type=date_type).to_numpy()  # zoned: UTC instants
-        days = stamps.astype("datetime64[D]").view(np.int64)  # the session date of each (as session_dates_of)
-        del stamps
-        if len(days) and bool((days == np.iinfo(np.int64).min).any()):
-            return None  # a row without a date: sorted (last) as the canonical frame sorts it
-        return canonical_order(self._codes[0], days)
+        dates = pa.chunked_array(self._date_parts, type=date_type).to_pandas()
+        if not self._ids or not pd.api.types.is_datetime64_any_dtype(dates.dtype) or bool(dates.isna().any()):
+            return dates, None
+        unit = np.datetime_data(dates.dtype.base)[0]  # numpy and zoned pandas dtypes alike
+        stamps = np.asarray(dates.array.asi8).view(f"datetime64[{unit}]")  # zoned: UTC instants
+        days = stamps.astype("datetime64[D]").view(np.int64)  # each row's session date (as session_dates_of)
+        order = canonical_order(self._codes[0], days)
+        del days
+        return (dates, None) if order is None else (pd.Series(dates.array.take(order), name=dates.name), order)
 
     def symbols(self, order: np.ndarray | None = None) -> Any:
         """The kept rows' symbols (in ``order``): a categorical of stripped names in sorted order
@@ -492,49 +494,49 @@ class _KeyColumns:
         codes, names = self._codes
         return pd.Categorical.from_codes(codes if order is None else codes[order], categories=names, validate=False)
 
-    def dates(self, date_type: Any, order: np.ndarray | None = None) -> Any:
-        """The kept rows' dates (in ``order``) as pyarrow's pandas conversion gives them."""
-        import pyarrow as pa
-
-        dates = pa.chunked_array(self._date_parts, type=date_type).to_pandas()
-        return dates if order is None else pd.Series(dates.array.take(order), name=dates.name)
-
 
 def _values(file: Any, names: list[str], picks: list[tuple[int, np.ndarray | None]],
             order: np.ndarray | None = None) -> dict[str, Any]:
     """The kept rows of columns ``names`` (in ``order``: positions of the kept rows, None: as
     read), one row group at a time: float64 for numbers (decoded straight into their places in
-    the result, nulls as NaN), else what pyarrow's pandas conversion gives."""
+    the result, nulls as NaN), else what pyarrow's pandas conversion gives.
+
+    A row group that is not taken whole goes through one reused map of its rows to their places
+    (a row not kept lands in a spare slot past the end): no temporary array per row group and
+    column, each of which was a fresh mapping of zeroed pages under the memory policy."""
     import pyarrow as pa
 
     schema = file.schema_arrow
     numeric = {n for n in names if pa.types.is_integer(schema.field(n).type)
                or pa.types.is_floating(schema.field(n).type)}
     sizes = [file.metadata.row_group(g).num_rows if keep is None else int(np.count_nonzero(keep)) for g, keep in picks]
-    out: dict[str, Any] = {n: np.empty(sum(sizes), dtype="float64") for n in names if n in numeric}
+    total = sum(sizes)
+    spare = {n: np.empty(total + 1, dtype="float64") for n in names if n in numeric}  # + the spare slot
     other: dict[str, list[Any]] = {n: [] for n in names if n not in numeric}
     place = None  # where each kept row goes in the result
     if order is not None:
-        place = np.empty(len(order), dtype=np.intp)
-        place[order] = np.arange(len(order), dtype=np.intp)
+        place = np.empty(total, dtype=np.intp)
+        place[order] = np.arange(total, dtype=np.intp)
+    elif any(keep is not None for _, keep in picks):
+        place = np.arange(total, dtype=np.intp)
+    target = np.empty(max((len(keep) for _, keep in picks if keep is not None), default=0), dtype=np.intp)
     at = 0
     for (group, keep), size in zip(picks, sizes, strict=True):
-        kept = None if keep is None else np.flatnonzero(keep)
+        where: np.ndarray | slice = slice(at, at + size)
+        if place is not None:
+            where = place[at:at + size]
+            if keep is not None:
+                where = target[:len(keep)]
+                where.fill(total)
+                where[keep] = place[at:at + size]
         for name in names:  # a column at a time (all at once left ~25 MiB resident after a small read)
             column = file.read_row_group(group, columns=[name], use_threads=False).column(0)
             if name in numeric:
-                values = column.to_numpy()
-                if place is not None:
-                    out[name][place[at:at + size]] = values if kept is None else values[kept]
-                elif kept is None:
-                    out[name][at:at + size] = values
-                elif values.dtype == np.float64:  # straight into the result (mode clip: unbuffered)
-                    np.take(values, kept, out=out[name][at:at + size], mode="clip")
-                else:  # integers (nulls are NaN in a float array already)
-                    out[name][at:at + size] = values[kept]
+                spare[name][where] = column.to_numpy()  # integers converted, nulls NaN already
             else:
                 other[name].extend((column if keep is None else column.filter(pa.array(keep))).chunks)
         at += size
+    out: dict[str, Any] = {n: values[:total] for n, values in spare.items()}
     for name, parts in other.items():
         values = pa.chunked_array(parts, type=schema.field(name).type).to_pandas()
         out[name] = values if order is None else pd.Series(values.array.take(order), name=values.name)
