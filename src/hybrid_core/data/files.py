@@ -27,6 +27,7 @@ as a :class:`~hybrid_core.errors.DataError` naming the file and the problem:
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import json
 import re
@@ -262,9 +263,12 @@ def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp
         for group in _row_groups(file, rows):
             keys.add(group, file.read_row_group(group, columns=[symbol_name, date_name], use_threads=False))
         dates, order = keys.dates(date_type)
-        frame = pd.DataFrame({"symbol": keys.symbols(order), "date": dates,
+        symbols_ = keys.symbols(order)
+        place = None if order is None else _places(order)
+        del order  # only the big arrays the frame keeps stay alive while the values are decoded
+        frame = pd.DataFrame({"symbol": symbols_, "date": dates,
                               **_values(file, [n for n in columns if n not in (symbol_name, date_name)], keys.picks,
-                                        order)},
+                                        place)},
                              copy=False)
         frame.columns = [canonical_name(c) for c in frame.columns]
     except DataError:
@@ -473,6 +477,7 @@ class _KeyColumns:
         import pyarrow as pa
 
         dates = pa.chunked_array(self._date_parts, type=date_type).to_pandas()
+        self._date_parts.clear()  # read once: released as soon as converted
         if not self._ids or not pd.api.types.is_datetime64_any_dtype(dates.dtype) or bool(dates.isna().any()):
             return dates, None
         unit = np.datetime_data(dates.dtype.base)[0]  # numpy and zoned pandas dtypes alike
@@ -495,10 +500,17 @@ class _KeyColumns:
         return pd.Categorical.from_codes(codes if order is None else codes[order], categories=names, validate=False)
 
 
+def _places(order: np.ndarray) -> np.ndarray:
+    """Where each row goes when rows are put in ``order`` (positions of the rows, in their new order)."""
+    place = np.empty(len(order), dtype=np.intp)
+    place[order] = np.arange(len(order), dtype=np.intp)
+    return place
+
+
 def _values(file: Any, names: list[str], picks: list[tuple[int, np.ndarray | None]],
-            order: np.ndarray | None = None) -> dict[str, Any]:
-    """The kept rows of columns ``names`` (in ``order``: positions of the kept rows, None: as
-    read), one row group at a time: float64 for numbers (decoded straight into their places in
+            place: np.ndarray | None = None) -> dict[str, Any]:
+    """The kept rows of columns ``names`` (each kept row at its ``place`` in the result, None:
+    as read), one row group at a time: float64 for numbers (decoded straight into their places in
     the result, nulls as NaN), else what pyarrow's pandas conversion gives.
 
     A row group that is not taken whole goes through one reused map of its rows to their places
@@ -513,11 +525,8 @@ def _values(file: Any, names: list[str], picks: list[tuple[int, np.ndarray | Non
     total = sum(sizes)
     spare = {n: np.empty(total + 1, dtype="float64") for n in names if n in numeric}  # + the spare slot
     other: dict[str, list[Any]] = {n: [] for n in names if n not in numeric}
-    place = None  # where each kept row goes in the result
-    if order is not None:
-        place = np.empty(total, dtype=np.intp)
-        place[order] = np.arange(total, dtype=np.intp)
-    elif any(keep is not None for _, keep in picks):
+    ordered = place is not None
+    if place is None and any(keep is not None for _, keep in picks):
         place = np.arange(total, dtype=np.intp)
     target = np.empty(max((len(keep) for _, keep in picks if keep is not None), default=0), dtype=np.intp)
     at = 0
@@ -539,7 +548,11 @@ def _values(file: Any, names: list[str], picks: list[tuple[int, np.ndarray | Non
     out: dict[str, Any] = {n: values[:total] for n, values in spare.items()}
     for name, parts in other.items():
         values = pa.chunked_array(parts, type=schema.field(name).type).to_pandas()
-        out[name] = values if order is None else pd.Series(values.array.take(order), name=values.name)
+        if ordered:
+            taken = np.empty(total, dtype=np.intp)
+            taken[place] = np.arange(total, dtype=np.intp)
+            values = pd.Series(values.array.take(taken), name=values.name)
+        out[name] = values
     return {n: out[n] for n in names}
 
 
@@ -717,12 +730,15 @@ def _to_canonical(path: Path, raw: pd.DataFrame, symbols: Sequence[str] | None,
         return values if rows is None else values[rows]
 
     def numbers(column: str) -> np.ndarray:
-        return cut(_numbers(raw.pop(column)))
+        values = cut(_numbers(raw.pop(column)))
+        with contextlib.suppress(ValueError):  # raw's column, popped: nobody else sees it (pandas marks it read-only)
+            values.flags.writeable = True
+        return values
 
     prices = {c: numbers(c) for c in PRICE_COLUMNS}
     volume = numbers("volume") if "volume" in raw.columns else np.zeros(len(dates) if rows is None else len(rows))
     if "adj_close" in raw.columns:
-        adjust_ohlc(prices, numbers("adj_close"))
+        adjust_ohlc(prices, numbers("adj_close"), overwrite=True)  # the arrays are this reader's own
     if rows is not None:
         symbol = pd.Categorical.from_codes(np.asarray(symbol.codes)[rows], dtype=symbol.dtype, validate=False)
         if not every:

@@ -130,12 +130,16 @@ def _log_skips(out: pd.DataFrame, good: np.ndarray, source: str) -> None:
                      source=source, symbol=sym, n=n, first=first)
 
 
-def adjust_ohlc(prices: dict[str, np.ndarray], adj_close: np.ndarray) -> None:
-    """Adjust raw prices in place per STRATEGIES.md: open/high/low * adj_close/close, close = adj_close."""
+def adjust_ohlc(prices: dict[str, np.ndarray], adj_close: np.ndarray, *, overwrite: bool = False) -> None:
+    """Adjust raw prices in place per STRATEGIES.md: open/high/low * adj_close/close, close = adj_close.
+
+    ``overwrite``: the arrays of ``prices`` are the caller's own, multiplied where they are
+    rather than replaced by new ones."""
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = adj_close / prices["close"]
     for col in ("open", "high", "low"):
-        prices[col] = prices[col] * factor
+        mine = overwrite and prices[col].flags.writeable
+        prices[col] = np.multiply(prices[col], factor, out=prices[col] if mine else None)
     prices["close"] = adj_close
 
 
