@@ -289,9 +289,10 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
     columns = []
     for name in frame.columns:
         col = frame[name]
-        if pd.api.types.is_datetime64_any_dtype(col.dtype):
-            days = pd.DatetimeIndex(col).to_numpy(dtype="datetime64[D]")
-            columns.append(np.datetime_as_string(days, unit="D").tolist())
+        if pd.api.types.is_datetime64_any_dtype(col.dtype):  # each distinct day formatted once
+            codes, days = pd.factorize(pd.DatetimeIndex(col).to_numpy(dtype="datetime64[D]"), use_na_sentinel=False)
+            texts = np.datetime_as_string(days, unit="D").tolist()
+            columns.append(list(map(texts.__getitem__, codes.tolist())))
         elif pd.api.types.is_float_dtype(col.dtype):
             numbers = col.to_numpy(dtype="float64")
             if np.isnan(numbers).any():
