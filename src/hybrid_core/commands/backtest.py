@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import attrs
 import click
 
 from ..errors import HybridError
@@ -108,10 +107,8 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
         logger.warning(line)
     signals = None
     if lookahead_cuts > 0:
-        # the very signals the engine trades on are checked, and computed once; without their
-        # info frames (the numbers behind each decision), which neither reads: the cut runs
-        # would otherwise add their size to the peak
-        signals = {s.name: attrs.evolve(compute_signals(s, panel), info={}) for s in strategies}
+        # the very signals the engine trades on are checked, and computed once
+        signals = {s.name: compute_signals(s, panel) for s in strategies}
         checks = lookahead_check(strategies, panel, n_cuts=lookahead_cuts, signals=signals)
     else:
         checks = ["lookahead check skipped (--lookahead-cuts 0): results are unchecked for lookahead bias"]
