@@ -771,9 +771,6 @@ class BacktestRequest:
     """The run profile's name, as risk rules see it in their :class:`CycleContext`."""
     progress: bool | None = None
     """Show a progress bar on stderr (None: when stderr is a terminal)."""
-    signals: Mapping[str, Signals] | None = None
-    """Each strategy's signals on ``panel`` by strategy name, when already computed (the lookahead
-    check's): an engine that runs the strategies over ``panel`` may take them instead."""
 
 
 class BacktestEngine(Component):

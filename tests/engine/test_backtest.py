@@ -153,20 +153,6 @@ def test_lookahead_check_refuses_a_peeking_strategy(panel: Panel) -> None:
         lookahead_check([Peeking(name="peek", universe=CRYPTO, allocation=0.3)], panel, n_cuts=2)
 
 
-def test_lookahead_check_on_the_backtests_own_signals(panel: Panel) -> None:
-    """Given the signals the backtest trades on (the whole panel's), the check runs only the cuts
-    and finds what it finds without them: nothing for honest strategies, the peek at the same date."""
-    honest = strategies()
-    given = {s.name: compute_signals(s, panel) for s in honest}
-    assert lookahead_check(honest, panel, n_cuts=2, signals=given) == lookahead_check(honest, panel, n_cuts=2)
-    peek = Peeking(name="peek", universe=CRYPTO, allocation=0.3)
-    with pytest.raises(StrategyError) as alone:
-        lookahead_check([peek], panel, n_cuts=2)
-    with pytest.raises(StrategyError) as reused:
-        lookahead_check([peek], panel, n_cuts=2, signals={"peek": compute_signals(peek, panel)})
-    assert str(reused.value) == str(alone.value)
-
-
 def test_survivorship_warning_for_fixed_equity_lists_only(panel: Panel) -> None:
     (warning,) = survivorship_warnings(strategies(), panel)
     assert "'eq'" in warning and "30 equities" in warning

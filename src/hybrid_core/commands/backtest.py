@@ -61,14 +61,7 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
 
     from ..contracts import BacktestRequest
     from ..data.loading import policy_for
-    from ..engine.backtest import (
-        compute_signals,
-        default_warmup,
-        load_window,
-        lookahead_check,
-        survivorship_warnings,
-        write_outputs,
-    )
+    from ..engine.backtest import default_warmup, load_window, lookahead_check, survivorship_warnings, write_outputs
     from ..engine.benchmark import benchmark_curve
     from ..ops.atomic import staged_directory
     from ..ops.logging_setup import configure_logging
@@ -105,11 +98,8 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
         notes.append(window.note)
     for line in notes:
         logger.warning(line)
-    signals = None
     if lookahead_cuts > 0:
-        # the very signals the engine trades on are checked, and computed once
-        signals = {s.name: compute_signals(s, panel) for s in strategies}
-        checks = lookahead_check(strategies, panel, n_cuts=lookahead_cuts, signals=signals)
+        checks = lookahead_check(strategies, panel, n_cuts=lookahead_cuts)
     else:
         checks = ["lookahead check skipped (--lookahead-cuts 0): results are unchecked for lookahead bias"]
         logger.warning(checks[0])
@@ -120,7 +110,7 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
         panel, strategies, rules, cash=initial,
         slippage_bps=float(slippage_bps if slippage_bps is not None else spec.slippage_bps),
         commission=float(commission if commission is not None else spec.commission), start=window.start,
-        profile_name=profile.name, progress=progress, signals=signals))
+        profile_name=profile.name, progress=progress))
     if result.refused:
         notes.append(f"risk rules refused {len(result.refused)} order(s), e.g. {result.refused[0]}")
         for line in result.refused:

@@ -254,14 +254,12 @@ def survivorship_warnings(strategies: Sequence[Strategy], panel: Panel) -> list[
 
 
 def lookahead_check(strategies: Sequence[Strategy], panel: Panel, n_cuts: int = 3,
-                    span: float = 0.5, signals: Mapping[str, Signals] | None = None) -> list[str]:
+                    span: float = 0.5) -> list[str]:
     """Quick no-lookahead check of each strategy; raises :class:`StrategyError` on the first failure.
 
     Signals of the panel's first ``span`` of dates are compared with signals recomputed on that
-    panel cut at ``n_cuts`` dates (a strategy that reads future bars differs). ``signals`` (by
-    strategy name, :func:`compute_signals` on ``panel``: the ones the backtest trades) stand for
-    the run on the first ``span``, which is then not made. Returns one line per strategy saying
-    what was checked.
+    panel cut at ``n_cuts`` dates (a strategy that reads future bars differs). Returns one line
+    per strategy saying what was checked.
     """
     from ..testing.lookahead import check_no_lookahead, truncate_panel
 
@@ -271,8 +269,7 @@ def lookahead_check(strategies: Sequence[Strategy], panel: Panel, n_cuts: int = 
     checked = truncate_panel(panel, dates[max(2, int(len(dates) * span)) - 1])
     lines = []
     for strat in strategies:
-        report = check_no_lookahead(strat, checked.select(strat.universe), n_cuts=n_cuts,
-                                    full=signals.get(strat.name) if signals else None)
+        report = check_no_lookahead(strat, checked.select(strat.universe), n_cuts=n_cuts)
         if not report.ok:
             day = report.date.date() if report.date is not None else "?"
             raise StrategyError(f"strategy {strat.name!r} failed the lookahead check (first differing date "
