@@ -513,9 +513,11 @@ def _values(file: Any, names: list[str], picks: list[tuple[int, np.ndarray | Non
     as read), one row group at a time: float64 for numbers (decoded straight into their places in
     the result, nulls as NaN), else what pyarrow's pandas conversion gives.
 
-    A row group that is not taken whole goes through one reused map of its rows to their places
-    (a row not kept lands in a spare slot past the end): no temporary array per row group and
-    column, each of which was a fresh mapping of zeroed pages under the memory policy."""
+    Rows put in order go through one reused map of a row group's rows to their places (a row
+    not kept lands in a spare slot past the end): no temporary array per row group and column,
+    each of which was a fresh mapping of zeroed pages under the memory policy. Rows left in file
+    order (a symbol-sorted file: a few big row groups) are taken by position, as few arrays as
+    there are row groups."""
     import pyarrow as pa
 
     schema = file.schema_arrow
@@ -526,22 +528,30 @@ def _values(file: Any, names: list[str], picks: list[tuple[int, np.ndarray | Non
     spare = {n: np.empty(total + 1, dtype="float64") for n in names if n in numeric}  # + the spare slot
     other: dict[str, list[Any]] = {n: [] for n in names if n not in numeric}
     ordered = place is not None
-    if place is None and any(keep is not None for _, keep in picks):
-        place = np.arange(total, dtype=np.intp)
-    target = np.empty(max((len(keep) for _, keep in picks if keep is not None), default=0), dtype=np.intp)
+    target = np.empty(max((len(keep) for _, keep in picks if keep is not None), default=0) if ordered else 0,
+                      dtype=np.intp)
     at = 0
     for (group, keep), size in zip(picks, sizes, strict=True):
         where: np.ndarray | slice = slice(at, at + size)
+        kept = None  # in file order: the kept rows' positions (few big row groups, as a symbol-sorted file has)
         if place is not None:
             where = place[at:at + size]
             if keep is not None:
                 where = target[:len(keep)]
                 where.fill(total)
                 where[keep] = place[at:at + size]
+        elif keep is not None:
+            kept = np.flatnonzero(keep)
         for name in names:  # a column at a time (all at once left ~25 MiB resident after a small read)
             column = file.read_row_group(group, columns=[name], use_threads=False).column(0)
             if name in numeric:
-                spare[name][where] = column.to_numpy()  # integers converted, nulls NaN already
+                values = column.to_numpy()  # integers converted on the way, nulls NaN already
+                if kept is None:
+                    spare[name][where] = values
+                elif values.dtype == np.float64:  # straight into the result (mode clip: unbuffered)
+                    np.take(values, kept, out=spare[name][at:at + size], mode="clip")
+                else:
+                    spare[name][at:at + size] = values[kept]
             else:
                 other[name].extend((column if keep is None else column.filter(pa.array(keep))).chunks)
         at += size
