@@ -80,17 +80,17 @@ def test_compare_backtest_reports_a_match(tmp_path, make_profile):
     assert "replay matches the backtest" in proc.stdout
 
 
-def replay_until_killed(args: list[str], after_sessions: int) -> int:
-    """Start a replay and SIGKILL it as soon as it reports its ``after_sessions``-th session done
-    (the kill lands inside the next cycle); returns the exit status (-9 when killed)."""
+def replay_killed_at(args: list[str], marker: str, count: int) -> int:
+    """Start a replay and SIGKILL it as soon as its log has shown ``marker`` ``count`` times (a
+    point the replay reports, never a sleep); returns the exit status (-9 when killed)."""
     proc = subprocess.Popen([*HYBRID, *args, "--log-level", "INFO"], env=ENV, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
-    done = 0
+    seen = 0
     for line in proc.stderr:
-        if "Replayed session" in line:
-            done += 1
-            if done == after_sessions:
+        if marker in line:
+            seen += 1
+            if seen == count:
                 proc.send_signal(signal.SIGKILL)
                 break
     proc.stderr.close()
@@ -103,8 +103,8 @@ def test_killed_replay_resumes_and_still_matches_the_backtest(tmp_path, make_pro
     out = tmp_path / "replay"
     state = out / "state.sqlite"
     args = ["replay", str(profile), "--start", start, "--end", end, "--out", str(out)]
-    for after in (15, 25, 35):  # each run resumes, then is killed mid-cycle after that many more sessions
-        assert replay_until_killed(args, after) == -signal.SIGKILL
+    for after in (15, 25, 35):  # each run resumes, then is killed inside the cycle after that many more sessions
+        assert replay_killed_at(args, "Replayed session", after) == -signal.SIGKILL
     assert state.exists()
     resumed = hybrid("replay", str(profile), "--start", start, "--end", end, "--out", str(out),
                      "--log-level", "ERROR")
@@ -119,24 +119,6 @@ def test_killed_replay_resumes_and_still_matches_the_backtest(tmp_path, make_pro
     json.loads((out / "hybrid.health").read_text())
 
 
-def replay_killed_mid_session(args: list[str], after_rows: int) -> int:
-    """Start a replay and SIGKILL it once it has logged ``after_rows`` order moves to ``accepted``
-    (in the middle of a session's orders, before that session's writes are made); returns the
-    exit status (-9 when killed)."""
-    proc = subprocess.Popen([*HYBRID, *args, "--log-level", "INFO"], env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    seen = 0
-    for line in proc.stderr:
-        if "-> accepted" in line:
-            seen += 1
-            if seen == after_rows:
-                proc.send_signal(signal.SIGKILL)
-                break
-    proc.stderr.close()
-    return proc.wait()
-
-
 def test_a_replay_killed_mid_session_loses_no_audit_row(tmp_path, make_profile):
     """A replay writes a session's audit rows, paper account and state together at the session's
     end: killed between two order moves, then resumed, its audit log holds exactly the rows
@@ -146,7 +128,7 @@ def test_a_replay_killed_mid_session_loses_no_audit_row(tmp_path, make_profile):
     out = tmp_path / "killed"
     args = ["replay", str(profile), "--start", start, "--end", end, "--out", str(out)]
     for after in (30, 45):  # rebalances move ~16 orders each: these land inside a session
-        assert replay_killed_mid_session(args, after) == -signal.SIGKILL
+        assert replay_killed_at(args, "-> accepted", after) == -signal.SIGKILL  # between two order moves
     assert "resumed" in hybrid(*args, "--log-level", "ERROR").stdout
     hybrid("replay", str(profile), "--start", start, "--end", end, "--out", str(tmp_path / "whole"),
            "--log-level", "ERROR")
