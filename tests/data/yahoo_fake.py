@@ -67,6 +67,7 @@ class FakeYahoo:
         return [r for r in self.requests if "period1" in r[1]]
 
     def install(self, monkeypatch) -> FakeYahoo:  # type: ignore[no-untyped-def]
+        import yfinance.cache
         import yfinance.data
 
         fake = self
@@ -80,6 +81,10 @@ class FakeYahoo:
         monkeypatch.setattr(yfinance.data.YfData, "get", get)
         monkeypatch.setattr(yfinance.data.YfData, "cache_get", get)
         monkeypatch.setattr(yfinance.data.YfData, "_make_request", no_network)
+        # yfinance's own time-zone cache is a SQLite file its download threads share; under CI load
+        # a thread's write timed out ("database is locked") and that symbol's download failed. It
+        # is yfinance's memo of each ticker's zone, not hybrid's: the fake answers the zone instead.
+        monkeypatch.setattr(yfinance.cache._TzCacheManager, "_tz_cache", yfinance.cache._TzCacheDummy())
         return self
 
     def answer(self, url: str, params: dict) -> FakeResponse:
