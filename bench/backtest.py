@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import (
+    REPO,
     Checkout,
     add_vs_option,
     alternate,
@@ -45,7 +46,6 @@ from harness import (
     this_checkout,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference"
 
 CASES: dict[str, dict[str, str]] = {

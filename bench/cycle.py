@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 
 import yaml
 from harness import (
+    SHARED_DATA,
     Checkout,
     add_vs_option,
     alternate,
@@ -39,8 +39,6 @@ from harness import (
     median_row,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("HYBRID_SHARED_DATA") or REPO.parent / "shared" / "data")
 AS_OF = "2021-04-16"
 TARGET_WALL_S = 3.0
 TARGET_RSS_MIB = 250.0

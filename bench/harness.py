@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("HYBRID_SHARED_DATA") or REPO.parent / "shared" / "data")
+"""The shared real bars (``../shared/data`` beside the checkout, or ``$HYBRID_SHARED_DATA``)."""
 
 
 @dataclass(frozen=True)

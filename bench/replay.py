@@ -31,7 +31,6 @@ import argparse
 import contextlib
 import json
 import math
-import os
 import statistics
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from typing import Any
 
 import yaml
 from harness import (
+    SHARED_DATA,
     Checkout,
     add_vs_option,
     alternate,
@@ -52,8 +52,6 @@ from harness import (
     table,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("HYBRID_SHARED_DATA") or REPO.parent / "shared" / "data")
 TARGET_MS_PER_SESSION = 25.0
 REBALANCE_ORDERS = 10
 """A session that sent this many orders or more is a rebalance session (eq504: 60 to 90 orders)."""

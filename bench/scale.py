@@ -48,6 +48,7 @@ from typing import Any
 import yaml
 from cycle import run_once, write_profile
 from harness import (
+    SHARED_DATA,
     Checkout,
     add_vs_option,
     alternate,
@@ -60,8 +61,6 @@ from harness import (
     table,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("HYBRID_SHARED_DATA") or REPO.parent / "shared" / "data")
 COPIES = 6
 NOISE = 0.002
 GENERATOR = "v2"
