@@ -145,7 +145,9 @@ class Panel:
         index = pd.DatetimeIndex(dates, name="date")
         columns = symbol_index(symbols)
         # one row per symbol: the layout of a frame's block, filled in file order (symbol, date)
-        cells = sym_codes.astype(np.int64) * len(index) + date_codes
+        cells = sym_codes.astype(np.int64)  # made in place: one array of a cell per bar, no temporaries
+        cells *= len(index)
+        cells += date_codes
         del date_codes
         frames = {}
         for col in BAR_COLUMNS:
@@ -257,7 +259,8 @@ def session_codes(dates: pd.Series | np.ndarray) -> tuple[np.ndarray, pd.Datetim
     if len(stamps) and not np.isnat(values).any():
         lo, hi = int(stamps.min()), int(stamps.max())
         if (hi - lo) // day < 200_000 and not (stamps % day).any():
-            number = (stamps - lo) // day
+            number = stamps - lo
+            number //= day
             present = np.zeros((hi - lo) // day + 1, dtype=bool)
             present[number] = True
             code_of = np.cumsum(present) - 1

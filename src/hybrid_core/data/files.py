@@ -260,8 +260,9 @@ def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp
         file = pq.ParquetFile(path, read_dictionary=[symbol_name] if text else None,  # symbols as codes
                               pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
         keys = _KeyColumns(rows)
-        for group in _row_groups(file, rows):
-            keys.add(group, file.read_row_group(group, columns=[symbol_name, date_name], use_threads=False))
+        for group, every_date in _row_groups(file, rows):
+            keys.add(group, file.read_row_group(group, columns=[symbol_name, date_name], use_threads=False),
+                     every_date=every_date)
         dates, order = keys.dates(date_type)
         symbols_ = keys.symbols(order)
         place = None if order is None else _places(order)
@@ -338,6 +339,20 @@ class _RowFilter:
             return at < len(self.ordered) and self.ordered[at] <= high
         return True
 
+    def keeps_every_date(self, dates: Any) -> bool:
+        """True when a row group's date statistics show every one of its rows inside the date
+        bounds (no mask to compute); False when unsure."""
+        if self.lo is None and self.hi is None:
+            return True
+        if dates is None or not dates.has_min_max or not dates.has_null_count or dates.null_count:
+            return False
+        try:
+            first, last = _stat_instant(dates.min), _stat_instant(dates.max)
+        except (TypeError, ValueError, OverflowError):
+            return False
+        return bool((self.lo is None or first >= self._instant(self.lo))
+                    and (self.hi is None or last < self._instant(self.hi)))
+
     def date_mask(self, dates: np.ndarray) -> np.ndarray | None:
         """Rows of one row group kept by the date bounds (None: no bound)."""
         keep = None
@@ -349,9 +364,10 @@ class _RowFilter:
         return keep
 
 
-def _row_groups(file: Any, rows: _RowFilter) -> list[int]:
+def _row_groups(file: Any, rows: _RowFilter) -> list[tuple[int, bool]]:
     """The row groups whose statistics may hold a kept row (Parquet's own min/max per column;
-    read here rather than through pyarrow.dataset, whose import alone takes a third of a second)."""
+    read here rather than through pyarrow.dataset, whose import alone takes a third of a second),
+    each with whether its statistics show all its dates kept (:meth:`_RowFilter.keeps_every_date`)."""
     meta = file.metadata
     if not meta.num_row_groups:
         return []
@@ -362,7 +378,7 @@ def _row_groups(file: Any, rows: _RowFilter) -> list[int]:
         j = where.get(name)
         return None if j is None or not group.column(j).is_stats_set else group.column(j).statistics
 
-    return [g for g in range(meta.num_row_groups)
+    return [(g, rows.keeps_every_date(stats(meta.row_group(g), rows.date_name))) for g in range(meta.num_row_groups)
             if rows.may_hold(stats(meta.row_group(g), rows.date_name), stats(meta.row_group(g), rows.symbol_name))]
 
 
@@ -422,13 +438,15 @@ class _KeyColumns:
         good = np.append(np.asarray(self._seen_good, dtype=bool), True)
         return ids[at], good[at]
 
-    def add(self, group: int, table: Any) -> None:
-        """Judge one row group's keys (``table``: its symbol and date columns)."""
+    def add(self, group: int, table: Any, *, every_date: bool = False) -> None:
+        """Judge one row group's keys (``table``: its symbol and date columns; ``every_date``:
+        its statistics show every date kept)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         symbol, date = table.column(0), table.column(1)
-        keep = self.rows.date_mask(date.to_numpy()) if self.rows.lo is not None or self.rows.hi is not None else None
+        bounded = not every_date and (self.rows.lo is not None or self.rows.hi is not None)
+        keep = self.rows.date_mask(date.to_numpy()) if bounded else None
         wanted = self.rows.wanted
         ids = None
         if pa.types.is_dictionary(symbol.type):
@@ -465,8 +483,8 @@ class _KeyColumns:
         names = np.array(list(self._names), dtype=object)
         used = np.flatnonzero(np.bincount(ids, minlength=len(names)))
         order = used[np.argsort(names[used].astype(str), kind="stable")]
-        rank = np.full(len(names), -1, dtype=np.int32)
-        rank[order] = np.arange(len(order), dtype=np.int32)
+        rank = np.full(len(names), -1, dtype=np.int16 if len(names) < 2**15 else np.int32)  # radix-sortable
+        rank[order] = np.arange(len(order))
         return rank[ids], [str(n) for n in names[order]]
 
     def dates(self, date_type: Any) -> tuple[Any, np.ndarray | None]:
@@ -481,10 +499,13 @@ class _KeyColumns:
         if not self._ids or not pd.api.types.is_datetime64_any_dtype(dates.dtype) or bool(dates.isna().any()):
             return dates, None
         unit = np.datetime_data(dates.dtype.base)[0]  # numpy and zoned pandas dtypes alike
-        stamps = np.asarray(dates.array.asi8).view(f"datetime64[{unit}]")  # zoned: UTC instants
-        days = stamps.astype("datetime64[D]").view(np.int64)  # each row's session date (as session_dates_of)
+        instants = np.asarray(dates.array.asi8)  # zoned: UTC instants
+        if bool((instants[1:] >= instants[:-1]).all()):  # in time order (a date-sorted file): so are their days,
+            days = instants                              # and the order of the days is theirs
+        else:  # each row's session date (as session_dates_of)
+            days = instants.view(f"datetime64[{unit}]").astype("datetime64[D]").view(np.int64)
         order = canonical_order(self._codes[0], days)
-        del days
+        del days, instants
         return (dates, None) if order is None else (pd.Series(dates.array.take(order), name=dates.name), order)
 
     def symbols(self, order: np.ndarray | None = None) -> Any:
@@ -708,11 +729,26 @@ def canonical_order(codes: np.ndarray, dates: np.ndarray, keep: np.ndarray | Non
     if not len(c):
         return rows
     if bool((c[1:] >= c[:-1]).all()):
-        same = c[1:] == c[:-1]
-        if bool((d[1:][same] >= d[:-1][same]).all()):
+        in_order = d[1:] >= d[:-1]  # within each symbol (no copy of the dates of each)
+        in_order |= c[1:] != c[:-1]
+        if bool(in_order.all()):
             return rows
-    order = np.argsort(c, kind="stable") if bool((d[1:] >= d[:-1]).all()) else np.lexsort((d, c))
+        del in_order
+    if bool((d[1:] >= d[:-1]).all()):  # numpy's stable sort of 8- and 16-bit integers is a radix sort
+        order = np.argsort(c if c.dtype.itemsize <= 2 else c.astype(_small_int(c)), kind="stable")
+    else:
+        order = np.lexsort((d, c))
     return order if rows is None else rows[order]
+
+
+def _small_int(values: np.ndarray) -> np.dtype[Any]:
+    """The narrowest integer type holding ``values`` (int16 for the codes of fewer than 32,768 symbols)."""
+    lo, hi = (int(values.min()), int(values.max())) if len(values) else (0, 0)
+    for kind in (np.int8, np.int16, np.int32):
+        info = np.iinfo(kind)
+        if info.min <= lo and hi <= info.max:
+            return np.dtype(kind)
+    return np.dtype(np.int64)
 
 
 def _to_canonical(path: Path, raw: pd.DataFrame, symbols: Sequence[str] | None,

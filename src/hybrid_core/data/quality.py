@@ -68,6 +68,7 @@ from ..calendars import nyse_sessions
 from ..contracts import BAR_COLUMNS, Panel, date_positions, is_crypto, used_categories
 from ..errors import BarsRefused
 from .clock import as_utc, expected_last_bar
+from .files import canonical_order
 
 PRICES = ["open", "high", "low", "close"]
 POLICIES = ("refuse", "drop", "warn", "halt")
@@ -177,11 +178,9 @@ def _sorted(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         codes = symbol.cat.codes.to_numpy()  # int8/16 for a few thousand symbols: as good as int64 here
     else:
         codes, _names = pd.factorize(symbol.astype(str), sort=True)
-    dates = frame["date"].to_numpy(dtype="datetime64[ns]")
-    same = codes[1:] == codes[:-1]
-    if np.all(codes[1:] >= codes[:-1]) and bool((dates[1:][same] >= dates[:-1][same]).all()):
+    order = canonical_order(codes, frame["date"].to_numpy(dtype="datetime64[ns]"))
+    if order is None:
         return frame.reset_index(drop=True), codes
-    order = np.lexsort((np.arange(len(codes)), dates, codes))
     return frame.iloc[order].reset_index(drop=True), codes[order]
 
 
@@ -201,13 +200,17 @@ def price_flags(ohlc: Sequence[np.ndarray], volume: np.ndarray) -> dict[str, np.
     largest = np.maximum(o, h)
     np.maximum(largest, low, out=largest)
     np.maximum(largest, c, out=largest)
-    with np.errstate(invalid="ignore"):
-        return {
-            "missing_price": np.isnan(smallest),
-            "non_positive_price": smallest <= 0,
-            "absurd_value": ((largest > MAX_PRICE) | ((smallest > 0) & (smallest < MIN_PRICE))
-                             | np.isinf(volume) | (volume > MAX_VOLUME)),
-        }
+    with np.errstate(invalid="ignore"):  # each mask built in place: one temporary at a time
+        absurd = largest > MAX_PRICE
+        del largest
+        tiny = smallest > 0
+        tiny &= smallest < MIN_PRICE
+        absurd |= tiny
+        np.isinf(volume, out=tiny)
+        absurd |= tiny
+        np.greater(volume, MAX_VOLUME, out=tiny)
+        absurd |= tiny
+        return {"missing_price": np.isnan(smallest), "non_positive_price": smallest <= 0, "absurd_value": absurd}
 
 
 def usable_prices(ohlc: Sequence[np.ndarray], volume: np.ndarray) -> np.ndarray:
@@ -242,11 +245,12 @@ def bar_flags(frame: pd.DataFrame, codes: np.ndarray, *, today: pd.Timestamp,
 
 def _outside(o: np.ndarray, h: np.ndarray, low: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Open or close outside [low, high] (within :data:`RANGE_TOLERANCE`), one bound at a time."""
-    top = h * (1 + RANGE_TOLERANCE)
-    outside = (o > top) | (c > top)
-    del top
-    bottom = low * (1 - RANGE_TOLERANCE)
-    outside |= (o < bottom) | (c < bottom)
+    bound = h * (1 + RANGE_TOLERANCE)
+    outside = o > bound
+    outside |= c > bound
+    np.multiply(low, 1 - RANGE_TOLERANCE, out=bound)  # the bottom, in the top's array
+    outside |= o < bound
+    outside |= c < bound
     return outside
 
 
@@ -354,9 +358,14 @@ def gate_bars(bars: pd.DataFrame, *, policy: str = "refuse", origin: str = "",
     frame, codes = _sorted(bars)
     n = len(frame)
     ohlc, volume = _columns(frame)
-    any_price = np.fmax(np.fmax(ohlc[0], ohlc[1]), np.fmax(ohlc[2], ohlc[3]))  # NaN only when all are
-    lost = np.isnan(any_price) & (np.isnan(volume) | (volume == 0))
-    del any_price, ohlc, volume  # one float per bar less while the checks run
+    any_price = np.fmax(ohlc[0], ohlc[1])  # NaN only when all are; one array, made in place
+    np.fmax(any_price, ohlc[2], out=any_price)
+    np.fmax(any_price, ohlc[3], out=any_price)
+    lost = np.isnan(any_price)
+    del any_price
+    if lost.any():  # else no row is lost, whatever its volume
+        lost &= np.isnan(volume) | (volume == 0)
+    del ohlc, volume  # one float per bar less while the checks run
     flags = bar_flags(frame, codes, today=today, sessions=sessions)
     for mask in flags.values():
         mask &= ~lost
