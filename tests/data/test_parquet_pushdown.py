@@ -144,3 +144,18 @@ def test_a_date_sorted_file_reads_row_for_row_as_its_csv(tmp_path: Path, date: s
         assert len(got) > 10
         pd.testing.assert_frame_equal(got.assign(symbol=got["symbol"].astype(str)),
                                       want.assign(symbol=want["symbol"].astype(str)), check_dtype=False)
+
+
+def test_row_groups_inside_the_window_keep_every_dated_row_and_no_undated_one(tmp_path: Path) -> None:
+    """A row group whose date statistics lie inside the window is taken without a per-row date
+    test, but only when it has no row without a date: such a row is not kept when dates are cut."""
+    frame = long_bars().iloc[:60].copy()  # AAPL's first 60 sessions of 2020, 12 a row group
+    frame.loc[20, "date"] = pd.NaT
+    path = tmp_path / "bars.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=12)
+    dated = frame.dropna(subset=["date"])
+    for start, end in [("2020-01-01", "2020-12-31"), ("2020-01-20", "2020-03-05")]:
+        got = read_bars_file(path, ["AAPL"], start, end)
+        want = dated[(dated["date"] >= start) & (dated["date"] <= end)]
+        assert got["date"].notna().all()
+        assert got["date"].tolist() == want["date"].tolist()
