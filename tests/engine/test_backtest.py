@@ -17,6 +17,7 @@ from hybrid_core.contracts import Panel, Signals
 from hybrid_core.engine import stats
 from hybrid_core.engine.backtest import (
     compute_signals,
+    float_texts,
     lookahead_check,
     run_backtest,
     survivorship_warnings,
@@ -236,3 +237,16 @@ def test_a_bug_in_a_rule_stops_the_backtest_with_one_line_naming_it(panel: Panel
     message = str(failed.value)
     assert message.startswith("risk rule 'buggy' (Buggy, plugin acme) failed in vet(): KeyError")
     assert "\n" not in message
+
+
+def test_float_texts_are_repr_for_every_kind_of_double() -> None:
+    """The CSV writer's floats (orjson's digits, repr's notation) are repr's, byte for byte."""
+    rng = np.random.default_rng(14)
+    bits = rng.integers(0, 2**64, size=200_000, dtype=np.uint64).view("float64")  # any double, NaN and inf too
+    scale = 10.0 ** rng.integers(0, 9, 100_000)
+    prices = np.round(rng.lognormal(3.0, 2.0, 100_000) * scale) / scale  # values of a few digits
+    edges = np.array([0.0, -0.0, 1e-4, 9.999999999999999e-05, 1e-5, 1.5e-7, 1e16, 9999999999999998.0, 1e22,
+                      5e-324, 1.7976931348623157e308, np.inf, -np.inf, np.nan, 0.1 + 0.2, 4335.0, -1e-300])
+    for numbers in (bits, prices, edges, prices[::3]):  # a strided column too
+        assert float_texts(numbers) == ["" if v != v else repr(v) for v in numbers.tolist()]
+    assert float_texts(np.zeros(0)) == []

@@ -281,29 +281,55 @@ def lookahead_check(strategies: Sequence[Strategy], panel: Panel, n_cuts: int = 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
     """Write ``frame`` as CSV: dates as YYYY-MM-DD, floats in shortest round-trip form (``repr``).
 
-    The same text as ``DataFrame.to_csv`` for these columns, several times faster.
+    The same text as ``DataFrame.to_csv`` for these columns, several times faster: each column
+    becomes its cells at once, and the file is one join of all cells, row by row.
     """
-    columns = []
-    for name in frame.columns:
-        col = frame[name]
-        if pd.api.types.is_datetime64_any_dtype(col.dtype):  # each distinct day formatted once
-            codes, days = pd.factorize(pd.DatetimeIndex(col).to_numpy(dtype="datetime64[D]"), use_na_sentinel=False)
-            texts = np.datetime_as_string(days, unit="D").tolist()
-            columns.append(list(map(texts.__getitem__, codes.tolist())))
-        elif pd.api.types.is_float_dtype(col.dtype):
-            numbers = col.to_numpy(dtype="float64")
-            if np.isnan(numbers).any():
-                columns.append(["" if v != v else repr(v) for v in numbers.tolist()])
-            else:
-                columns.append(list(map(repr, numbers.tolist())))
-        else:
-            texts = ["" if v is None else str(v) for v in col.tolist()]
-            if any(_needs_quotes(t) for t in set(texts)):
-                texts = [f'"{t.replace(chr(34), chr(34) * 2)}"' if _needs_quotes(t) else t for t in texts]
-            columns.append(texts)
-    lines = [",".join(str(c) for c in frame.columns)]
-    lines.extend(",".join(row) for row in zip(*columns, strict=True))
-    write_text_atomically(path, "\n".join(lines) + "\n")
+    names = [str(c) for c in frame.columns]
+    columns = [_csv_cells(frame[name]) for name in frame.columns]
+    width, rows = len(columns), len(frame)
+    cells = [","] * (2 * width * rows)  # cell, separator, cell, ... the last separator of a row "\n"
+    for j, texts in enumerate(columns):
+        cells[2 * j::2 * width] = texts
+    if width:
+        cells[2 * width - 1::2 * width] = ["\n"] * rows
+    write_text_atomically(path, ",".join(names) + "\n" + "".join(cells))
+
+
+def _csv_cells(col: pd.Series) -> list[str]:
+    """The CSV text of each value of ``col`` (quoted where needed, "" for a missing number)."""
+    if pd.api.types.is_datetime64_any_dtype(col.dtype):  # each distinct day formatted once
+        codes, days = pd.factorize(pd.DatetimeIndex(col).to_numpy(dtype="datetime64[D]"), use_na_sentinel=False)
+        texts = np.datetime_as_string(days, unit="D").tolist()
+        return list(map(texts.__getitem__, codes.tolist()))
+    if pd.api.types.is_float_dtype(col.dtype):
+        return float_texts(col.to_numpy(dtype="float64"))
+    texts = ["" if v is None else str(v) for v in col.tolist()]
+    if any(_needs_quotes(t) for t in set(texts)):
+        texts = [f'"{t.replace(chr(34), chr(34) * 2)}"' if _needs_quotes(t) else t for t in texts]
+    return texts
+
+
+def float_texts(numbers: np.ndarray) -> list[str]:
+    """``repr`` of each float ("" for NaN), as ``DataFrame.to_csv`` writes them.
+
+    orjson formats the whole array in one call with the same shortest round-trip digits as
+    ``repr`` (about 9x faster than ``repr`` per value); only its notation differs, for
+    magnitudes below 1e-4 (``1e-5`` where ``repr`` says ``1e-05``), and it writes NaN and
+    infinity as ``null``. Those values, and any from 1e16 up, are written by ``repr``.
+    """
+    import orjson
+
+    if not len(numbers):
+        return []
+    numbers = np.ascontiguousarray(numbers, dtype="float64")
+    texts = orjson.dumps(numbers, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].decode("ascii").split(",")
+    with np.errstate(invalid="ignore"):
+        size = np.abs(numbers)
+        other = ~((size >= 1e-4) & (size < 1e16)) & (size != 0)  # NaN compares False: other
+    for i in np.flatnonzero(other).tolist():
+        value = float(numbers[i])
+        texts[i] = "" if value != value else repr(value)
+    return texts
 
 
 def write_text_atomically(path: Path, text: str) -> None:
