@@ -117,3 +117,15 @@ def test_summary_carries_the_benchmark_block(two_curves: tuple[pd.Series, pd.Ser
     last_window = stats.daily_returns(strategy, 1_000_000.0).to_numpy()[-126:]
     assert total["rolling_sharpe_6m"] == pytest.approx(
         last_window.mean() / last_window.std(ddof=1) * np.sqrt(252), rel=1e-12)
+
+
+def test_latest_closes_are_the_closes_filled_forward_on_the_dates() -> None:
+    days = pd.bdate_range("2021-01-04", periods=8)
+    closes = pd.DataFrame({"A": [np.nan, 1.0, np.nan, np.nan, 2.0, 3.0, np.nan, 4.0],
+                           "B": [5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0],
+                           "C": [np.nan] * 6 + [1.5, np.nan]}, index=days)
+    dates = pd.DatetimeIndex([days[2], days[3], pd.Timestamp("2021-01-09"), days[5], days[6], days[7]])
+    marks = stats.latest_closes(closes, dates)
+    expected = closes.reindex(index=dates).ffill().to_numpy()  # A's close of days[1] is not among the dates
+    np.testing.assert_array_equal(marks, expected)
+    assert np.isnan(marks[0, 0]) and marks[2, 1] == 8.0 and marks[5, 2] == 1.5

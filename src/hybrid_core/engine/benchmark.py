@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..contracts import Panel, Strategy
 from ..errors import ProfileError
+from .stats import latest_closes
 
 UNIVERSE = "universe"
 """The ``backtest.benchmark`` value meaning the equal-weight buy-and-hold of the profile's universe."""
@@ -32,7 +33,7 @@ def buy_and_hold(closes: pd.DataFrame, dates: pd.DatetimeIndex, initial: float) 
     """Value of ``initial`` split equally over the columns of ``closes``, each bought at its first
     close on or after ``dates[0]`` and held; columns without any close in the window are left out."""
     dates = pd.DatetimeIndex(dates)
-    marks = closes.reindex(index=dates).ffill().to_numpy(dtype="float64")
+    marks = latest_closes(closes, dates)
     has = ~np.isnan(marks)
     listed = has.any(axis=0)
     marks, has = marks[:, listed], has[:, listed]
@@ -56,7 +57,8 @@ def benchmark_curve(choice: str, panel: Panel, strategies: Sequence[Strategy], d
     dates = pd.DatetimeIndex(dates)
     if choice == UNIVERSE:
         symbols = sorted({s for strat in strategies for s in strat.universe} & set(panel.symbols))
-        values = buy_and_hold(panel.close[symbols], dates, initial)
+        closes = panel.close if symbols == list(panel.close.columns) else panel.close[symbols]  # no copy of it all
+        values = buy_and_hold(closes, dates, initial)
         return f"equal-weight buy-and-hold of the {len(symbols)} universe symbols", values
     if choice in panel.symbols:
         closes = panel.close[[choice]]

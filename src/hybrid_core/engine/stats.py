@@ -155,6 +155,29 @@ def turnover(fills: Sequence[Fill] | float, values: pd.Series, ppy: int) -> dict
     return {"traded_value": traded, "annual_turnover": annual}
 
 
+def latest_closes(closes: pd.DataFrame, dates: pd.DatetimeIndex) -> np.ndarray:
+    """Each column's latest close at each of ``dates``, as a new (dates x columns) array: the
+    values of ``closes.reindex(index=dates).ffill()`` (rows of ``closes`` on other dates are not
+    seen; NaN before a column's first close among ``dates``).
+
+    Built in one array laid out symbol by symbol, like the panel's own frame (pandas made three
+    copies of the panel-sized frame on the way, one of them a transposition); only the symbols
+    with a gap are filled forward.
+    """
+    rows = closes.index.get_indexer(pd.DatetimeIndex(dates))
+    found = rows >= 0
+    by_symbol = closes.to_numpy(dtype="float64").T.take(np.where(found, rows, 0), axis=1)
+    if not found.all():
+        by_symbol[:, ~found] = np.nan
+    steps = np.arange(by_symbol.shape[1])
+    for j in np.flatnonzero(np.isnan(by_symbol).any(axis=1)).tolist():
+        row = by_symbol[j]
+        latest = np.where(np.isnan(row), 0, steps)
+        np.maximum.accumulate(latest, out=latest)
+        by_symbol[j] = row[latest]
+    return by_symbol.T
+
+
 def strategy_pnl(trades: pd.DataFrame, closes: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFrame:
     """Each strategy's cumulative PnL at every close (realised + open positions at their latest close).
 
@@ -165,10 +188,8 @@ def strategy_pnl(trades: pd.DataFrame, closes: pd.DataFrame, dates: pd.DatetimeI
     The columns (one per strategy) add up to ``value - initial_cash``.
     """
     dates = pd.DatetimeIndex(dates)
-    marks = closes.reindex(index=dates).ffill()
-    marks_columns = pd.Index(marks.columns, dtype=object)
-    mark_arr = np.nan_to_num(marks.to_numpy(dtype="float64", copy=True), copy=False)
-    del marks  # the arrays below are as big as the panel's closes: one of each at a time
+    marks_columns = pd.Index(closes.columns, dtype=object)
+    mark_arr = np.nan_to_num(latest_closes(closes, dates), copy=False)  # its layout: held's below
     out = {}
     for name, group in trades.groupby("strategy", sort=True):
         flow = np.zeros(len(dates))
