@@ -129,3 +129,21 @@ def test_latest_closes_are_the_closes_filled_forward_on_the_dates() -> None:
     expected = closes.reindex(index=dates).ffill().to_numpy()  # A's close of days[1] is not among the dates
     np.testing.assert_array_equal(marks, expected)
     assert np.isnan(marks[0, 0]) and marks[2, 1] == 8.0 and marks[5, 2] == 1.5
+
+
+def test_held_value_block_by_block_is_the_whole_table_sum() -> None:
+    """Holdings accumulated a few dates at a time give the same bits as the whole dates x symbols table."""
+    rng = np.random.default_rng(7)
+    dates, width, trips = 37, 11, 60
+    entry = rng.integers(0, dates, trips)
+    exit_ = np.minimum(entry + rng.integers(1, 9, trips), dates)  # some held to the end
+    cols = rng.integers(0, width, trips)
+    qty = rng.integers(1, 500, trips) / 7.0
+    marks = rng.lognormal(3.0, 0.5, (dates, width))
+    diff = np.zeros((dates + 1, width))
+    np.add.at(diff, (entry, cols), qty)
+    np.add.at(diff, (exit_, cols), -qty)
+    expected = (np.cumsum(diff[:-1], axis=0) * marks).sum(axis=1)
+    rows, all_cols, changes = np.concatenate([entry, exit_]), np.concatenate([cols, cols]), np.concatenate([qty, -qty])
+    for block in (1, 4, 16, 37, 128):
+        np.testing.assert_array_equal(stats._held_value(rows, all_cols, changes, marks, block=block), expected)

@@ -205,15 +205,44 @@ def strategy_pnl(trades: pd.DataFrame, closes: pd.DataFrame, dates: pd.DatetimeI
         proceeds = group["exit_price"].to_numpy(dtype="float64") * qty
         entry_fee = group["entry_commission"].to_numpy(dtype="float64")
         exit_fee = group["commission"].to_numpy(dtype="float64") - entry_fee
-        diff = np.zeros((len(dates) + 1, mark_arr.shape[1]))
-        np.add.at(diff, (entry_row, cols), qty)
-        np.add.at(diff, (exit_row, cols), -qty)
-        held = np.cumsum(diff[:-1], axis=0, out=diff[:-1])
+        held_value = _held_value(np.concatenate([entry_row, exit_row]), np.concatenate([cols, cols]),
+                                 np.concatenate([qty, -qty]), mark_arr)
         np.add.at(flow, entry_row, -entry_cost - entry_fee)
         closed = exit_row < len(dates)
         np.add.at(flow, exit_row[closed], proceeds[closed] - exit_fee[closed])
-        out[str(name)] = np.cumsum(flow) + np.multiply(held, mark_arr, out=held).sum(axis=1)
+        out[str(name)] = np.cumsum(flow) + held_value
     return pd.DataFrame(out, index=dates)
+
+
+def _held_value(rows: np.ndarray, cols: np.ndarray, changes: np.ndarray, marks: np.ndarray,
+                block: int = 128) -> np.ndarray:
+    """Value at ``marks`` (dates x symbols) of the holdings that ``changes`` (quantity added at
+    ``rows``, ``cols``; a row outside ``marks``: never) build up, summed over symbols for each date.
+
+    The holdings are accumulated ``block`` dates at a time in one small reused array instead of
+    a dates x symbols one (a fresh 38 MB at 3,000 symbols); each value is the same sum of the
+    same terms (changes added in the order given, dates accumulated one after the other, each
+    date's row of ``held * mark`` summed over all symbols by numpy's pairwise sum).
+    """
+    dates, width = marks.shape
+    rows = np.where(rows < 0, dates, rows)  # the old whole-table version sent -1 to its spare last row
+    order = np.argsort(rows, kind="stable")
+    rows, cols, changes = rows[order], cols[order], changes[order]
+    bounds = np.searchsorted(rows, np.minimum(np.arange(0, dates + block, block), dates))
+    out = np.empty(dates)
+    held = np.zeros((min(block, dates), width))
+    carry = None
+    for k, start in enumerate(range(0, dates, block)):
+        part = held[: min(block, dates - start)]
+        part.fill(0.0)
+        lo, hi = bounds[k], bounds[k + 1]
+        np.add.at(part, (rows[lo:hi] - start, cols[lo:hi]), changes[lo:hi])
+        if carry is not None:
+            np.add(carry, part[0], out=part[0])
+        np.cumsum(part, axis=0, out=part)
+        carry = part[-1].copy()
+        out[start:start + len(part)] = np.multiply(part, marks[start:start + len(part)], out=part).sum(axis=1)
+    return out
 
 
 def total_return(returns: np.ndarray) -> float:
