@@ -143,7 +143,11 @@ def test_held_value_block_by_block_is_the_whole_table_sum() -> None:
     diff = np.zeros((dates + 1, width))
     np.add.at(diff, (entry, cols), qty)
     np.add.at(diff, (exit_, cols), -qty)
-    expected = (np.cumsum(diff[:-1], axis=0) * marks).sum(axis=1)
     rows, all_cols, changes = np.concatenate([entry, exit_]), np.concatenate([cols, cols]), np.concatenate([qty, -qty])
+    days = pd.bdate_range("2021-01-04", periods=dates)
+    marks[3:9, 2] = np.nan  # a gap in a symbol's closes: marked at its latest close
+    marks[:5, 4] = np.nan  # no close yet: marked at 0
+    latest = stats.LatestCloses(pd.DataFrame(marks, index=days), days)
+    expected = (np.cumsum(diff[:-1], axis=0) * np.nan_to_num(pd.DataFrame(marks).ffill().to_numpy())).sum(axis=1)
     for block in (1, 4, 16, 37, 128):
-        np.testing.assert_array_equal(stats._held_value(rows, all_cols, changes, marks, block=block), expected)
+        np.testing.assert_array_equal(stats._held_value(rows, all_cols, changes, latest, block=block), expected)

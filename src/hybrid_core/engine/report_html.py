@@ -24,11 +24,21 @@ MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 
 def plotly_js() -> str:
     """The plotly.js bundle shipped with the plotly package (read from disk, not imported)."""
+    return _plotly_js_path().read_text(encoding="utf-8")
+
+
+def _plotly_js_utf8() -> bytes:
+    """:func:`plotly_js` as UTF-8, the file's own bytes when reading it as text changes nothing
+    (no carriage return: the 4.8 MB bundle is not decoded and encoded again)."""
+    data = _plotly_js_path().read_bytes()
+    return plotly_js().encode("utf-8") if b"\r" in data else data
+
+
+def _plotly_js_path() -> Path:
     spec = importlib.util.find_spec("plotly")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("plotly is not installed; `pip install plotly` to write report.html")
-    path = Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
-    return path.read_text(encoding="utf-8")
+    return Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
 
 
 def monthly_returns(values: pd.Series, initial: float) -> pd.DataFrame:
@@ -188,7 +198,7 @@ def render_report(path: Path, *, title: str, equity: pd.DataFrame, contributions
     if bench:
         notes = [*(notes or []), f"benchmark: {bench['name']} over the same window and data"]
     note_html = "".join(f"<li>{html.escape(n)}</li>" for n in (notes or []))
-    page = f"""<!DOCTYPE html>
+    head = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; }}
@@ -197,7 +207,8 @@ th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }}
 th {{ background: #f4f4f4; }}
 .fig {{ height: 420px; margin-bottom: 1rem; }}
 </style>
-<script>{plotly_js()}</script>
+<script>"""
+    tail = f"""</script>
 </head><body>
 <h1>{html.escape(title)}</h1>
 <ul>{note_html}</ul>
@@ -207,5 +218,7 @@ th {{ background: #f4f4f4; }}
 </body></html>
 """
     with atomic_replace(path, sync_dir=False) as handle:  # a reader never sees half a report
-        handle.write(page.encode("utf-8"))
+        handle.write(head.encode("utf-8"))
+        handle.write(_plotly_js_utf8())  # written as it is, not copied into the page's text
+        handle.write(tail.encode("utf-8"))
     return path

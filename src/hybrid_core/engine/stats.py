@@ -155,27 +155,48 @@ def turnover(fills: Sequence[Fill] | float, values: pd.Series, ppy: int) -> dict
     return {"traded_value": traded, "annual_turnover": annual}
 
 
-def latest_closes(closes: pd.DataFrame, dates: pd.DatetimeIndex) -> np.ndarray:
-    """Each column's latest close at each of ``dates``, as a new (dates x columns) array: the
-    values of ``closes.reindex(index=dates).ffill()`` (rows of ``closes`` on other dates are not
-    seen; NaN before a column's first close among ``dates``).
+class LatestCloses:
+    """Each symbol's latest close at each of ``dates``: the values of
+    ``closes.reindex(index=dates).ffill()`` (rows of ``closes`` on other dates are not seen; NaN
+    before a symbol's first close among ``dates``), without the panel-sized copies pandas makes.
 
-    Built in one array laid out symbol by symbol, like the panel's own frame (pandas made three
-    copies of the panel-sized frame on the way, one of them a transposition); only the symbols
-    with a gap are filled forward.
+    Kept symbol by symbol like the panel's own array, and a view of it when ``dates`` are a run
+    of its rows; only the symbols with a missing or non-finite close are copied, filled forward.
     """
-    rows = closes.index.get_indexer(pd.DatetimeIndex(dates))
-    found = rows >= 0
-    by_symbol = closes.to_numpy(dtype="float64").T.take(np.where(found, rows, 0), axis=1)
-    if not found.all():
-        by_symbol[:, ~found] = np.nan
-    steps = np.arange(by_symbol.shape[1])
-    for j in np.flatnonzero(np.isnan(by_symbol).any(axis=1)).tolist():
-        row = by_symbol[j]
-        latest = np.where(np.isnan(row), 0, steps)
-        np.maximum.accumulate(latest, out=latest)
-        by_symbol[j] = row[latest]
-    return by_symbol.T
+
+    def __init__(self, closes: pd.DataFrame, dates: pd.DatetimeIndex) -> None:
+        rows = closes.index.get_indexer(pd.DatetimeIndex(dates))
+        values = closes.to_numpy(dtype="float64").T
+        if len(rows) and rows[0] >= 0 and bool((np.diff(rows) == 1).all()):
+            self._by_symbol = values[:, rows[0]:rows[0] + len(rows)]  # read only, never written
+        else:
+            found = rows >= 0
+            self._by_symbol = values.take(np.where(found, rows, 0), axis=1)
+            self._by_symbol[:, ~found] = np.nan
+        self._gaps = np.flatnonzero(~np.isfinite(self._by_symbol).all(axis=1))
+        self._filled = self._by_symbol[self._gaps]
+        steps = np.arange(self._filled.shape[1])
+        for row in self._filled:
+            latest = np.where(np.isnan(row), 0, steps)
+            np.maximum.accumulate(latest, out=latest)
+            row[:] = row[latest]
+        self.shape = (len(rows), values.shape[0])
+        """(dates, symbols)"""
+
+    def rows(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """The (stop - start) x symbols closes of dates ``start`` to ``stop`` (in ``out``, symbols x
+        dates, when given)."""
+        if out is None:
+            out = np.empty((self.shape[1], stop - start))
+        np.copyto(out, self._by_symbol[:, start:stop])
+        out[self._gaps] = self._filled[:, start:stop]
+        return out.T
+
+
+def latest_closes(closes: pd.DataFrame, dates: pd.DatetimeIndex) -> np.ndarray:
+    """:class:`LatestCloses` as a new dates x symbols array."""
+    marks = LatestCloses(closes, dates)
+    return marks.rows(0, marks.shape[0])
 
 
 def strategy_pnl(trades: pd.DataFrame, closes: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFrame:
@@ -189,7 +210,7 @@ def strategy_pnl(trades: pd.DataFrame, closes: pd.DataFrame, dates: pd.DatetimeI
     """
     dates = pd.DatetimeIndex(dates)
     marks_columns = pd.Index(closes.columns, dtype=object)
-    mark_arr = np.nan_to_num(latest_closes(closes, dates), copy=False)  # its layout: held's below
+    marks = LatestCloses(closes, dates)
     out = {}
     for name, group in trades.groupby("strategy", sort=True):
         flow = np.zeros(len(dates))
@@ -206,7 +227,7 @@ def strategy_pnl(trades: pd.DataFrame, closes: pd.DataFrame, dates: pd.DatetimeI
         entry_fee = group["entry_commission"].to_numpy(dtype="float64")
         exit_fee = group["commission"].to_numpy(dtype="float64") - entry_fee
         held_value = _held_value(np.concatenate([entry_row, exit_row]), np.concatenate([cols, cols]),
-                                 np.concatenate([qty, -qty]), mark_arr)
+                                 np.concatenate([qty, -qty]), marks)
         np.add.at(flow, entry_row, -entry_cost - entry_fee)
         closed = exit_row < len(dates)
         np.add.at(flow, exit_row[closed], proceeds[closed] - exit_fee[closed])
@@ -214,26 +235,28 @@ def strategy_pnl(trades: pd.DataFrame, closes: pd.DataFrame, dates: pd.DatetimeI
     return pd.DataFrame(out, index=dates)
 
 
-def _held_value(rows: np.ndarray, cols: np.ndarray, changes: np.ndarray, marks: np.ndarray,
-                block: int = 128) -> np.ndarray:
-    """Value at ``marks`` (dates x symbols) of the holdings that ``changes`` (quantity added at
-    ``rows``, ``cols``; a row outside ``marks``: never) build up, summed over symbols for each date.
+def _held_value(rows: np.ndarray, cols: np.ndarray, changes: np.ndarray, marks: LatestCloses,
+                block: int = 64) -> np.ndarray:
+    """Value at ``marks`` (missing closes as 0) of the holdings that ``changes`` (quantity added
+    at ``rows``, ``cols``; a row outside ``marks``: never) build up, summed over symbols for each date.
 
-    The holdings are accumulated ``block`` dates at a time in one small reused array instead of
-    a dates x symbols one (a fresh 38 MB at 3,000 symbols); each value is the same sum of the
+    Holdings and marks are taken ``block`` dates at a time in small reused arrays instead of
+    dates x symbols ones (each a fresh 38 MB at 3,000 symbols); each value is the same sum of the
     same terms (changes added in the order given, dates accumulated one after the other, each
     date's row of ``held * mark`` summed over all symbols by numpy's pairwise sum).
     """
     dates, width = marks.shape
-    rows = np.where(rows < 0, dates, rows)  # the old whole-table version sent -1 to its spare last row
+    rows = np.where(rows < 0, dates, rows)  # the whole-table version sent -1 to its spare last row
     order = np.argsort(rows, kind="stable")
     rows, cols, changes = rows[order], cols[order], changes[order]
     bounds = np.searchsorted(rows, np.minimum(np.arange(0, dates + block, block), dates))
     out = np.empty(dates)
     held = np.zeros((min(block, dates), width))
+    mark_buffer = np.empty((width, min(block, dates)))
     carry = None
     for k, start in enumerate(range(0, dates, block)):
-        part = held[: min(block, dates - start)]
+        stop = min(start + block, dates)
+        part = held[: stop - start]
         part.fill(0.0)
         lo, hi = bounds[k], bounds[k + 1]
         np.add.at(part, (rows[lo:hi] - start, cols[lo:hi]), changes[lo:hi])
@@ -241,7 +264,8 @@ def _held_value(rows: np.ndarray, cols: np.ndarray, changes: np.ndarray, marks: 
             np.add(carry, part[0], out=part[0])
         np.cumsum(part, axis=0, out=part)
         carry = part[-1].copy()
-        out[start:start + len(part)] = np.multiply(part, marks[start:start + len(part)], out=part).sum(axis=1)
+        mark = np.nan_to_num(marks.rows(start, stop, out=mark_buffer[:, : stop - start]), copy=False)
+        out[start:stop] = np.multiply(part, mark, out=part).sum(axis=1)
     return out
 
 
