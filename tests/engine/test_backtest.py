@@ -166,6 +166,9 @@ def test_csv_writer_quotes_like_pandas(tmp_path: Path) -> None:
                           "price": [0.1 + 0.2, 1e-17, np.nan], "qty": [4335.0, 1.5, 2.0]})
     write_csv(tmp_path / "x.csv", frame)
     assert (tmp_path / "x.csv").read_text() == frame.to_csv(index=False, date_format="%Y-%m-%d")
+    frame["note"] = pd.Series(["x", None, "y,z"], dtype=object)  # a missing text
+    write_csv(tmp_path / "x.csv", frame, rows_per_part=2)
+    assert (tmp_path / "x.csv").read_text() == frame.to_csv(index=False, date_format="%Y-%m-%d")
 
 
 class PanelSource:

@@ -313,10 +313,18 @@ def _csv_column(col: pd.Series) -> Callable[[int, int], list[str]]:
     if pd.api.types.is_float_dtype(col.dtype):
         numbers = col.to_numpy(dtype="float64")
         return lambda start, stop: float_texts(numbers[start:stop])
-    texts = ["" if v is None else str(v) for v in col.tolist()]
-    if any(_needs_quotes(t) for t in set(texts)):
-        texts = [f'"{t.replace(chr(34), chr(34) * 2)}"' if _needs_quotes(t) else t for t in texts]
+    if col.dtype != object and pd.api.types.is_string_dtype(col.dtype) and not col.hasnans:
+        codes, uniques = pd.factorize(col)  # strings: each distinct one quoted once (91,000 symbols: 3,000)
+        unique_texts = _quoted(list(map(str, uniques)))
+        return lambda start, stop: list(map(unique_texts.__getitem__, codes[start:stop].tolist()))
+    texts = _quoted(["" if v is None else str(v) for v in col.tolist()])
     return lambda start, stop: texts[start:stop]
+
+
+def _quoted(texts: list[str]) -> list[str]:
+    if any(_needs_quotes(t) for t in set(texts)):
+        return [f'"{t.replace(chr(34), chr(34) * 2)}"' if _needs_quotes(t) else t for t in texts]
+    return texts
 
 
 def float_texts(numbers: np.ndarray) -> list[str]:
