@@ -350,7 +350,8 @@ def summarize(equity: pd.DataFrame, trades: pd.DataFrame, fills: Sequence[Fill],
     traded: dict[str, float] = {}
     for fill in fills:
         traded[fill.strategy] = traded.get(fill.strategy, 0.0) + abs(fill.qty * fill.price)
-    total: dict[str, Any] = {**return_stats(values, initial_cash, ppy), **trade_stats(trades),
+    all_trades = trade_stats(trades)
+    total: dict[str, Any] = {**return_stats(values, initial_cash, ppy), **all_trades,
                              **turnover(sum(traded.values()), values, ppy)}
     exposure = equity["exposure"] / equity["value"]
     total["average_exposure"] = float(exposure.mean()) if len(equity) else math.nan
@@ -365,8 +366,11 @@ def summarize(equity: pd.DataFrame, trades: pd.DataFrame, fills: Sequence[Fill],
             stats = return_stats(own, initial_cash, ppy, returns=contrib_returns)
             stats["final_value"] = float(initial_cash + pnl_curve.iloc[-1])
             stats["contribution"] = float(pnl_curve.iloc[-1] / initial_cash)
-            group = trades[trades["strategy"] == name]
-            stats.update(trade_stats(group))
+            own_trades = trades["strategy"] == name
+            if own_trades.all():  # the only strategy: its trades are all of them, not copied and counted again
+                stats.update({**all_trades, "trades_by_exit_reason": dict(all_trades["trades_by_exit_reason"])})
+            else:
+                stats.update(trade_stats(trades[own_trades]))
             stats.update(turnover(traded.get(str(name), 0.0), values, ppy))
             per[str(name)] = stats
     out: dict[str, Any] = {"periods_per_year": ppy, "initial_cash": initial_cash, "total": total,
