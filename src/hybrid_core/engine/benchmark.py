@@ -36,11 +36,14 @@ def buy_and_hold(closes: pd.DataFrame, dates: pd.DatetimeIndex, initial: float) 
     marks = latest_closes(closes, dates)
     has = ~np.isnan(marks)
     listed = has.any(axis=0)
-    marks, has = marks[:, listed], has[:, listed]
+    if not listed.all():
+        marks, has = marks[:, listed], has[:, listed]
     if marks.shape[1] == 0:
         return pd.Series(np.full(len(dates), float(initial)), index=dates, name="benchmark")
     first = marks[has.argmax(axis=0), np.arange(marks.shape[1])]
-    growth = np.where(has, marks / first, 1.0)  # before its first close a share is cash
+    growth = np.asfortranarray(marks)  # symbol by symbol: the layout the mean below has always summed
+    np.divide(growth, first, out=growth)
+    growth[~has] = 1.0  # before its first close a share is cash
     values = initial * growth.mean(axis=1)
     return pd.Series(values, index=dates, name="benchmark")
 

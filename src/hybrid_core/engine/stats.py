@@ -212,7 +212,11 @@ def strategy_pnl(trades: pd.DataFrame, closes: pd.DataFrame, dates: pd.DatetimeI
     marks_columns = pd.Index(closes.columns, dtype=object)
     marks = LatestCloses(closes, dates)
     out = {}
-    for name, group in trades.groupby("strategy", sort=True):
+    names = trades["strategy"].unique()
+    groups: Any = trades.groupby("strategy", sort=True)
+    if len(names) == 1 and not trades["strategy"].hasnans:  # one strategy: its group is the table, not a copy
+        groups = [(names[0], trades)]
+    for name, group in groups:
         flow = np.zeros(len(dates))
         entry_row = dates.get_indexer(pd.DatetimeIndex(group["entry_date"]))
         exit_row = dates.get_indexer(pd.DatetimeIndex(group["exit_date"]))
