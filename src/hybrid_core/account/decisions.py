@@ -166,7 +166,7 @@ def _decision(date: pd.Timestamp, decided: bool, symbols: list[str], column: Map
         info = {symbols[j]: {k: plain(row[j]) for k, row in info_rows.items()}
                 for j in {*entry_cols, *exit_cols, *keep_cols}}
     return Decision(date=date, decided=decided,
-                    entries={symbols[j]: float(weight[j]) for j in entry_cols},
+                    entries=dict(zip([symbols[j] for j in entry_cols], weight[entry_cols].tolist(), strict=True)),
                     exits=[symbols[j] for j in exit_cols], keeps=[symbols[j] for j in keep_cols],
                     exit_reason=exit_reason, info=info, strategy=strategy)
 

@@ -129,10 +129,8 @@ class Ledger:
         if len(lots) == 1 and lots[0].qty == (qty if side == "sell" else -qty):  # fast path: all of one lot
             lot = lots[0]
             del self.lots[symbol]
-            trip = RoundTrip(symbol=symbol, strategy=lot.strategy or strategy, qty=qty, entry_date=lot.date,
-                             entry_price=lot.price, exit_date=date, exit_price=price, exit_reason=reason,
-                             commission=lot.commission + commission, entry_commission=lot.commission,
-                             side=1 if lot.qty > 0 else -1)
+            trip = RoundTrip(symbol, lot.strategy or strategy, qty, lot.date, lot.price, date, price, reason,
+                             lot.commission + commission, lot.commission, 1 if lot.qty > 0 else -1)
             self.closed.append(trip)
             return [trip]
         remaining = qty if side == "buy" else -qty

@@ -107,18 +107,27 @@ def plan_orders(date: pd.Timestamp, decisions: Sequence[Decision], positions: Ma
     timers = [rule for rule in risk_rules if type(rule).time_exit is not RiskRule.time_exit]
     rule = None
     try:  # free until a rule raises; then the failure names the rule
-        for sym, pos in positions.items() if timers else ():
-            if sym in exiting:
-                continue
-            view = attrs.evolve(pos, bars_held=0) if restarted and sym in restarted else pos
-            for rule in timers:
-                reason = rule.time_exit(view)
+        if len(timers) == 1:  # the usual case: one time-stop rule, asked once per held position
+            rule = timers[0]
+            time_exit = rule.time_exit
+            for sym, pos in positions.items():
+                if sym in exiting:
+                    continue
+                reason = time_exit(attrs.evolve(pos, bars_held=0) if sym in restarted else pos)
                 if reason is not None:
-                    break
-            if reason is not None:
-                exiting.add(sym)
-                sells.append(_intent(sym, "sell", pos.qty, pos.strategy, reason, date, _price(closes, sym),
-                                     {"bars_held": pos.bars_held}))
+                    sells.append(_intent(sym, "sell", pos.qty, pos.strategy, reason, date, _price(closes, sym),
+                                         {"bars_held": pos.bars_held}))
+        elif timers:
+            for sym, pos in positions.items():
+                if sym in exiting:
+                    continue
+                view = attrs.evolve(pos, bars_held=0) if sym in restarted else pos
+                for rule in timers:
+                    reason = rule.time_exit(view)
+                    if reason is not None:
+                        sells.append(_intent(sym, "sell", pos.qty, pos.strategy, reason, date,
+                                             _price(closes, sym), {"bars_held": pos.bars_held}))
+                        break
     except Exception as exc:
         raise component_error(rule, "time_exit", exc) from exc
     return Plan(orders=sells + buys, cancel=cancel, restart=restart)
@@ -138,6 +147,5 @@ def _stale_buys(pending: PendingOrders, strategy: str, entries: Mapping[str, flo
 
 def _intent(symbol: str, side: str, qty: float, strategy: str, reason: str, date: pd.Timestamp,
             ref_price: float, signal: Mapping[str, object] | None) -> OrderIntent:
-    return OrderIntent(symbol=symbol, side=side, qty=qty, strategy=strategy,  # type: ignore[arg-type]
-                       reason=reason, decision_date=date, ref_price=ref_price,
-                       signal=dict(signal) if signal else {})
+    return OrderIntent(symbol, side, qty, strategy, reason, date, ref_price,  # type: ignore[arg-type]
+                       dict(signal) if signal else {})

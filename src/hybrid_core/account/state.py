@@ -99,9 +99,9 @@ class Account:
              commission: float = 0.0) -> Position:
         """A buy filled: the position opens with its protective stop; cash pays price and commission."""
         self.cash -= qty * price + commission
-        pos = Position(symbol=symbol, qty=qty, entry_price=price, entry_date=date, strategy=strategy,
-                       bars_held=0)
-        pos.stop_price = self.stop_for(pos) if self._stop_rules else None
+        pos = Position(symbol, qty, price, date, strategy, 0)
+        if self._stop_rules:
+            pos.stop_price = self.stop_for(pos)
         self.positions[symbol] = pos
         self.ledger.fill(symbol, "buy", qty, price, date, strategy=strategy, reason=reason,
                          commission=commission)

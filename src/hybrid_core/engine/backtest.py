@@ -28,7 +28,7 @@ import pandas as pd
 from loguru import logger
 
 from ..account.boundary import call
-from ..account.decisions import DecisionTable, RowPrices
+from ..account.decisions import DecisionTable
 from ..account.ledger import ROUND_TRIP_COLUMNS, round_trips_frame
 from ..contracts import Fill, Panel, RiskRule, Signals, Strategy, is_crypto
 from ..errors import DataError, StrategyError
@@ -109,21 +109,20 @@ def run_backtest(panel: Panel, strategies: Sequence[Strategy], risk_rules: Seque
         for i in _progress(range(first, len(dates)), progress, "backtest"):
             date = date_list[i]
             if book.pending or book.positions:
-                hit = np.flatnonzero((opens[i] <= stops) | (lows[i] <= stops)).tolist()  # NaN: no bar, False
-                today = book.on_open(date, RowPrices(opens[i], index), RowPrices(lows[i], index),
-                                     stop_candidates=[symbols[j] for j in hit])
-                for fill in today:
-                    pos = book.positions.get(fill.symbol)
-                    stop = pos.stop_price if pos is not None else None
-                    stops[index[fill.symbol]] = -np.inf if stop is None else stop
-                fills.extend(today)
+                guarded = np.flatnonzero(stops > -np.inf)
+                limits = stops[guarded]  # NaN (no bar) compares False: no hit
+                hit = [symbols[j] for j in guarded[(opens[i, guarded] <= limits) | (lows[i, guarded] <= limits)]]
+                today = book.on_open(date, _prices(opens[i], [*book.pending, *hit], index),
+                                     _prices(lows[i], hit, index), stop_candidates=hit)
+                if today:
+                    positions = book.positions
+                    moved = {fill.symbol: positions[fill.symbol].stop_price if fill.symbol in positions else None
+                             for fill in today}
+                    stops[[index[s] for s in moved]] = [-np.inf if v is None else v for v in moved.values()]
+                    fills.extend(today)
             decisions = [d for d in (t.at(i, book.positions) for t in tables) if d is not None]
-            if decisions:
-                book.on_close(date, RowPrices(closes[i], index), decisions, refused=refused)
-            else:
-                held = list(book.positions)
-                book.on_close(date, dict(zip(held, closes[i, [index[s] for s in held]].tolist(), strict=True)),
-                              decisions, refused=refused)
+            wanted = [*book.positions, *(s for d in decisions for s in d.entries if s in index)]
+            book.on_close(date, _prices(closes[i], wanted, index), decisions, refused=refused)
             values[i - first] = book.last_value
             cash_col[i - first] = book.cash
     t_loop = time.perf_counter()
@@ -136,6 +135,13 @@ def run_backtest(panel: Panel, strategies: Sequence[Strategy], risk_rules: Seque
     logger.bind(**timings).debug("backtest done: {n} dates, {t} trades", n=n, t=len(trades))
     return BacktestResult(equity=equity, trades=trades, fills=fills, strategies=names,
                           initial_cash=float(cash), timings=timings, bars=bars, refused=refused)
+
+
+def _prices(row: np.ndarray, wanted: list[str], index: Mapping[str, int]) -> dict[str, float]:
+    """``{symbol: price}`` of one row of a wide price array, for the ``wanted`` symbols only (NaN: no
+    bar). The book and the planner read only held, pending, stop-hit and entered symbols, so a
+    plain dict of those, read off the row at once, replaces a lookup per symbol into numpy."""
+    return dict(zip(wanted, row[[index[s] for s in wanted]].tolist(), strict=True))
 
 
 @contextlib.contextmanager

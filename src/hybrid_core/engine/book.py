@@ -59,19 +59,23 @@ class PortfolioBook(Account):
         else:
             held_before = list(stop_candidates)
         open_of = opens.get
-        if self.pending:
-            due: list[tuple[float, list[OrderIntent]]] = []
-            for sym in list(self.pending):
+        pending = self.pending
+        if pending:
+            sells: list[tuple[OrderIntent, float]] = []
+            buys: list[tuple[OrderIntent, float]] = []
+            for sym in list(pending):
                 price = open_of(sym)
                 if price is not None and price == price:
-                    due.append((float(price), self.pending.pop(sym)))
-            for side in ("sell", "buy"):
-                for price, orders in due:
-                    for order in orders:
-                        if order.side == side:
-                            fill = self._fill_market(date, order, price)
-                            if fill is not None:
-                                fills.append(fill)
+                    price = float(price)
+                    for order in pending.pop(sym):
+                        if order.side == "sell":
+                            sells.append((order, price))
+                        elif order.side == "buy":
+                            buys.append((order, price))
+            for order, price in sells + buys:
+                fill = self._fill_market(date, order, price)
+                if fill is not None:
+                    fills.append(fill)
         for sym in held_before:
             pos = positions.get(sym)
             if pos is None or pos.stop_price is None or pos.entry_date == date:
@@ -96,16 +100,14 @@ class PortfolioBook(Account):
         price = open_price * (1.0 + self._slip)
         fee = order.qty * price * self.commission
         self.open(order.symbol, order.qty, price, date, order.strategy, order.reason, fee)
-        return Fill(symbol=order.symbol, side="buy", qty=order.qty, price=price, date=date,
-                    strategy=order.strategy, reason=order.reason, commission=fee)
+        return Fill(order.symbol, "buy", order.qty, price, date, order.strategy, order.reason, fee)
 
     def _close(self, date: pd.Timestamp, symbol: str, raw_price: float, reason: str) -> Fill:
         price = raw_price * (1.0 - self._slip)
         qty = self.positions[symbol].qty
         fee = qty * price * self.commission
         pos = self.close(symbol, price, date, reason, fee)
-        return Fill(symbol=symbol, side="sell", qty=pos.qty, price=price, date=date, strategy=pos.strategy,
-                    reason=reason, commission=fee)
+        return Fill(symbol, "sell", pos.qty, price, date, pos.strategy, reason, fee)
 
     # ----------------------------------------------------------------- state
     def to_state(self) -> dict[str, Any]:
