@@ -158,9 +158,9 @@ def _decision(date: pd.Timestamp, decided: bool, symbols: list[str], column: Map
         exit_cols = np.flatnonzero(exit_).tolist()
         keep_cols = np.flatnonzero(keep).tolist()
     else:
-        cols = [j for j in map(column.get, held) if j is not None]
-        exit_cols = [j for j in cols if exit_[j]]
-        keep_cols = [j for j in cols if keep[j]]
+        cols = np.array([j for j in map(column.get, held) if j is not None], dtype=np.intp)
+        exit_cols = cols[exit_[cols]].tolist()
+        keep_cols = cols[keep[cols]].tolist()
     info: dict[str, dict[str, Any]] = {}
     if info_rows is not None:
         info = {symbols[j]: {k: plain(row[j]) for k, row in info_rows.items()}

@@ -76,6 +76,7 @@ def plan_orders(date: pd.Timestamp, decisions: Sequence[Decision], positions: Ma
                          if s in positions and any(o.side == "sell" for o in pending_list(v))}
     restarted: set[str] = set()
     buying: set[str] = set()
+    close_of = closes.get
 
     for decision in decisions:
         name = decision.strategy
@@ -94,15 +95,18 @@ def plan_orders(date: pd.Timestamp, decisions: Sequence[Decision], positions: Ma
             restart.append(sym)
         if decision.decided:
             cancel.extend(_stale_buys(pending, name, decision.entries, date))
+        signals = decision.info
         for sym, weight in decision.entries.items():
             if sym in positions or sym in buying or (sym in pending and _has_pending(pending, sym, "buy")):
                 continue
-            price = _price(closes, sym)
+            price = close_of(sym)
+            if price is None:
+                price = math.nan
             qty = lot_quantity(sym, weight * portfolio_value, price)
             if qty <= 0:
                 continue
             buying.add(sym)
-            buys.append(_intent(sym, "buy", qty, name, "entry", date, price, decision.info.get(sym)))
+            buys.append(_intent(sym, "buy", qty, name, "entry", date, price, signals.get(sym)))
 
     timers = [rule for rule in risk_rules if type(rule).time_exit is not RiskRule.time_exit]
     rule = None

@@ -111,7 +111,8 @@ def run_backtest(panel: Panel, strategies: Sequence[Strategy], risk_rules: Seque
             if book.pending or book.positions:
                 guarded = np.flatnonzero(stops > -np.inf)
                 limits = stops[guarded]  # NaN (no bar) compares False: no hit
-                hit = [symbols[j] for j in guarded[(opens[i, guarded] <= limits) | (lows[i, guarded] <= limits)]]
+                hit = [symbols[j] for j in guarded[(opens[i, guarded] <= limits)
+                                                   | (lows[i, guarded] <= limits)].tolist()]
                 today = book.on_open(date, _prices(opens[i], [*book.pending, *hit], index),
                                      _prices(lows[i], hit, index), stop_candidates=hit)
                 if today:
@@ -141,7 +142,8 @@ def _prices(row: np.ndarray, wanted: list[str], index: Mapping[str, int]) -> dic
     """``{symbol: price}`` of one row of a wide price array, for the ``wanted`` symbols only (NaN: no
     bar). The book and the planner read only held, pending, stop-hit and entered symbols, so a
     plain dict of those, read off the row at once, replaces a lookup per symbol into numpy."""
-    return dict(zip(wanted, row[[index[s] for s in wanted]].tolist(), strict=True))
+    columns = np.fromiter(map(index.__getitem__, wanted), dtype=np.intp, count=len(wanted))
+    return dict(zip(wanted, row[columns].tolist(), strict=True))
 
 
 @contextlib.contextmanager
