@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hybrid_core.account.decisions import DecisionTable
+from hybrid_core.account.decisions import DecisionTable, RowPrices
 from hybrid_core.account.ledger import ROUND_TRIP_COLUMNS as TRADE_COLUMNS
-from hybrid_core.builtin.risk_rules import StopLoss, TimeStop
+from hybrid_core.builtin.risk_rules import MaxOrderValue, StopLoss, TimeStop
 from hybrid_core.calendars import nyse_sessions
 from hybrid_core.contracts import Panel, Signals
 from hybrid_core.engine import stats
@@ -24,6 +24,7 @@ from hybrid_core.engine.backtest import (
     write_csv,
     write_outputs,
 )
+from hybrid_core.engine.book import PortfolioBook
 from hybrid_core.errors import StrategyError
 
 from .minimal_strategies import MiniCryptoAdx, MiniEquityReversal
@@ -101,6 +102,29 @@ def test_hybrid_account_values_and_trade_pnl_reconcile(panel: Panel) -> None:
     equity_trades = trades[~trades["symbol"].isin(CRYPTO)]
     assert (equity_trades["qty"] == equity_trades["qty"].round()).all()
     assert (pd.DatetimeIndex(equity_trades["entry_date"]).day_of_week < 5).all()
+
+
+def test_the_loop_trades_as_a_book_shown_every_price_of_each_day(panel: Panel) -> None:
+    """run_backtest hands the book only the prices it reads (held, pending, stop-hit and entered
+    symbols) and screens stops with arrays: the same book shown whole rows, checking every stop
+    itself, makes the same fills, refusals and values (gaps, late listings and weekends included)."""
+    rules = [StopLoss(), TimeStop(), MaxOrderValue(MaxOrderValue.Params(value=30_000.0))]
+    result = run_backtest(panel, strategies(), rules, cash=100_000.0, slippage_bps=5.0, commission=0.0005,
+                          progress=False)
+    book = PortfolioBook(100_000.0, risk_rules=rules, slippage_bps=5.0, commission=0.0005)
+    tables = [DecisionTable(compute_signals(s, panel), s.name, panel.dates, with_info=False) for s in strategies()]
+    index = {str(s): j for j, s in enumerate(panel.close.columns)}
+    opens, lows, closes = (f.to_numpy(dtype="float64", na_value=np.nan) for f in (panel.open, panel.low, panel.close))
+    fills, refused, values = [], [], []
+    for i, date in enumerate(panel.dates):
+        fills += book.on_open(date, RowPrices(opens[i], index), RowPrices(lows[i], index))
+        decisions = [d for d in (t.at(i, book.positions) for t in tables) if d is not None]
+        book.on_close(date, RowPrices(closes[i], index), decisions, refused=refused)
+        values.append(book.last_value)
+    assert {f.reason for f in fills} >= {"stop_loss", "time_stop", "rebalance", "entry"} and refused
+    assert result.fills == fills
+    assert result.refused == refused
+    assert result.equity["value"].tolist() == values
 
 
 def test_equity_positions_keep_their_friday_close_over_the_weekend(panel: Panel) -> None:
@@ -212,7 +236,6 @@ def test_warm_up_loads_sessions_before_the_start_and_trades_only_from_it(panel: 
 
 def test_backtest_vets_orders_like_the_live_cycle(panel: Panel) -> None:
     from hybrid_core.builtin.guards import MaxOpenPositions
-    from hybrid_core.builtin.risk_rules import MaxOrderValue
 
     free = run_backtest(panel, strategies(), [StopLoss(), TimeStop()], cash=100_000.0, progress=False)
     limited = run_backtest(panel, strategies(), [StopLoss(), TimeStop(), MaxOrderValue(MaxOrderValue.Params(
