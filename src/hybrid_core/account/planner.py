@@ -76,7 +76,6 @@ def plan_orders(date: pd.Timestamp, decisions: Sequence[Decision], positions: Ma
                          if s in positions and any(o.side == "sell" for o in pending_list(v))}
     restarted: set[str] = set()
     buying: set[str] = set()
-    close_of = closes.get
 
     for decision in decisions:
         name = decision.strategy
@@ -95,43 +94,31 @@ def plan_orders(date: pd.Timestamp, decisions: Sequence[Decision], positions: Ma
             restart.append(sym)
         if decision.decided:
             cancel.extend(_stale_buys(pending, name, decision.entries, date))
-        signals = decision.info
         for sym, weight in decision.entries.items():
             if sym in positions or sym in buying or (sym in pending and _has_pending(pending, sym, "buy")):
                 continue
-            price = close_of(sym)
-            if price is None:
-                price = math.nan
+            price = _price(closes, sym)
             qty = lot_quantity(sym, weight * portfolio_value, price)
             if qty <= 0:
                 continue
             buying.add(sym)
-            buys.append(_intent(sym, "buy", qty, name, "entry", date, price, signals.get(sym)))
+            buys.append(_intent(sym, "buy", qty, name, "entry", date, price, decision.info.get(sym)))
 
     timers = [rule for rule in risk_rules if type(rule).time_exit is not RiskRule.time_exit]
     rule = None
     try:  # free until a rule raises; then the failure names the rule
-        if len(timers) == 1:  # the usual case: one time-stop rule, asked once per held position
-            rule = timers[0]
-            time_exit = rule.time_exit
-            for sym, pos in positions.items():
-                if sym in exiting:
-                    continue
-                reason = time_exit(attrs.evolve(pos, bars_held=0) if sym in restarted else pos)
+        for sym, pos in positions.items() if timers else ():
+            if sym in exiting:
+                continue
+            view = attrs.evolve(pos, bars_held=0) if restarted and sym in restarted else pos
+            for rule in timers:
+                reason = rule.time_exit(view)
                 if reason is not None:
-                    sells.append(_intent(sym, "sell", pos.qty, pos.strategy, reason, date, _price(closes, sym),
-                                         {"bars_held": pos.bars_held}))
-        elif timers:
-            for sym, pos in positions.items():
-                if sym in exiting:
-                    continue
-                view = attrs.evolve(pos, bars_held=0) if sym in restarted else pos
-                for rule in timers:
-                    reason = rule.time_exit(view)
-                    if reason is not None:
-                        sells.append(_intent(sym, "sell", pos.qty, pos.strategy, reason, date,
-                                             _price(closes, sym), {"bars_held": pos.bars_held}))
-                        break
+                    break
+            if reason is not None:
+                exiting.add(sym)
+                sells.append(_intent(sym, "sell", pos.qty, pos.strategy, reason, date, _price(closes, sym),
+                                     {"bars_held": pos.bars_held}))
     except Exception as exc:
         raise component_error(rule, "time_exit", exc) from exc
     return Plan(orders=sells + buys, cancel=cancel, restart=restart)
