@@ -141,3 +141,27 @@ def test_default_cut_dates_are_distinct_inner_dates(hybrid_panel):
     assert {c.day_of_week for c in cuts} != {4}  # not only Fridays: mid-week cuts are the hard ones
     assert default_cut_dates(Panel(*(hybrid_panel.close.iloc[:2],) * 5)) == []
     assert np.all(np.diff([dates.get_loc(c) for c in cuts]) > 0)
+
+
+def test_first_difference_is_the_earliest_compared_cell() -> None:
+    """The comparison reports the earliest date, then the first column, among the cells it compares:
+    weights only where the mask (an entry in either run) is set, and within the weight tolerance."""
+    from hybrid_core.testing.lookahead import _first_difference
+
+    index = pd.date_range("2021-01-04", periods=4)
+    full = pd.DataFrame(np.zeros((4, 3)), index=index, columns=["A", "B", "C"])
+    cut = full.copy()
+    cut.iloc[3, 0] = 1.0
+    cut.iloc[2, 2] = 1.0
+    cut.iloc[2, 1] = 1.0
+    assert _first_difference(full.astype(bool), cut.astype(bool)) == (2, 1)
+    mask = np.zeros((4, 3), dtype=bool)
+    mask[3, 0] = mask[2, 2] = True
+    assert _first_difference(full, cut, mask=mask, weights=True) == (2, 2)
+    assert _first_difference(full, full.copy(), weights=True) is None
+    near = full + 0.5
+    assert _first_difference(near, near * (1 + 1e-14), mask=np.ones((4, 3), bool), weights=True) is None
+    nan = full.copy()
+    nan.iloc[1, 0] = np.nan
+    assert _first_difference(nan, nan.copy(), mask=np.ones((4, 3), bool), weights=True) is None
+    assert _first_difference(nan, full, mask=np.ones((4, 3), bool), weights=True) == (1, 0)
