@@ -25,6 +25,7 @@ from .env import TRUE_WORDS
 from .errors import HybridError
 from .exit_codes import epilogue
 from .failures import is_bug, outcome
+from .ops.collector import pause_for_start_up, start_up_done
 from .ops.memory import return_freed_memory
 from .plugins import COMMANDS_MODULE, CommandSpec, PluginHost
 
@@ -72,6 +73,7 @@ class HybridCLI(click.Group):
                 self._host.load_entry_points()
             self._host.load_objects(self._extra_plugins)
             self._add_host_commands()
+            start_up_done()  # the imports are done: what they made is frozen, the collector back to normal
         if warn and not self._warned:
             self._warned = True
             for error in self._host.errors:
@@ -143,6 +145,7 @@ def main(argv: list[str] | None = None, *, cli: click.Group | None = None) -> No
 
     Exit codes come from :mod:`hybrid_core.exit_codes` through :func:`hybrid_core.failures.outcome`."""
     args = list(sys.argv[1:] if argv is None else argv)
+    pause_for_start_up()
     return_freed_memory()
     try:
         code = (cli or build_cli()).main(args=args, prog_name="hybrid", standalone_mode=False)
