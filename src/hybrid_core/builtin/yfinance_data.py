@@ -17,7 +17,7 @@ import logging
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -26,13 +26,16 @@ from loguru import logger
 
 from ..contracts import DataSource
 from ..data.bounded import call_with_timeout
-from ..data.cache import BarCache
 from ..data.clock import as_utc, settled_through, utc_now
 from ..data.normalise import empty_bars, normalise_bars
 from ..data.symbols import yahoo_map
-from ..data.updater import CacheUpdater, UpdateReport
 from ..errors import DataError, HybridError
 from ..hookspecs import hookimpl
+
+if TYPE_CHECKING:  # imported where used: the plugin host imports this module to list the source, and the
+    # cache brings pyarrow.dataset and filelock, the updater tqdm (0.1 s of every hybrid start-up)
+    from ..data.cache import BarCache
+    from ..data.updater import UpdateReport
 
 DEFAULT_CACHE_DIR = "~/.cache/hybrid/bars"
 
@@ -88,6 +91,7 @@ class YFinanceBars(DataSource):
     @property
     def cache(self) -> BarCache:
         """The Parquet cache this source fills (a relative cache_dir is taken from the profile's folder)."""
+        from ..data.cache import BarCache
         from ..paths import resolve_path
 
         return BarCache(resolve_path(self.params.cache_dir, getattr(self, "profile_dir", None) or self.base_dir))
@@ -139,6 +143,8 @@ class YFinanceBars(DataSource):
 
     def _update(self, symbols: Sequence[str], start_day: pd.Timestamp, end_day: pd.Timestamp,
                 now: pd.Timestamp) -> UpdateReport:
+        from ..data.updater import CacheUpdater
+
         self.yahoo_errors = []
         params = self.params
         updater = CacheUpdater(self.cache, self.download, source=self.name, batch_size=params.batch_size,

@@ -8,11 +8,27 @@
 - :func:`check_quality` (stale data, gaps, bad prices; ``halt_entries`` on a stale universe).
 """
 
-from .cache import BarCache
-from .files import read_bars_file
-from .normalise import align_for_valuation, empty_bars, normalise_bars
-from .quality import QualityIssue, QualityReport, check_quality
-from .updater import CacheUpdater, UpdateReport
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES = {"BarCache": "cache", "read_bars_file": "files", "align_for_valuation": "normalise",
+          "empty_bars": "normalise", "normalise_bars": "normalise", "QualityIssue": "quality",
+          "QualityReport": "quality", "check_quality": "quality", "CacheUpdater": "updater",
+          "UpdateReport": "updater"}
+"""The module of each name above, imported on first use: the cache alone brings pyarrow.dataset and
+filelock, the updater tqdm (0.1 s of every start-up that reads a local file and needs neither)."""
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["BarCache", "CacheUpdater", "QualityIssue", "QualityReport", "UpdateReport",
            "align_for_valuation", "check_quality", "empty_bars", "normalise_bars", "read_bars_file"]
