@@ -250,22 +250,36 @@ def used_categories(values: pd.Categorical | pd.Series) -> pd.Categorical:
                                      validate=False)
 
 
+DAY_NS = 86_400 * 10**9
+"""Nanoseconds in a day: a session date is a stamp divisible by it."""
+SMALL_CHUNK = 1 << 13
+"""Elements of a temporary made piece by piece: 64 KiB of int64, under the process's mmap threshold
+(:data:`hybrid_core.ops.memory.MMAP_THRESHOLD`), so the pieces reuse the heap instead of fresh pages."""
+
+
+def at_midnight(stamps: np.ndarray) -> bool:
+    """True when every int64 nanosecond stamp is a midnight (NaT is not), judged :data:`SMALL_CHUNK`
+    stamps at a time: no stamp-sized temporary (a fresh 38 MB array costs ~0.05 s of page faults)."""
+    return not any((stamps[i:i + SMALL_CHUNK] % DAY_NS).any() for i in range(0, len(stamps), SMALL_CHUNK))
+
+
 def session_codes(dates: pd.Series | np.ndarray) -> tuple[np.ndarray, pd.DatetimeIndex]:
     """(code of each date, the distinct dates in order): ``pd.factorize(dates, sort=True)``, but for
     dates at midnight (session dates) counted by day number, without hashing every bar."""
     values = np.asarray(dates, dtype="datetime64[ns]")
     stamps = values.view(np.int64)
-    day = 86_400 * 10**9
+    day = DAY_NS
     if len(stamps) and not np.isnat(values).any():
         lo, hi = int(stamps.min()), int(stamps.max())
-        if (hi - lo) // day < 200_000 and not (stamps % day).any():
+        if (hi - lo) // day < 200_000 and at_midnight(stamps):
             number = stamps - lo
             number //= day
             present = np.zeros((hi - lo) // day + 1, dtype=bool)
             present[number] = True
             code_of = np.cumsum(present) - 1
             distinct = (np.flatnonzero(present) * day + lo).view("datetime64[ns]")
-            return code_of[number], pd.DatetimeIndex(distinct)
+            # each day number replaced by its code in place ('clip': element by element, unbuffered)
+            return np.take(code_of, number, out=number, mode="clip"), pd.DatetimeIndex(distinct)
     codes, uniques = pd.factorize(pd.DatetimeIndex(values), sort=True)
     return codes, pd.DatetimeIndex(uniques)
 

@@ -134,3 +134,28 @@ def test_session_codes_match_a_sorted_factorize():
         expected_codes, expected = pd.factorize(dates, sort=True)
         assert list(codes) == list(expected_codes)
         assert list(uniques) == list(expected)
+
+
+def test_session_codes_midnight_check_and_places_are_exact_across_pieces() -> None:
+    """The piecewise midnight check, the in-place day codes and the piecewise row places give what the
+    whole-array forms give, across piece boundaries (several pieces of SMALL_CHUNK)."""
+    from hybrid_core.contracts import SMALL_CHUNK, at_midnight, session_codes
+    from hybrid_core.data.files import _places
+
+    rng = np.random.default_rng(7)
+    n = 3 * SMALL_CHUNK + 5
+    days = pd.Timestamp("2015-01-01") + pd.to_timedelta(rng.integers(0, 2_000, n), unit="D")
+    stamps = np.asarray(days, dtype="datetime64[ns]")
+    codes, distinct = session_codes(stamps)
+    expected, uniques = pd.factorize(pd.DatetimeIndex(stamps), sort=True)
+    assert (codes == expected).all() and distinct.equals(pd.DatetimeIndex(uniques))
+    raw = stamps.view(np.int64).copy()
+    assert at_midnight(raw) and at_midnight(raw[:0])
+    for where in (0, SMALL_CHUNK - 1, SMALL_CHUNK, n - 1):
+        off = raw.copy()
+        off[where] += 1
+        assert not at_midnight(off)
+    order = rng.permutation(n)
+    whole = np.empty(n, dtype=np.intp)
+    whole[order] = np.arange(n)
+    assert (_places(order) == whole).all()

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..contracts import used_categories
+from ..contracts import SMALL_CHUNK, at_midnight, used_categories
 from ..errors import DataError
 from ..paths import bom_encoding, regular_file_problem
 from .normalise import adjust_ohlc
@@ -55,7 +55,6 @@ _NA_TEXT = ["", "nan", "NaN", "NA", "N/A", "n/a", "null", "NULL", "None", "-", "
 _TZ_SUFFIX = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$",
                         re.IGNORECASE)
 FIRST_YEAR, LAST_YEAR = 1800, 2200
-_DAY_NS = 86_400 * 10**9
 PARQUET_BUFFER_BYTES = 1 << 20
 """Column chunks are streamed through a buffer this big instead of being read whole."""
 
@@ -524,7 +523,9 @@ class _KeyColumns:
 def _places(order: np.ndarray) -> np.ndarray:
     """Where each row goes when rows are put in ``order`` (positions of the rows, in their new order)."""
     place = np.empty(len(order), dtype=np.intp)
-    place[order] = np.arange(len(order), dtype=np.intp)
+    for start in range(0, len(order), SMALL_CHUNK):  # no row-sized temporary of positions
+        part = order[start:start + SMALL_CHUNK]
+        place[part] = np.arange(start, start + len(part), dtype=np.intp)
     return place
 
 
@@ -597,7 +598,7 @@ def session_dates_of(path: Path, values: pd.Series) -> np.ndarray:
         parsed = pd.DatetimeIndex(values)
         _check_years(path, parsed, values)
         stamps = parsed.to_numpy("datetime64[ns]")
-        if not (stamps.view(np.int64) % _DAY_NS).any():  # dates at midnight already (no NaT either)
+        if at_midnight(stamps.view(np.int64)):  # dates at midnight already (no NaT either)
             return stamps
         return parsed.normalize().to_numpy("datetime64[ns]")
     if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
