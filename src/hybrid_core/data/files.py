@@ -377,8 +377,13 @@ def _row_groups(file: Any, rows: _RowFilter) -> list[tuple[int, bool]]:
         j = where.get(name)
         return None if j is None or not group.column(j).is_stats_set else group.column(j).statistics
 
-    return [(g, rows.keeps_every_date(stats(meta.row_group(g), rows.date_name))) for g in range(meta.num_row_groups)
-            if rows.may_hold(stats(meta.row_group(g), rows.date_name), stats(meta.row_group(g), rows.symbol_name))]
+    kept = []
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        dates = stats(group, rows.date_name)
+        if rows.may_hold(dates, stats(group, rows.symbol_name)):
+            kept.append((g, rows.keeps_every_date(dates)))
+    return kept
 
 
 def _stat_instant(value: Any) -> np.datetime64:
