@@ -212,11 +212,7 @@ def strategy_pnl(trades: pd.DataFrame, closes: pd.DataFrame, dates: pd.DatetimeI
     marks_columns = pd.Index(closes.columns, dtype=object)
     marks = LatestCloses(closes, dates)
     out = {}
-    names = trades["strategy"].unique()
-    groups: Any = trades.groupby("strategy", sort=True)
-    if len(names) == 1 and not trades["strategy"].hasnans:  # one strategy: its group is the table, not a copy
-        groups = [(names[0], trades)]
-    for name, group in groups:
+    for name, group in trades.groupby("strategy", sort=True):
         flow = np.zeros(len(dates))
         entry_row = dates.get_indexer(pd.DatetimeIndex(group["entry_date"]))
         exit_row = dates.get_indexer(pd.DatetimeIndex(group["exit_date"]))
@@ -354,8 +350,7 @@ def summarize(equity: pd.DataFrame, trades: pd.DataFrame, fills: Sequence[Fill],
     traded: dict[str, float] = {}
     for fill in fills:
         traded[fill.strategy] = traded.get(fill.strategy, 0.0) + abs(fill.qty * fill.price)
-    all_trades = trade_stats(trades)
-    total: dict[str, Any] = {**return_stats(values, initial_cash, ppy), **all_trades,
+    total: dict[str, Any] = {**return_stats(values, initial_cash, ppy), **trade_stats(trades),
                              **turnover(sum(traded.values()), values, ppy)}
     exposure = equity["exposure"] / equity["value"]
     total["average_exposure"] = float(exposure.mean()) if len(equity) else math.nan
@@ -370,11 +365,7 @@ def summarize(equity: pd.DataFrame, trades: pd.DataFrame, fills: Sequence[Fill],
             stats = return_stats(own, initial_cash, ppy, returns=contrib_returns)
             stats["final_value"] = float(initial_cash + pnl_curve.iloc[-1])
             stats["contribution"] = float(pnl_curve.iloc[-1] / initial_cash)
-            own_trades = trades["strategy"] == name
-            if own_trades.all():  # the only strategy: its trades are all of them, not copied and counted again
-                stats.update({**all_trades, "trades_by_exit_reason": dict(all_trades["trades_by_exit_reason"])})
-            else:
-                stats.update(trade_stats(trades[own_trades]))
+            stats.update(trade_stats(trades[trades["strategy"] == name]))
             stats.update(turnover(traded.get(str(name), 0.0), values, ppy))
             per[str(name)] = stats
     out: dict[str, Any] = {"periods_per_year": ppy, "initial_cash": initial_cash, "total": total,
