@@ -33,6 +33,7 @@ from ..account.ledger import ROUND_TRIP_COLUMNS, round_trips_frame
 from ..contracts import Fill, Panel, RiskRule, Signals, Strategy, is_crypto
 from ..errors import DataError, StrategyError
 from ..ops.atomic import atomic_replace
+from ..ops.memory import release_freed_memory
 from .book import PortfolioBook
 
 EQUITY_COLUMNS = ["date", "value", "cash", "exposure"]
@@ -90,6 +91,8 @@ def run_backtest(panel: Panel, strategies: Sequence[Strategy], risk_rules: Seque
         given = signals.get(strategy.name) if signals else None
         sig = given if given is not None else compute_signals(strategy, panel)
         tables.append(DecisionTable(sig, strategy.name, dates, with_info=False))
+        del sig, given  # the tables hold what the loop reads: the signals' frames go now, not after the run
+    release_freed_memory()  # what the signals freed waits in the heap (ops/memory.py): not in the loop's peak
     t_signals = time.perf_counter()
 
     first = 0 if start is None else int(dates.searchsorted(pd.Timestamp(start)))
@@ -221,6 +224,7 @@ def load_window(data_source: Any, strategies: Sequence[Strategy], start: pd.Time
         raise DataError(f"no bars for the {len(symbols)} symbol(s) of the profile between {start} and {end}")
     panel = Panel.from_long(bars, consume=True)  # the long frame is emptied as the panel fills
     del bars
+    release_freed_memory()  # the load's freed arrays wait in the heap (ops/memory.py): give them back
     first = pd.Timestamp(start) if start is not None else panel.dates[0]
     note = None
     if start is not None and warmup:
@@ -283,6 +287,7 @@ def lookahead_check(strategies: Sequence[Strategy], panel: Panel, n_cuts: int = 
             raise StrategyError(f"strategy {strat.name!r} failed the lookahead check (first differing date "
                                 f"{day}): {report.message}; results are not reported")
         lines.append(report.message)
+    release_freed_memory()  # the check's signals wait in the heap (ops/memory.py): the run must not count them
     return lines
 
 

@@ -28,6 +28,7 @@ from ..errors import HybridError, ProfileError
 from ..ops.audit import TradeAuditLog
 from ..ops.heartbeat import HeartbeatFile
 from ..ops.lock import InstanceLock
+from ..ops.memory import release_freed_memory
 from ..ops.observer import RunInfo, RunObserver
 from ..ops.state import StateStore
 from ..profile import Components, RunProfile, build_components
@@ -236,6 +237,7 @@ def run_loop(session: RunSession, stop: StopFlag, *, clock: Callable[[], datetim
             last_error = None
         except HybridError as exc:
             last_error = str(exc)  # the cycle logged it and wrote the heartbeat
+        release_freed_memory()  # the cycle's arrays wait in the heap for reuse: not while sleeping
         cycles += 1
         if max_cycles is not None and cycles >= max_cycles:
             break

@@ -1,22 +1,34 @@
-"""Process memory policy: memory a run frees goes back to the operating system.
+"""Process memory policy: a run reuses the memory it frees, and gives it back between cycles.
 
-A backtest or a live cycle allocates its bars in big arrays (a column of 784,000 floats is 6
-MiB) and frees most of them within a second: the file's columns once the canonical frame
-exists, the quality gate's masks once it has judged, the long frame once the panel is built.
-Left to their defaults, both allocators in the process keep that memory: glibc's ``malloc``
-raises its mmap threshold to the largest block freed so far (up to 32 MiB), so later arrays of
-that size come from a heap that is only trimmed at its top, and pyarrow's mimalloc pool keeps
-freed pages for reuse. Peak RSS then counts the sum of the phases instead of the largest one:
-an eq504 backtest peaked near 385 MiB where its data needs about 235.
+A backtest or a live cycle allocates its bars in big arrays (a column of 4.7 million floats is
+36 MiB) and frees most of them within a second: the file's columns once the canonical frame
+exists, the quality gate's masks once it has judged, the long frame once the panel is built;
+then the strategies' signals and the loop's arrays take their place. Every page the kernel
+hands a process fresh is zeroed first, and on a virtual machine that is the dominant cost of a
+big run: about 1 s of system time per 1.5 GB, a third of a 3,000-symbol backtest.
 
 :func:`return_freed_memory` (called once by :func:`hybrid_core.cli.main`, before anything is
-loaded) fixes glibc's mmap threshold at :data:`MMAP_THRESHOLD` bytes, so every block at least
-that big is its own mapping, unmapped when freed, and selects pyarrow's jemalloc pool (through
-``ARROW_DEFAULT_MEMORY_POOL``: the only switch its C++ readers follow; pyarrow's Linux wheels
-include jemalloc), whose freed pages :func:`arrow_pool` (called by the Parquet reader before its
-first read, so that ``hybrid health`` never loads pyarrow) makes it return at once. Not the
-system allocator for pyarrow: its decode buffers are many and short-lived, and on glibc's fixed
-threshold each would be a fresh mapping (a Parquet read took 70% longer). A user's own
+loaded) therefore:
+
+- fixes glibc's mmap threshold at :data:`MMAP_THRESHOLD` (64 MiB): a block smaller than that
+  comes from the heap, and once freed serves the next allocations without fresh pages (a
+  column, a mask, a signal frame of a 3,000-symbol, six-year run all fit). Fixed, not left to
+  glibc's own rule, which raises the threshold only up to 32 MiB and only after freeing, so a
+  run's biggest arrays were fresh mappings each time; blocks above it are still their own
+  mapping, unmapped when freed;
+- turns off NumPy's transparent huge page advice for big arrays: a huge page is zeroed whole on
+  first touch and split when the heap's top is trimmed, which on a reused heap doubled the
+  system time;
+- selects pyarrow's jemalloc pool (through ``ARROW_DEFAULT_MEMORY_POOL``: the only switch its
+  C++ readers follow; pyarrow's Linux wheels include jemalloc), whose freed pages
+  :func:`arrow_pool` (called by the Parquet reader before its first read, so that ``hybrid
+  health`` never loads pyarrow) makes it return at once. Not the system allocator for pyarrow:
+  its decode buffers are many and short-lived, and would crowd the heap.
+
+The price is a peak a little above the largest phase's live data (freed blocks wait in the heap
+for reuse: ~15 MiB on an eq504 backtest, ~100 MiB on a 3,000-symbol one); :func:`release_freed_memory`
+gives the heap's free pages back to the system, which the live loop does after each cycle, so a
+process waiting for its next cycle holds only what it keeps. A user's own
 ``ARROW_DEFAULT_MEMORY_POOL`` wins; on another system than Linux nothing is changed.
 """
 
@@ -28,8 +40,8 @@ import functools
 import os
 import sys
 
-MMAP_THRESHOLD = 128 * 1024
-"""Blocks of at least this many bytes are mapped on their own (glibc's default before it adapts)."""
+MMAP_THRESHOLD = 64 * 1024 * 1024
+"""Blocks of at least this many bytes are mapped on their own; smaller ones come from the heap and are reused."""
 _M_MMAP_THRESHOLD = -3
 """``mallopt`` parameter number of the mmap threshold (glibc's malloc.h)."""
 _policy = {"active": False}
@@ -48,7 +60,38 @@ def return_freed_memory() -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
+    _no_huge_page_advice()
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+
+
+def _no_huge_page_advice() -> None:
+    """NumPy does not advise transparent huge pages for its big arrays: ``NUMPY_MADVISE_HUGEPAGE=0``
+    for a NumPy not imported yet (a user's own setting wins), else NumPy's switch."""
+    np = sys.modules.get("numpy")
+    if np is None:
+        os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+        return
+    for module in ("_core", "core"):  # NumPy 2, NumPy 1
+        setter = getattr(getattr(getattr(np, module, None), "multiarray", None), "_set_madvise_hugepage", None)
+        if setter is not None:
+            setter(False)
+            return
+
+
+def release_freed_memory() -> bool:
+    """Give the heap's free pages back to the system (``malloc_trim``); True when some were.
+
+    Under the policy a freed block waits in the heap for the next allocation; a long-running
+    process calls this when a unit of work ends (the live loop: after each cycle)."""
+    if not _policy["active"]:
+        return False
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return bool(trim(0))
 
 
 @functools.cache
