@@ -20,8 +20,8 @@ REUSE = ("from hybrid_core.ops import memory\n"
          "memory.return_freed_memory()\n"
          "import numpy as np\n"
          "def rss(): return int(open('/proc/self/statm').read().split()[1]) * 4096 >> 20\n"
-         "big = np.ones(6_000_000); after = np.ones(1000); base = rss()\n"  # 46 MiB, under the threshold: the heap
-         "del big; kept = rss()\n"                                           # freed below the heap's top: kept
+         "low = np.ones(6_000_000); high = np.ones(6_000_000); base = rss()\n"  # 46 MiB each, under the threshold:
+         "del low; kept = rss()\n"                             # both from the heap's top; low, freed below high: kept
          "released = memory.release_freed_memory(); back = rss()\n"
          "print(base - kept < 8, released, kept - back > 30)")
 

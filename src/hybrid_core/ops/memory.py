@@ -35,10 +35,10 @@ process waiting for its next cycle holds only what it keeps. A user's own
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import os
 import sys
+from typing import Any
 
 MMAP_THRESHOLD = 64 * 1024 * 1024
 """Blocks of at least this many bytes are mapped on their own; smaller ones come from the heap and are reused."""
@@ -53,10 +53,8 @@ def return_freed_memory() -> bool:
         return False
     _policy["active"] = True
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl and others: no mallopt, nothing to tune
+    mallopt = _glibc("mallopt")
+    if mallopt is None:  # musl and others: nothing to tune
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
@@ -83,15 +81,29 @@ def release_freed_memory() -> bool:
 
     Under the policy a freed block waits in the heap for the next allocation; a long-running
     process calls this when a unit of work ends (the live loop: after each cycle)."""
-    if not _policy["active"]:
-        return False
-    try:
-        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):
+    trim = _glibc("malloc_trim") if _policy["active"] else None
+    if trim is None:
         return False
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
     return bool(trim(0))
+
+
+@functools.cache
+def _glibc(name: str) -> Any:
+    """glibc's function ``name``, or None (another C library). Looked up once: by glibc's soname
+    first, since ``ctypes.util.find_library`` runs ``ldconfig -p`` (~8 ms a call)."""
+    try:
+        return getattr(ctypes.CDLL("libc.so.6"), name)
+    except (OSError, AttributeError):
+        pass
+    from ctypes.util import find_library
+
+    found = find_library("c")
+    try:
+        return getattr(ctypes.CDLL(found), name) if found else None
+    except (OSError, AttributeError):
+        return None
 
 
 @functools.cache
