@@ -159,3 +159,41 @@ def test_row_groups_inside_the_window_keep_every_dated_row_and_no_undated_one(tm
         want = dated[(dated["date"] >= start) & (dated["date"] <= end)]
         assert got["date"].notna().all()
         assert got["date"].tolist() == want["date"].tolist()
+
+
+@pytest.mark.parametrize("layout", ["by_date", "by_symbol", "shuffled", "integers"])
+@pytest.mark.parametrize("window", [(None, None, None), (["KO", "ZTS", "AAPL"], "2020-02-01", "2020-10-31")])
+def test_prices_are_adjusted_bit_for_bit_as_whole_columns(
+        tmp_path: Path, layout: str, window: tuple[list[str] | None, str | None, str | None]) -> None:
+    """The reader adjusts each row group's prices as it places them: the same bits as the rule of
+    STRATEGIES.md applied to whole columns (open/high/low * adj_close / close, close = adj_close),
+    for rows put in order, rows kept in file order and integer prices, with a missing adj_close
+    and a zero close among them."""
+    frame = long_bars()
+    frame.loc[10, "adj_close"] = np.nan
+    frame.loc[11, "close"] = 0.0
+    if layout == "integers":
+        for column in ("open", "high", "low", "close", "adj_close"):
+            frame[column] = (frame[column] * 100).round().astype("Int64")  # adj_close's NaN: a null
+    if layout == "shuffled":
+        frame = frame.sample(frac=1.0, random_state=5).reset_index(drop=True)
+        path = tmp_path / "bars.parquet"
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=101)
+    else:
+        path = write(frame, tmp_path / "bars.parquet", sort=["symbol", "date"] if layout == "by_symbol" else ["date"],
+                     group_rows=101)
+    symbols, start, end = window
+    raw = filtered(pq.read_table(path).to_pandas(), symbols, start, end)
+    raw = raw.sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)
+    def floats(column: str) -> np.ndarray:
+        return raw[column].to_numpy(dtype="float64", na_value=np.nan)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = floats("adj_close") / floats("close")
+    want = {c: floats(c) * factor for c in ("open", "high", "low")}
+    want["close"] = floats("adj_close")
+    got = read_bars_file(path, symbols, start, end)
+    assert "adj_close" not in got.columns and len(got) == len(raw) > 100
+    assert got["symbol"].astype(str).tolist() == raw["symbol"].tolist()
+    for column, values in want.items():
+        np.testing.assert_array_equal(got[column].to_numpy().view(np.int64), values.view(np.int64))  # the bits

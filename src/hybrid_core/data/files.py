@@ -228,7 +228,7 @@ def _refuse_repeated_header(path: Path, frame: pd.DataFrame) -> None:
 
 
 def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp | None,
-                  end: pd.Timestamp | None) -> pd.DataFrame:
+                  end: pd.Timestamp | None) -> tuple[pd.DataFrame, bool]:
     """The rows of a Parquet file a run needs, and only them (predicate and column pushdown).
 
     Row groups whose statistics cannot hold a wanted symbol or date are never read; of the
@@ -237,7 +237,8 @@ def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp
     decoded one row group at a time and only their kept rows are copied out, so the peak stays
     near the rows kept (plus one row group), not the file. Rows come out in (symbol, session
     date) order when the keys allow it (text symbols, timestamp or date column): each value is
-    written once, straight to its sorted place, instead of copied again by :func:`_to_canonical`."""
+    written once, straight to its sorted place, instead of copied again by :func:`_to_canonical`;
+    the second value says so (True: the rows are in that order)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -265,10 +266,11 @@ def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp
         dates, order = keys.dates(date_type)
         symbols_ = keys.symbols(order)
         place = None if order is None else _places(order)
+        adjust = [by_name[c] for c in (*PRICE_COLUMNS, "adj_close")] if "adj_close" in by_name else None
         del order  # only the big arrays the frame keeps stay alive while the values are decoded
         frame = pd.DataFrame({"symbol": symbols_, "date": dates,
                               **_values(file, [n for n in columns if n not in (symbol_name, date_name)], keys.picks,
-                                        place)},
+                                        place, adjust)},
                              copy=False)
         frame.columns = [canonical_name(c) for c in frame.columns]
     except DataError:
@@ -277,7 +279,7 @@ def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp
         raise DataError(f"cannot read data file {path}: {type(exc).__name__}: {_first(exc)}") from None
     if not (pa.types.is_timestamp(date_type) or pa.types.is_date(date_type)):
         _refuse_repeated_header(path, frame)  # a header row can only hide in a text date column
-    return frame
+    return frame, keys.in_order
 
 
 class _RowFilter:
@@ -413,6 +415,8 @@ class _KeyColumns:
         self._seen_id: dict[Any, int] = {}
         self._seen_ids: list[int] = []
         self._seen_good: list[bool] = []
+        self.in_order = False
+        """True once :meth:`dates` has put the rows in (symbol, session date) order (or found them so)."""
 
     def _id(self, name: object) -> int:
         key = "" if name is None else str(name).strip()
@@ -498,19 +502,31 @@ class _KeyColumns:
         keys cannot tell it (symbols not text, dates not timestamps, a row without a date)."""
         import pyarrow as pa
 
+        nulls = any(part.null_count for part in self._date_parts)
         dates = pa.chunked_array(self._date_parts, type=date_type).to_pandas()
         self._date_parts.clear()  # read once: released as soon as converted
-        if not self._ids or not pd.api.types.is_datetime64_any_dtype(dates.dtype) or bool(dates.isna().any()):
+        if not self._ids or not pd.api.types.is_datetime64_any_dtype(dates.dtype) or nulls:
             return dates, None
         unit = np.datetime_data(dates.dtype.base)[0]  # numpy and zoned pandas dtypes alike
         instants = np.asarray(dates.array.asi8)  # zoned: UTC instants
+        if not len(instants) or int(instants.min()) == _NAT:  # NaT without a null (the sentinel's value)
+            return dates, None
         if bool((instants[1:] >= instants[:-1]).all()):  # in time order (a date-sorted file): so are their days,
             days = instants                              # and the order of the days is theirs
         else:  # each row's session date (as session_dates_of)
             days = instants.view(f"datetime64[{unit}]").astype("datetime64[D]").view(np.int64)
         order = canonical_order(self._codes[0], days)
-        del days, instants
-        return (dates, None) if order is None else (pd.Series(dates.array.take(order), name=dates.name), order)
+        del days
+        self.in_order = True
+        if order is None:
+            return dates, None
+        scale = 10 ** (9 - _DIGITS.get(unit, 9))
+        if isinstance(dates.dtype, np.dtype) and scale > 1 and _fits(instants, scale):
+            # in order and in nanoseconds in one array (the dtype every later step reads)
+            taken = np.take(instants, order)
+            taken *= scale
+            return pd.Series(taken.view("datetime64[ns]"), name=dates.name, copy=False), order
+        return pd.Series(dates.array.take(order), name=dates.name), order
 
     def symbols(self, order: np.ndarray | None = None) -> Any:
         """The kept rows' symbols (in ``order``): a categorical of stripped names in sorted order
@@ -525,6 +541,20 @@ class _KeyColumns:
         return pd.Categorical.from_codes(codes if order is None else codes[order], categories=names, validate=False)
 
 
+_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
+"""Digits of a second in each datetime64 unit pyarrow's conversion may give."""
+
+
+_NAT = int(np.iinfo(np.int64).min)
+"""NaT's value in a datetime64 array."""
+
+
+def _fits(instants: np.ndarray, scale: int) -> bool:
+    """True when every one of ``instants`` times ``scale`` is a datetime64[ns] (no overflow, no NaT)."""
+    bound = np.iinfo(np.int64).max // scale
+    return -bound < int(instants.min()) and int(instants.max()) <= bound
+
+
 def _places(order: np.ndarray) -> np.ndarray:
     """Where each row goes when rows are put in ``order`` (positions of the rows, in their new order)."""
     place = np.empty(len(order), dtype=np.intp)
@@ -535,10 +565,15 @@ def _places(order: np.ndarray) -> np.ndarray:
 
 
 def _values(file: Any, names: list[str], picks: list[tuple[int, np.ndarray | None]],
-            place: np.ndarray | None = None) -> dict[str, Any]:
+            place: np.ndarray | None = None, adjust: Sequence[str] | None = None) -> dict[str, Any]:
     """The kept rows of columns ``names`` (each kept row at its ``place`` in the result, None:
     as read), one row group at a time: float64 for numbers (decoded straight into their places in
     the result, nulls as NaN), else what pyarrow's pandas conversion gives.
+
+    ``adjust``: the file's names of open, high, low, close and adj_close. When all five are
+    numbers, each row group's prices are adjusted (:func:`~hybrid_core.data.normalise.adjust_ohlc`)
+    before they are placed, while they are a row group's few rows, and adj_close is not returned
+    (its values are the close): no adj_close column nor factor array the size of the result.
 
     Rows put in order go through one reused map of a row group's rows to their places (a row
     not kept lands in a spare slot past the end): no temporary array per row group and column,
@@ -550,13 +585,21 @@ def _values(file: Any, names: list[str], picks: list[tuple[int, np.ndarray | Non
     schema = file.schema_arrow
     numeric = {n for n in names if pa.types.is_integer(schema.field(n).type)
                or pa.types.is_floating(schema.field(n).type)}
+    adjusted = list(adjust) if adjust is not None and all(n in numeric for n in adjust) else []
     sizes = [file.metadata.row_group(g).num_rows if keep is None else int(np.count_nonzero(keep)) for g, keep in picks]
     total = sum(sizes)
-    spare = {n: np.empty(total + 1, dtype="float64") for n in names if n in numeric}  # + the spare slot
+    spare = {n: np.empty(total + 1, dtype="float64")  # + the spare slot
+             for n in names if n in numeric and not (adjusted and n == adjusted[-1])}
     other: dict[str, list[Any]] = {n: [] for n in names if n not in numeric}
     ordered = place is not None
     target = np.empty(max((len(keep) for _, keep in picks if keep is not None), default=0) if ordered else 0,
                       dtype=np.intp)
+    # a row group's prices while adjusted (all five when rows are put in order, else adj_close:
+    # the others are adjusted in the result itself) and the factor, reused from one group to the next
+    rows = max((size if keep is None or not ordered else len(keep) for (_, keep), size in zip(picks, sizes,
+                                                                                             strict=True)), default=0)
+    buffers = {n: np.empty(rows if ordered or n == adjusted[-1] else 0, dtype="float64") for n in adjusted}
+    factor = np.empty(rows if adjusted else 0, dtype="float64")
     at = 0
     for (group, keep), size in zip(picks, sizes, strict=True):
         where: np.ndarray | slice = slice(at, at + size)
@@ -569,18 +612,36 @@ def _values(file: Any, names: list[str], picks: list[tuple[int, np.ndarray | Non
                 where[keep] = place[at:at + size]
         elif keep is not None:
             kept = np.flatnonzero(keep)
+        prices: dict[str, np.ndarray] = {}  # the row group's prices to adjust, by canonical name
         for name in names:  # a column at a time (all at once left ~25 MiB resident after a small read)
             column = file.read_row_group(group, columns=[name], use_threads=False).column(0)
-            if name in numeric:
-                values = column.to_numpy()  # integers converted on the way, nulls NaN already
-                if kept is None:
-                    spare[name][where] = values
-                elif values.dtype == np.float64:  # straight into the result (mode clip: unbuffered)
-                    np.take(values, kept, out=spare[name][at:at + size], mode="clip")
-                else:
-                    spare[name][at:at + size] = values[kept]
-            else:
+            if name not in numeric:
                 other[name].extend((column if keep is None else column.filter(pa.array(keep))).chunks)
+                continue
+            values = column.to_numpy()  # integers converted on the way, nulls NaN already
+            if not ordered:  # straight into the result (adj_close: a buffer), adjusted there
+                into = spare[name][at:at + size] if name in spare else buffers[name][:size]
+                if kept is None:
+                    into[:] = values
+                elif values.dtype == np.float64:  # mode clip: unbuffered
+                    np.take(values, kept, out=into, mode="clip")
+                else:
+                    into[:] = values[kept]
+                values = into
+            elif name in adjusted:  # pyarrow's values are read-only: into a buffer, adjusted there
+                values = _copied(values, buffers[name])
+            else:
+                spare[name][where] = values
+            if name in adjusted:
+                prices[("open", "high", "low", "close", "adj_close")[adjusted.index(name)]] = values
+        if adjusted:
+            adj_close = prices.pop("adj_close")
+            adjust_ohlc(prices, adj_close, overwrite=True, factor=factor[:len(adj_close)])  # in place
+            for canonical, name in zip(PRICE_COLUMNS, adjusted[:4], strict=True):
+                if ordered:
+                    spare[name][where] = prices[canonical]
+                elif canonical == "close":
+                    spare[name][at:at + size] = prices[canonical]
         at += size
     out: dict[str, Any] = {n: values[:total] for n, values in spare.items()}
     for name, parts in other.items():
@@ -590,7 +651,14 @@ def _values(file: Any, names: list[str], picks: list[tuple[int, np.ndarray | Non
             taken[place] = np.arange(total, dtype=np.intp)
             values = pd.Series(values.array.take(taken), name=values.name)
         out[name] = values
-    return {n: out[n] for n in names}
+    return {n: out[n] for n in names if n in out}
+
+
+def _copied(values: np.ndarray, buffer: np.ndarray) -> np.ndarray:
+    """``values`` copied into the start of ``buffer`` (converted to its type)."""
+    into = buffer[:len(values)]
+    into[:] = values
+    return into
 
 
 def session_dates_of(path: Path, values: pd.Series) -> np.ndarray:
@@ -688,12 +756,13 @@ def read_bars_file(path: str | Path, symbols: Sequence[str] | None = None,
     start_ts = pd.Timestamp(start).normalize() if start is not None else None
     end_ts = pd.Timestamp(end).normalize() if end is not None else None
     try:
-        raw = _read_parquet(path, symbols, start_ts, end_ts) if kind == "parquet" else _read_csv(path)
+        raw, in_order = _read_parquet(path, symbols, start_ts, end_ts) if kind == "parquet" else (_read_csv(path),
+                                                                                                  False)
     except DataError:
         raise
     except Exception as exc:
         raise DataError(f"cannot read data file {path}: {type(exc).__name__}: {_first(exc)}") from exc
-    return _to_canonical(path, raw, symbols, start_ts, end_ts)
+    return _to_canonical(path, raw, symbols, start_ts, end_ts, in_order=in_order)
 
 
 def _tomorrow() -> np.datetime64:
@@ -758,10 +827,11 @@ def _small_int(values: np.ndarray) -> np.dtype[Any]:
 
 
 def _to_canonical(path: Path, raw: pd.DataFrame, symbols: Sequence[str] | None,
-                  start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DataFrame:
+                  start: pd.Timestamp | None, end: pd.Timestamp | None, *, in_order: bool = False) -> pd.DataFrame:
     """The canonical frame of ``raw``, sorted by symbol and date (rows of one symbol and date
     in file order, as the quality gate wants them), whose columns are taken out one by one as
-    they are converted (``raw`` is left empty), so a big file is never held twice."""
+    they are converted (``raw`` is left empty), so a big file is never held twice. ``in_order``:
+    ``raw``'s rows are in that order already (the Parquet reader's :func:`canonical_order`)."""
     symbol = symbol_categorical(raw.pop("symbol"))
     dates = session_dates_of(path, raw.pop("date"))
     keep = np.ones(len(dates), dtype=bool)
@@ -775,7 +845,7 @@ def _to_canonical(path: Path, raw: pd.DataFrame, symbols: Sequence[str] | None,
     if end is not None:  # a bar dated after today is kept for the gate: the file's dates are wrong
         keep &= (dates <= end.to_datetime64()) | (dates > _tomorrow())
     every = bool(keep.all())
-    rows = canonical_order(np.asarray(symbol.codes), dates, None if every else keep)
+    rows = None if in_order and every else canonical_order(np.asarray(symbol.codes), dates, None if every else keep)
     del keep
 
     def cut(values: np.ndarray) -> np.ndarray:

@@ -130,13 +130,15 @@ def _log_skips(out: pd.DataFrame, good: np.ndarray, source: str) -> None:
                      source=source, symbol=sym, n=n, first=first)
 
 
-def adjust_ohlc(prices: dict[str, np.ndarray], adj_close: np.ndarray, *, overwrite: bool = False) -> None:
+def adjust_ohlc(prices: dict[str, np.ndarray], adj_close: np.ndarray, *, overwrite: bool = False,
+                factor: np.ndarray | None = None) -> None:
     """Adjust raw prices in place per STRATEGIES.md: open/high/low * adj_close/close, close = adj_close.
 
     ``overwrite``: the arrays of ``prices`` are the caller's own, multiplied where they are
-    rather than replaced by new ones."""
+    rather than replaced by new ones. ``factor``: an array as long as ``adj_close`` to hold
+    adj_close / close (a caller adjusting piece by piece reuses one)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        factor = adj_close / prices["close"]
+        factor = np.divide(adj_close, prices["close"], out=factor)
     for col in ("open", "high", "low"):
         mine = overwrite and prices[col].flags.writeable
         prices[col] = np.multiply(prices[col], factor, out=prices[col] if mine else None)
