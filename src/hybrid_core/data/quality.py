@@ -222,6 +222,12 @@ def usable_prices(ohlc: Sequence[np.ndarray], volume: np.ndarray) -> np.ndarray:
 def bar_flags(frame: pd.DataFrame, codes: np.ndarray, *, today: pd.Timestamp,
               sessions: Callable[..., pd.DatetimeIndex] = nyse_sessions) -> dict[str, np.ndarray]:
     """A boolean mask per check over the rows of ``frame`` (sorted by symbol, date)."""
+    return _flags(frame, codes, today, sessions)[0]
+
+
+def _flags(frame: pd.DataFrame, codes: np.ndarray, today: pd.Timestamp,
+           sessions: Callable[..., pd.DatetimeIndex]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """:func:`bar_flags`, and the identical repeats of a (symbol, date) found with the conflicting ones."""
     n = len(frame)
     ohlc, volume = _columns(frame)
     o, h, low, c = ohlc
@@ -239,8 +245,8 @@ def bar_flags(frame: pd.DataFrame, codes: np.ndarray, *, today: pd.Timestamp,
             "future_date": dates > (today.normalize() + pd.Timedelta(days=1)).to_datetime64(),
         }
     flags["off_calendar"] = _off_calendar(crypto[codes] if len(names) else np.zeros(n, bool), dates, sessions)
-    flags["conflicting_duplicate"], _ = _duplicates(frame, codes, dates)
-    return flags
+    flags["conflicting_duplicate"], identical = _duplicates(frame, codes, dates)
+    return flags, identical
 
 
 def _outside(o: np.ndarray, h: np.ndarray, low: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -366,11 +372,12 @@ def gate_bars(bars: pd.DataFrame, *, policy: str = "refuse", origin: str = "",
     if lost.any():  # else no row is lost, whatever its volume
         lost &= np.isnan(volume) | (volume == 0)
     del ohlc, volume  # one float per bar less while the checks run
-    flags = bar_flags(frame, codes, today=today, sessions=sessions)
-    for mask in flags.values():
-        mask &= ~lost
-    _conflicting, identical = _duplicates(frame, codes, frame["date"].to_numpy(dtype="datetime64[ns]"))
-    identical &= ~lost
+    flags, identical = _flags(frame, codes, today, sessions)
+    if lost.any():
+        found = ~lost
+        for mask in (*flags.values(), identical):
+            mask &= found
+        del found
     unusable = np.zeros(n, dtype=bool)
     for kind, (_what, keepable) in CHECKS.items():
         if kind in flags and not keepable:
