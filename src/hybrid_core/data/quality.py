@@ -65,7 +65,7 @@ import pandas as pd
 from loguru import logger
 
 from ..calendars import nyse_sessions
-from ..contracts import BAR_COLUMNS, Panel, date_positions, is_crypto, used_categories
+from ..contracts import BAR_COLUMNS, DAY_NS, SMALL_CHUNK, Panel, date_positions, is_crypto, used_categories
 from ..errors import BarsRefused
 from .clock import as_utc, expected_last_bar
 from .files import canonical_order
@@ -230,23 +230,57 @@ def _flags(frame: pd.DataFrame, codes: np.ndarray, today: pd.Timestamp,
     """:func:`bar_flags`, and the identical repeats of a (symbol, date) found with the conflicting ones."""
     n = len(frame)
     ohlc, volume = _columns(frame)
-    o, h, low, c = ohlc
     dates = frame["date"].to_numpy(dtype="datetime64[ns]")
     names = _symbol_names(frame, codes)
     blank = np.array([not n.strip() for n in names], dtype=bool)
     crypto = np.array([is_crypto(n) for n in names], dtype=bool)
-    with np.errstate(invalid="ignore"):
-        flags: dict[str, Any] = {
-            "empty_symbol": blank[codes] if len(names) else np.zeros(n, bool),
-            **price_flags(ohlc, volume),
-            "high_below_low": h < low,
-            "outside_range": _outside(o, h, low, c),
-            "negative_volume": volume < 0,
-            "future_date": dates > (today.normalize() + pd.Timedelta(days=1)).to_datetime64(),
-        }
+    flags: dict[str, Any] = {
+        "empty_symbol": blank[codes] if len(names) else np.zeros(n, bool),
+        **_price_checks(ohlc, volume),
+        "future_date": dates > (today.normalize() + pd.Timedelta(days=1)).to_datetime64(),
+    }
     flags["off_calendar"] = _off_calendar(crypto[codes] if len(names) else np.zeros(n, bool), dates, sessions)
     flags["conflicting_duplicate"], identical = _duplicates(frame, codes, dates)
     return flags, identical
+
+
+def _blocks(n: int) -> Iterable[slice]:
+    """Slices of :data:`~hybrid_core.contracts.SMALL_CHUNK` rows covering ``n`` rows."""
+    return (slice(lo, lo + SMALL_CHUNK) for lo in range(0, n, SMALL_CHUNK))
+
+
+def _price_checks(ohlc: Sequence[np.ndarray], volume: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`price_flags`, ``high_below_low``, ``outside_range`` and ``negative_volume`` of every
+    row, judged :data:`~hybrid_core.contracts.SMALL_CHUNK` rows at a time: each check's
+    temporaries stay in the CPU's cache and reuse the heap (whole columns made a dozen passes
+    over 36 MB arrays at 4.7 million bars, twice the time)."""
+    n = len(volume)
+    kinds = ("missing_price", "non_positive_price", "absurd_value", "high_below_low", "outside_range",
+             "negative_volume")
+    out = {kind: np.empty(n, dtype=bool) for kind in kinds}
+    o, h, low, c = ohlc
+    with np.errstate(invalid="ignore"):
+        for rows in _blocks(n):
+            for kind, mask in price_flags([o[rows], h[rows], low[rows], c[rows]], volume[rows]).items():
+                out[kind][rows] = mask
+            np.less(h[rows], low[rows], out=out["high_below_low"][rows])
+            out["outside_range"][rows] = _outside(o[rows], h[rows], low[rows], c[rows])
+            np.less(volume[rows], 0, out=out["negative_volume"][rows])
+    return out
+
+
+def _lost(ohlc: Sequence[np.ndarray], volume: np.ndarray) -> np.ndarray:
+    """Rows without any price and without volume (days the source lost), a block of rows at a time."""
+    o, h, low, c = ohlc
+    lost = np.empty(len(volume), dtype=bool)
+    for rows in _blocks(len(volume)):
+        any_price = np.fmax(o[rows], h[rows])  # NaN only when all are
+        np.fmax(any_price, low[rows], out=any_price)
+        np.fmax(any_price, c[rows], out=any_price)
+        np.isnan(any_price, out=lost[rows])
+    if lost.any():  # else no row is lost, whatever its volume
+        lost &= np.isnan(volume) | (volume == 0)
+    return lost
 
 
 def _outside(o: np.ndarray, h: np.ndarray, low: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -280,12 +314,29 @@ def _off_calendar(crypto: np.ndarray, dates: np.ndarray,
     calendar = pd.DatetimeIndex(sessions())
     if not len(calendar):
         return np.zeros(len(dates), dtype=bool)
-    days = np.asarray(pd.unique(dates), dtype="datetime64[ns]")  # the few distinct days, no code per bar
+    days = _distinct_days(dates)  # the few distinct days, no code per bar
     inside = (days >= calendar[0].to_datetime64()) & (days <= calendar[-1].to_datetime64())
     closed = inside & ~np.isin(days, calendar.to_numpy(dtype="datetime64[ns]"))
     if not closed.any():
         return np.zeros(len(dates), dtype=bool)
     return np.isin(dates, days[closed]) & ~crypto
+
+
+def _distinct_days(dates: np.ndarray) -> np.ndarray:
+    """The distinct values of ``dates`` (datetime64[ns]), in any order: for session dates (midnights
+    within a few centuries) a day number per bar is marked a block of rows at a time, else hashed."""
+    stamps = dates.view(np.int64)
+    lo, hi = int(stamps.min()), int(stamps.max())
+    if lo != np.iinfo(np.int64).min and (hi - lo) // DAY_NS < 200_000:  # no NaT, a span of days to mark
+        present = np.zeros((hi - lo) // DAY_NS + 1, dtype=bool)
+        for rows in _blocks(len(stamps)):
+            number, rest = np.divmod(stamps[rows] - lo, DAY_NS)
+            if rest.any():
+                break
+            present[number] = True
+        else:
+            return (np.flatnonzero(present) * DAY_NS + lo).view("datetime64[ns]")
+    return np.asarray(pd.unique(dates), dtype="datetime64[ns]")
 
 
 def _duplicates(frame: pd.DataFrame, codes: np.ndarray, dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -321,9 +372,8 @@ def _split_jumps(frame: pd.DataFrame, codes: np.ndarray, usable: np.ndarray) -> 
     if len(close) < 2:
         return hit, np.full(n, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):  # every split ratio is at least 2
-        move_close = close[1:] / close[:-1]
-        big = np.flatnonzero((keys[1:] == keys[:-1]) & ((move_close < 0.55) | (move_close > 1.9)))
-        move_close = move_close[big]
+        big = np.concatenate([_big_moves(close, keys, rows) for rows in _blocks(len(close) - 1)])
+        move_close = close[big + 1] / close[big]
         move_open = opens[big + 1] / close[big]
     found = np.zeros(len(big), dtype=bool)
     for factor in SPLIT_FACTORS:
@@ -336,6 +386,17 @@ def _split_jumps(frame: pd.DataFrame, codes: np.ndarray, usable: np.ndarray) -> 
     ratio = np.full(n, np.nan)
     ratio[where] = 1.0 / move_close[found]
     return hit, ratio
+
+
+def _big_moves(close: np.ndarray, keys: np.ndarray, rows: slice) -> np.ndarray:
+    """Of the rows ``rows`` (each compared with the next), those whose next row is the same symbol's
+    with a close below 0.55x or above 1.9x theirs (the only moves a split ratio can be)."""
+    lo, hi = rows.start, min(rows.stop, len(close) - 1)
+    move = close[lo + 1:hi + 1] / close[lo:hi]
+    near = move < 0.55
+    near |= move > 1.9
+    near &= keys[lo + 1:hi + 1] == keys[lo:hi]
+    return np.flatnonzero(near) + lo
 
 
 def _split_detail(ratio: float) -> str:
@@ -363,15 +424,7 @@ def gate_bars(bars: pd.DataFrame, *, policy: str = "refuse", origin: str = "",
         return GateResult(bars=_canonical(bars))
     frame, codes = _sorted(bars)
     n = len(frame)
-    ohlc, volume = _columns(frame)
-    any_price = np.fmax(ohlc[0], ohlc[1])  # NaN only when all are; one array, made in place
-    np.fmax(any_price, ohlc[2], out=any_price)
-    np.fmax(any_price, ohlc[3], out=any_price)
-    lost = np.isnan(any_price)
-    del any_price
-    if lost.any():  # else no row is lost, whatever its volume
-        lost &= np.isnan(volume) | (volume == 0)
-    del ohlc, volume  # one float per bar less while the checks run
+    lost = _lost(*_columns(frame))
     flags, identical = _flags(frame, codes, today, sessions)
     if lost.any():
         found = ~lost
