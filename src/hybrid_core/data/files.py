@@ -263,11 +263,9 @@ def _read_parquet(path: Path, symbols: Sequence[str] | None, start: pd.Timestamp
         for group, every_date in _row_groups(file, rows):
             keys.add(group, file.read_row_group(group, columns=[symbol_name, date_name], use_threads=False),
                      every_date=every_date)
-        dates, order = keys.dates(date_type)
-        symbols_ = keys.symbols(order)
-        place = None if order is None else _places(order)
+        dates, place = keys.dates(date_type)
+        symbols_ = keys.symbols(sort=place is not None)
         adjust = [by_name[c] for c in (*PRICE_COLUMNS, "adj_close")] if "adj_close" in by_name else None
-        del order  # only the big arrays the frame keeps stay alive while the values are decoded
         frame = pd.DataFrame({"symbol": symbols_, "date": dates,
                               **_values(file, [n for n in columns if n not in (symbol_name, date_name)], keys.picks,
                                         place, adjust)},
@@ -496,10 +494,11 @@ class _KeyColumns:
         return rank[ids], [str(n) for n in names[order]]
 
     def dates(self, date_type: Any) -> tuple[Any, np.ndarray | None]:
-        """The kept rows' dates as pyarrow's pandas conversion gives them, and the positions of
-        the kept rows in (symbol, session date) order, ties in file order, as :func:`canonical_order`
-        gives them on the canonical columns: None when the rows are in that order already or the
-        keys cannot tell it (symbols not text, dates not timestamps, a row without a date)."""
+        """The kept rows' dates as pyarrow's pandas conversion gives them, put in (symbol, session
+        date) order, ties in file order, as :func:`canonical_order` gives it on the canonical
+        columns, and the place of each kept row in that order (:func:`_places`): None when the rows
+        are in that order already or the keys cannot tell it (symbols not text, dates not
+        timestamps, a row without a date)."""
         import pyarrow as pa
 
         nulls = any(part.null_count for part in self._date_parts)
@@ -520,17 +519,23 @@ class _KeyColumns:
         self.in_order = True
         if order is None:
             return dates, None
+        place = _places(order)
         scale = 10 ** (9 - _DIGITS.get(unit, 9))
         if isinstance(dates.dtype, np.dtype) and scale > 1 and _fits(instants, scale):
-            # in order and in nanoseconds in one array (the dtype every later step reads)
-            taken = np.take(instants, order)
-            taken *= scale
-            return pd.Series(taken.view("datetime64[ns]"), name=dates.name, copy=False), order
-        return pd.Series(dates.array.take(order), name=dates.name), order
+            # in order and in nanoseconds in one array (the dtype every later step reads), each
+            # row written to its place: a row group's rows land near each other, where a gather
+            # in order reads each symbol's dates from all over the file's order
+            del order
+            placed = np.empty_like(instants)
+            placed[place] = instants
+            placed *= scale
+            return pd.Series(placed.view("datetime64[ns]"), name=dates.name, copy=False), place
+        return pd.Series(dates.array.take(order), name=dates.name), place
 
-    def symbols(self, order: np.ndarray | None = None) -> Any:
-        """The kept rows' symbols (in ``order``): a categorical of stripped names in sorted order
-        (text symbols), else pyarrow's pandas conversion (turned into one by :func:`symbol_categorical`)."""
+    def symbols(self, *, sort: bool = False) -> Any:
+        """The kept rows' symbols (``sort``: in the order :meth:`dates` put the rows in, whose first
+        key is the symbol): a categorical of stripped names in sorted order (text symbols), else
+        pyarrow's pandas conversion (turned into one by :func:`symbol_categorical`)."""
         import pyarrow as pa
 
         if not self._ids:
@@ -538,7 +543,9 @@ class _KeyColumns:
                 return pa.chunked_array(self._symbol_parts).to_pandas()
             return pd.Categorical([], categories=[])
         codes, names = self._codes
-        return pd.Categorical.from_codes(codes if order is None else codes[order], categories=names, validate=False)
+        if sort:  # each symbol's code repeated as often as it has rows, in code order
+            codes = np.repeat(np.arange(len(names), dtype=codes.dtype), np.bincount(codes, minlength=len(names)))
+        return pd.Categorical.from_codes(codes, categories=names, validate=False)
 
 
 _DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
