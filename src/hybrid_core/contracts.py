@@ -686,6 +686,12 @@ class RiskRule(Component):
         """At a close: the exit reason if ``position`` must be sold at the next open, else None."""
         return None
 
+    def time_exit_bars(self) -> int | None:
+        """The ``bars_held`` below which :meth:`time_exit` returns None for every position, or None
+        (the default: any count may exit). With a number, the planner asks :meth:`time_exit` only
+        about positions held that many bars or more, instead of every position at every close."""
+        return None
+
     def vet(self, order: OrderIntent, context: CycleContext) -> str | None:
         """Before an order is sent: a one-line refusal reason, or None to let it through."""
         return None

@@ -209,6 +209,21 @@ def test_risk_rules() -> None:
     with pytest.raises(ContractViolation, match="risk rule 'stop_above' breaks the contract"):
         testing.check_risk_rule(StopAbove)
 
+    class EarlyExit(RiskRule):
+        """Says it never exits before 5 bars, then exits at 4."""
+
+        name = "early_exit"
+
+        def time_exit(self, position: Position) -> str | None:
+            return "old" if position.bars_held >= 4 else None
+
+        def time_exit_bars(self) -> int | None:
+            return 5
+
+    assert testing.risk_rule_problems(EarlyExit) == [
+        "time_exit() exits a position held 4 bar(s), below its time_exit_bars() 5: the planner would never "
+        "ask about it"]
+
 
 class FrameSource(LocalBars):
     """Returns whatever frame it is given (to break the data contract on purpose)."""

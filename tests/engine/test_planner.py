@@ -6,7 +6,7 @@ import pandas as pd
 
 from hybrid_core.account.planner import plan_orders
 from hybrid_core.builtin.risk_rules import StopLoss, TimeStop
-from hybrid_core.contracts import Decision, OrderIntent, Position
+from hybrid_core.contracts import Decision, OrderIntent, Position, RiskRule
 
 D = pd.Timestamp("2021-01-08")
 RULES = (StopLoss(), TimeStop())
@@ -78,3 +78,42 @@ def test_planner_does_not_mutate_positions():
 def test_no_time_rule_means_no_time_stop():
     plan = plan_orders(D, [], {"A": pos("A", bars=50)}, {}, {"A": 1.0}, 10.0, (StopLoss(),))
     assert plan.orders == []
+
+
+class AgeLog(RiskRule):
+    """Exits at 3 bars and records every position it is asked about."""
+
+    name = "age_log"
+
+    def __init__(self, floor: int | None) -> None:
+        self.floor = floor
+        self.asked: list[tuple[str, int]] = []
+
+    def time_exit(self, position: Position) -> str | None:
+        self.asked.append((position.symbol, position.bars_held))
+        return "aged" if position.bars_held >= 3 else None
+
+    def time_exit_bars(self) -> int | None:
+        return self.floor
+
+
+def test_time_stop_asks_only_positions_from_the_rules_lowest_floor_in_holding_order():
+    positions = {s: pos(s, bars=b) for s, b in (("A", 1), ("B", 6), ("C", 2), ("D", 3), ("E", 5))}
+    decision = Decision(D, True, keeps=["E"], strategy="eq")
+    asked_all = AgeLog(None)
+    everyone = plan_orders(D, [decision], positions, {}, {}, 100.0, (asked_all,))
+    assert [s for s, _ in asked_all.asked] == ["A", "B", "C", "D", "E"]
+    one = AgeLog(3)
+    alone = plan_orders(D, [decision], positions, {}, {}, 100.0, (one,))
+    assert one.asked == [("B", 6), ("D", 3), ("E", 0)]  # E is re-selected: asked with its restarted count
+    late, early = AgeLog(5), AgeLog(3)  # the lowest floor of the two decides who is asked
+    both = plan_orders(D, [decision], positions, {}, {}, 100.0, (late, early))
+    assert late.asked == [("B", 6), ("D", 3), ("E", 0)] and early.asked == [("E", 0)]
+    assert ([(o.symbol, o.reason) for o in everyone.orders] == [(o.symbol, o.reason) for o in alone.orders]
+            == [(o.symbol, o.reason) for o in both.orders] == [("B", "aged"), ("D", "aged")])
+    assert everyone.restart == alone.restart == both.restart == ["E"]
+    assert AgeLog(None).time_exit_bars() is None and RiskRule().time_exit_bars() is None
+
+
+def test_time_stop_rule_states_its_floor():
+    assert TimeStop(TimeStop.Params(bars=7)).time_exit_bars() == 7

@@ -48,6 +48,9 @@ class TimeStop(RiskRule):
     def time_exit(self, position: Position) -> str | None:
         return "time_stop" if position.bars_held >= self.params.bars else None
 
+    def time_exit_bars(self) -> int:
+        return self.params.bars
+
 
 class MaxOrderValue(RiskRule):
     """Max order value: refuses (never resizes) an entry worth more than `value` (every engine).

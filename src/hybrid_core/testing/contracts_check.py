@@ -315,6 +315,14 @@ def risk_rule_problems(rule: type[RiskRule] | RiskRule, *, params: Any = None) -
             return [*problems, f"{cls.__name__}(Params()) raises {_fmt(exc)}"]
     context = CycleContext(now=pd.Timestamp("2021-04-19"), mode="paper", portfolio_value=1_000_000.0,
                            peak_value=1_000_000.0, day_start_value=1_000_000.0)
+    try:
+        floor = instance.time_exit_bars()
+        if floor is not None and not (isinstance(floor, int) and not isinstance(floor, bool)):
+            problems.append(f"time_exit_bars() must return None or a whole number of bars, got {floor!r}")
+            floor = None
+    except Exception as exc:
+        problems.append(f"time_exit_bars() raises {_fmt(exc)}")
+        floor = None
     for pos in _sample_positions():
         try:
             stop = instance.stop_price(pos)
@@ -328,6 +336,9 @@ def risk_rule_problems(rule: type[RiskRule] | RiskRule, *, params: Any = None) -
             reason = instance.time_exit(pos)
             if reason is not None and not (isinstance(reason, str) and reason):
                 problems.append(f"time_exit() must return None or a reason string, got {reason!r}")
+            if reason is not None and floor is not None and pos.bars_held < floor:
+                problems.append(f"time_exit() exits a position held {pos.bars_held} bar(s), below its "
+                                f"time_exit_bars() {floor}: the planner would never ask about it")
         except Exception as exc:
             problems.append(f"time_exit() raises {_fmt(exc)}")
         order = OrderIntent(symbol=pos.symbol, side="buy", qty=pos.qty, strategy="kit", reason="entry",
