@@ -119,7 +119,7 @@ class Ledger:
         self.lots: dict[str, deque[Lot]] = {}
         self.closed: list[RoundTrip] = []
 
-    def fill(self, symbol: str, side: str, qty: float, price: float, date: pd.Timestamp, *,
+    def fill(self, symbol: str, side: str, qty: float, price: float, date: pd.Timestamp,
              strategy: str = "", reason: str = "", commission: float = 0.0) -> list[RoundTrip]:
         """Record one fill; returns the round trips it closes (usually none or one)."""
         lots = self.lots.get(symbol)

@@ -101,10 +101,9 @@ class Account:
         self.cash -= qty * price + commission
         pos = Position(symbol, qty, price, date, strategy, 0)
         if self._stop_rules:
-            pos.stop_price = self.stop_for(pos)
+            pos.stop_price = protective_stop(pos, self._stop_rules)
         self.positions[symbol] = pos
-        self.ledger.fill(symbol, "buy", qty, price, date, strategy=strategy, reason=reason,
-                         commission=commission)
+        self.ledger.fill(symbol, "buy", qty, price, date, strategy, reason, commission)
         return pos
 
     def close(self, symbol: str, price: float, date: pd.Timestamp, reason: str,
@@ -112,8 +111,7 @@ class Account:
         """A sell filled: the whole position closes into a round trip; cash receives the proceeds."""
         pos = self.positions.pop(symbol)
         self.cash += pos.qty * price - commission
-        self.ledger.fill(symbol, "sell", pos.qty, price, date, strategy=pos.strategy, reason=reason,
-                         commission=commission)
+        self.ledger.fill(symbol, "sell", pos.qty, price, date, pos.strategy, reason, commission)
         return pos
 
     # ------------------------------------------------------------------- close
