@@ -120,9 +120,9 @@ def run_backtest(panel: Panel, strategies: Sequence[Strategy], risk_rules: Seque
                                      _prices(lows[i], hit, index), stop_candidates=hit)
                 if today:
                     positions = book.positions
-                    moved = {fill.symbol: positions[fill.symbol].stop_price if fill.symbol in positions else None
-                             for fill in today}
-                    stops[[index[s] for s in moved]] = [-np.inf if v is None else v for v in moved.values()]
+                    for fill in today:  # a buy's new stop, or none after a sell
+                        pos = positions.get(fill.symbol)
+                        stops[index[fill.symbol]] = -np.inf if pos is None or pos.stop_price is None else pos.stop_price
                     fills.extend(today)
             decisions = [d for d in (t.at(i, book.positions) for t in tables) if d is not None]
             wanted = [*book.positions, *(s for d in decisions for s in d.entries if s in index)]
