@@ -16,7 +16,6 @@ So a round trip, its PnL (after commissions) and the open lots are computed once
 from __future__ import annotations
 
 import json
-from collections import deque
 from collections.abc import Mapping, Sequence
 
 import attrs
@@ -116,7 +115,8 @@ class Ledger:
     """FIFO lots per symbol and the round trips closed so far."""
 
     def __init__(self) -> None:
-        self.lots: dict[str, deque[Lot]] = {}
+        self.lots: dict[str, list[Lot]] = {}
+        """Open lots per symbol, oldest first (a short list: usually one lot)."""
         self.closed: list[RoundTrip] = []
 
     def fill(self, symbol: str, side: str, qty: float, price: float, date: pd.Timestamp,
@@ -124,7 +124,7 @@ class Ledger:
         """Record one fill; returns the round trips it closes (usually none or one)."""
         lots = self.lots.get(symbol)
         if lots is None:  # fast path: a new position
-            self.lots[symbol] = deque([Lot(qty if side == "buy" else -qty, price, date, strategy, commission)])
+            self.lots[symbol] = [Lot(qty if side == "buy" else -qty, price, date, strategy, commission)]
             return []
         if len(lots) == 1 and lots[0].qty == (qty if side == "sell" else -qty):  # fast path: all of one lot
             lot = lots[0]
@@ -160,7 +160,7 @@ class Ledger:
             lot.qty -= direction * take
             remaining += direction * take
             if abs(lot.qty) <= _EPS * max(1.0, take):
-                lots.popleft()
+                del lots[0]
         exit_fee = commission * (matched / qty) if qty else 0.0
         if matched > 0:
             trip = RoundTrip(symbol=symbol, strategy="+".join(strategies) or strategy, qty=matched,

@@ -129,9 +129,7 @@ def _time_stop_candidates(positions: Mapping[str, Position], timers: Sequence[Ri
     """The held positions a time stop can exit at this close, in holding order: those held at
     least as many bars as the lowest :meth:`~RiskRule.time_exit_bars` of ``timers`` (every
     position when a timer gives none), so most of ~300 positions are not asked every day."""
-    if not timers:
-        return ()
-    floor = None
+    floors = []
     for rule in timers:
         try:
             bars = rule.time_exit_bars()
@@ -139,7 +137,10 @@ def _time_stop_candidates(positions: Mapping[str, Position], timers: Sequence[Ri
             raise component_error(rule, "time_exit_bars", exc) from exc
         if bars is None:
             return positions.items()
-        floor = bars if floor is None else min(floor, bars)
+        floors.append(bars)
+    if not floors:
+        return ()
+    floor = min(floors)
     return [(sym, pos) for sym, pos in positions.items() if pos.bars_held >= floor]
 
 

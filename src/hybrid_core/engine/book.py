@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -161,14 +160,14 @@ class PortfolioBook(Account):
         book.last_bar_date = {s: pd.Timestamp(v) for s, v in state.get("last_bar_date", {}).items()}
         if "lots" in state:
             for sym, lots in state["lots"].items():
-                book.ledger.lots[sym] = deque(Lot(qty=float(x["qty"]), price=float(x["price"]),
-                                                  date=pd.Timestamp(x["date"]), strategy=x["strategy"],
-                                                  commission=float(x["commission"])) for x in lots)
+                book.ledger.lots[sym] = [Lot(qty=float(x["qty"]), price=float(x["price"]),
+                                             date=pd.Timestamp(x["date"]), strategy=x["strategy"],
+                                             commission=float(x["commission"])) for x in lots]
         else:  # version 1: one lot per position, its entry commission kept aside
             fees = state.get("entry_commission", {})
             for sym, pos in book.positions.items():
-                book.ledger.lots[sym] = deque([Lot(pos.qty, pos.entry_price, pos.entry_date, pos.strategy,
-                                                   float(fees.get(sym, 0.0)))])
+                book.ledger.lots[sym] = [Lot(pos.qty, pos.entry_price, pos.entry_date, pos.strategy,
+                                             float(fees.get(sym, 0.0)))]
         book.ledger.closed = [RoundTrip(**{**t, "entry_date": pd.Timestamp(t["entry_date"]),
                                            "exit_date": pd.Timestamp(t["exit_date"])})
                               for t in state.get("closed", state.get("trades", []))]
