@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from equity_data import SP500, all_symbols, load_panel, raw_adj_close
 from hybrid_equity_reversal import EquityReversal
+from hybrid_equity_reversal.strategy import closes_at, select_lowest
 
 from hybrid_core.contracts import Panel
 
@@ -160,6 +161,42 @@ def test_synthetic_ties_are_broken_by_symbol_name_whatever_the_universe_order():
     chosen = list(signals.entry.columns[signals.entry.loc[friday].to_numpy()])
     assert sorted(chosen) == ["AAA", "BBB", "ZZZ"]  # n = floor(12 * 0.25) = 3
     assert signals.info["rank"].at[friday, "ZZZ"] == 1 and signals.info["rank"].at[friday, "AAA"] == 2
+
+
+def test_ranks_are_a_stable_sort_of_scores_on_rows_full_of_ties():
+    """Ranks 1..n in score order, equal scores in column order: what a stable sort gives, row by row."""
+    rng = np.random.default_rng(7)
+    scores = rng.integers(-3, 4, size=(60, 40)).astype("float64") / 100  # 7 values: ties in every row
+    scores[rng.random(scores.shape) < 0.2] = np.nan
+    scores[5] = np.nan  # a row without any score
+    scores[6] = 0.01  # a row of one tie
+    scores[7, 0], scores[7, 1] = -0.0, 0.0  # equal for a sort too
+    selected, ranks, n = select_lowest(scores, 0.25)
+    for row, rank, chosen, count in zip(scores, ranks, selected, n, strict=True):
+        valid = np.flatnonzero(~np.isnan(row))
+        expected = np.full(len(row), np.nan)
+        expected[valid[np.argsort(row[valid], kind="stable")]] = np.arange(1, len(valid) + 1)
+        assert np.array_equal(rank, expected, equal_nan=True)
+        assert count == (max(1, math.floor(len(valid) * 0.25)) if len(valid) else 0)
+        assert np.array_equal(chosen, expected <= count)
+
+
+@pytest.mark.parametrize("layout", ["F", "C"])
+def test_closes_at_gathers_the_rows_and_symbols_asked_for(layout):
+    """Any rows (-1: none) and symbols (absent: NaN) in the order asked, whatever the panel's layout;
+    a close that is not positive is no close."""
+    dates = xnys_sessions("2021-03-01", "2021-03-12")
+    values = np.asarray(np.arange(1.0, 1 + 10 * 4).reshape(10, 4), order=layout)
+    values[2, 1], values[3, 2], values[4, 3] = np.nan, 0.0, -1.0
+    close = pd.DataFrame(values, index=dates, columns=["AAA", "BBB", "CCC", "DDD"])
+    panel = Panel(close, close, close, close, close)
+    rows = np.array([4, -1, 2, 3, 0])
+    expected = np.array([[values[r, c] if r >= 0 and c >= 0 else np.nan for c in (3, -1, 1, 2, 0)] for r in rows])
+    expected[~(expected > 0)] = np.nan
+    got = closes_at(panel, rows, ["DDD", "XXX", "BBB", "CCC", "AAA"])
+    assert np.array_equal(got, expected, equal_nan=True)
+    assert np.array_equal(closes_at(panel, rows, close.columns), np.array(
+        [[values[r, c] if r >= 0 and values[r, c] > 0 else np.nan for c in range(4)] for r in rows]), equal_nan=True)
 
 
 def test_first_eq50_reference_rebalance_matches_the_independent_engine():

@@ -56,16 +56,18 @@ def closes_at(panel: Panel, rows: np.ndarray, symbols: Sequence[str] | np.ndarra
     """Closes of ``symbols`` on panel rows ``rows`` (row -1: none), NaN where there is no positive close.
 
     ``symbols`` may also be the symbols' column positions in the panel (:func:`column_positions`,
-    -1: not in the panel). Gathers only the rows asked for, so a 20-year panel is never copied whole.
-    """
+    -1: not in the panel). Gathers only the rows asked for, so a 20-year panel is never copied whole,
+    and reads them a symbol at a time, the panel's layout (a row of it spans the whole panel)."""
     values = panel.close.to_numpy(dtype="float64")
     cols = symbols if isinstance(symbols, np.ndarray) else column_positions(panel, symbols)
     rows = np.asarray(rows, dtype="int64")
-    out = values[np.ix_(np.maximum(rows, 0), np.maximum(cols, 0))] if values.size else \
-        np.full((len(rows), len(cols)), np.nan)
+    if not values.size:
+        return np.full((len(rows), len(cols)), np.nan)
+    by_symbol = values.T  # a symbol's dates side by side
+    out = by_symbol[np.ix_(np.maximum(cols, 0), np.maximum(rows, 0))].T
     out[rows < 0] = np.nan
     out[:, cols < 0] = np.nan
-    out[~(out > 0)] = np.nan
+    out[out <= 0] = np.nan  # NaN stays NaN
     return out
 
 
@@ -79,23 +81,30 @@ def select_lowest(scores: np.ndarray, decile: float) -> tuple[np.ndarray, np.nda
     """Per row: the ``max(1, floor(n_valid * decile))`` lowest scores, ties by column order.
 
     Returns (selected bool array, ranks with 1 = lowest and NaN for unscored, n per row;
-    n is 0 for a row without any score). Columns must be sorted by symbol name: rows with
-    tied scores are re-sorted with a stable sort, which breaks ties by column order.
+    n is 0 for a row without any score). Columns must be sorted by symbol name: equal
+    scores are ranked in column order, which breaks ties by symbol name.
     """
     valid = ~np.isnan(scores)
     n_valid = valid.sum(axis=1)
     n = np.where(n_valid > 0, np.maximum(1, np.floor(n_valid * decile)), 0).astype("int64")
-    key = np.where(valid, scores, np.inf)
-    order = np.argsort(key, axis=1)  # fast, unstable: rows with ties are redone below
-    ordered = np.take_along_axis(key, order, axis=1)
-    tied = np.flatnonzero(((ordered[:, 1:] == ordered[:, :-1]) & np.isfinite(ordered[:, 1:])).any(axis=1))
-    if len(tied):
-        order[tied] = np.argsort(key[tied], axis=1, kind="stable")
-    ranks = np.empty(scores.shape)
-    np.put_along_axis(ranks, order, np.arange(1, scores.shape[1] + 1, dtype="float64")[None, :], axis=1)
-    ranks[~valid] = np.nan
-    selected = ranks <= n[:, None]
-    return selected, ranks, n
+    ranks = np.full(scores.shape, np.nan)
+    for i in np.flatnonzero(n_valid):
+        scored = np.flatnonzero(valid[i])
+        ranks[i, scored[stable_order(scores[i, scored])]] = np.arange(1.0, len(scored) + 1)
+    return ranks <= n[:, None], ranks, n
+
+
+def stable_order(values: np.ndarray) -> np.ndarray:
+    """``values.argsort(kind="stable")`` (equal values keep their order) for values without NaN,
+    from numpy's fast unstable sort: equal values are put back in order only where there are some."""
+    order = values.argsort()
+    ordered = values[order]
+    new_value = ordered[1:] != ordered[:-1]
+    if new_value.all():
+        return order
+    run = np.zeros(len(values), dtype=np.int64)  # number of the run of equal values at each place
+    np.cumsum(new_value, out=run[1:])
+    return np.sort(run * len(values) + order) % len(values)  # runs in order, then places in a run
 
 
 class EquityReversal(Strategy):
@@ -203,8 +212,11 @@ class EquityReversal(Strategy):
             np.full(len(rows), -1, dtype=np.int64)
         earlier[position < k] = -1
         close = closes_at(panel, rows, cols)
+        score = np.empty(close.shape)  # a rebalance day's scores side by side: what is ranked
         with np.errstate(invalid="ignore", divide="ignore"):
-            return close, close / closes_at(panel, earlier, cols) - 1.0
+            np.divide(close, closes_at(panel, earlier, cols), out=score)
+        score -= 1.0
+        return close, score
 
     def _warn_off_calendar(self, panel: Panel, cols: np.ndarray, index: pd.DatetimeIndex,
                            sessions: np.ndarray) -> None:
