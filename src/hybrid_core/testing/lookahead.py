@@ -193,6 +193,12 @@ def _compare(full: Signals, cut: Signals, cut_date: pd.Timestamp) -> dict[str, A
             "cut_value": cut_value}
 
 
+def _judged(signals: Signals) -> Signals:
+    """The fields the check compares: ``info`` (the numbers behind decisions, often as many wide
+    frames as the decisions) is let go while the cut runs need memory."""
+    return attrs.evolve(signals, info={})
+
+
 def _on(frame: pd.DataFrame, dates: pd.DatetimeIndex, columns: pd.Index, fill: Any) -> pd.DataFrame:
     """``frame`` on ``dates`` x ``columns``: its first rows when it is already laid out so (a view,
     the usual case: no copy of a long history), else reindexed with ``fill``."""
@@ -221,11 +227,12 @@ def check_no_lookahead(strategy: Strategy, panel: Panel, cut_dates: Iterable[Any
     cuts: Sequence[pd.Timestamp] = (default_cut_dates(panel, n_cuts) if cut_dates is None
                                     else sorted(pd.Timestamp(c) for c in cut_dates))
     name = _name(strategy)
-    full = _run(strategy, panel, "the full panel")
+    full = _judged(_run(strategy, panel, "the full panel"))
     for cut_date in cuts:
         with _quiet():  # a cut panel's short history is expected here; its warm-up lines are noise
             cut = _run(strategy, truncate_panel(panel, cut_date), f"the panel cut at {cut_date.date()}")
         difference = _compare(full, cut, cut_date)
+        del cut  # gone before the next cut run, whose arrays can take its place
         if difference is not None:
             return LookaheadReport(strategy=name, cut_dates=tuple(cuts), ok=False, cut_date=cut_date,
                                    **difference)
