@@ -137,7 +137,9 @@ def _first_difference(full: pd.DataFrame, cut: pd.DataFrame, mask: np.ndarray | 
     if weights:
         if mask is None:
             mask = np.ones(a.shape, dtype=bool)
-        rows, cols = np.nonzero(mask)  # row-major: the earliest date first, then columns in order
+        dates = np.flatnonzero(mask.any(axis=1))  # entries fall on a few dates (a weekly strategy's)
+        at, cols = np.nonzero(mask[dates])  # row-major: the earliest date first, then columns in order
+        rows = dates[at]
         x = a[rows, cols].astype("float64", copy=False)
         y = b[rows, cols].astype("float64", copy=False)
         with np.errstate(invalid="ignore"):
@@ -210,8 +212,7 @@ def _on(frame: pd.DataFrame, dates: pd.DatetimeIndex, columns: pd.Index, fill: A
 
 def _flags(flags: FlagsT) -> FlagsT:
     """Flags as bools (a strategy's wrongly typed flags are reported elsewhere; compared here anyway)."""
-    dtypes = set(flags.dtypes) if isinstance(flags, pd.DataFrame) else {flags.dtype}
-    if dtypes <= {np.dtype(bool)}:
+    if flags.to_numpy().dtype == bool:  # bool columns only (a view of a frame's one bool block)
         return flags
     return flags.fillna(0).astype(bool)
 
