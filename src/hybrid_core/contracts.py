@@ -794,6 +794,10 @@ class BacktestRequest:
     """The run profile's name, as risk rules see it in their :class:`CycleContext`."""
     progress: bool | None = None
     """Show a progress bar on stderr (None: when stderr is a terminal)."""
+    signals: Mapping[str, Signals] | None = None
+    """Each strategy's signals over ``panel`` by strategy name, when already computed (for the
+    lookahead check): an engine takes them instead of running the strategy again. Their ``info``
+    may be left out (a backtest does not carry it)."""
 
 
 class BacktestEngine(Component):

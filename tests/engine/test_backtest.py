@@ -178,6 +178,52 @@ def test_lookahead_check_refuses_a_peeking_strategy(panel: Panel) -> None:
         lookahead_check([Peeking(name="peek", universe=CRYPTO, allocation=0.3)], panel, n_cuts=2)
 
 
+class Counted(MiniEquityReversal):
+    """Counts its runs."""
+
+    runs = 0
+
+    def signals(self, panel: Panel) -> Signals:
+        type(self).runs += 1
+        return super().signals(panel)
+
+
+def test_lookahead_check_on_the_backtests_own_signals(panel: Panel) -> None:
+    """Given the signals the backtest trades on (the whole window's, info left out), the check runs
+    only the cuts and finds what it finds without them: nothing for honest strategies, the peek at
+    the same cell."""
+    honest = strategies()
+    given = {s.name: compute_signals(s, panel, with_info=False) for s in honest}
+    assert all(not sig.info for sig in given.values())
+    assert lookahead_check(honest, panel, n_cuts=2, signals=given) == lookahead_check(honest, panel, n_cuts=2)
+    counted = Counted(name="counted", universe=EQUITIES, allocation=0.5)
+    traded = {"counted": compute_signals(counted, panel, with_info=False)}
+    Counted.runs = 0
+    lookahead_check([counted], panel, n_cuts=2, signals=traded)
+    assert Counted.runs == 2  # the cuts only
+    peek = Peeking(name="peek", universe=CRYPTO, allocation=0.3)
+    with pytest.raises(StrategyError) as alone:
+        lookahead_check([peek], panel, n_cuts=2)
+    with pytest.raises(StrategyError) as reused:
+        lookahead_check([peek], panel, n_cuts=2, signals={"peek": compute_signals(peek, panel, with_info=False)})
+    assert str(reused.value) == str(alone.value)
+
+
+def test_native_engine_trades_the_signals_it_is_given(panel: Panel) -> None:
+    """BacktestRequest.signals stand for the strategies' runs: same result, no run of the strategy."""
+    from hybrid_core.builtin.native_engine import NativeEngine
+    from hybrid_core.contracts import BacktestRequest
+
+    counted = Counted(name="counted", universe=EQUITIES, allocation=0.5)
+    rules = [StopLoss(), TimeStop()]
+    alone = NativeEngine().run(BacktestRequest(panel, [counted], rules))
+    given = {"counted": compute_signals(counted, panel, with_info=False)}
+    Counted.runs = 0
+    reused = NativeEngine().run(BacktestRequest(panel, [counted], rules, signals=given))
+    assert Counted.runs == 0
+    assert len(alone.trades) > 10 and reused.trades.equals(alone.trades) and reused.equity.equals(alone.equity)
+
+
 def test_survivorship_warning_for_fixed_equity_lists_only(panel: Panel) -> None:
     (warning,) = survivorship_warnings(strategies(), panel)
     assert "'eq'" in warning and "30 equities" in warning

@@ -70,6 +70,25 @@ def test_hybrid_strategy_runs_in_a_users_own_cerebro(tmp_path: Path) -> None:
     assert strategy.round_trips().equals(native.trades)
 
 
+def test_hybrid_strategy_trades_the_signals_it_is_given(tmp_path: Path) -> None:
+    """signals= (BacktestRequest.signals, e.g. the lookahead check's) stand for the strategies' runs:
+    the same trades, and the strategies do not run again."""
+    from hybrid_core.engine.backtest import compute_signals
+
+    profile = demo_profile(tmp_path)
+    components = build_components(load_profile(profile), build_plugin_host().registry)
+    strategies, rules = components.strategies, [StopLoss(), TimeStop()]
+    window = load_window(components.data_source, strategies, pd.Timestamp("2020-06-01"), pd.Timestamp("2021-04-21"))
+    given = {s.name: compute_signals(s, window.panel, with_info=False) for s in strategies}
+    for strategy in strategies:  # a run now would fail the test
+        strategy.signals = None  # type: ignore[method-assign, assignment]
+    run = cerebro(profile, "2020-06-01", "2021-04-21")
+    run.addstrategy(HybridStrategy, strategies=strategies, risk_rules=rules, signals=given)
+    ours = run.run()[0]
+    assert len(ours.round_trips()) > 100
+    assert ours.round_trips().equals(run_backtest(window.panel, strategies, rules, signals=given).trades)
+
+
 def test_hybrid_strategy_needs_the_contract_broker(tmp_path: Path) -> None:
     """Backtrader's stock broker would refuse buys for cash and fill stops on other symbols' days."""
     import backtrader as bt

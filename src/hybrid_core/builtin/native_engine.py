@@ -25,7 +25,8 @@ class NativeEngine(BacktestEngine):
 
         return run_backtest(request.panel, request.strategies, request.risk_rules, cash=request.cash,
                             slippage_bps=request.slippage_bps, commission=request.commission,
-                            start=request.start, profile_name=request.profile_name, progress=request.progress)
+                            start=request.start, profile_name=request.profile_name, progress=request.progress,
+                            signals=request.signals)
 
 
 @hookimpl

@@ -61,7 +61,14 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
 
     from ..contracts import BacktestRequest
     from ..data.loading import policy_for
-    from ..engine.backtest import default_warmup, load_window, lookahead_check, survivorship_warnings, write_outputs
+    from ..engine.backtest import (
+        compute_signals,
+        default_warmup,
+        load_window,
+        lookahead_check,
+        survivorship_warnings,
+        write_outputs,
+    )
     from ..engine.benchmark import benchmark_curve
     from ..ops.atomic import staged_directory
     from ..ops.logging_setup import configure_logging
@@ -98,8 +105,13 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
         notes.append(window.note)
     for line in notes:
         logger.warning(line)
+    traded = None
     if lookahead_cuts > 0:
-        checks = lookahead_check(strategies, panel, n_cuts=lookahead_cuts)
+        # the cuts are checked against the very signals the engine trades on: each strategy runs
+        # once over the window, not once more over its first half; the check's cut runs reuse the
+        # memory of the info frames, which neither reads
+        traded = {s.name: compute_signals(s, panel, with_info=False) for s in strategies}
+        checks = lookahead_check(strategies, panel, n_cuts=lookahead_cuts, signals=traded)
     else:
         checks = ["lookahead check skipped (--lookahead-cuts 0): results are unchecked for lookahead bias"]
         logger.warning(checks[0])
@@ -110,7 +122,7 @@ def command(obj: Any, profile_path: str, start: str | None, end: str | None, out
         panel, strategies, rules, cash=initial,
         slippage_bps=float(slippage_bps if slippage_bps is not None else spec.slippage_bps),
         commission=float(commission if commission is not None else spec.commission), start=window.start,
-        profile_name=profile.name, progress=progress))
+        profile_name=profile.name, progress=progress, signals=traded))
     if result.refused:
         notes.append(f"risk rules refused {len(result.refused)} order(s), e.g. {result.refused[0]}")
         for line in result.refused:

@@ -61,9 +61,13 @@ class BacktestResult:
     """Orders the risk rules refused, one line each (``date symbol side: rule: reason``)."""
 
 
-def compute_signals(strategy: Strategy, panel: Panel) -> Signals:
-    """Run a strategy over its own universe; its failures become a ComponentError naming it."""
-    return call(strategy, "signals", panel.select(strategy.universe))  # type: ignore[no-any-return]
+def compute_signals(strategy: Strategy, panel: Panel, *, with_info: bool = True) -> Signals:
+    """Run a strategy over its own universe; its failures become a ComponentError naming it.
+
+    ``with_info=False`` leaves out ``info``, the numbers behind the decisions, which a backtest
+    does not carry (often as many wide frames as the decisions)."""
+    signals: Signals = call(strategy, "signals", panel.select(strategy.universe))
+    return signals if with_info else attrs.evolve(signals, info={})
 
 
 def run_backtest(panel: Panel, strategies: Sequence[Strategy], risk_rules: Sequence[RiskRule] = (), *,
@@ -266,12 +270,14 @@ def survivorship_warnings(strategies: Sequence[Strategy], panel: Panel) -> list[
 
 
 def lookahead_check(strategies: Sequence[Strategy], panel: Panel, n_cuts: int = 3,
-                    span: float = 0.5) -> list[str]:
+                    span: float = 0.5, signals: Mapping[str, Signals] | None = None) -> list[str]:
     """Quick no-lookahead check of each strategy; raises :class:`StrategyError` on the first failure.
 
     Signals of the panel's first ``span`` of dates are compared with signals recomputed on that
-    panel cut at ``n_cuts`` dates (a strategy that reads future bars differs). Returns one line
-    per strategy saying what was checked.
+    panel cut at ``n_cuts`` dates (a strategy that reads future bars differs). ``signals`` (by
+    strategy name, :func:`compute_signals` on ``panel``: the ones the backtest trades on) stand
+    for the run on the first ``span``, which is then not made. Returns one line per strategy
+    saying what was checked.
 
     The memory the check frees stays in the heap (ops/memory.py) for the signals the engine
     computes next, arrays of the same kinds and sizes, and :func:`run_backtest` gives it back
@@ -286,7 +292,8 @@ def lookahead_check(strategies: Sequence[Strategy], panel: Panel, n_cuts: int = 
     checked = truncate_panel(panel, dates[max(2, int(len(dates) * span)) - 1])
     lines = []
     for strat in strategies:
-        report = check_no_lookahead(strat, checked.select(strat.universe), n_cuts=n_cuts)
+        report = check_no_lookahead(strat, checked.select(strat.universe), n_cuts=n_cuts,
+                                    full=signals.get(strat.name) if signals else None)
         if not report.ok:
             day = report.date.date() if report.date is not None else "?"
             raise StrategyError(f"strategy {strat.name!r} failed the lookahead check (first differing date "

@@ -218,17 +218,20 @@ def _flags(flags: FlagsT) -> FlagsT:
 
 
 def check_no_lookahead(strategy: Strategy, panel: Panel, cut_dates: Iterable[Any] | None = None,
-                       n_cuts: int = 8) -> LookaheadReport:
+                       n_cuts: int = 8, *, full: Signals | None = None) -> LookaheadReport:
     """Compare the strategy's signals on ``panel`` with its signals on ``panel`` cut at each date.
 
     ``cut_dates`` default to :func:`default_cut_dates` (``n_cuts`` of them). Runs the
-    strategy ``1 + len(cut_dates)`` times. Returns a :class:`LookaheadReport` (truthy when
-    no difference is found); raises :class:`StrategyError` if the strategy itself raises.
+    strategy ``1 + len(cut_dates)`` times, or ``len(cut_dates)`` times when ``full`` gives its
+    signals on ``panel`` or on a longer panel with the same first dates (a backtest's own: the
+    cuts are then checked against the signals it trades on). Returns a :class:`LookaheadReport`
+    (truthy when no difference is found); raises :class:`StrategyError` if the strategy itself raises.
     """
     cuts: Sequence[pd.Timestamp] = (default_cut_dates(panel, n_cuts) if cut_dates is None
                                     else sorted(pd.Timestamp(c) for c in cut_dates))
     name = _name(strategy)
-    full = _judged(_run(strategy, panel, "the full panel"))
+    if full is None:
+        full = _judged(_run(strategy, panel, "the full panel"))
     for cut_date in cuts:
         with _quiet():  # a cut panel's short history is expected here; its warm-up lines are noise
             cut = _run(strategy, truncate_panel(panel, cut_date), f"the panel cut at {cut_date.date()}")

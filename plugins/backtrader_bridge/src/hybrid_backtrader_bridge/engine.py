@@ -53,7 +53,7 @@ def run_in_backtrader(request: BacktestRequest) -> BacktestResult:
     t_feeds = time.perf_counter()
     cerebro.addstrategy(HybridStrategy, strategies=list(request.strategies), risk_rules=list(request.risk_rules),
                         panel=panel, start=request.start, profile_name=request.profile_name,
-                        progress=request.progress)
+                        progress=request.progress, signals=request.signals)
     strategy = cerebro.run()[0]
     t_run = time.perf_counter()
     signals = strategy.timings["signals"]

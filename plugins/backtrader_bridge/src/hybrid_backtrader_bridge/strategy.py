@@ -113,13 +113,14 @@ class HybridStrategy(bt.Strategy):
     time stops and every ``vet()`` rule and guard act at each close as in the native engine),
     ``panel`` (the bars behind the feeds; default: rebuilt from the feeds' DataFrames), ``start``
     (a warm start: bars before it feed the signals only, no order is decided before it; None:
-    every date trades, a cold start), ``profile_name`` (what risk rules see) and ``progress``.
+    every date trades, a cold start), ``profile_name`` (what risk rules see), ``progress`` and
+    ``signals`` (strategies' signals already computed, by name: those strategies do not run again).
     Feeds are found by symbol name (``data._name``). After the run, :attr:`account` holds the
     round trips (``account.round_trips()``), :attr:`fills`, :attr:`refused` and :meth:`equity`.
     """
 
     params = (("strategies", ()), ("risk_rules", ()), ("panel", None), ("start", None),
-              ("profile_name", "default"), ("progress", False))
+              ("profile_name", "default"), ("progress", False), ("signals", None))
 
     def __init__(self) -> None:
         given = self.p.strategies
@@ -155,7 +156,9 @@ class HybridStrategy(bt.Strategy):
         panel = self.p.panel if self.p.panel is not None else panel_from_feeds(self.datas)
         self.dates = panel.dates
         self._row = {num: i for i, num in enumerate(session_numbers(self.dates))}
-        self._tables = [_core.DecisionTable(_core.compute_signals(s, panel), s.name, self.dates, with_info=False)
+        given = self.p.signals or {}  # already computed (BacktestRequest.signals), by strategy name
+        self._tables = [_core.DecisionTable(given[s.name] if s.name in given else _core.compute_signals(s, panel),
+                                            s.name, self.dates, with_info=False)
                         for s in self.hybrid_strategies]
         self._first = 0 if self.p.start is None else int(self.dates.searchsorted(pd.Timestamp(self.p.start)))
         self._values = np.full(len(self.dates), np.nan)
