@@ -279,10 +279,10 @@ def lookahead_check(strategies: Sequence[Strategy], panel: Panel, n_cuts: int = 
     for the run on the first ``span``, which is then not made. Returns one line per strategy
     saying what was checked.
 
-    The memory the check frees stays in the heap (ops/memory.py) for the signals the engine
-    computes next, arrays of the same kinds and sizes, and :func:`run_backtest` gives it back
-    after them: given back here, every page of those signals would be a fresh one, zeroed by
-    the kernel (3,000 symbols: ~0.13 s).
+    The memory the check frees stays in the heap (ops/memory.py) for what runs the strategies
+    next, arrays of the same kinds and sizes (an engine not given ``signals``), and
+    :func:`run_backtest` gives it back after the signals: given back here, every page of those
+    signals would be a fresh one, zeroed by the kernel (3,000 symbols: ~0.13 s).
     """
     from ..testing.lookahead import check_no_lookahead, truncate_panel
 
