@@ -212,11 +212,10 @@ class EquityReversal(Strategy):
             np.full(len(rows), -1, dtype=np.int64)
         earlier[position < k] = -1
         close = closes_at(panel, rows, cols)
-        score = np.empty(close.shape)  # a rebalance day's scores side by side: what is ranked
         with np.errstate(invalid="ignore", divide="ignore"):
-            np.divide(close, closes_at(panel, earlier, cols), out=score)
+            score = close / closes_at(panel, earlier, cols)
         score -= 1.0
-        return close, score
+        return close, np.ascontiguousarray(score)  # a rebalance day's scores side by side: what is ranked
 
     def _warn_off_calendar(self, panel: Panel, cols: np.ndarray, index: pd.DatetimeIndex,
                            sessions: np.ndarray) -> None:
