@@ -78,13 +78,15 @@ def is_nyse_session(day: pd.Timestamp | str) -> bool:
 
 
 def last_sessions_of_weeks(sessions: pd.DatetimeIndex) -> pd.DatetimeIndex:
-    """The last session of each ISO week among ``sessions`` (Thursday when Friday is a holiday)."""
+    """The last session of each ISO week among ``sessions`` (Thursday when Friday is a holiday).
+
+    ISO weeks run from Monday to Sunday, so a session is its week's last when the next one falls
+    in a later week (week numbers from day numbers: no calendar table, a few microseconds)."""
     if len(sessions) == 0:
         return pd.DatetimeIndex([])
-    iso = sessions.isocalendar()
-    key = iso["year"].astype("int64") * 100 + iso["week"].astype("int64")
-    last = pd.Series(sessions, index=sessions).groupby(key.to_numpy()).max()
-    return pd.DatetimeIndex(last.sort_values().to_numpy())
+    days = np.unique(np.asarray(sessions, dtype="datetime64[ns]"))
+    week = (days.astype("datetime64[D]").astype(np.int64) + 3) // 7  # 1970-01-01 is a Thursday
+    return pd.DatetimeIndex(days[np.append(week[1:] != week[:-1], True)])
 
 
 def nyse_week_end_sessions(start: pd.Timestamp | str, end: pd.Timestamp | str) -> pd.DatetimeIndex:

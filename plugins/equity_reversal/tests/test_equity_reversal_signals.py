@@ -270,6 +270,19 @@ def test_union_of_equity_dates_is_exactly_the_xnys_sessions_and_weeks_end_on_the
     assert pd.Timestamp("2021-04-21") not in decided  # the data ends on a Wednesday
 
 
+def test_week_ends_of_the_whole_calendar_are_the_last_session_of_each_iso_week():
+    """The core's last_sessions_of_weeks over every NYSE session (ISO weeks across year ends, weeks 53,
+    holiday Fridays), in any order and with repeats, against isocalendar() grouping here."""
+    from hybrid_core.calendars import last_sessions_of_weeks, nyse_sessions
+
+    sessions = nyse_sessions()
+    expected = pd.DatetimeIndex(last_session_per_iso_week(sessions))
+    assert last_sessions_of_weeks(sessions).equals(expected)
+    shuffled = sessions[np.random.default_rng(3).permutation(len(sessions))].append(sessions[:40])
+    assert last_sessions_of_weeks(shuffled).equals(expected)
+    assert pd.Timestamp("2020-12-31") in expected and pd.Timestamp("2021-01-01") not in expected  # a holiday
+
+
 def test_every_eq50_reference_entry_and_rebalance_exit_follows_a_decision_here():
     """Reference eq50_2015 (Backtrader, 1,326 trades): each buy and each `rebalance` sell at an
     open follows this strategy's entry / exit on the previous session."""
