@@ -179,10 +179,11 @@ class EquityReversal(Strategy):
             close, day_scores = self._scores(panel, cols, days, rows, sessions)
             chosen, ranks, n = select_lowest(day_scores, self.params.decile)
             self._log_unscored(columns, close, day_scores, n, days[rows])
-            score[rows] = day_scores
-            rows, chosen, ranks, n = rows[n > 0], chosen[n > 0], ranks[n > 0], n[n > 0]
-            entry[rows], exit_[rows], rank[rows], decided[rows] = chosen, ~chosen, ranks, True
-            weight[rows] = np.where(chosen, self.allocation / n[:, None], 0.0)
+            score[rows], rank[rows], entry[rows] = day_scores, ranks, chosen  # a day without scores: none
+            day, symbol = np.nonzero(chosen)
+            weight[rows[day], symbol] = self.allocation / n[day]
+            scored = n > 0
+            exit_[rows[scored]], decided[rows[scored]] = ~chosen[scored], True
 
         def frame(values: np.ndarray) -> pd.DataFrame:
             return pd.DataFrame(values, index=index, columns=columns, copy=False)
