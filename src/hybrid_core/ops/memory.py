@@ -26,9 +26,10 @@ loaded) therefore:
   its decode buffers are many and short-lived, and would crowd the heap.
 
 The price is a peak a little above the largest phase's live data (freed blocks wait in the heap
-for reuse: ~15 MiB on an eq504 backtest, ~100 MiB on a 3,000-symbol one); :func:`release_freed_memory`
-gives the heap's free pages back to the system, which the live loop does after each cycle, so a
-process waiting for its next cycle holds only what it keeps. A user's own
+for reuse: a few MiB on an eq504 backtest, ~10-20 MiB on a 3,000-symbol live cycle);
+:func:`release_freed_memory` gives the heap's free pages back to the system: a backtest's load and
+its signals call it when they end, the live loop after each cycle, so a process waiting for its
+next cycle holds only what it keeps. A user's own
 ``ARROW_DEFAULT_MEMORY_POOL`` wins; on another system than Linux nothing is changed.
 """
 
