@@ -252,6 +252,11 @@ def used_categories(values: pd.Categorical | pd.Series) -> pd.Categorical:
 
 DAY_NS = 86_400 * 10**9
 """Nanoseconds in a day: a session date is a stamp divisible by it."""
+MARKABLE_DAYS = 200_000
+"""Most days between the first and last of a set of session dates still counted by marking each
+day's number in an array of flags (a few hundred years), not by hashing every date."""
+NAT_NS = int(np.iinfo(np.int64).min)
+"""NaT's value in a datetime64[ns] array seen as int64."""
 SMALL_CHUNK = 1 << 13
 """Elements of a temporary made piece by piece: 64 KiB of int64, under the process's mmap threshold
 (:data:`hybrid_core.ops.memory.MMAP_THRESHOLD`), so the pieces reuse the heap instead of fresh pages."""
@@ -271,7 +276,7 @@ def session_codes(dates: pd.Series | np.ndarray) -> tuple[np.ndarray, pd.Datetim
     day = DAY_NS
     if len(stamps) and not np.isnat(values).any():
         lo, hi = int(stamps.min()), int(stamps.max())
-        if (hi - lo) // day < 200_000 and at_midnight(stamps):
+        if (hi - lo) // day < MARKABLE_DAYS and at_midnight(stamps):
             number = stamps - lo
             number //= day
             present = np.zeros((hi - lo) // day + 1, dtype=bool)

@@ -44,7 +44,8 @@ def test_a_users_own_arrow_pool_wins_and_a_library_user_keeps_pyarrows() -> None
     assert probe({}, how="library") == ["None", "mimalloc"]
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim exists on Linux only")
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="the memory policy applies on Linux only (glibc); elsewhere hybrid changes nothing")
 def test_numpy_stops_advising_huge_pages_whether_imported_before_or_after() -> None:
     # _set_madvise_hugepage returns the setting it replaces: False once the policy turned it off
     assert probe({}, how="numpy-first", code=HUGE_PAGES) == ["False"]
@@ -52,6 +53,7 @@ def test_numpy_stops_advising_huge_pages_whether_imported_before_or_after() -> N
     assert probe({"NUMPY_MADVISE_HUGEPAGE": "1"}, how="numpy-later", code=HUGE_PAGES)[0] == "True"  # the user's wins
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim exists on Linux only")
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="glibc's malloc_trim exists on Linux only; elsewhere hybrid gives nothing back")
 def test_a_freed_big_array_stays_for_reuse_until_given_back() -> None:
     assert probe({}, code=REUSE) == ["True", "True", "True"]

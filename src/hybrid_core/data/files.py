@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..contracts import SMALL_CHUNK, at_midnight, used_categories
+from ..contracts import NAT_NS, SMALL_CHUNK, at_midnight, used_categories
 from ..errors import DataError
 from ..paths import bom_encoding, regular_file_problem
 from .normalise import adjust_ohlc
@@ -508,7 +508,7 @@ class _KeyColumns:
             return dates, None
         unit = np.datetime_data(dates.dtype.base)[0]  # numpy and zoned pandas dtypes alike
         instants = np.asarray(dates.array.asi8)  # zoned: UTC instants
-        if not len(instants) or int(instants.min()) == _NAT:  # NaT without a null (the sentinel's value)
+        if not len(instants) or int(instants.min()) == NAT_NS:  # NaT without a null (the sentinel's value)
             return dates, None
         if bool((instants[1:] >= instants[:-1]).all()):  # in time order (a date-sorted file): so are their days,
             days = instants                              # and the order of the days is theirs
@@ -550,10 +550,6 @@ class _KeyColumns:
 
 _DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
 """Digits of a second in each datetime64 unit pyarrow's conversion may give."""
-
-
-_NAT = int(np.iinfo(np.int64).min)
-"""NaT's value in a datetime64 array."""
 
 
 def _fits(instants: np.ndarray, scale: int) -> bool:

@@ -65,7 +65,17 @@ import pandas as pd
 from loguru import logger
 
 from ..calendars import nyse_sessions
-from ..contracts import BAR_COLUMNS, DAY_NS, SMALL_CHUNK, Panel, date_positions, is_crypto, used_categories
+from ..contracts import (
+    BAR_COLUMNS,
+    DAY_NS,
+    MARKABLE_DAYS,
+    NAT_NS,
+    SMALL_CHUNK,
+    Panel,
+    date_positions,
+    is_crypto,
+    used_categories,
+)
 from ..errors import BarsRefused
 from .clock import as_utc, expected_last_bar
 from .files import canonical_order
@@ -327,7 +337,7 @@ def _distinct_days(dates: np.ndarray) -> np.ndarray:
     within a few centuries) a day number per bar is marked a block of rows at a time, else hashed."""
     stamps = dates.view(np.int64)
     lo, hi = int(stamps.min()), int(stamps.max())
-    if lo != np.iinfo(np.int64).min and (hi - lo) // DAY_NS < 200_000:  # no NaT, a span of days to mark
+    if lo != NAT_NS and (hi - lo) // DAY_NS < MARKABLE_DAYS:  # no NaT, a span of days to mark
         present = np.zeros((hi - lo) // DAY_NS + 1, dtype=bool)
         for rows in _blocks(len(stamps)):
             number, rest = np.divmod(stamps[rows] - lo, DAY_NS)

@@ -65,10 +65,12 @@ def return_freed_memory() -> bool:
 
 def _no_huge_page_advice() -> None:
     """NumPy does not advise transparent huge pages for its big arrays: ``NUMPY_MADVISE_HUGEPAGE=0``
-    for a NumPy not imported yet (a user's own setting wins), else NumPy's switch."""
+    for a NumPy not imported yet, else NumPy's switch; a user's own ``NUMPY_MADVISE_HUGEPAGE`` wins."""
+    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
+        return
     np = sys.modules.get("numpy")
     if np is None:
-        os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+        os.environ["NUMPY_MADVISE_HUGEPAGE"] = "0"
         return
     for module in ("_core", "core"):  # NumPy 2, NumPy 1
         setter = getattr(getattr(getattr(np, module, None), "multiarray", None), "_set_madvise_hugepage", None)
